@@ -1,0 +1,58 @@
+"""Token sets and keys from Secrets Manager, through Powertools Parameters (cached per container).
+
+A token secret is a JSON object; every non-empty string value in it is a valid token, so an
+operator rotates by adding ``next`` beside ``current`` and removing ``current`` later.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from botocore.config import Config
+
+
+@lru_cache(maxsize=None)
+def _provider(connect_timeout: float, read_timeout: float, max_attempts: int) -> SecretsProvider:
+    config = Config(connect_timeout=connect_timeout, read_timeout=read_timeout,
+                    retries={"max_attempts": max_attempts, "mode": "standard"})
+    return SecretsProvider(boto_config=config)
+
+
+class SecretTokens:
+    """The valid tokens of one secret (implements ``ports.auth.TokenSource``)."""
+
+    def __init__(self, secret_id: str, *, max_age_s: int = 300, connect_timeout: float = 1.0,
+                 read_timeout: float = 2.0, max_attempts: int = 2) -> None:
+        self._secret_id = secret_id
+        self._max_age_s = max_age_s
+        self._provider = _provider(connect_timeout, read_timeout, max_attempts)
+
+    def tokens(self) -> list[str]:
+        raw: Any = self._provider.get(self._secret_id, max_age=self._max_age_s)
+        return parse_token_secret(raw if isinstance(raw, str) else raw.decode())
+
+
+def parse_token_secret(value: str) -> list[str]:
+    """Tokens of a secret value: a JSON object's string values, or one plain string."""
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return [value.strip()] if value.strip() else []
+    if isinstance(data, dict):
+        return [v for v in data.values() if isinstance(v, str) and v]
+    if isinstance(data, list):
+        return [v for v in data if isinstance(v, str) and v]
+    return [data] if isinstance(data, str) and data else []
+
+
+def secret_value(secret_id: str, key: str, *, max_age_s: int = 300) -> str:
+    """One key of a JSON secret (e.g. the Webitel access token, the signing key)."""
+    raw: Any = _provider(1.0, 2.0, 2).get(secret_id, max_age=max_age_s)
+    data = json.loads(raw if isinstance(raw, str) else raw.decode())
+    value = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(value, str) or not value:
+        raise KeyError(f"secret has no '{key}'")
+    return value

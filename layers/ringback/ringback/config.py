@@ -1,0 +1,56 @@
+"""Deployment settings, read from the function's environment once, lazily, never at import.
+
+Only this module and ``adapters/`` may read the environment (enforced by ruff TID251).
+Operator settings that change without a redeploy (business hours, queues, modes) are not
+here: they live in the SSM parameter read by ``adapters.operator_config``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Names of the resources a function was given by template.yaml, plus tuning knobs."""
+
+    model_config = SettingsConfigDict(env_prefix="RINGBACK_", extra="ignore", frozen=True)
+
+    stage: str = "dev"
+    default_region: str = Field(default="CZ", pattern=r"^[A-Z]{2}$")
+    config_parameter: str = "/ringback/dev/config"
+
+    webitel_base_url: str = "http://127.0.0.1:8801/api"
+    webitel_token_secret: str = ""
+
+    customers_table: str = ""
+    callbacks_table: str = ""
+    outbox_table: str = ""
+    event_log_table: str = ""
+    projections_table: str = ""
+    guard_table: str = ""
+    idempotency_table: str = ""
+
+    routing_tokens_secret: str = ""
+    webitel_hook_tokens_secret: str = ""
+    agent_desktop_tokens_secret: str = ""
+    signing_key_secret: str = ""
+
+    allowed_origins: str = ""
+    routing_budget_ms: int = Field(default=300, ge=50, le=900)
+    event_retention_days: int = Field(default=90, ge=1)
+    # How long secrets and operator config are cached in a warm container.
+    secrets_max_age_s: int = Field(default=300, ge=0)
+    operator_config_max_age_s: int = Field(default=60, ge=0)
+
+    @property
+    def allowed_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.allowed_origins.split(",") if origin.strip()]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this container; cached because the environment never changes in one."""
+    return Settings()

@@ -1,0 +1,87 @@
+"""What an operator changes without redeploying: hours, holidays, queues, modes, limits.
+
+Stored as JSON in one SSM parameter (template.yaml's OperatorConfigParameter) and validated
+on every load; a bad edit is refused loudly instead of half-applied.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, time
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+_RANGE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class OpeningRange(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    opens: time
+    closes: time
+
+
+def parse_range(text: str) -> OpeningRange:
+    match = _RANGE.match(text)
+    if not match:
+        raise ValueError(f"'{text}' is not an opening range like 08:00-18:00")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    closes = time(23, 59, 59) if h2 == 24 else time(h2, m2)
+    if closes <= time(h1, m1):
+        raise ValueError(f"'{text}' closes before it opens")
+    return OpeningRange(opens=time(h1, m1), closes=closes)
+
+
+class OperatorConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    timezone: str = "Europe/Prague"
+    business_hours: dict[Weekday, list[str]] = Field(default_factory=dict)
+    holidays: list[date] = Field(default_factory=list)
+    callback_queue_id: str = Field(default="1", pattern=r"^\d+$")
+    debtor_queue_id: str = Field(default="2", pattern=r"^\d+$")
+    communication_type_id: str = Field(default="1", pattern=r"^[1-9]\d*$")
+    callback_mode: Literal["queue", "direct"] = "queue"
+    direct_from_extension: str = ""
+    slot_minutes: int = Field(default=30, ge=5, le=240)
+    slot_capacity: int = Field(default=2, ge=1, le=1000)
+    booking_horizon_days: int = Field(default=14, ge=1, le=365)
+    allowed_countries: list[str] = Field(default_factory=list)
+    site_keys: list[str] = Field(default_factory=list)
+    status_cache_seconds: int = Field(default=10, ge=1, le=3600)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"unknown IANA timezone '{value}'") from error
+        return value
+
+    @field_validator("business_hours")
+    @classmethod
+    def _valid_ranges(cls, value: dict[Weekday, list[str]]) -> dict[Weekday, list[str]]:
+        for ranges in value.values():
+            for text in ranges:
+                parse_range(text)
+        return value
+
+    @field_validator("allowed_countries")
+    @classmethod
+    def _alpha2(cls, value: list[str]) -> list[str]:
+        for code in value:
+            if not re.fullmatch(r"[A-Z]{2}", code):
+                raise ValueError(f"'{code}' is not an ISO 3166 alpha-2 code")
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def opening_ranges(self, weekday: Weekday) -> list[OpeningRange]:
+        return [parse_range(text) for text in self.business_hours.get(weekday, [])]

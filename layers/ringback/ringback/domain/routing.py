@@ -1,0 +1,87 @@
+"""What ringback answers when a Webitel flow asks "who is calling?".
+
+The answer is one flat JSON object so that Webitel's ``httpRequest`` can pick every field with
+a one-word gjson path in ``exportVariables`` (``found``, ``debt``, ``segment``...). Webitel turns
+every exported value into a string (``true`` -> ``"true"``, ``null`` or a missing key -> ``""``),
+so every key is always present, booleans are JSON booleans and numbers that a flow passes on
+(``priority``) are never null.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+from enum import StrEnum
+from typing import Any
+
+
+class NotFoundReason(StrEnum):
+    """Why ``found`` is false."""
+
+    UNKNOWN_NUMBER = "unknown_number"  # a valid number that is not in the customer directory
+    INVALID_NUMBER = "invalid_number"  # text that is not a valid phone number
+    NO_CID = "no_cid"  # empty, or withheld by the caller (anonymous, private...)
+    DEGRADED = "degraded"  # ringback could not look the number up in time: a safe default
+
+
+class AnswerSource(StrEnum):
+    """Where the answer came from."""
+
+    LIVE = "live"  # read from the directory for this request
+    CACHE = "cache"  # a recent answer kept in memory (bounded staleness, see RoutingPolicy)
+    FALLBACK = "fallback"  # the configured default, because the lookup failed or was late
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingAnswer:
+    """The routing answer (see docs/routing.md for the contract of every field)."""
+
+    found: bool
+    debt: bool
+    reason: str | None
+    source: str
+    number: str | None = None  # the caller's number in E.164, when it is one
+    country: str | None = None  # ISO 3166 region of the number (CZ, SK...)
+    customer_id: str | None = None
+    name: str | None = None
+    segment: str | None = None
+    priority: int = 0
+    agent_extension: str | None = None
+    bucket_id: str | None = None  # Webitel int64 ids travel as strings
+    language: str | None = None
+    debt_amount: str | None = None  # decimal as text ("1250.00"): no float rounding
+    debt_currency: str | None = None
+    debt_as_of: str | None = None  # YYYY-MM-DD
+    pending_callback: bool = False
+    callback_id: str | None = None
+    callback_status: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"), ensure_ascii=False)
+
+    def with_source(self, source: AnswerSource) -> RoutingAnswer:
+        return replace(self, source=source.value)
+
+
+# Field names of the answer, in order (docs and tests check the contract against this).
+ANSWER_FIELDS: tuple[str, ...] = tuple(RoutingAnswer.__dataclass_fields__)
+
+
+def not_found(reason: NotFoundReason, *, number: str | None = None, country: str | None = None,
+              source: AnswerSource = AnswerSource.LIVE) -> RoutingAnswer:
+    return RoutingAnswer(found=False, debt=False, reason=reason.value, source=source.value,
+                         number=number, country=country)
+
+
+def fallback_answer(*, found: bool = False, debt: bool = False, number: str | None = None,
+                    country: str | None = None) -> RoutingAnswer:
+    """The answer given when ringback cannot answer from data in time.
+
+    ``found``/``debt`` are the operator's fail-open defaults (both false unless configured);
+    ``reason`` is always ``degraded`` so a flow can tell it from a real answer.
+    """
+    return RoutingAnswer(found=found, debt=debt, reason=NotFoundReason.DEGRADED.value,
+                         source=AnswerSource.FALLBACK.value, number=number, country=country)
