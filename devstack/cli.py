@@ -9,15 +9,16 @@ import sys
 import threading
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 from devstack.stack import STATE_FILE, LocalStack, StackOptions
 
 
-def _stack_json() -> dict[str, Any]:
-    if not STATE_FILE.exists():
+def _stack_json(state_file: Path = STATE_FILE) -> dict[str, Any]:
+    if not state_file.exists():
         sys.exit("the local stack is not running: start it with `make run`")
-    data: dict[str, Any] = json.loads(STATE_FILE.read_text())
+    data: dict[str, Any] = json.loads(state_file.read_text())
     return data
 
 
@@ -34,7 +35,7 @@ def _post(url: str, payload: Any = None) -> Any:
 def run(args: argparse.Namespace) -> int:
     stack = LocalStack(StackOptions(api_port=args.api_port, moto_port=args.moto_port,
                                     webitel_port=args.webitel_port, scheduler=not args.no_scheduler,
-                                    seed=not args.no_seed))
+                                    seed=not args.no_seed, state_file=Path(args.state_file)))
     stopped = threading.Event()
 
     def _stop(*_: Any) -> None:
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     for name, token in state["tokens"].items():
         print(f"  {name:<14} {token}")
     print(f"\n  schedules      {', '.join(state['schedules'])}   (fire one: make fire SCHEDULE=<name>)")
-    print(f"  state file     {STATE_FILE.relative_to(STATE_FILE.parent.parent)}")
+    print(f"  state file     {args.state_file}")
     print("\n  try: curl -s -H 'Authorization: Bearer " + state["tokens"]["routing"] + "' '"
           + state["urls"]["api"] + "/v1/routing?cid=%2B420777666555'")
     print("\nCtrl-C stops everything.\n", flush=True)
@@ -99,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--webitel-port", type=int, default=8801)
     p_run.add_argument("--no-scheduler", action="store_true", help="do not fire schedules by themselves")
     p_run.add_argument("--no-seed", action="store_true", help="do not load the demo data")
+    p_run.add_argument("--state-file", default=str(STATE_FILE), help="where to write URLs and tokens")
     p_run.set_defaults(func=run)
     p_fire = sub.add_parser("fire", help="fire one EventBridge schedule of the running stack now")
     p_fire.add_argument("schedule")

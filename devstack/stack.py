@@ -37,6 +37,7 @@ class StackOptions:
     quiet: bool = False
     max_workers: int = 4
     extra_origins: list[str] = field(default_factory=list)
+    state_file: Path = STATE_FILE
 
 
 class LocalStack:
@@ -87,8 +88,8 @@ class LocalStack:
         if opts.seed:
             self.seed_report = self.seed_demo()
         if opts.write_state:
-            STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
-            STATE_FILE.write_text(json.dumps(self.state(), indent=2))
+            opts.state_file.parent.mkdir(parents=True, exist_ok=True)
+            opts.state_file.write_text(json.dumps(self.state(), indent=2))
 
     def stop(self) -> None:
         if self.scheduler:
@@ -102,8 +103,8 @@ class LocalStack:
         if self.webitel:
             self.webitel.stop()
         self.moto.stop()
-        if self.options.write_state and STATE_FILE.exists():
-            STATE_FILE.unlink()
+        if self.options.write_state and self.options.state_file.exists():
+            self.options.state_file.unlink()
 
     def _prewarm(self) -> None:
         # One warm worker per function, in parallel: import errors show at start, not on first call.

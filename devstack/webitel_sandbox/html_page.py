@@ -116,6 +116,7 @@ def render(state: dict[str, Any], faults: dict[str, Any]) -> str:
 <h2>Agents</h2>{agents}
 <h2>Members (newest first)</h2>{members}
 <h2>Calls (newest first)</h2>{calls}
-<p class="muted">Read-only; refreshes every {REFRESH_SECONDS} s. Full state: <a href="/_sandbox/state">/_sandbox/state</a></p>
+<p class="muted">Read-only; refreshes every {REFRESH_SECONDS} s.
+Full state: <a href="/_sandbox/state">/_sandbox/state</a></p>
 </body></html>
 """

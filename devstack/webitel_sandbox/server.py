@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from devstack.webitel_sandbox import seed
 from devstack.webitel_sandbox.api import EngineApi
-from devstack.webitel_sandbox.control import CONTROL_PREFIX, ControlApi
+from devstack.webitel_sandbox.control import ControlApi
 from devstack.webitel_sandbox.errors import ApiError, error_body
 from devstack.webitel_sandbox.faults import Faults
 from devstack.webitel_sandbox.routing import ApiRequest, ApiResponse, Router

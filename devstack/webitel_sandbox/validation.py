@@ -18,8 +18,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft4Validator
-from jsonschema.exceptions import ValidationError
+# No type stubs in the dev environment (types-jsonschema is not pinned).
+from jsonschema import Draft4Validator  # type: ignore[import-untyped,unused-ignore]
+from jsonschema.exceptions import ValidationError  # type: ignore[import-untyped,unused-ignore]
 
 from devstack.webitel_sandbox.errors import ApiError
 

@@ -11,16 +11,13 @@ import json
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-
-from devstack.webitel_sandbox import CALLBACK_QUEUE_ID, DEBTOR_QUEUE_ID, INBOUND_QUEUE_ID, WebitelSandbox
-from devstack.webitel_sandbox import validation
 from ringback.adapters.webitel_http import HttpWebitelClient
 from ringback.domain.webitel import (
     CallParams,
@@ -33,6 +30,14 @@ from ringback.domain.webitel import (
     WebitelContractError,
     WebitelRejected,
     WebitelUnavailable,
+)
+
+from devstack.webitel_sandbox import (
+    CALLBACK_QUEUE_ID,
+    DEBTOR_QUEUE_ID,
+    INBOUND_QUEUE_ID,
+    WebitelSandbox,
+    validation,
 )
 
 pytestmark = pytest.mark.integration
@@ -92,9 +97,10 @@ def test_requests_without_the_token_get_401_with_the_webitel_error_body(
 
 
 def test_a_wrong_token_raises_auth_error_with_the_request_id(webitel_sandbox: WebitelSandbox) -> None:
-    with HttpWebitelClient(webitel_sandbox.url, "not-the-token", timeout=TIMEOUT) as webitel:
-        with pytest.raises(WebitelAuthError) as caught:
-            webitel.list_agents()
+    webitel = HttpWebitelClient(webitel_sandbox.url, "not-the-token", timeout=TIMEOUT)
+
+    with webitel, pytest.raises(WebitelAuthError) as caught:
+        webitel.list_agents()
 
     assert caught.value.status == 401
     assert caught.value.request_id
@@ -279,6 +285,31 @@ def test_stopping_an_unknown_member_is_rejected(client: HttpWebitelClient) -> No
         client.stop_member(CALLBACK_QUEUE_ID, "999999")
 
     assert caught.value.status == 404
+
+
+def test_the_sandbox_patches_only_the_named_fields_and_reads_and_deletes_one_member(
+    client: HttpWebitelClient, webitel_sandbox: WebitelSandbox
+) -> None:
+    (member_id,) = client.create_members_bulk(CALLBACK_QUEUE_ID, [item("x", "P")], file_name="f")
+    member_url = f"{webitel_sandbox.url}/call_center/queues/1/members/{member_id}"
+    headers = {"X-Webitel-Access": TOKEN}
+    patch = {
+        "fields": ["priority", "variables", "min_offering_at", "expire_at"],
+        "priority": 50,
+        "variables": {"ringback_id": "P", "round": "2"},
+        "min_offering_at": 1767222000000,
+        "expire_at": "1767225600000",
+        "name": "not named in fields, so ignored",
+    }
+
+    assert httpx.patch(member_url, json=patch, headers=headers).status_code == 200
+    read = httpx.get(member_url, headers=headers).json()
+    assert (read["priority"], read["variables"]["round"], read["name"]) == (50, "2", "x")
+    assert (read["min_offering_at"], read["expire_at"]) == ("1767222000000", "1767225600000")
+
+    assert httpx.delete(member_url, headers=headers).status_code == 200
+    assert httpx.get(member_url, headers=headers).status_code == 404
+    assert webitel_sandbox.members() == []
 
 
 def test_delete_members_by_variables_and_by_ids(
@@ -551,9 +582,10 @@ def test_a_stopped_sandbox_refuses_connections_and_nothing_was_sent(webitel_sand
     url = webitel_sandbox.url
     webitel_sandbox.stop()
 
-    with HttpWebitelClient(url, TOKEN, timeout=TIMEOUT) as webitel:
-        with pytest.raises(WebitelUnavailable) as caught:
-            webitel.list_agents()
+    webitel = HttpWebitelClient(url, TOKEN, timeout=TIMEOUT)
+
+    with webitel, pytest.raises(WebitelUnavailable) as caught:
+        webitel.list_agents()
 
     assert caught.value.may_have_committed is False
 
@@ -648,31 +680,41 @@ def test_every_body_the_client_sends_passes_the_engine_schema(webitel_sandbox: W
     assert checked == 5
 
 
+def _mock_client(answer: httpx.Response) -> HttpWebitelClient:
+    transport = httpx.MockTransport(lambda request: answer)
+    return HttpWebitelClient("http://webitel.invalid/api", TOKEN, timeout=TIMEOUT, transport=transport)
+
+
+def _list_agents(webitel: HttpWebitelClient) -> object:
+    return webitel.list_agents()
+
+
+def _bulk_of_two(webitel: HttpWebitelClient) -> object:
+    return webitel.create_members_bulk("1", [item("a", "x"), item("b", "y")], file_name="f")
+
+
+def _create_call(webitel: HttpWebitelClient) -> object:
+    return webitel.create_call(CreateCallRequest.from_extension("1001", "+420777666555"))
+
+
 @pytest.mark.parametrize(
     ("answer", "operation"),
     [
-        (httpx.Response(200, text="<html>proxy</html>"), "list_agents"),
-        (httpx.Response(200, json={"items": [{"id": "1", "status": "lunch"}]}), "list_agents"),
-        (httpx.Response(200, json={"ids": ["1"]}), "bulk_of_two"),
-        (httpx.Response(200, json={"id": ""}), "create_call"),
-        (httpx.Response(302, headers={"Location": "/login"}), "list_agents"),
+        (httpx.Response(200, text="<html>proxy</html>"), _list_agents),
+        (httpx.Response(200, json={"items": [{"id": "1", "status": "lunch"}]}), _list_agents),
+        (httpx.Response(200, json={"ids": ["1"]}), _bulk_of_two),
+        (httpx.Response(200, json={"id": ""}), _create_call),
+        (httpx.Response(302, headers={"Location": "/login"}), _list_agents),
     ],
 )
 def test_answers_off_contract_raise_contract_error_with_the_request_id(
-    answer: httpx.Response, operation: str
+    answer: httpx.Response, operation: Callable[[HttpWebitelClient], object]
 ) -> None:
     answer.headers["X-Request-Id"] = "rid-42"
-    transport = httpx.MockTransport(lambda request: answer)
-    with HttpWebitelClient(
-        "http://webitel.invalid/api", TOKEN, timeout=TIMEOUT, transport=transport
-    ) as webitel:
-        with pytest.raises(WebitelContractError) as caught:
-            if operation == "list_agents":
-                webitel.list_agents()
-            elif operation == "bulk_of_two":
-                webitel.create_members_bulk("1", [item("a", "x"), item("b", "y")], file_name="f")
-            else:
-                webitel.create_call(CreateCallRequest.from_extension("1001", "+420777666555"))
+    webitel = _mock_client(answer)
+
+    with webitel, pytest.raises(WebitelContractError) as caught:
+        operation(webitel)
 
     assert caught.value.request_id == "rid-42"
 
@@ -682,12 +724,10 @@ def test_answers_off_contract_raise_contract_error_with_the_request_id(
     [(400, WebitelRejected), (403, WebitelAuthError), (429, WebitelUnavailable), (502, WebitelUnavailable)],
 )
 def test_statuses_map_to_errors_even_without_a_webitel_body(status: int, error: type[Exception]) -> None:
-    transport = httpx.MockTransport(lambda request: httpx.Response(status, text="upstream says no"))
-    with HttpWebitelClient(
-        "http://webitel.invalid/api", TOKEN, timeout=TIMEOUT, transport=transport
-    ) as webitel:
-        with pytest.raises(error):
-            webitel.search_members("1", {"ringback_id": "x"})
+    webitel = _mock_client(httpx.Response(status, text="upstream says no"))
+
+    with webitel, pytest.raises(error):
+        webitel.search_members("1", {"ringback_id": "x"})
 
 
 def test_the_client_sends_the_token_header_and_grpc_gateway_map_query() -> None:

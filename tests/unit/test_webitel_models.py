@@ -9,8 +9,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
-
-from devstack.webitel_sandbox import validation
 from ringback.domain.webitel import (
     Agent,
     BulkMembersRequest,
@@ -28,6 +26,8 @@ from ringback.domain.webitel import (
     WebitelUnavailable,
     epoch_ms,
 )
+
+from devstack.webitel_sandbox import validation
 
 pytestmark = pytest.mark.unit
 
@@ -53,7 +53,7 @@ def test_member_item_serialises_to_the_engine_shape_with_int64_as_strings() -> N
         expire_at=1_767_225_600_000,  # numbers are accepted and emitted as strings
         min_offering_at="1767222000000",
         variables={"ringback_id": "01J0ABC"},
-        bucket=Lookup(id=7),  # type: ignore[arg-type]  # the wire accepts numbers; so do we
+        bucket=Lookup.model_validate({"id": 7}),  # the wire accepts numbers; so do we
         communications=[phone(priority=2, description="website", stop_at=1_767_225_600_000)],
     )
 
@@ -126,7 +126,7 @@ def test_epoch_ms_is_milliseconds_of_an_aware_datetime() -> None:
 
     assert epoch_ms(moment) == "1767225600000"
     with pytest.raises(ValueError, match="timezone-aware"):
-        epoch_ms(datetime(2026, 1, 1))  # noqa: DTZ001 - the point of the test
+        epoch_ms(datetime(2026, 1, 1))  # naive on purpose
 
 
 # -- the engine's limits --------------------------------------------------------------------
@@ -179,7 +179,7 @@ def test_priority_is_an_int32() -> None:
 @pytest.mark.parametrize("bad_id", [True, 1.5, "12a", "", 2**63, "99999999999999999999"])
 def test_int64_rejects_what_is_not_an_int64(bad_id: object) -> None:
     with pytest.raises(ValidationError):
-        Lookup(id=bad_id)  # type: ignore[arg-type]
+        Lookup.model_validate({"id": bad_id})
 
 
 def test_write_models_reject_unknown_attributes() -> None:
@@ -189,7 +189,7 @@ def test_write_models_reject_unknown_attributes() -> None:
 
 @given(st.integers(min_value=-(2**63), max_value=2**63 - 1))
 def test_any_int64_number_is_held_and_sent_as_its_decimal_string(number: int) -> None:
-    lookup = Lookup(id=number)  # type: ignore[arg-type]
+    lookup = Lookup.model_validate({"id": number})
 
     assert lookup.to_wire() == {"id": str(number)}
     assert Lookup(id=lookup.id) == lookup
@@ -250,6 +250,8 @@ def test_queue_report_row_counts_default_to_zero() -> None:
 
     assert page.items[0].agent_status == QueueAgentCounts(online=2, free=1, total=3)
     assert page.items[0].agent_status.pause == 0
+    with pytest.raises(ValidationError, match="agent_status"):
+        QueueReportPage.model_validate({"items": [{"queue": {"id": "1"}, "agent_status": None}]})
 
 
 def test_error_body_parses_webitel_errors() -> None:

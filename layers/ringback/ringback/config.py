@@ -40,6 +40,16 @@ class Settings(BaseSettings):
 
     allowed_origins: str = ""
     routing_budget_ms: int = Field(default=300, ge=50, le=900)
+    # Routing answers kept in memory: served fresh for cache_ttl_s (0 = always read live), and
+    # when the directory fails, served for up to stale_if_error_s instead of the fallback.
+    routing_cache_ttl_s: float = Field(default=5.0, ge=0, le=300)
+    routing_stale_if_error_s: float = Field(default=600.0, ge=0, le=86400)
+    routing_cache_size: int = Field(default=5000, ge=0, le=1_000_000)
+    # The fallback answer when the lookup fails or is late (reason "degraded" either way).
+    routing_fallback_found: bool = False
+    routing_fallback_debt: bool = False
+    # Last routing tokens read stay valid this long while Secrets Manager cannot be read.
+    routing_tokens_stale_max_s: int = Field(default=3600, ge=0)
     event_retention_days: int = Field(default=90, ge=1)
     # How long secrets and operator config are cached in a warm container.
     secrets_max_age_s: int = Field(default=300, ge=0)

@@ -224,7 +224,9 @@ class HttpWebitelClient:
         """One request; returns a 2xx response or raises the matching WebitelError."""
         started = time.monotonic()
         try:
-            response = self._client.request(method, path, json=body, params=params)
+            # A tuple: httpx wants a covariant container of pairs.
+            query = tuple(params) if params else None
+            response = self._client.request(method, path, json=body, params=query)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             # The request never left this process: nothing can have been committed.
             _log.warning("webitel %s: no connection (%s)", operation, type(exc).__name__)

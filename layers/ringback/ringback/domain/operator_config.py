@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ringback.domain.callbacks import CallbackPolicy
+
 _RANGE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -53,6 +55,8 @@ class OperatorConfig(BaseModel):
     allowed_countries: list[str] = Field(default_factory=list)
     site_keys: list[str] = Field(default_factory=list)
     status_cache_seconds: int = Field(default=10, ge=1, le=3600)
+    # Website callback requests: consent, booking and abuse-protection knobs (docs/callbacks.md).
+    callbacks: CallbackPolicy = Field(default_factory=CallbackPolicy)
 
     @field_validator("timezone")
     @classmethod

@@ -85,3 +85,44 @@ def fallback_answer(*, found: bool = False, debt: bool = False, number: str | No
     """
     return RoutingAnswer(found=found, debt=debt, reason=NotFoundReason.DEGRADED.value,
                          source=AnswerSource.FALLBACK.value, number=number, country=country)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenCallback:
+    """A website callback request that is still open for the caller's number."""
+
+    callback_id: str
+    status: str
+
+
+def _nullable(kind: str, **extra: Any) -> dict[str, Any]:
+    return {"anyOf": [{"type": kind, **extra}, {"type": "null"}]}
+
+
+# JSON Schema of the answer (the OpenAPI document and the tests use it).
+ANSWER_JSON_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": list(ANSWER_FIELDS),
+    "properties": {
+        "found": {"type": "boolean"},
+        "debt": {"type": "boolean"},
+        "reason": _nullable("string", enum=[r.value for r in NotFoundReason]),
+        "source": {"type": "string", "enum": [s.value for s in AnswerSource]},
+        "number": _nullable("string", pattern=r"^\+[1-9]\d{6,15}$"),
+        "country": _nullable("string"),
+        "customer_id": _nullable("string"),
+        "name": _nullable("string"),
+        "segment": _nullable("string"),
+        "priority": {"type": "integer"},
+        "agent_extension": _nullable("string"),
+        "bucket_id": _nullable("string", pattern=r"^\d+$"),
+        "language": _nullable("string"),
+        "debt_amount": _nullable("string"),
+        "debt_currency": _nullable("string"),
+        "debt_as_of": _nullable("string", format="date"),
+        "pending_callback": {"type": "boolean"},
+        "callback_id": _nullable("string"),
+        "callback_status": _nullable("string"),
+    },
+}

@@ -346,7 +346,8 @@ class QueueReportRow(_ReadModel):
     """One row of ``GET /call_center/queues/reports/general`` (only what ringback reads)."""
 
     queue: Lookup
-    agent_status: QueueAgentCounts = Field(default_factory=QueueAgentCounts)
+    # Required: a row without it says nothing about availability, and zeros would be a guess.
+    agent_status: QueueAgentCounts
 
 
 class QueueReportPage(_ReadModel):

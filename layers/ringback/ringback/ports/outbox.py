@@ -19,10 +19,25 @@ class DialerOutbox(Protocol):
     def claim_due(self, queue_id: str, now: datetime, *, limit: int, lease_s: int,
                   owner: str) -> list[OutboxEntry]:
         """Claim up to ``limit`` due entries (pending, or claimed with an expired lease) with a
-        conditional write each, so two overlapping runs never hold the same entry."""
+        conditional write each, so two overlapping runs never hold the same entry.
+
+        An entry taken over from an expired lease comes back with ``outcome_unknown=True``: its
+        previous holder may have sent it before dying."""
         ...
 
-    def mark_delivered(self, entry_id: str, webitel_member_id: str, *, owner: str) -> None: ...
+    def claim(self, entry_ids: Sequence[str], now: datetime, *, lease_s: int,
+              owner: str) -> list[OutboxEntry]:
+        """Claim these entries if they are pending (due or not) or their lease expired (used to
+        push a ``now`` callback at once). Entries taken over from an expired lease come back
+        with ``outcome_unknown=True``, as from ``claim_due``."""
+        ...
+
+    def mark_delivered(self, entry_id: str, webitel_member_id: str, *,
+                       owner: str) -> OutboxState | None:
+        """Record the Webitel member id. Returns the state the entry was in: claimed/pending
+        (now delivered), CANCELLED (cancelled meanwhile: it stays cancelled, the caller must stop
+        the member), DELIVERED (already delivered: a duplicate exists), None (no such entry)."""
+        ...
 
     def mark_rejected(self, entry_id: str, reason: str, *, owner: str) -> None: ...
 
@@ -39,6 +54,11 @@ class DialerOutbox(Protocol):
         """
         ...
 
+    def defer(self, entry_id: str, *, owner: str, until: datetime, reason: str) -> None:
+        """Give a claimed entry back until ``until`` without counting a failed attempt (outside
+        the member's calling window); its waiting time starts again at ``until``."""
+        ...
+
     def add_many(self, entries: Sequence[OutboxEntry]) -> list[bool]:
         """``add`` for many entries (ids unique within the call); one flag per entry."""
         ...
@@ -49,12 +69,15 @@ class DialerOutbox(Protocol):
         ...
 
     def oldest_due(self, queue_id: str, now: datetime) -> datetime | None:
-        """``due_at`` of the oldest entry of the queue waiting to be delivered (for the age
-        metric), or None when nothing is due."""
+        """Since when the longest-waiting deliverable entry of the queue has waited (for the
+        pending-age alarm): the time it became due, NOT moved by outage retries (so an outage
+        shows as a growing age) but moved by calling-window deferrals and re-drives. None when
+        nothing is waiting."""
         ...
 
-    def cancel(self, entry_id: str) -> OutboxEntry | None:
-        """Cancel an entry; returns it as it was (delivered ones need a Webitel stop)."""
+    def cancel(self, entry_id: str, *, reason: str = "cancelled") -> OutboxEntry | None:
+        """Cancel an entry; returns it as it was (delivered ones need a Webitel stop).
+        Expired and already cancelled entries are left as they are."""
         ...
 
     def requeue(self, entry_ids: Sequence[str], now: datetime) -> int:

@@ -16,6 +16,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ringback.domain.phones import mask_e164
+
+PHONE_KEYS = frozenset({"phone", "formatted_phone", "otherDN", "thirdDN", "cid", "destination"})
+
 
 class EventSource(StrEnum):
     WEBITEL = "webitel"
@@ -61,3 +65,15 @@ def identity(source: EventSource, parts: Mapping[str, Any]) -> str:
     text = json.dumps(canonical(parts), sort_keys=True, separators=(",", ":"), default=str)
     digest = hashlib.sha256(f"{source.value}|{text}".encode()).hexdigest()[:40]
     return f"{source.value}-{digest}"
+
+
+def mask_phone_fields(value: Any, key: str = "", keys: frozenset[str] = PHONE_KEYS) -> Any:
+    """``value`` with every phone-number field (by vendor name) masked, recursively."""
+    if isinstance(value, Mapping):
+        return {k: mask_phone_fields(v, str(k), keys) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_phone_fields(v, "", keys) for v in value]
+    if key in keys and isinstance(value, str) and value:
+        digits = "".join(ch for ch in value if ch.isdigit())
+        return mask_e164("+" + digits) if len(digits) >= 7 else "***"
+    return value

@@ -1,0 +1,125 @@
+"""Deeper checks of template.yaml than ``cfn-lint template.yaml`` makes.
+
+cfn-lint reads SAM templates directly but misses some errors (a bad runtime in Globals, a
+``!Ref`` to a missing table inside a policy template). So this script also translates the
+template to plain CloudFormation with aws-sam-translator (offline) and lints the result, then
+checks ringback's own rules: every function is python3.13 on arm64 with the shared layer, a
+log group with retention and an errors alarm; policies name their resources (no ``*``);
+secrets never come in as plain template parameters.
+
+Runs in the tools environment (aws-sam-translator pins its own pydantic): see the Makefile.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from cfnlint.api import lint_all
+from cfnlint.decode.decode import decode_str
+from samtranslator.translator.transform import transform
+
+# The managed policies SAM attaches by itself; an offline map instead of IAM's list_policies.
+MANAGED_POLICIES = {
+    "AWSLambdaBasicExecutionRole": "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+    "AWSXrayWriteOnlyAccess": "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+    "AWSXRayDaemonWriteAccess": "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess",
+    "AWSLambdaDynamoDBExecutionRole": "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole",
+}
+SECRET_WORDS = ("token", "secret", "password", "apikey", "api_key")
+
+
+class _OfflinePolicies:
+    def load(self) -> dict[str, str]:
+        return MANAGED_POLICIES
+
+
+def translate(template: dict[str, Any]) -> dict[str, Any]:
+    import os
+
+    os.environ.setdefault("AWS_DEFAULT_REGION", "eu-central-1")
+    # Only pseudo parameters: template parameters stay references, as on a real deploy.
+    params = {}
+    params.update({"AWS::Region": "eu-central-1", "AWS::AccountId": "123456789012",
+                   "AWS::StackName": "ringback-check", "AWS::Partition": "aws"})
+    # As `sam package` would: local code folders become S3 locations before the transform.
+    packaged = json.loads(json.dumps(template))
+    for resource in packaged["Resources"].values():
+        props = resource.get("Properties", {})
+        for key in ("CodeUri", "ContentUri"):
+            if isinstance(props.get(key), str) and not props[key].startswith("s3://"):
+                props[key] = f"s3://ringback-artifacts/{props[key].strip('/')}.zip"
+    return dict(transform(packaged, params, _OfflinePolicies()))
+
+
+def ringback_rules(template: dict[str, Any], translated: dict[str, Any]) -> list[str]:
+    problems: list[str] = []
+    resources = template["Resources"]
+    globals_fn = template.get("Globals", {}).get("Function", {})
+    if globals_fn.get("Runtime") != "python3.13":
+        problems.append("Globals.Function.Runtime must be python3.13")
+    if globals_fn.get("Architectures") != ["arm64"]:
+        problems.append("Globals.Function.Architectures must be [arm64]")
+    layers = [k for k, v in resources.items() if v["Type"] == "AWS::Serverless::LayerVersion"]
+    if len(layers) != 1:
+        problems.append("exactly one shared AWS::Serverless::LayerVersion is expected")
+    for layer in layers:
+        if resources[layer].get("Metadata", {}).get("BuildMethod") != "python3.13":
+            problems.append(f"{layer}: Metadata.BuildMethod must be python3.13")
+    if len([v for v in resources.values() if v["Type"] == "AWS::Serverless::HttpApi"]) != 1:
+        problems.append("exactly one AWS::Serverless::HttpApi is expected")
+    alarmed = {json.dumps(v["Properties"].get("Dimensions", [])) for v in resources.values()
+               if v["Type"] == "AWS::CloudWatch::Alarm"}
+    for name, resource in resources.items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        props = resource["Properties"]
+        log_group = props.get("LoggingConfig", {}).get("LogGroup", {}).get("Ref")
+        if not log_group or "RetentionInDays" not in resources.get(log_group, {}).get("Properties", {}):
+            problems.append(f"{name}: needs LoggingConfig.LogGroup with RetentionInDays")
+        if not any(name in dims for dims in alarmed):
+            problems.append(f"{name}: no CloudWatch alarm watches it")
+        for policy in props.get("Policies", []):
+            if isinstance(policy, str):
+                problems.append(f"{name}: managed policy '{policy}' is broader than its own resources")
+    for logical_id, resource in translated["Resources"].items():
+        if resource["Type"] != "AWS::IAM::Role":
+            continue
+        for policy in resource["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                targets = statement.get("Resource")
+                targets = targets if isinstance(targets, list) else [targets]
+                actions = statement.get("Action")
+                actions = actions if isinstance(actions, list) else [actions]
+                # X-Ray and CloudWatch metrics have no resource-level permissions.
+                if "*" in targets and not all(str(a).startswith(("xray:", "cloudwatch:")) for a in actions):
+                    problems.append(f"{logical_id}: statement allows {actions} on every resource")
+    for name, spec in template.get("Parameters", {}).items():
+        if any(word in name.lower() for word in SECRET_WORDS):
+            problems.append(f"parameter {name}: secrets come from Secrets Manager/SSM, not template parameters")
+    return problems
+
+
+def main(path: str) -> int:
+    text = Path(path).read_text()
+    template, matches = decode_str(text)
+    if matches or template is None:
+        print("\n".join(str(m) for m in matches) or "template could not be read")
+        return 1
+    translated = translate(dict(template))
+    # W1020: SAM itself resolves parameter defaults inside a layer's LayerName !Sub.
+    problems = [f"translated template: {m}" for m in lint_all(json.dumps(translated))
+                if m.rule.id[0] in "EW" and m.rule.id != "W1020"]
+    problems += ringback_rules(dict(template), translated)
+    for problem in problems:
+        print(f"template.yaml: {problem}")
+    if not problems:
+        count = sum(1 for r in translated["Resources"].values())
+        print(f"template.yaml: translated to {count} CloudFormation resources; no problems")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "template.yaml"))

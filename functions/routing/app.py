@@ -1,0 +1,147 @@
+"""Routing lookup for Webitel flows: ``GET /v1/routing?cid=`` and ``POST /v1/routing {"cid"}``.
+
+Always 200 ``application/json`` for any cid (found / not found / degraded), 401 JSON only for a
+missing or wrong bearer token. Adapters are built on the first request, not at import.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from functools import lru_cache
+from typing import Annotated, Any
+from urllib.parse import parse_qs
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from ringback.api.errors import error_response
+from ringback.api.resolver import make_resolver
+from ringback.config import get_settings
+from ringback.domain.routing import ANSWER_JSON_SCHEMA, RoutingAnswer
+from ringback.observability import logger, metrics
+from ringback.services.routing import AuthOutcome, RoutingPolicy, RoutingService, TokenGate
+
+app = make_resolver()
+
+_JSON: Any = {"application/json": {"schema": ANSWER_JSON_SCHEMA}}
+_ERROR: Any = {"application/json": {"schema": {"type": "object", "required": ["error", "message"]}}}
+_HEALTH: Any = {"application/json": {"schema": {"type": "object",
+                                                "required": ["status", "budget_ms", "checks"]}}}
+_ANSWER_RESPONSES: dict[int, Any] = {
+    200: {"description": "The routing answer (also for unknown, invalid or missing numbers).",
+          "content": _JSON},
+    401: {"description": "Missing or invalid bearer token.", "content": _ERROR},
+}
+
+
+@lru_cache(maxsize=1)
+def _service() -> RoutingService:
+    from ringback.adapters.callback_lookup_dynamo import DynamoCallbackLookup
+    from ringback.adapters.customers_dynamo import DynamoCustomerDirectory, routing_client
+
+    settings = get_settings()
+    client = routing_client(settings.routing_budget_ms)
+    policy = RoutingPolicy(
+        budget_ms=settings.routing_budget_ms, default_region=settings.default_region,
+        cache_ttl_s=settings.routing_cache_ttl_s, stale_if_error_s=settings.routing_stale_if_error_s,
+        cache_size=settings.routing_cache_size, fallback_found=settings.routing_fallback_found,
+        fallback_debt=settings.routing_fallback_debt,
+    )
+    return RoutingService(DynamoCustomerDirectory(settings.customers_table, client),
+                          DynamoCallbackLookup(settings.callbacks_table, client), policy=policy)
+
+
+@lru_cache(maxsize=1)
+def _gate() -> TokenGate:
+    from ringback.adapters.secrets import SecretTokens
+
+    settings = get_settings()
+    budget_s = settings.routing_budget_ms / 1000
+    # Caching is the gate's (it keeps the last tokens when the secret cannot be read).
+    source = SecretTokens(settings.routing_tokens_secret, max_age_s=0, connect_timeout=budget_s,
+                          read_timeout=budget_s, max_attempts=1)
+    return TokenGate(source, refresh_s=settings.secrets_max_age_s,
+                     stale_max_s=settings.routing_tokens_stale_max_s)
+
+
+def _json(status: int, body: str) -> Response[str]:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body,
+                    headers={"Cache-Control": "no-store"})
+
+
+def _route(cid: str | None) -> Response[str]:
+    service = _service()
+    deadline = service.deadline()
+    try:
+        outcome = _gate().check(app.current_event.headers.get("authorization"), deadline)
+    except Exception as error:  # never a 5xx to the caller's flow
+        logger.exception("routing: token check failed", extra={"error_type": type(error).__name__})
+        outcome = AuthOutcome.UNAVAILABLE
+    if outcome in (AuthOutcome.MISSING, AuthOutcome.INVALID):
+        message = ("missing bearer token in the Authorization header" if outcome is AuthOutcome.MISSING
+                   else "invalid bearer token")
+        return error_response(401, "unauthorized", message,
+                              headers={"WWW-Authenticate": 'Bearer realm="ringback-routing"'})
+    answer: RoutingAnswer
+    if outcome is AuthOutcome.UNAVAILABLE:
+        answer = service.degraded("tokens_unavailable")
+    else:
+        answer = service.answer(cid, deadline)
+    return _json(200, answer.to_json())
+
+
+def _cid_from_body() -> str | None:
+    """The cid of a POST body: JSON ``{"cid": ...}`` or a form; anything else is no cid."""
+    event = app.current_event
+    raw: Any = event.get("body")
+    if not raw:
+        return None
+    try:
+        data: bytes = base64.b64decode(raw) if event.get("isBase64Encoded") else str(raw).encode()
+        text = data.decode("utf-8", errors="replace").strip()
+        if text.startswith("{"):
+            value = json.loads(text).get("cid")
+        else:
+            value = parse_qs(text).get("cid", [""])[0] or None
+    except (ValueError, AttributeError, TypeError):
+        return None
+    if isinstance(value, bool) or value is None:
+        return None
+    return str(value) if isinstance(value, (str, int)) else None
+
+
+@app.get("/v1/routing", summary="Who is calling (found / debt) for a Webitel flow",
+         responses=_ANSWER_RESPONSES)
+def routing_get(cid: Annotated[str | None, Query(description="The caller's number as Webitel has it")] = None
+                ) -> Response[str]:
+    return _route(cid)
+
+
+@app.post("/v1/routing", summary='Who is calling, with a JSON body {"cid": "..."} (Webitel default method)',
+          responses=_ANSWER_RESPONSES)
+def routing_post() -> Response[str]:
+    cid = _cid_from_body()
+    if cid is None:
+        cid = app.current_event.get_query_string_value("cid")
+    return _route(cid)
+
+
+@app.get("/v1/health/routing", summary="Whether the routing lookup can read its data within the budget",
+         responses={200: {"description": "Every dependency answers within the budget", "content": _HEALTH},
+                    503: {"description": "A dependency fails or is slow: lookups answer degraded",
+                          "content": _HEALTH}})
+def routing_health() -> Response[str]:
+    service = _service()
+    checks = service.probe()
+    checks["tokens"] = _gate().state()
+    healthy = checks["customers"] == "ok" and checks["callbacks"] == "ok"
+    body = {"status": "ok" if healthy else "degraded", "budget_ms": service.policy.budget_ms,
+            "checks": checks}
+    return _json(200 if healthy else 503, json.dumps(body))
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

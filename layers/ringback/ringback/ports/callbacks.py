@@ -1,0 +1,89 @@
+"""Storage of website callback requests (CallbacksTable), as a port.
+
+Key convention (``domain/callback_status.py``): ``CB#<id>`` / ``REQUEST`` with
+``gsi1pk = PHONE#<e164>``; beside it in the same partition ``CONSENT`` and
+``REPEAT#<created>#<id>`` items; ``OPEN#<e164>`` / ``LOCK`` names the number's open request;
+``SLOTS#<operator day>`` / ``SLOT#<UTC start>`` counts bookings per slot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol
+
+from ringback.domain.abuse import Guard
+from ringback.domain.callback_status import CallbackStatus
+from ringback.domain.callbacks import CallbackRecord, RepeatRecord
+from ringback.domain.consent import ConsentEvidence
+
+
+@dataclass(frozen=True)
+class SlotBooking:
+    day: str  # operator-local date, ISO
+    key: str  # UTC start, ``schedule.slot_key``
+    capacity: int
+    expires_at: int  # epoch s; counters outlive their day a little
+
+
+class WriteRefused(Exception):
+    """A conditional write did not happen; ``reason`` says which condition stopped it."""
+
+    def __init__(self, reason: Literal["exists", "phone_open", "guard", "slot_full", "changed"], *,
+                 guard: Guard | None = None, open_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.guard = guard
+        self.open_id = open_id
+
+
+class CallbackRepository(Protocol):
+    def create(self, record: CallbackRecord, *, lock_until: datetime, guards: Sequence[Guard],
+               slot: SlotBooking | None, consent: ConsentEvidence | None, now: datetime,
+               replace_lock_of: str | None = None) -> None:
+        """Store a new request atomically with: the number's open-request lock (refused with
+        ``phone_open`` while another fresh request holds it, unless it is ``replace_lock_of``),
+        every guard, the slot booking and the consent evidence. Raises :class:`WriteRefused`."""
+        ...
+
+    def add_repeat(self, primary: CallbackRecord, repeat: RepeatRecord, *, priority: int,
+                   guards: Sequence[Guard], now: datetime) -> CallbackRecord:
+        """Link a repeat to its open primary (repeat_count + 1, priority raised) with the guards."""
+        ...
+
+    def get(self, callback_id: str) -> CallbackRecord | None: ...
+
+    def delete_new(self, record: CallbackRecord, slot: SlotBooking | None) -> None:
+        """Undo a ``create`` whose follow-up failed (the request, its lock, consent, slot)."""
+        ...
+
+    def cancel(self, record: CallbackRecord, *, now: datetime, slot: SlotBooking | None) -> CallbackRecord:
+        """Mark an open request cancelled (and free its slot and lock). ``changed`` when it is no
+        longer open (the caller re-reads)."""
+        ...
+
+    def update(self, callback_id: str, **fields: object) -> None:
+        """Set plain attributes (``call_id``, ``webitel_stop_pending``...)."""
+        ...
+
+    def advance_status(self, callback_id: str, status: CallbackStatus, at_ms: int) -> bool:
+        """Move ``status`` forward (``may_advance``); False when it may not."""
+        ...
+
+    def reschedule(self, before: CallbackRecord, after: CallbackRecord, *, old_slot: SlotBooking | None,
+                   new_slot: SlotBooking, lock_until: datetime) -> None:
+        """Replace the request's timing atomically with the slot move; ``changed``/``slot_full``."""
+        ...
+
+    def slot_counts(self, days: Sequence[str]) -> dict[str, int]:
+        """Bookings per ``slot_key`` on the given operator-local days."""
+        ...
+
+    def ids_for_phone(self, e164: str) -> list[str]:
+        """Every request id held for a number (requests and consent evidence)."""
+        ...
+
+    def erase(self, callback_ids: Sequence[str], e164: str) -> int:
+        """Delete every item of these requests and the number's lock; the count deleted."""
+        ...

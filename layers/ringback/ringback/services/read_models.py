@@ -1,0 +1,65 @@
+"""What the read endpoints answer: the projections folded into views."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Final
+
+from ringback.domain.errors import FieldProblem, NotFound, Unprocessable
+from ringback.domain.events import projections as p
+from ringback.ports.projections import CallbackStatusStore, Projections
+
+MAX_FUNNEL_DAYS: Final = 92
+
+
+class ReadModels:
+    def __init__(self, projections: Projections, callbacks: CallbackStatusStore) -> None:
+        self._projections = projections
+        self._callbacks = callbacks
+
+    def call(self, uuid: str) -> dict[str, Any]:
+        facts = self._projections.records(p.call_pk(uuid))
+        attempts = {str(f["attempt"]) for f in facts if f.get("attempt")}
+        for attempt in sorted(attempts):
+            # Facts sent before the call had a channel (joined, wait_agent) live under the attempt.
+            facts += [f for f in self._projections.records(p.attempt_pk(attempt)) if not f.get("uuid")]
+        view = p.fold_call(uuid, facts)
+        if view is None:
+            raise NotFound("no events for this call")
+        return view
+
+    def agents(self) -> list[dict[str, Any]]:
+        return p.fold_agents(self._projections.records(p.AGENTS_PK))
+
+    def callback_timeline(self, callback_id: str) -> dict[str, Any]:
+        status = self._callbacks.status(callback_id)
+        entries = p.fold_timeline(self._projections.records(p.timeline_pk(callback_id)))
+        if status is None and not entries:
+            raise NotFound("no such callback request")
+        current = status or {}
+        return {"callback_id": callback_id, "status": current.get("status"),
+                "status_at": p.iso(current["status_at"]) if current.get("status_at") else None,
+                "status_reason": current.get("status_reason"), "timeline": entries}
+
+    def funnel(self, start: str, end: str) -> dict[str, Any]:
+        first, last = _day("from", start), _day("to", end)
+        if last < first:
+            raise Unprocessable("the range ends before it starts", fields=(FieldProblem("to", "must not be before from"),))
+        if (last - first).days >= MAX_FUNNEL_DAYS:
+            raise Unprocessable("the range is too long",
+                                fields=(FieldProblem("to", f"at most {MAX_FUNNEL_DAYS} days from 'from'"),))
+        records: list[dict[str, Any]] = []
+        for ordinal in range(first.toordinal(), last.toordinal() + 1):
+            records += self._projections.records(p.funnel_pk(date.fromordinal(ordinal).isoformat()))
+        days = p.fold_funnel(records, first, last)
+        totals = {stage: sum(d["total"][stage] for d in days) for stage in p.FUNNEL_STAGES}
+        return {"from": first.isoformat(), "to": last.isoformat(), "days": days, "total": totals}
+
+
+def _day(name: str, text: str) -> date:
+    try:
+        if len(text) != 10:
+            raise ValueError(text)
+        return date.fromisoformat(text)
+    except ValueError as error:
+        raise Unprocessable(f"'{name}' is not a date", fields=(FieldProblem(name, "must be YYYY-MM-DD"),)) from error

@@ -1,0 +1,298 @@
+"""In-memory fakes of the dialer's ports, with the same rules as the DynamoDB adapter
+(the shared contract test in tests/integration/test_outbox_dynamo.py runs against both)."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ringback.domain.outbox import ID_TAG, OutboxEntry, OutboxState
+from ringback.domain.receipts import Receipt
+from ringback.domain.webitel import (
+    MemberInQueue,
+    MemberItem,
+    MemberPage,
+    WebitelAuthError,
+    WebitelRejected,
+    WebitelUnavailable,
+)
+
+_OPEN = (OutboxState.PENDING, OutboxState.CLAIMED)
+
+
+class FakeClock:
+    def __init__(self, start: datetime | None = None) -> None:
+        self.current = start or datetime(2026, 11, 18, 10, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, seconds: float) -> None:
+        self.current += timedelta(seconds=seconds)
+
+
+class MemoryOutbox:
+    """``ports.outbox.DialerOutbox`` in memory, thread-safe."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, OutboxEntry] = {}
+        self.ready_since: dict[str, datetime] = {}
+        self.reasons: dict[str, str] = {}
+        self._lock = threading.RLock()
+
+    def add(self, entry: OutboxEntry) -> bool:
+        with self._lock:
+            if entry.entry_id in self.entries:
+                return False
+            self.entries[entry.entry_id] = entry
+            self.ready_since[entry.entry_id] = entry.due_at
+            return True
+
+    def add_many(self, entries: Sequence[OutboxEntry]) -> list[bool]:
+        return [self.add(entry) for entry in entries]
+
+    def get(self, entry_id: str) -> OutboxEntry | None:
+        with self._lock:
+            return self.entries.get(entry_id)
+
+    def _claimable(self, entry: OutboxEntry, now: datetime, *, due_only: bool) -> bool:
+        if entry.state == OutboxState.PENDING:
+            return not due_only or entry.due_at <= now
+        return (entry.state == OutboxState.CLAIMED and entry.claim_until is not None
+                and entry.claim_until < now)
+
+    def _take(self, entry: OutboxEntry, now: datetime, lease_s: int, owner: str) -> OutboxEntry:
+        taken = entry.model_copy(update={
+            "state": OutboxState.CLAIMED, "claim_owner": owner,
+            "claim_until": now + timedelta(seconds=lease_s),
+            "outcome_unknown": entry.outcome_unknown or entry.state == OutboxState.CLAIMED,
+        })
+        self.entries[entry.entry_id] = taken
+        return taken
+
+    def claim_due(self, queue_id: str, now: datetime, *, limit: int, lease_s: int,
+                  owner: str) -> list[OutboxEntry]:
+        with self._lock:
+            due = sorted(
+                (e for e in self.entries.values()
+                 if e.queue_id == queue_id and self._claimable(e, now, due_only=True)),
+                key=lambda e: (e.claim_until if e.state == OutboxState.CLAIMED else e.due_at, e.entry_id),
+            )
+            return [self._take(e, now, lease_s, owner) for e in due[:limit]]
+
+    def claim(self, entry_ids: Sequence[str], now: datetime, *, lease_s: int,
+              owner: str) -> list[OutboxEntry]:
+        with self._lock:
+            taken = []
+            for entry_id in entry_ids:
+                entry = self.entries.get(entry_id)
+                if entry is not None and self._claimable(entry, now, due_only=False):
+                    taken.append(self._take(entry, now, lease_s, owner))
+            return taken
+
+    def _held(self, entry_id: str, owner: str) -> OutboxEntry | None:
+        entry = self.entries.get(entry_id)
+        if entry is None or entry.state != OutboxState.CLAIMED or entry.claim_owner != owner:
+            return None
+        return entry
+
+    def _closed(self, entry: OutboxEntry, **changes: Any) -> None:
+        self.entries[entry.entry_id] = entry.model_copy(
+            update={"claim_owner": None, "claim_until": None, **changes})
+
+    def mark_delivered(self, entry_id: str, webitel_member_id: str, *,
+                       owner: str) -> OutboxState | None:
+        with self._lock:
+            entry = self.entries.get(entry_id)
+            if entry is None:
+                return None
+            before = entry.state
+            if before in _OPEN:
+                self._closed(entry, state=OutboxState.DELIVERED, webitel_member_id=webitel_member_id,
+                             outcome_unknown=False)
+            elif before == OutboxState.CANCELLED and entry.webitel_member_id is None:
+                self.entries[entry_id] = entry.model_copy(update={"webitel_member_id": webitel_member_id})
+            return before
+
+    def mark_rejected(self, entry_id: str, reason: str, *, owner: str) -> None:
+        with self._lock:
+            entry = self._held(entry_id, owner)
+            if entry is not None:
+                self._closed(entry, state=OutboxState.REJECTED, last_error=reason, outcome_unknown=False)
+
+    def mark_expired(self, entry_id: str, *, owner: str) -> None:
+        with self._lock:
+            entry = self._held(entry_id, owner)
+            if entry is not None:
+                self._closed(entry, state=OutboxState.EXPIRED)
+
+    def release(self, entry_id: str, *, owner: str, error: str, retry_at: datetime,
+                outcome_unknown: bool = False) -> None:
+        with self._lock:
+            entry = self._held(entry_id, owner)
+            if entry is not None:
+                self._closed(entry, state=OutboxState.PENDING, due_at=retry_at, last_error=error,
+                             attempts=entry.attempts + 1,
+                             outcome_unknown=entry.outcome_unknown or outcome_unknown)
+
+    def defer(self, entry_id: str, *, owner: str, until: datetime, reason: str) -> None:
+        with self._lock:
+            entry = self._held(entry_id, owner)
+            if entry is not None:
+                self._closed(entry, state=OutboxState.PENDING, due_at=until, last_error=reason)
+                self.ready_since[entry_id] = until
+
+    def replace(self, entry: OutboxEntry, *, expected: OutboxState) -> bool:
+        with self._lock:
+            stored = self.entries.get(entry.entry_id)
+            if stored is None or stored.state != expected:
+                return False
+            self.entries[entry.entry_id] = entry.model_copy(update={"state": expected})
+            return True
+
+    def oldest_due(self, queue_id: str, now: datetime) -> datetime | None:
+        with self._lock:
+            waiting = [self.ready_since[e.entry_id] for e in self.entries.values()
+                       if e.queue_id == queue_id and e.state in _OPEN
+                       and self.ready_since[e.entry_id] <= now]
+            return min(waiting) if waiting else None
+
+    def cancel(self, entry_id: str, *, reason: str = "cancelled") -> OutboxEntry | None:
+        with self._lock:
+            entry = self.entries.get(entry_id)
+            if entry is None:
+                return None
+            if entry.state not in (OutboxState.CANCELLED, OutboxState.EXPIRED):
+                self._closed(entry, state=OutboxState.CANCELLED, last_error=reason)
+            return entry
+
+    def requeue(self, entry_ids: Sequence[str], now: datetime) -> int:
+        with self._lock:
+            count = 0
+            for entry_id in entry_ids:
+                entry = self.entries.get(entry_id)
+                if entry is not None and entry.state == OutboxState.REJECTED:
+                    self.entries[entry_id] = entry.model_copy(update={
+                        "state": OutboxState.PENDING, "due_at": now, "outcome_unknown": False})
+                    self.ready_since[entry_id] = now
+                    count += 1
+            return count
+
+
+class MemoryReceipts:
+    def __init__(self) -> None:
+        self.saved: dict[str, Receipt] = {}
+
+    def save(self, receipt: Receipt) -> None:
+        self.saved[receipt.run_id] = receipt.model_copy(deep=True)
+
+    def get(self, run_id: str) -> Receipt | None:
+        return self.saved.get(run_id)
+
+    def recent(self, limit: int = 20) -> list[Receipt]:
+        return sorted(self.saved.values(), key=lambda r: r.started_at, reverse=True)[:limit]
+
+
+class MemoryDnc:
+    def __init__(self, numbers: Iterable[str] = ()) -> None:
+        self.numbers: dict[str, str] = dict.fromkeys(numbers, "test")
+
+    def blocked(self, numbers: Iterable[str]) -> set[str]:
+        return {n for n in numbers if n in self.numbers}
+
+    def add(self, number: str, *, reason: str, source: str) -> None:
+        self.numbers[number] = reason
+
+    def remove(self, number: str) -> None:
+        self.numbers.pop(number, None)
+
+
+class FakeWebitel:
+    """Members in memory with Webitel's bulk rules, and scripted faults.
+
+    ``invalid``: destinations whose items make any bulk containing them fail with 400.
+    ``faults``: a list consumed one per call: "down" (not sent), "5xx" (not committed),
+    "lost" (committed, answer lost), "auth".
+    """
+
+    def __init__(self) -> None:
+        self.members: dict[str, MemberInQueue] = {}
+        self.invalid: set[str] = set()
+        self.faults: list[str] = []
+        self.search_faults: list[str] = []
+        self.calls: list[tuple[str, int]] = []
+        self.stopped: list[str] = []
+        self._ids = itertools.count(1001)
+        self._lock = threading.RLock()
+
+    def _fault(self, queue: list[str]) -> str | None:
+        with self._lock:
+            return queue.pop(0) if queue else None
+
+    def create_members_bulk(self, queue_id: str, items: Sequence[MemberItem], file_name: str) -> list[str]:
+        fault = self._fault(self.faults)
+        with self._lock:
+            self.calls.append(("bulk", len(items)))
+        if fault == "down":
+            raise WebitelUnavailable("down", may_have_committed=False)
+        if fault == "5xx":
+            raise WebitelUnavailable("503", status=503)
+        if fault == "auth":
+            raise WebitelAuthError("401", status=401)
+        with self._lock:
+            for index, item in enumerate(items):
+                if any(c.destination in self.invalid for c in item.communications):
+                    raise WebitelRejected("bad item", status=400, error_id="app.member.valid",
+                                          detail=f"items[{index}]: invalid destination",
+                                          request_id="req-1")
+            ids = []
+            for item in items:
+                member_id = str(next(self._ids))
+                self.members[member_id] = MemberInQueue(
+                    id=member_id, name=item.name, variables=dict(item.variables),
+                    queue={"id": queue_id},  # type: ignore[arg-type]
+                )
+                ids.append(member_id)
+        if fault == "lost":
+            raise WebitelUnavailable("timeout after commit")
+        return ids
+
+    def create_member(self, queue_id: str, item: MemberItem) -> str:
+        return self.create_members_bulk(queue_id, [item], "")[0]
+
+    def search_members(self, queue_id: str, variables: Mapping[str, str], page: int = 1,
+                       size: int = 100) -> MemberPage:
+        fault = self._fault(self.search_faults)
+        with self._lock:
+            self.calls.append(("search", 0))
+        if fault == "down":
+            raise WebitelUnavailable("down", may_have_committed=False)
+        with self._lock:
+            found = [m for m in self.members.values()
+                     if m.queue_id == queue_id
+                     and all(m.variables.get(k) == v for k, v in variables.items())]
+        start = (page - 1) * size
+        return MemberPage(next=len(found) > start + size, items=found[start:start + size])
+
+    def stop_member(self, queue_id: str, member_id: str, cause: str = "cancel") -> None:
+        self.stopped.append(member_id)
+
+    def delete_members(self, queue_id: str, *, ids: Sequence[str] = (),
+                       variables: Mapping[str, str] | None = None) -> None:
+        raise NotImplementedError
+
+    def create_call(self, request: Any) -> str:
+        raise NotImplementedError
+
+    def list_agents(self, queue_id: str | None = None) -> list[Any]:
+        raise NotImplementedError
+
+    def queue_agent_counts(self, queue_id: str) -> Any:
+        raise NotImplementedError
+
+    def tags(self) -> list[str]:
+        with self._lock:
+            return [m.variables.get(ID_TAG, "") for m in self.members.values()]
