@@ -20,7 +20,7 @@ $(VENV)/.installed: requirements-dev.txt layers/ringback/requirements.txt pyproj
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
-	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $@
 
 $(TOOLS)/.installed: requirements-tools.txt

@@ -6,6 +6,7 @@ so resources are created here from the template's properties, with real API call
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 from dataclasses import dataclass, field
@@ -18,8 +19,11 @@ from devstack.template import StackTemplate
 
 REGION = "eu-central-1"
 ACCOUNT = "123456789012"  # moto's default account
-FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                    "AWS_SESSION_TOKEN": "testing"}
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
 
 # Local names of the tokens people and tests need (stack.json "tokens"), by secret logical id.
 TOKEN_NAMES = {
@@ -32,8 +36,13 @@ TOKEN_NAMES = {
 
 
 def aws_client(service: str, endpoint: str) -> Any:
-    return boto3.client(service, endpoint_url=endpoint, region_name=REGION,
-                        aws_access_key_id="testing", aws_secret_access_key="testing")  # noqa: S106
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
 
 
 @dataclass
@@ -51,16 +60,18 @@ class ProvisionedStack:
             resolved = resolve(value, self.context)
             env[key] = ",".join(resolved) if isinstance(resolved, list) else str(resolved)
         env.update(FAKE_CREDENTIALS)
-        env.update({
-            "AWS_ENDPOINT_URL": self.endpoint,
-            "AWS_REGION": REGION,
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_LAMBDA_FUNCTION_NAME": self.context.refs.get(logical_id, logical_id),
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
-            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(spec.timeout),
-            # No X-Ray daemon locally.
-            "POWERTOOLS_TRACE_DISABLED": "true",
-        })
+        env.update(
+            {
+                "AWS_ENDPOINT_URL": self.endpoint,
+                "AWS_REGION": REGION,
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_LAMBDA_FUNCTION_NAME": self.context.refs.get(logical_id, logical_id),
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
+                "AWS_LAMBDA_FUNCTION_TIMEOUT": str(spec.timeout),
+                # No X-Ray daemon locally.
+                "POWERTOOLS_TRACE_DISABLED": "true",
+            }
+        )
         return env
 
 
@@ -74,12 +85,21 @@ def default_parameters(template: StackTemplate, overrides: dict[str, Any]) -> di
     return values
 
 
-def provision(template: StackTemplate, endpoint: str, *, parameters: dict[str, Any] | None = None,
-              secret_values: dict[str, dict[str, str]] | None = None,
-              stack_name: str = "ringback-local") -> ProvisionedStack:
+def provision(
+    template: StackTemplate,
+    endpoint: str,
+    *,
+    parameters: dict[str, Any] | None = None,
+    secret_values: dict[str, dict[str, str]] | None = None,
+    stack_name: str = "ringback-local",
+) -> ProvisionedStack:
     """Create every table, secret, parameter, bucket and queue of ``template`` in moto."""
-    ctx = Context(parameters=default_parameters(template, parameters or {}), region=REGION,
-                  account=ACCOUNT, stack_name=stack_name)
+    ctx = Context(
+        parameters=default_parameters(template, parameters or {}),
+        region=REGION,
+        account=ACCOUNT,
+        stack_name=stack_name,
+    )
     for name, condition in template.raw.get("Conditions", {}).items():
         try:
             ctx.conditions[name] = bool(resolve(condition, ctx))
@@ -115,23 +135,26 @@ def _create_tables(template: StackTemplate, stack: ProvisionedStack) -> None:
             request["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
         if props.get("StreamSpecification"):
             request["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
-        try:
+        with contextlib.suppress(ddb.exceptions.ResourceInUseException):
             ddb.create_table(**request)
-        except ddb.exceptions.ResourceInUseException:
-            pass
         ttl = props.get("TimeToLiveSpecification")
         if ttl and ttl.get("Enabled"):
-            ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={
-                "AttributeName": ttl["AttributeName"], "Enabled": True})
+            ddb.update_time_to_live(
+                TableName=name,
+                TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
+            )
         described = ddb.describe_table(TableName=name)["Table"]
         stack.context.refs[logical_id] = name
-        stack.context.attrs[logical_id] = {"Arn": described["TableArn"],
-                                           "StreamArn": described.get("LatestStreamArn", "")}
+        stack.context.attrs[logical_id] = {
+            "Arn": described["TableArn"],
+            "StreamArn": described.get("LatestStreamArn", ""),
+        }
         stack.names[logical_id] = name
 
 
-def _create_secrets(template: StackTemplate, stack: ProvisionedStack,
-                    secret_values: dict[str, dict[str, str]]) -> None:
+def _create_secrets(
+    template: StackTemplate, stack: ProvisionedStack, secret_values: dict[str, dict[str, str]]
+) -> None:
     sm = aws_client("secretsmanager", stack.endpoint)
     for logical_id, resource in template.resources_of("AWS::SecretsManager::Secret").items():
         props = _props(resource, stack.context)
@@ -152,8 +175,9 @@ def _create_parameters(template: StackTemplate, stack: ProvisionedStack) -> None
     ssm = aws_client("ssm", stack.endpoint)
     for logical_id, resource in template.resources_of("AWS::SSM::Parameter").items():
         props = _props(resource, stack.context)
-        ssm.put_parameter(Name=props["Name"], Value=props["Value"], Type=props.get("Type", "String"),
-                          Overwrite=True)
+        ssm.put_parameter(
+            Name=props["Name"], Value=props["Value"], Type=props.get("Type", "String"), Overwrite=True
+        )
         stack.context.refs[logical_id] = props["Name"]
         stack.names[logical_id] = props["Name"]
 

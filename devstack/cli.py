@@ -23,8 +23,12 @@ def _stack_json(state_file: Path = STATE_FILE) -> dict[str, Any]:
 
 
 def _post(url: str, payload: Any = None) -> Any:
-    request = urllib.request.Request(url, data=json.dumps(payload or {}).encode(), method="POST",
-                                     headers={"content-type": "application/json"})
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(payload or {}).encode(),
+        method="POST",
+        headers={"content-type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=300) as answer:
             return json.loads(answer.read() or b"null")
@@ -33,9 +37,16 @@ def _post(url: str, payload: Any = None) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    stack = LocalStack(StackOptions(api_port=args.api_port, moto_port=args.moto_port,
-                                    webitel_port=args.webitel_port, scheduler=not args.no_scheduler,
-                                    seed=not args.no_seed, state_file=Path(args.state_file)))
+    stack = LocalStack(
+        StackOptions(
+            api_port=args.api_port,
+            moto_port=args.moto_port,
+            webitel_port=args.webitel_port,
+            scheduler=not args.no_scheduler,
+            seed=not args.no_seed,
+            state_file=Path(args.state_file),
+        )
+    )
     stopped = threading.Event()
 
     def _stop(*_: Any) -> None:
@@ -53,8 +64,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {name:<14} {token}")
     print(f"\n  schedules      {', '.join(state['schedules'])}   (fire one: make fire SCHEDULE=<name>)")
     print(f"  state file     {args.state_file}")
-    print("\n  try: curl -s -H 'Authorization: Bearer " + state["tokens"]["routing"] + "' '"
-          + state["urls"]["api"] + "/v1/routing?cid=%2B420777666555'")
+    print(
+        "\n  try: curl -s -H 'Authorization: Bearer "
+        + state["tokens"]["routing"]
+        + "' '"
+        + state["urls"]["api"]
+        + "/v1/routing?cid=%2B420777666555'"
+    )
     print("\nCtrl-C stops everything.\n", flush=True)
     stopped.wait()
     print("\nstopping...", flush=True)

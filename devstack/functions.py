@@ -52,8 +52,16 @@ class _Worker:
 
 
 class FunctionPool:
-    def __init__(self, spec: FunctionSpec, environment: dict[str, str], layer_dirs: list[Path], *,
-                 max_workers: int = 4, echo_logs: bool = True, log_lines: int = 2000) -> None:
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        environment: dict[str, str],
+        layer_dirs: list[Path],
+        *,
+        max_workers: int = 4,
+        echo_logs: bool = True,
+        log_lines: int = 2000,
+    ) -> None:
         self.spec = spec
         self._env = environment
         self._layer_dirs = layer_dirs
@@ -78,14 +86,20 @@ class FunctionPool:
         env["PYTHONUNBUFFERED"] = "1"
         process = subprocess.Popen(
             [sys.executable, str(WORKER_SCRIPT), self.spec.handler, str(child.fileno())],
-            env=env, pass_fds=[child.fileno()], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            env=env,
+            pass_fds=[child.fileno()],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             cwd=str(self.spec.code_uri),
         )
         child.close()
         conn = Connection(parent.detach())
         threading.Thread(target=self._pump_logs, args=(process,), daemon=True).start()
-        ready = conn.recv() if conn.poll(60) else {"ok": False, "errorType": "Runtime.InitTimeout",
-                                                   "errorMessage": "init took over 60 s"}
+        ready = (
+            conn.recv()
+            if conn.poll(60)
+            else {"ok": False, "errorType": "Runtime.InitTimeout", "errorMessage": "init took over 60 s"}
+        )
         if not ready.get("ready"):
             process.kill()
             raise InvocationError(ready.get("errorType", "Runtime.Init"), ready.get("errorMessage", ""))

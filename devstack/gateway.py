@@ -48,8 +48,16 @@ AdminHandler = Callable[[str, str, bytes], tuple[int, Any]]
 
 
 class LocalGateway:
-    def __init__(self, routes: list[Route], pools: dict[str, FunctionPool], *, host: str = "127.0.0.1",
-                 port: int = 3000, allowed_origins: list[str] | None = None, quiet: bool = False) -> None:
+    def __init__(
+        self,
+        routes: list[Route],
+        pools: dict[str, FunctionPool],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 3000,
+        allowed_origins: list[str] | None = None,
+        quiet: bool = False,
+    ) -> None:
         self.routes = sorted((CompiledRoute(r) for r in routes), key=lambda c: c.specificity, reverse=True)
         self.pools = pools
         self.allowed_origins = allowed_origins or []
@@ -156,8 +164,16 @@ class LocalGateway:
         self._write(request, 204, headers, b"")
         return 204
 
-    def _event(self, request: BaseHTTPRequestHandler, method: str, path: str, query: str, body: bytes,
-               route: Route, params: dict[str, str]) -> dict[str, Any]:
+    def _event(
+        self,
+        request: BaseHTTPRequestHandler,
+        method: str,
+        path: str,
+        query: str,
+        body: bytes,
+        route: Route,
+        params: dict[str, str],
+    ) -> dict[str, Any]:
         headers: dict[str, str] = {}
         cookies: list[str] = []
         for name, value in request.headers.items():
@@ -193,8 +209,13 @@ class LocalGateway:
                 "apiId": "local",
                 "domainName": headers.get("host", f"{self.host}:{self.port}"),
                 "domainPrefix": "local",
-                "http": {"method": method, "path": path, "protocol": request.request_version,
-                         "sourceIp": source_ip, "userAgent": headers.get("user-agent", "")},
+                "http": {
+                    "method": method,
+                    "path": path,
+                    "protocol": request.request_version,
+                    "sourceIp": source_ip,
+                    "userAgent": headers.get("user-agent", ""),
+                },
                 "requestId": uuid.uuid4().hex,
                 "routeKey": route.route_key,
                 "stage": "$default",
@@ -232,14 +253,23 @@ class LocalGateway:
         self._write(request, status, headers, payload, cookies=cookies)
         return status
 
-    def _send(self, request: BaseHTTPRequestHandler, status: int, payload: Any, *, close: bool = False) -> int:
+    def _send(
+        self, request: BaseHTTPRequestHandler, status: int, payload: Any, *, close: bool = False
+    ) -> int:
         body = json.dumps(payload).encode()
         self._write(request, status, {"content-type": "application/json"}, body, close=close)
         return status
 
     @staticmethod
-    def _write(request: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: bytes, *,
-               cookies: list[str] | None = None, close: bool = False) -> None:
+    def _write(
+        request: BaseHTTPRequestHandler,
+        status: int,
+        headers: dict[str, str],
+        body: bytes,
+        *,
+        cookies: list[str] | None = None,
+        close: bool = False,
+    ) -> None:
         request.send_response(status)
         for key, value in headers.items():
             if key != "content-length":

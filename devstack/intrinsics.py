@@ -42,7 +42,7 @@ def resolve(value: Any, ctx: Context) -> Any:
         return value
     if len(value) != 1:
         return {k: resolve(v, ctx) for k, v in value.items()}
-    (key, arg), = value.items()
+    ((key, arg),) = value.items()
     if key == "Ref":
         return _ref(str(arg), ctx)
     if key == "Fn::Sub":
@@ -60,7 +60,7 @@ def resolve(value: Any, ctx: Context) -> Any:
 
         return _SUB_VAR.sub(_one, template)
     if key == "Fn::GetAtt":
-        logical, attr = (arg if isinstance(arg, list) else str(arg).split(".", 1))
+        logical, attr = arg if isinstance(arg, list) else str(arg).split(".", 1)
         return _getatt(str(logical), str(attr), ctx)
     if key == "Fn::Join":
         sep, items = arg

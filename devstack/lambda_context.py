@@ -7,8 +7,14 @@ import uuid
 
 
 class LambdaContext:
-    def __init__(self, function_name: str, memory_mb: int = 512, timeout_s: float = 10.0,
-                 region: str = "eu-central-1", account: str = "123456789012") -> None:
+    def __init__(
+        self,
+        function_name: str,
+        memory_mb: int = 512,
+        timeout_s: float = 10.0,
+        region: str = "eu-central-1",
+        account: str = "123456789012",
+    ) -> None:
         self.function_name = function_name
         self.function_version = "$LATEST"
         self.memory_limit_in_mb = memory_mb

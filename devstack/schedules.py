@@ -19,8 +19,12 @@ from devstack.template import Schedule
 _RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
 _CRON = re.compile(r"^cron\((.+)\)$")
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
-_MONTHS = {m: i for i, m in enumerate(
-    ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"], start=1)}
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"], start=1
+    )
+}
 _DAYS = {d: i for i, d in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"], start=1)}
 
 
@@ -74,14 +78,25 @@ class Cron:
         fields = body.split()
         if len(fields) != 6:
             raise ScheduleError(f"cron needs 6 fields, got {len(fields)}: '{body}'")
-        return cls(_field(fields[0], 0, 59), _field(fields[1], 0, 23), _field(fields[2], 1, 31),
-                   _field(fields[3], 1, 12, _MONTHS), _field(fields[4], 1, 7, _DAYS),
-                   _field(fields[5], 1970, 2199))
+        return cls(
+            _field(fields[0], 0, 59),
+            _field(fields[1], 0, 23),
+            _field(fields[2], 1, 31),
+            _field(fields[3], 1, 12, _MONTHS),
+            _field(fields[4], 1, 7, _DAYS),
+            _field(fields[5], 1970, 2199),
+        )
 
     def matches(self, moment: datetime) -> bool:
         weekday = (moment.isoweekday() % 7) + 1  # Monday=2 ... Sunday=1
-        return (moment.minute in self.minutes and moment.hour in self.hours and moment.day in self.days
-                and moment.month in self.months and weekday in self.weekdays and moment.year in self.years)
+        return (
+            moment.minute in self.minutes
+            and moment.hour in self.hours
+            and moment.day in self.days
+            and moment.month in self.months
+            and weekday in self.weekdays
+            and moment.year in self.years
+        )
 
 
 class Trigger:

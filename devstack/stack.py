@@ -63,13 +63,18 @@ class LocalStack:
         self.webitel.start()
         self.webitel.seed_demo()
         # Bind the gateway first: its origin is an allowed origin (the widget demo page lives there).
-        self.gateway = LocalGateway(self.template.routes, self.pools, host=opts.host, port=opts.api_port,
-                                    quiet=opts.quiet)
+        self.gateway = LocalGateway(
+            self.template.routes, self.pools, host=opts.host, port=opts.api_port, quiet=opts.quiet
+        )
         api_origins = [self.gateway.url, f"http://localhost:{self.gateway.port}", *opts.extra_origins]
         self.provisioned = aws.provision(
-            self.template, moto_url,
-            parameters={"Stage": "local", "WebitelBaseUrl": self.webitel.url,
-                        "AllowedOrigins": ",".join(api_origins)},
+            self.template,
+            moto_url,
+            parameters={
+                "Stage": "local",
+                "WebitelBaseUrl": self.webitel.url,
+                "AllowedOrigins": ",".join(api_origins),
+            },
             secret_values={"WebitelAccessTokenSecret": {"token": self.webitel.token}},
         )
         self.gateway.allowed_origins = api_origins
@@ -77,8 +82,9 @@ class LocalStack:
         layer_dirs = self.template.layer_dirs
         for logical_id, spec in self.template.functions.items():
             env = self.provisioned.function_environment(self.template, logical_id)
-            self.pools[logical_id] = FunctionPool(spec, env, layer_dirs, max_workers=opts.max_workers,
-                                                  echo_logs=not opts.quiet)
+            self.pools[logical_id] = FunctionPool(
+                spec, env, layer_dirs, max_workers=opts.max_workers, echo_logs=not opts.quiet
+            )
         self.gateway.start()
         self._prewarm()
         self._start_streams()
@@ -130,12 +136,22 @@ class LocalStack:
             dlq_url = None
             if dlq:
                 arn_value = resolve(dlq, self.provisioned.context)
-                dlq_url = next((a["QueueUrl"] for a in self.provisioned.context.attrs.values()
-                                if a.get("Arn") == arn_value and "QueueUrl" in a), None)
-            poller = StreamPoller(self.provisioned.endpoint, arn, self.pools[source.function],
-                                  batch_size=source.batch_size,
-                                  max_retries=min(int(props.get("MaximumRetryAttempts", 3)), 5),
-                                  on_failure_queue_url=dlq_url)
+                dlq_url = next(
+                    (
+                        a["QueueUrl"]
+                        for a in self.provisioned.context.attrs.values()
+                        if a.get("Arn") == arn_value and "QueueUrl" in a
+                    ),
+                    None,
+                )
+            poller = StreamPoller(
+                self.provisioned.endpoint,
+                arn,
+                self.pools[source.function],
+                batch_size=source.batch_size,
+                max_retries=min(int(props.get("MaximumRetryAttempts", 3)), 5),
+                on_failure_queue_url=dlq_url,
+            )
             poller.start()
             self.pollers.append(poller)
 
@@ -162,9 +178,14 @@ class LocalStack:
         assert self.provisioned is not None
         root = self.webitel.url.rsplit("/api", 1)[0]
         return {
-            "urls": {"api": self.api_url, "moto": self.moto_url, "webitel": self.webitel.url,
-                     "webitel_ui": root + "/", "widget": f"{self.api_url}/widget",
-                     "widget_script": f"{self.api_url}/widget.js"},
+            "urls": {
+                "api": self.api_url,
+                "moto": self.moto_url,
+                "webitel": self.webitel.url,
+                "webitel_ui": root + "/",
+                "widget": f"{self.api_url}/widget",
+                "widget_script": f"{self.api_url}/widget.js",
+            },
             "tokens": self.tokens,
             "names": dict(self.provisioned.names),
             "schedules": sorted(s.name for s in self.template.schedules),
@@ -216,7 +237,9 @@ class LocalStack:
         return report
 
     def _fire_schedule(self, schedule: Schedule) -> Any:
-        props = self.template.raw["Resources"][schedule.function]["Properties"]["Events"][schedule.name]["Properties"]
+        props = self.template.raw["Resources"][schedule.function]["Properties"]["Events"][schedule.name][
+            "Properties"
+        ]
         attempts = 1 + int(props.get("RetryPolicy", {}).get("MaximumRetryAttempts", 0))
         last_error: Exception | None = None
         for _ in range(attempts):
@@ -253,13 +276,30 @@ class LocalStack:
 
 def s3_event(bucket: str, key: str) -> dict[str, Any]:
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    return {"Records": [{
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": aws.REGION, "eventTime": now,
-        "eventName": "ObjectCreated:Put", "userIdentity": {"principalId": "local"},
-        "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-        "responseElements": {"x-amz-request-id": secrets.token_hex(8), "x-amz-id-2": secrets.token_hex(16)},
-        "s3": {"s3SchemaVersion": "1.0", "configurationId": "local",
-               "bucket": {"name": bucket, "ownerIdentity": {"principalId": "local"},
-                          "arn": f"arn:aws:s3:::{bucket}"},
-               "object": {"key": urllib.parse.quote_plus(key), "size": 0, "eTag": "", "sequencer": "0"}},
-    }]}
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": aws.REGION,
+                "eventTime": now,
+                "eventName": "ObjectCreated:Put",
+                "userIdentity": {"principalId": "local"},
+                "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+                "responseElements": {
+                    "x-amz-request-id": secrets.token_hex(8),
+                    "x-amz-id-2": secrets.token_hex(16),
+                },
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": "local",
+                    "bucket": {
+                        "name": bucket,
+                        "ownerIdentity": {"principalId": "local"},
+                        "arn": f"arn:aws:s3:::{bucket}",
+                    },
+                    "object": {"key": urllib.parse.quote_plus(key), "size": 0, "eTag": "", "sequencer": "0"},
+                },
+            }
+        ]
+    }

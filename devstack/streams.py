@@ -13,8 +13,17 @@ from devstack.functions import FunctionPool, InvocationError
 
 
 class StreamPoller:
-    def __init__(self, endpoint: str, stream_arn: str, pool: FunctionPool, *, batch_size: int = 100,
-                 max_retries: int = 3, on_failure_queue_url: str | None = None, interval_s: float = 0.3) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        stream_arn: str,
+        pool: FunctionPool,
+        *,
+        batch_size: int = 100,
+        max_retries: int = 3,
+        on_failure_queue_url: str | None = None,
+        interval_s: float = 0.3,
+    ) -> None:
         self._streams = aws_client("dynamodbstreams", endpoint)
         self._sqs = aws_client("sqs", endpoint) if on_failure_queue_url else None
         self._arn = stream_arn
@@ -36,9 +45,12 @@ class StreamPoller:
 
     def _iterators(self) -> dict[str, str]:
         shards = self._streams.describe_stream(StreamArn=self._arn)["StreamDescription"]["Shards"]
-        return {s["ShardId"]: self._streams.get_shard_iterator(
-            StreamArn=self._arn, ShardId=s["ShardId"], ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
-            for s in shards}
+        return {
+            s["ShardId"]: self._streams.get_shard_iterator(
+                StreamArn=self._arn, ShardId=s["ShardId"], ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+            for s in shards
+        }
 
     def _loop(self) -> None:
         iterators: dict[str, str] = {}
@@ -64,7 +76,8 @@ class StreamPoller:
         record["eventSourceARN"] = self._arn
         dynamodb = dict(record.get("dynamodb", {}))
         if "ApproximateCreationDateTime" in dynamodb and not isinstance(
-                dynamodb["ApproximateCreationDateTime"], (int, float)):
+            dynamodb["ApproximateCreationDateTime"], (int, float)
+        ):
             dynamodb["ApproximateCreationDateTime"] = time.time()
         record["dynamodb"] = dynamodb
         return json.loads(json.dumps(record, default=str))
@@ -75,17 +88,29 @@ class StreamPoller:
             try:
                 result = self._pool.invoke({"Records": pending})
             except InvocationError:
-                result = {"batchItemFailures": [{"itemIdentifier": r["dynamodb"]["SequenceNumber"]}
-                                                for r in pending]}
-            failed_ids = {f.get("itemIdentifier") for f in (result or {}).get("batchItemFailures", [])} \
-                if isinstance(result, dict) else set()
+                result = {
+                    "batchItemFailures": [
+                        {"itemIdentifier": r["dynamodb"]["SequenceNumber"]} for r in pending
+                    ]
+                }
+            failed_ids = (
+                {f.get("itemIdentifier") for f in (result or {}).get("batchItemFailures", [])}
+                if isinstance(result, dict)
+                else set()
+            )
             self.delivered += len(pending) - len(failed_ids)
             pending = [r for r in pending if r["dynamodb"]["SequenceNumber"] in failed_ids]
             if not pending:
                 return
-            time.sleep(min(0.2 * 2 ** attempt, 2))
+            time.sleep(min(0.2 * 2**attempt, 2))
         self.failed += len(pending)
         if self._sqs and self._dlq:
-            self._sqs.send_message(QueueUrl=self._dlq, MessageBody=json.dumps(
-                {"requestContext": {"condition": "RetryAttemptsExhausted"},
-                 "records": [r["dynamodb"].get("SequenceNumber") for r in pending]}))
+            self._sqs.send_message(
+                QueueUrl=self._dlq,
+                MessageBody=json.dumps(
+                    {
+                        "requestContext": {"condition": "RetryAttemptsExhausted"},
+                        "records": [r["dynamodb"].get("SequenceNumber") for r in pending],
+                    }
+                ),
+            )

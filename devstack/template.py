@@ -110,8 +110,10 @@ class StackTemplate:
 
     @property
     def layer_dirs(self) -> list[Path]:
-        return [ROOT / str(r["Properties"]["ContentUri"])
-                for r in self.resources_of("AWS::Serverless::LayerVersion").values()]
+        return [
+            ROOT / str(r["Properties"]["ContentUri"])
+            for r in self.resources_of("AWS::Serverless::LayerVersion").values()
+        ]
 
 
 def _ref_name(value: Any) -> str:
@@ -148,18 +150,39 @@ def parse(data: dict[str, Any]) -> StackTemplate:
             if kind == "HttpApi":
                 routes.append(Route(str(eprops["Method"]).upper(), str(eprops["Path"]), logical_id))
             elif kind in ("Schedule", "ScheduleV2"):
-                schedules.append(Schedule(event_name, logical_id, str(eprops["ScheduleExpression"]),
-                                          eprops.get("Input"), eprops.get("ScheduleExpressionTimezone")))
+                schedules.append(
+                    Schedule(
+                        event_name,
+                        logical_id,
+                        str(eprops["ScheduleExpression"]),
+                        eprops.get("Input"),
+                        eprops.get("ScheduleExpressionTimezone"),
+                    )
+                )
             elif kind == "DynamoDB":
-                streams.append(StreamSource(event_name, logical_id, _ref_name(eprops["Stream"]),
-                                            int(eprops.get("BatchSize", 100))))
+                streams.append(
+                    StreamSource(
+                        event_name, logical_id, _ref_name(eprops["Stream"]), int(eprops.get("BatchSize", 100))
+                    )
+                )
             elif kind == "S3":
                 rules = eprops.get("Filter", {}).get("S3Key", {}).get("Rules", [])
                 by_name = {r["Name"].lower(): r["Value"] for r in rules}
-                s3_sources.append(S3Source(event_name, logical_id, _ref_name(eprops["Bucket"]),
-                                           by_name.get("prefix", ""), by_name.get("suffix", "")))
+                s3_sources.append(
+                    S3Source(
+                        event_name,
+                        logical_id,
+                        _ref_name(eprops["Bucket"]),
+                        by_name.get("prefix", ""),
+                        by_name.get("suffix", ""),
+                    )
+                )
     http_apis = [r for r in data.get("Resources", {}).values() if r.get("Type") == "AWS::Serverless::HttpApi"]
-    cors = http_apis[0].get("Properties", {}).get("CorsConfiguration", {}).get("AllowOrigins") if http_apis else None
+    cors = (
+        http_apis[0].get("Properties", {}).get("CorsConfiguration", {}).get("AllowOrigins")
+        if http_apis
+        else None
+    )
     return StackTemplate(data, functions, routes, schedules, streams, s3_sources, cors)
 
 

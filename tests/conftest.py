@@ -40,9 +40,13 @@ def webitel_sandbox() -> Iterator[Any]:
 def moto_stack(stack_template: StackTemplate, webitel_sandbox: Any) -> Iterator[aws.ProvisionedStack]:
     with MotoServer() as server:
         yield aws.provision(
-            stack_template, server.endpoint,
-            parameters={"Stage": "test", "WebitelBaseUrl": webitel_sandbox.url,
-                        "AllowedOrigins": LOCAL_ORIGINS},
+            stack_template,
+            server.endpoint,
+            parameters={
+                "Stage": "test",
+                "WebitelBaseUrl": webitel_sandbox.url,
+                "AllowedOrigins": LOCAL_ORIGINS,
+            },
             secret_values={"WebitelAccessTokenSecret": {"token": webitel_sandbox.token}},
             stack_name="ringback-test",
         )
@@ -61,8 +65,9 @@ def clear_ringback_caches() -> None:
 
 
 @pytest.fixture
-def lambda_env(monkeypatch: pytest.MonkeyPatch, stack_template: StackTemplate,
-               moto_stack: aws.ProvisionedStack) -> Iterator[Callable[..., dict[str, str]]]:
+def lambda_env(
+    monkeypatch: pytest.MonkeyPatch, stack_template: StackTemplate, moto_stack: aws.ProvisionedStack
+) -> Iterator[Callable[..., dict[str, str]]]:
     def _apply(function_id: str, **overrides: str) -> dict[str, str]:
         env = moto_stack.function_environment(stack_template, function_id)
         env.update(overrides)
@@ -76,7 +81,9 @@ def lambda_env(monkeypatch: pytest.MonkeyPatch, stack_template: StackTemplate,
 
 
 @pytest.fixture
-def load_handler(monkeypatch: pytest.MonkeyPatch, stack_template: StackTemplate) -> Callable[[str], ModuleType]:
+def load_handler(
+    monkeypatch: pytest.MonkeyPatch, stack_template: StackTemplate
+) -> Callable[[str], ModuleType]:
     """Import a function's handler module fresh, with its code folder on the import path (as Lambda)."""
 
     def _load(function_id: str) -> ModuleType:
@@ -86,8 +93,9 @@ def load_handler(monkeypatch: pytest.MonkeyPatch, stack_template: StackTemplate)
         # Sibling modules of another function's folder may share names: forget them.
         for sibling in code_dir.glob("*.py"):
             sys.modules.pop(sibling.stem, None)
-        spec = importlib.util.spec_from_file_location(f"fn_{function_id}_{handler_module}",
-                                                      code_dir / f"{handler_module}.py")
+        spec = importlib.util.spec_from_file_location(
+            f"fn_{function_id}_{handler_module}", code_dir / f"{handler_module}.py"
+        )
         assert spec and spec.loader
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
@@ -106,8 +114,11 @@ def local_stack() -> Iterator[Any]:
     """The whole local stack (moto, sandbox, gateway, scheduler, stream poller) on free ports."""
     from devstack.stack import LocalStack, StackOptions
 
-    stack = LocalStack(StackOptions(api_port=0, moto_port=0, webitel_port=0, write_state=False,
-                                    scheduler=False, seed=True, quiet=True))
+    stack = LocalStack(
+        StackOptions(
+            api_port=0, moto_port=0, webitel_port=0, write_state=False, scheduler=False, seed=True, quiet=True
+        )
+    )
     stack.start()
     yield stack
     stack.stop()

@@ -42,8 +42,14 @@ def translate(template: dict[str, Any]) -> dict[str, Any]:
     os.environ.setdefault("AWS_DEFAULT_REGION", "eu-central-1")
     # Only pseudo parameters: template parameters stay references, as on a real deploy.
     params = {}
-    params.update({"AWS::Region": "eu-central-1", "AWS::AccountId": "123456789012",
-                   "AWS::StackName": "ringback-check", "AWS::Partition": "aws"})
+    params.update(
+        {
+            "AWS::Region": "eu-central-1",
+            "AWS::AccountId": "123456789012",
+            "AWS::StackName": "ringback-check",
+            "AWS::Partition": "aws",
+        }
+    )
     # As `sam package` would: local code folders become S3 locations before the transform.
     packaged = json.loads(json.dumps(template))
     for resource in packaged["Resources"].values():
@@ -70,8 +76,11 @@ def ringback_rules(template: dict[str, Any], translated: dict[str, Any]) -> list
             problems.append(f"{layer}: Metadata.BuildMethod must be python3.13")
     if len([v for v in resources.values() if v["Type"] == "AWS::Serverless::HttpApi"]) != 1:
         problems.append("exactly one AWS::Serverless::HttpApi is expected")
-    alarmed = {json.dumps(v["Properties"].get("Dimensions", [])) for v in resources.values()
-               if v["Type"] == "AWS::CloudWatch::Alarm"}
+    alarmed = {
+        json.dumps(v["Properties"].get("Dimensions", []))
+        for v in resources.values()
+        if v["Type"] == "AWS::CloudWatch::Alarm"
+    }
     for name, resource in resources.items():
         if resource["Type"] != "AWS::Serverless::Function":
             continue
@@ -96,9 +105,11 @@ def ringback_rules(template: dict[str, Any], translated: dict[str, Any]) -> list
                 # X-Ray and CloudWatch metrics have no resource-level permissions.
                 if "*" in targets and not all(str(a).startswith(("xray:", "cloudwatch:")) for a in actions):
                     problems.append(f"{logical_id}: statement allows {actions} on every resource")
-    for name, spec in template.get("Parameters", {}).items():
+    for name in template.get("Parameters", {}):
         if any(word in name.lower() for word in SECRET_WORDS):
-            problems.append(f"parameter {name}: secrets come from Secrets Manager/SSM, not template parameters")
+            problems.append(
+                f"parameter {name}: secrets come from Secrets Manager/SSM, not template parameters"
+            )
     return problems
 
 
@@ -110,8 +121,11 @@ def main(path: str) -> int:
         return 1
     translated = translate(dict(template))
     # W1020: SAM itself resolves parameter defaults inside a layer's LayerName !Sub.
-    problems = [f"translated template: {m}" for m in lint_all(json.dumps(translated))
-                if m.rule.id[0] in "EW" and m.rule.id != "W1020"]
+    problems = [
+        f"translated template: {m}"
+        for m in lint_all(json.dumps(translated))
+        if m.rule.id[0] in "EW" and m.rule.id != "W1020"
+    ]
     problems += ringback_rules(dict(template), translated)
     for problem in problems:
         print(f"template.yaml: {problem}")

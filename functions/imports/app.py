@@ -42,7 +42,9 @@ def lambda_handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
             reports.append({"key": key, "error": "no importer for this prefix"})
             continue
         report = importer(bucket, key)
-        logger.info("import finished", extra={"key": key, "summary": {k: v for k, v in report.items()
-                                                                      if isinstance(v, (int, str))}})
+        logger.info(
+            "import finished",
+            extra={"key": key, "summary": {k: v for k, v in report.items() if isinstance(v, (int, str))}},
+        )
         reports.append({"key": key, **report})
     return reports[0] if len(reports) == 1 else {"reports": reports}

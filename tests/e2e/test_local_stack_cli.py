@@ -53,10 +53,25 @@ def test_run_serves_every_part_and_ctrl_c_stops_them_all(tmp_path: Path) -> None
     ports = {"api": _free_port(), "moto": _free_port(), "webitel": _free_port()}
     state_file = tmp_path / "stack.json"
     process = subprocess.Popen(
-        [sys.executable, "-m", "devstack", "run", "--api-port", str(ports["api"]), "--moto-port",
-         str(ports["moto"]), "--webitel-port", str(ports["webitel"]), "--state-file", str(state_file),
-         "--no-scheduler"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "devstack",
+            "run",
+            "--api-port",
+            str(ports["api"]),
+            "--moto-port",
+            str(ports["moto"]),
+            "--webitel-port",
+            str(ports["webitel"]),
+            "--state-file",
+            str(state_file),
+            "--no-scheduler",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 120
@@ -84,11 +99,18 @@ def test_run_serves_every_part_and_ctrl_c_stops_them_all(tmp_path: Path) -> None
         # The sandbox and moto are real servers.
         assert httpx.get(state["urls"]["webitel"] + "/call_center/queues").status_code == 401
         assert httpx.get(state["urls"]["webitel_ui"]).status_code == 200
-        tables = httpx.post(state["urls"]["moto"], headers={
-            "X-Amz-Target": "DynamoDB_20120810.ListTables", "Content-Type": "application/x-amz-json-1.0",
-            "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/eu-central-1/dynamodb/aws4_request, "
-                             "SignedHeaders=host, Signature=x"}, content="{}").json()["TableNames"]
-        assert set(state["names"][t] for t in ("CustomersTable", "CallbacksTable", "DialerOutboxTable")) <= set(tables)
+        tables = httpx.post(
+            state["urls"]["moto"],
+            headers={
+                "X-Amz-Target": "DynamoDB_20120810.ListTables",
+                "Content-Type": "application/x-amz-json-1.0",
+                "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/eu-central-1/dynamodb/aws4_request, "
+                "SignedHeaders=host, Signature=x",
+            },
+            content="{}",
+        ).json()["TableNames"]
+        expected = {state["names"][t] for t in ("CustomersTable", "CallbacksTable", "DialerOutboxTable")}
+        assert expected <= set(tables)
 
         children = _children(process.pid)
         assert children, "functions run in worker processes of their own"

@@ -18,7 +18,7 @@ from devstack.template import load_yaml, parse
 
 pytestmark = pytest.mark.integration
 
-ECHO_HANDLER = textwrap.dedent('''
+ECHO_HANDLER = textwrap.dedent("""
     import base64, json, os, time
     STATE = {"calls": 0}
 
@@ -38,9 +38,9 @@ ECHO_HANDLER = textwrap.dedent('''
                 "body": json.dumps({"event": event, "env": os.environ.get("GREETING"),
                                     "calls": STATE["calls"], "remaining": context.get_remaining_time_in_millis(),
                                     "name": context.function_name})}
-''')
+""")
 
-TEMPLATE = textwrap.dedent('''
+TEMPLATE = textwrap.dedent("""
     Transform: AWS::Serverless-2016-10-31
     Globals:
       Function:
@@ -62,7 +62,7 @@ TEMPLATE = textwrap.dedent('''
             Slow: {{Type: HttpApi, Properties: {{Path: /slow, Method: GET}}}}
             Binary: {{Type: HttpApi, Properties: {{Path: /binary, Method: GET}}}}
             Plain: {{Type: HttpApi, Properties: {{Path: /plain, Method: GET}}}}
-''')
+""")
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +87,9 @@ def _echo(response: httpx.Response) -> dict[str, Any]:
 
 
 def test_builds_a_payload_v2_event_with_path_parameters_and_lowercased_headers(gateway: LocalGateway) -> None:
-    response = httpx.get(f"{gateway.url}/items/42?a=1&a=2&b=", headers={"X-Mixed-Case": "v", "Cookie": "c=1; d=2"})
+    response = httpx.get(
+        f"{gateway.url}/items/42?a=1&a=2&b=", headers={"X-Mixed-Case": "v", "Cookie": "c=1; d=2"}
+    )
     body = _echo(response)
     event = body["event"]
     assert event["version"] == "2.0"
@@ -111,8 +113,11 @@ def test_json_body_is_passed_as_text_and_binary_as_base64(gateway: LocalGateway)
     event = _echo(httpx.post(f"{gateway.url}/items", json={"x": 1}))["event"]
     assert event["isBase64Encoded"] is False
     assert json.loads(event["body"]) == {"x": 1}
-    event = _echo(httpx.post(f"{gateway.url}/items", content=b"\xff\x00",
-                             headers={"content-type": "application/octet-stream"}))["event"]
+    event = _echo(
+        httpx.post(
+            f"{gateway.url}/items", content=b"\xff\x00", headers={"content-type": "application/octet-stream"}
+        )
+    )["event"]
     assert event["isBase64Encoded"] is True
     assert base64.b64decode(event["body"]) == b"\xff\x00"
 
@@ -151,12 +156,16 @@ def test_handler_crash_is_500_and_timeout_is_503(gateway: LocalGateway) -> None:
 
 
 def test_cors_preflight_and_response_headers_follow_allowed_origins(gateway: LocalGateway) -> None:
-    allowed = httpx.options(f"{gateway.url}/items", headers={
-        "Origin": "https://shop.example", "Access-Control-Request-Method": "POST"})
+    allowed = httpx.options(
+        f"{gateway.url}/items",
+        headers={"Origin": "https://shop.example", "Access-Control-Request-Method": "POST"},
+    )
     assert allowed.status_code == 204
     assert allowed.headers["access-control-allow-origin"] == "https://shop.example"
-    denied = httpx.options(f"{gateway.url}/items", headers={
-        "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+    denied = httpx.options(
+        f"{gateway.url}/items",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+    )
     assert "access-control-allow-origin" not in denied.headers
     response = httpx.get(f"{gateway.url}/items/1", headers={"Origin": "https://shop.example"})
     assert response.headers["access-control-allow-origin"] == "https://shop.example"

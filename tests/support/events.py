@@ -10,10 +10,18 @@ from typing import Any
 from urllib.parse import urlencode
 
 
-def http_event(method: str, path: str, *, query: dict[str, str] | None = None, body: Any = None,
-               headers: dict[str, str] | None = None, path_params: dict[str, str] | None = None,
-               route_key: str | None = None, source_ip: str = "198.51.100.7",
-               base64_body: bool = False) -> dict[str, Any]:
+def http_event(
+    method: str,
+    path: str,
+    *,
+    query: dict[str, str] | None = None,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    path_params: dict[str, str] | None = None,
+    route_key: str | None = None,
+    source_ip: str = "198.51.100.7",
+    base64_body: bool = False,
+) -> dict[str, Any]:
     """An API Gateway HTTP API (payload format 2.0) event.
 
     ``body`` may be a dict/list (sent as JSON), a str, or bytes. Header names are lower-cased,
@@ -44,8 +52,13 @@ def http_event(method: str, path: str, *, query: dict[str, str] | None = None, b
             "apiId": "local",
             "domainName": "api.example.com",
             "domainPrefix": "api",
-            "http": {"method": method.upper(), "path": path, "protocol": "HTTP/1.1",
-                     "sourceIp": source_ip, "userAgent": "tests"},
+            "http": {
+                "method": method.upper(),
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": "tests",
+            },
             "requestId": str(uuid.uuid4()),
             "routeKey": route_key or f"{method.upper()} {path}",
             "stage": "$default",

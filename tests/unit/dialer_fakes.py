@@ -210,12 +210,17 @@ class MemoryDnc:
         self.numbers.pop(number, None)
 
 
+class Crash(BaseException):
+    """The process dies (Lambda timeout, out of memory): nothing after it runs."""
+
+
 class FakeWebitel:
     """Members in memory with Webitel's bulk rules, and scripted faults.
 
     ``invalid``: destinations whose items make any bulk containing them fail with 400.
     ``faults``: a list consumed one per call: "down" (not sent), "5xx" (not committed),
-    "lost" (committed, answer lost), "auth".
+    "lost" (committed, answer lost), "auth", "crash_before" / "crash_after" (the calling
+    process dies before sending / after the bulk committed).
     """
 
     def __init__(self) -> None:
@@ -242,6 +247,8 @@ class FakeWebitel:
             raise WebitelUnavailable("503", status=503)
         if fault == "auth":
             raise WebitelAuthError("401", status=401)
+        if fault == "crash_before":
+            raise Crash
         with self._lock:
             for index, item in enumerate(items):
                 if any(c.destination in self.invalid for c in item.communications):
@@ -258,6 +265,8 @@ class FakeWebitel:
                 ids.append(member_id)
         if fault == "lost":
             raise WebitelUnavailable("timeout after commit")
+        if fault == "crash_after":
+            raise Crash
         return ids
 
     def create_member(self, queue_id: str, item: MemberItem) -> str:

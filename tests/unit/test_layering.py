@@ -25,19 +25,27 @@ def _ruff() -> str:
     return found
 
 
-@pytest.mark.parametrize(("folder", "must_fail"), [
-    ("layers/ringback/ringback/services", True),
-    ("layers/ringback/ringback/domain", True),
-    ("functions/routing", True),
-    ("layers/ringback/ringback/adapters", False),
-])
+@pytest.mark.parametrize(
+    ("folder", "must_fail"),
+    [
+        ("layers/ringback/ringback/services", True),
+        ("layers/ringback/ringback/domain", True),
+        ("functions/routing", True),
+        ("layers/ringback/ringback/adapters", False),
+    ],
+)
 def test_boto3_httpx_and_environment_only_in_adapters(folder: str, must_fail: bool) -> None:
     target = ROOT / folder / "_layering_probe.py"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(OFFENDING)
     try:
-        result = subprocess.run([_ruff(), "check", "--select", "TID251", "--no-cache", str(target)],
-                                capture_output=True, text=True, cwd=ROOT, check=False)
+        result = subprocess.run(
+            [_ruff(), "check", "--select", "TID251", "--no-cache", str(target)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=False,
+        )
     finally:
         target.unlink()
     if must_fail:

@@ -25,8 +25,14 @@ def test_short_numbers_and_emails() -> None:
 
 
 def test_secret_named_keys_are_blanked_recursively() -> None:
-    cleaned = redact({"headers": {"authorization": "Bearer abc"}, "token": "t", "nested": [{"api_key": "k"}],
-                      "cid": "+420777666555"})
+    cleaned = redact(
+        {
+            "headers": {"authorization": "Bearer abc"},
+            "token": "t",
+            "nested": [{"api_key": "k"}],
+            "cid": "+420777666555",
+        }
+    )
     assert cleaned["headers"]["authorization"] == "***"
     assert cleaned["token"] == "***"
     assert cleaned["nested"][0]["api_key"] == "***"
@@ -35,8 +41,14 @@ def test_secret_named_keys_are_blanked_recursively() -> None:
 
 def test_the_logger_never_writes_a_raw_number_or_token() -> None:
     stream = io.StringIO()
-    log = Logger(service="test-redaction", logger_formatter=RedactingFormatter(), logger_handler=logging.StreamHandler(stream))
-    log.info("lookup for +420777666555", extra={"authorization": "Bearer s3cr3t-token", "cid": "420777666555"})
+    log = Logger(
+        service="test-redaction",
+        logger_formatter=RedactingFormatter(),
+        logger_handler=logging.StreamHandler(stream),
+    )
+    log.info(
+        "lookup for +420777666555", extra={"authorization": "Bearer s3cr3t-token", "cid": "420777666555"}
+    )
     line = stream.getvalue()
     record = json.loads(line)
     assert "777666555" not in line

@@ -9,10 +9,19 @@ from ringback.domain.phones import InvalidPhone, NumberKind, PhoneProblem, mask_
 pytestmark = pytest.mark.unit
 
 
-@pytest.mark.parametrize("raw", [
-    "+420777666555", "420777666555", "00420777666555", "777666555", "777 666 555", "+420 777-666-555",
-    "(+420) 777.666.555", " 777666555 ",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "+420777666555",
+        "420777666555",
+        "00420777666555",
+        "777666555",
+        "777 666 555",
+        "+420 777-666-555",
+        "(+420) 777.666.555",
+        " 777666555 ",
+    ],
+)
 def test_every_way_a_czech_mobile_arrives_normalises_to_e164(raw: str) -> None:
     number = parse_phone(raw, "CZ")
     assert number.e164 == "+420777666555"
@@ -24,11 +33,19 @@ def test_dial_code_is_applied_to_national_input_like_whisbi_sends_it() -> None:
     assert parse_phone("0903 123 456", "CZ", dial_code="+421").e164 == "+421903123456"
 
 
-@pytest.mark.parametrize(("raw", "problem"), [
-    ("", PhoneProblem.EMPTY), (None, PhoneProblem.EMPTY), ("anonymous", PhoneProblem.ANONYMOUS),
-    ("Unknown", PhoneProblem.ANONYMOUS), ("hello", PhoneProblem.NOT_A_NUMBER), ("12", PhoneProblem.INVALID),
-    ("+420 123", PhoneProblem.INVALID), ("777'; DROP TABLE", PhoneProblem.NOT_A_NUMBER),
-])
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("", PhoneProblem.EMPTY),
+        (None, PhoneProblem.EMPTY),
+        ("anonymous", PhoneProblem.ANONYMOUS),
+        ("Unknown", PhoneProblem.ANONYMOUS),
+        ("hello", PhoneProblem.NOT_A_NUMBER),
+        ("12", PhoneProblem.INVALID),
+        ("+420 123", PhoneProblem.INVALID),
+        ("777'; DROP TABLE", PhoneProblem.NOT_A_NUMBER),
+    ],
+)
 def test_non_numbers_are_refused_with_the_reason(raw: str | None, problem: PhoneProblem) -> None:
     with pytest.raises(InvalidPhone) as caught:
         parse_phone(raw, "CZ")

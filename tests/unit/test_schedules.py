@@ -19,8 +19,10 @@ def test_eventbridge_cron_with_increments_ranges_and_day_names() -> None:
 
 
 def test_cron_next_fire_respects_the_schedule_timezone() -> None:
-    trigger = Trigger(Schedule("s", "f", "cron(0 8 * * ? *)", None, "Europe/Prague"),
-                      datetime(2026, 11, 23, 6, 30, tzinfo=UTC))
+    trigger = Trigger(
+        Schedule("s", "f", "cron(0 8 * * ? *)", None, "Europe/Prague"),
+        datetime(2026, 11, 23, 6, 30, tzinfo=UTC),
+    )
     assert trigger.next_at == datetime(2026, 11, 23, 7, 0, tzinfo=UTC)  # 08:00 in Prague (CET)
     trigger.advance()
     assert trigger.next_at == datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
@@ -32,7 +34,9 @@ def test_rate_expressions() -> None:
     assert (trigger.next_at - start).total_seconds() == 300
 
 
-@pytest.mark.parametrize("expression", ["rate(1 fortnight)", "cron(0 8 * *)", "cron(0 8 L * ? *)", "at(2026-01-01)"])
+@pytest.mark.parametrize(
+    "expression", ["rate(1 fortnight)", "cron(0 8 * *)", "cron(0 8 L * ? *)", "at(2026-01-01)"]
+)
 def test_unsupported_expressions_fail_loudly(expression: str) -> None:
     with pytest.raises(ScheduleError):
         Trigger(Schedule("s", "f", expression, None, None), datetime(2026, 1, 1, tzinfo=UTC))

@@ -32,7 +32,9 @@ def test_runtime_architecture_and_the_one_shared_layer(stack: StackTemplate) -> 
 
 
 def test_one_function_per_job_each_with_its_handler_file(stack: StackTemplate) -> None:
-    assert {"CallbacksFunction", "RoutingFunction", "EventsFunction", "DialerFunction"} <= set(stack.functions)
+    assert {"CallbacksFunction", "RoutingFunction", "EventsFunction", "DialerFunction"} <= set(
+        stack.functions
+    )
     for spec in stack.functions.values():
         module = spec.handler.rsplit(".", 1)[0]
         assert (spec.code_uri / f"{module}.py").exists(), f"{spec.logical_id}: {module}.py missing"
@@ -75,10 +77,18 @@ def test_every_table_has_a_policy_scoped_to_it_and_nothing_else(stack: StackTemp
     for spec in stack.functions.values():
         policies = stack.raw["Resources"][spec.logical_id]["Properties"].get("Policies", [])
         assert not any(isinstance(p, str) for p in policies), f"{spec.logical_id} uses a broad managed policy"
-        used = {resolve(v["TableName"], ctx) for p in policies if isinstance(p, dict)
-                for k, v in p.items() if k.startswith("DynamoDB")}
-        env_tables = {resolve(v, ctx) for v in spec.environment.values() if isinstance(v, dict)
-                      and v.get("Ref") in tables}
+        used = {
+            resolve(v["TableName"], ctx)
+            for p in policies
+            if isinstance(p, dict)
+            for k, v in p.items()
+            if k.startswith("DynamoDB")
+        }
+        env_tables = {
+            resolve(v, ctx)
+            for v in spec.environment.values()
+            if isinstance(v, dict) and v.get("Ref") in tables
+        }
         assert env_tables == used, f"{spec.logical_id}: policies {used} vs tables it is given {env_tables}"
 
 
@@ -91,7 +101,11 @@ def test_every_sample_event_is_used_by_a_test() -> None:
 
 
 def test_layer_requirements_are_pinned() -> None:
-    for path in (ROOT / "layers/ringback/requirements.txt", ROOT / "requirements-dev.txt", ROOT / "requirements-tools.txt"):
+    for path in (
+        ROOT / "layers/ringback/requirements.txt",
+        ROOT / "requirements-dev.txt",
+        ROOT / "requirements-tools.txt",
+    ):
         for line in Path(path).read_text().splitlines():
             line = line.split("#", 1)[0].strip()
             if line and not line.startswith("-r"):

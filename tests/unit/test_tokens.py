@@ -19,9 +19,17 @@ def test_any_of_several_rotating_tokens_is_accepted() -> None:
     assert not token_matches("x", [""])
 
 
-@pytest.mark.parametrize(("header", "token"), [
-    ("Bearer abc", "abc"), ("bearer  abc ", "abc"), ("Basic abc", None), ("Bearer", None), (None, None), ("", None),
-])
+@pytest.mark.parametrize(
+    ("header", "token"),
+    [
+        ("Bearer abc", "abc"),
+        ("bearer  abc ", "abc"),
+        ("Basic abc", None),
+        ("Bearer", None),
+        (None, None),
+        ("", None),
+    ],
+)
 def test_bearer_header_parsing(header: str | None, token: str | None) -> None:
     assert bearer_token(header) == token
 

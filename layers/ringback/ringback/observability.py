@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+from aws_lambda_powertools.logging.types import PowertoolsLogRecord
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer
@@ -55,12 +56,24 @@ class RedactingFormatter(LambdaPowertoolsFormatter):
 
     # Keys Powertools and Lambda add that are safe and must stay intact.
     _KEEP = frozenset(
-        {"timestamp", "level", "location", "service", "function_arn", "function_request_id",
-         "xray_trace_id", "cold_start", "function_name", "function_memory_size", "sampling_rate"}
+        {
+            "timestamp",
+            "level",
+            "location",
+            "service",
+            "function_arn",
+            "function_request_id",
+            "xray_trace_id",
+            "cold_start",
+            "function_name",
+            "function_memory_size",
+            "sampling_rate",
+        }
     )
 
-    def serialize(self, log: dict[str, Any]) -> str:
-        cleaned = {k: (v if k in self._KEEP else redact(v, k)) for k, v in log.items()}
+    def serialize(self, log: dict[str, Any] | PowertoolsLogRecord) -> str:
+        record = dict(log)
+        cleaned = {k: (v if k in self._KEEP else redact(v, k)) for k, v in record.items()}
         return super().serialize(cleaned)
 
 

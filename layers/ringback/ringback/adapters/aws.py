@@ -6,16 +6,17 @@ past Webitel's 1000 ms; every client here states its own timeouts and retries.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import boto3
 from botocore.config import Config
 
 
-@lru_cache(maxsize=None)
-def client(service: str, *, connect_timeout: float = 2.0, read_timeout: float = 5.0,
-           max_attempts: int = 3) -> Any:
+@cache
+def client(
+    service: str, *, connect_timeout: float = 2.0, read_timeout: float = 5.0, max_attempts: int = 3
+) -> Any:
     """A low-level client for ``service`` (cheaper to create than a resource), cached.
 
     ``AWS_ENDPOINT_URL`` (set by the local stack) points every client at the moto server.

@@ -12,8 +12,9 @@ from ringback.domain.operator_config import OperatorConfig
 
 @lru_cache(maxsize=1)
 def _provider() -> SSMProvider:
-    return SSMProvider(boto_config=Config(connect_timeout=1, read_timeout=2,
-                                          retries={"max_attempts": 2, "mode": "standard"}))
+    return SSMProvider(
+        boto_config=Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 2, "mode": "standard"})
+    )
 
 
 class SsmOperatorConfig:

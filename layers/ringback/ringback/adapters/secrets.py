@@ -7,25 +7,35 @@ operator rotates by adding ``next`` beside ``current`` and removing ``current`` 
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from botocore.config import Config
 
 
-@lru_cache(maxsize=None)
+@cache
 def _provider(connect_timeout: float, read_timeout: float, max_attempts: int) -> SecretsProvider:
-    config = Config(connect_timeout=connect_timeout, read_timeout=read_timeout,
-                    retries={"max_attempts": max_attempts, "mode": "standard"})
+    config = Config(
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"max_attempts": max_attempts, "mode": "standard"},
+    )
     return SecretsProvider(boto_config=config)
 
 
 class SecretTokens:
     """The valid tokens of one secret (implements ``ports.auth.TokenSource``)."""
 
-    def __init__(self, secret_id: str, *, max_age_s: int = 300, connect_timeout: float = 1.0,
-                 read_timeout: float = 2.0, max_attempts: int = 2) -> None:
+    def __init__(
+        self,
+        secret_id: str,
+        *,
+        max_age_s: int = 300,
+        connect_timeout: float = 1.0,
+        read_timeout: float = 2.0,
+        max_attempts: int = 2,
+    ) -> None:
         self._secret_id = secret_id
         self._max_age_s = max_age_s
         self._provider = _provider(connect_timeout, read_timeout, max_attempts)

@@ -22,14 +22,24 @@ from ringback.observability import logger
 JSON_HEADERS = {"Cache-Control": "no-store"}
 
 
-def error_response(status: int, code: str, message: str, *,
-                   fields: Iterable[FieldProblem] = (), headers: Mapping[str, str] | None = None) -> Response[str]:
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    fields: Iterable[FieldProblem] = (),
+    headers: Mapping[str, str] | None = None,
+) -> Response[str]:
     body: dict[str, Any] = {"error": code, "message": message}
     field_list = [{"field": f.field, "message": f.message} for f in fields]
     if field_list:
         body["fields"] = field_list
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
-                    body=json.dumps(body), headers={**JSON_HEADERS, **(headers or {})})
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps(body),
+        headers={**JSON_HEADERS, **(headers or {})},
+    )
 
 
 def _field_name(loc: Sequence[Any]) -> str:
@@ -57,8 +67,9 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
         errors = list(error.errors())
         if any(e.get("type") == "json_invalid" for e in errors):
             return error_response(400, "malformed_json", "the request body is not valid JSON")
-        return error_response(422, "validation_error", "some fields are not valid",
-                              fields=validation_problems(errors))
+        return error_response(
+            422, "validation_error", "some fields are not valid", fields=validation_problems(errors)
+        )
 
     @app.exception_handler(RequestUnsupportedContentType)
     def _unsupported(_: RequestUnsupportedContentType) -> Response[str]:

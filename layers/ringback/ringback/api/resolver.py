@@ -7,7 +7,9 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConf
 from ringback.api.errors import register_error_handlers
 
 
-def make_resolver(*, allowed_origins: list[str] | None = None, validation: bool = True) -> APIGatewayHttpResolver:
+def make_resolver(
+    *, allowed_origins: list[str] | None = None, validation: bool = True
+) -> APIGatewayHttpResolver:
     """A payload-2.0 resolver with pydantic validation, CORS for ``allowed_origins`` and JSON errors.
 
     API Gateway answers CORS preflights itself (template.yaml's CorsConfiguration); the
@@ -15,9 +17,12 @@ def make_resolver(*, allowed_origins: list[str] | None = None, validation: bool 
     """
     cors = None
     if allowed_origins:
-        cors = CORSConfig(allow_origin=allowed_origins[0], extra_origins=allowed_origins[1:],
-                          allow_headers=["Content-Type", "Idempotency-Key", "Authorization",
-                                         "X-Ringback-Site-Key"], max_age=600)
+        cors = CORSConfig(
+            allow_origin=allowed_origins[0],
+            extra_origins=allowed_origins[1:],
+            allow_headers=["Content-Type", "Idempotency-Key", "Authorization", "X-Ringback-Site-Key"],
+            max_age=600,
+        )
     app = APIGatewayHttpResolver(enable_validation=validation, cors=cors)
     register_error_handlers(app)
     return app

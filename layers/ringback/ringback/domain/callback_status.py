@@ -35,8 +35,9 @@ _RANK = {
     CallbackStatus.EXPIRED: 4,
     CallbackStatus.CANCELLED: 4,
 }
-TERMINAL = frozenset({CallbackStatus.COMPLETED, CallbackStatus.FAILED, CallbackStatus.EXPIRED,
-                      CallbackStatus.CANCELLED})
+TERMINAL = frozenset(
+    {CallbackStatus.COMPLETED, CallbackStatus.FAILED, CallbackStatus.EXPIRED, CallbackStatus.CANCELLED}
+)
 OPEN = frozenset(CallbackStatus) - TERMINAL
 
 

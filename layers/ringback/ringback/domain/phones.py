@@ -59,8 +59,9 @@ _KIND_BY_TYPE = {
 }
 
 # Calling these costs the company money or feeds toll fraud: never dial them on a stranger's word.
-COSTLY_KINDS = frozenset({NumberKind.PREMIUM_RATE, NumberKind.SHARED_COST, NumberKind.PERSONAL,
-                          NumberKind.PAGER, NumberKind.UAN})
+COSTLY_KINDS = frozenset(
+    {NumberKind.PREMIUM_RATE, NumberKind.SHARED_COST, NumberKind.PERSONAL, NumberKind.PAGER, NumberKind.UAN}
+)
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,9 @@ def clean_dial_string(raw: str) -> str:
     return _INTERNATIONAL_PREFIX.sub("+", _JUNK.sub("", raw.strip()))
 
 
-def parse_phone(raw: str | None, default_region: str, *, dial_code: str | None = None,
-                reject_costly: bool = False) -> PhoneNumber:
+def parse_phone(
+    raw: str | None, default_region: str, *, dial_code: str | None = None, reject_costly: bool = False
+) -> PhoneNumber:
     """Parse ``raw`` as typed (``+420 777 666 555``, ``00420...``, ``777666555``) into E.164.
 
     ``default_region`` reads national numbers; ``dial_code`` (Whisbi's ``dialCode``, e.g.
@@ -120,8 +122,12 @@ def parse_phone(raw: str | None, default_region: str, *, dial_code: str | None =
             if reject_costly and number.kind in COSTLY_KINDS:
                 raise InvalidPhone(PhoneProblem.COSTLY, "this kind of number cannot be called back")
             return number
-    raise InvalidPhone(PhoneProblem.INVALID, f"not a valid number for {default_region}"
-                       if not cleaned.startswith("+") else "not a valid phone number")
+    raise InvalidPhone(
+        PhoneProblem.INVALID,
+        f"not a valid number for {default_region}"
+        if not cleaned.startswith("+")
+        else "not a valid phone number",
+    )
 
 
 def _valid_or_none(candidate: str, default_region: str) -> PhoneNumber | None:

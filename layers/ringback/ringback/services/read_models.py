@@ -7,6 +7,7 @@ from typing import Any, Final
 
 from ringback.domain.errors import FieldProblem, NotFound, Unprocessable
 from ringback.domain.events import projections as p
+from ringback.domain.events.widget import FUNNEL_STAGES
 from ringback.ports.projections import CallbackStatusStore, Projections
 
 MAX_FUNNEL_DAYS: Final = 92
@@ -52,7 +53,7 @@ class ReadModels:
         for ordinal in range(first.toordinal(), last.toordinal() + 1):
             records += self._projections.records(p.funnel_pk(date.fromordinal(ordinal).isoformat()))
         days = p.fold_funnel(records, first, last)
-        totals = {stage: sum(d["total"][stage] for d in days) for stage in p.FUNNEL_STAGES}
+        totals = {stage: sum(d["total"][stage] for d in days) for stage in FUNNEL_STAGES}
         return {"from": first.isoformat(), "to": last.isoformat(), "days": days, "total": totals}
 
 

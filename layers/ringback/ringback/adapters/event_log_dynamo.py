@@ -1,0 +1,119 @@
+"""The event log on DynamoDB (EventLogTable): one item per event, written once.
+
+Item: ``pk = "EVENT#<event_id>"``, ``sk = "EVENT"``, ``source``, ``event_type``, ``known``,
+``occurred_at`` / ``received_at`` (epoch ms), ``payload`` (the event's JSON text) and
+``expires_at`` (epoch seconds, DynamoDB TTL: ``settings.event_retention_days`` after arrival).
+The table's stream (NEW_IMAGE) feeds the ProjectorFunction.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import ClientError
+
+from ringback.adapters.aws import client as aws_client
+from ringback.adapters.dynamo import to_item
+from ringback.domain.events.envelope import EventSource, LoggedEvent
+from ringback.domain.events.projections import ProjectionRecord
+
+_deserializer = TypeDeserializer()
+LOG_SK = "EVENT"
+
+
+def log_pk(event_id: str) -> str:
+    return f"EVENT#{event_id}"
+
+
+def to_log_item(event: LoggedEvent, retention_days: int) -> dict[str, Any]:
+    return {
+        "pk": {"S": log_pk(event.event_id)},
+        "sk": {"S": LOG_SK},
+        "event_id": {"S": event.event_id},
+        "source": {"S": event.source.value},
+        "event_type": {"S": event.event_type},
+        "known": {"BOOL": event.known},
+        "occurred_at": {"N": str(event.occurred_at)},
+        "received_at": {"N": str(event.received_at)},
+        "payload": {"S": json.dumps(event.payload, separators=(",", ":"), ensure_ascii=False)},
+        "expires_at": {"N": str(event.received_at // 1000 + retention_days * 86400)},
+    }
+
+
+def logged_from_item(item: Mapping[str, Any]) -> LoggedEvent:
+    """A log item (low-level attribute values, as in a stream record's NewImage) as an event."""
+    plain = {k: _deserializer.deserialize(v) for k, v in item.items()}
+    return LoggedEvent(
+        source=EventSource(str(plain["source"])),
+        event_type=str(plain["event_type"]),
+        event_id=str(plain["event_id"]),
+        known=bool(plain.get("known", False)),
+        occurred_at=int(plain["occurred_at"]),
+        received_at=int(plain["received_at"]),
+        payload=json.loads(str(plain.get("payload") or "{}")),
+    )
+
+
+def record_item(record: ProjectionRecord) -> dict[str, Any]:
+    return to_item({**record.data, "pk": record.pk, "sk": record.sk})
+
+
+class DynamoEventLog:
+    """Implements ``ports.event_log.EventLog``."""
+
+    def __init__(self, table: str, projections_table: str, *, retention_days: int, client: Any = None) -> None:
+        self._table = table
+        self._projections_table = projections_table
+        self._retention_days = retention_days
+        self._client = client or aws_client("dynamodb", connect_timeout=1.0, read_timeout=3.0)
+
+    def append(self, event: LoggedEvent, records: Sequence[ProjectionRecord] = ()) -> bool:
+        put = {"TableName": self._table, "Item": to_log_item(event, self._retention_days),
+               "ConditionExpression": "attribute_not_exists(pk)"}
+        if not records:
+            try:
+                self._client.put_item(**put)
+            except ClientError as error:
+                if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                    return False
+                raise
+            return True
+        # The log entry and its idempotent projection records in one transaction: a
+        # projection never shows an event the log does not hold, and a duplicate writes nothing.
+        items = [{"Put": put}] + [{"Put": {"TableName": self._projections_table, "Item": record_item(r)}}
+                                  for r in records]
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "TransactionCanceledException":
+                reasons = error.response.get("CancellationReasons") or []
+                if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+                    return False
+            raise
+        return True
+
+    def get(self, event_id: str) -> LoggedEvent | None:
+        answer = self._client.get_item(TableName=self._table, Key={"pk": {"S": log_pk(event_id)}, "sk": {"S": LOG_SK}},
+                                       ConsistentRead=True)
+        item = answer.get("Item")
+        return logged_from_item(item) if item else None
+
+    def scan(self) -> Iterator[LoggedEvent]:
+        now_s = int(time.time())
+        kwargs: dict[str, Any] = {"TableName": self._table}
+        while True:
+            page = self._client.scan(**kwargs)
+            for item in page.get("Items", []):
+                if item.get("sk", {}).get("S") != LOG_SK:
+                    continue
+                # DynamoDB deletes expired items up to two days late (moto never): skip them.
+                if int(item.get("expires_at", {}).get("N", "0") or 0) and int(item["expires_at"]["N"]) < now_s:
+                    continue
+                yield logged_from_item(item)
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -1,0 +1,156 @@
+"""Projections on DynamoDB (ProjectionsTable) and the callback status link (CallbacksTable).
+
+Every write is safe under concurrency and in any order: fact/membership records are idempotent
+puts (a key always carries the same data), registers are conditional puts guarded by their
+``order`` (``attribute_not_exists(pk) OR #order < :order``), and callback requests only move
+forward through a condition listing the statuses ``may_advance`` allows to replace.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ringback.adapters.aws import client as aws_client
+from ringback.adapters.dynamo import from_item, to_item
+from ringback.adapters.event_log_dynamo import record_item
+from ringback.domain.callback_status import OPEN, CallbackStatus
+from ringback.domain.events.projections import CallbackAdvance, ProjectionRecord, RegisterUpdate, open_statuses_below
+
+_BATCH = 25
+
+
+def _conditional_failed(error: ClientError) -> bool:
+    return error.response["Error"]["Code"] == "ConditionalCheckFailedException"
+
+
+class DynamoProjections:
+    """Implements ``ports.projections.Projections``."""
+
+    def __init__(self, table: str, *, client: Any = None) -> None:
+        self._table = table
+        self._client = client or aws_client("dynamodb", connect_timeout=1.0, read_timeout=3.0)
+
+    def put_records(self, records: Sequence[ProjectionRecord]) -> None:
+        unique = {(r.pk, r.sk): r for r in records}
+        items = list(unique.values())
+        if len(items) == 1:
+            self._client.put_item(TableName=self._table, Item=record_item(items[0]))
+            return
+        for start in range(0, len(items), _BATCH):
+            requests = [{"PutRequest": {"Item": record_item(r)}} for r in items[start:start + _BATCH]]
+            self._batch_write(requests)
+
+    def _batch_write(self, requests: list[dict[str, Any]]) -> None:
+        pending = {self._table: requests}
+        for attempt in range(8):
+            answer = self._client.batch_write_item(RequestItems=pending)
+            pending = answer.get("UnprocessedItems") or {}
+            if not pending:
+                return
+            time.sleep(min(0.05 * 2**attempt, 1.0))
+        raise RuntimeError("DynamoDB kept items unprocessed; the stream projector will retry")
+
+    def update_register(self, update: RegisterUpdate) -> bool:
+        item = to_item({**update.data, "pk": update.pk, "sk": update.sk, "order": update.order})
+        try:
+            self._client.put_item(TableName=self._table, Item=item,
+                                  ConditionExpression="attribute_not_exists(pk) OR #o < :o",
+                                  ExpressionAttributeNames={"#o": "order"},
+                                  ExpressionAttributeValues={":o": {"S": update.order}})
+        except ClientError as error:
+            if _conditional_failed(error):
+                return False  # a later (or the same) update is already there
+            raise
+        return True
+
+    def records(self, pk: str) -> list[dict[str, Any]]:
+        kwargs: dict[str, Any] = {"TableName": self._table, "KeyConditionExpression": "pk = :pk",
+                                  "ExpressionAttributeValues": {":pk": {"S": pk}}}
+        found: list[dict[str, Any]] = []
+        while True:
+            page = self._client.query(**kwargs)
+            found += [from_item(item) for item in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                return found
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def clear(self) -> int:
+        deleted = 0
+        kwargs: dict[str, Any] = {"TableName": self._table, "ProjectionExpression": "pk, sk"}
+        while True:
+            page = self._client.scan(**kwargs)
+            keys = page.get("Items", [])
+            for start in range(0, len(keys), _BATCH):
+                self._batch_write([{"DeleteRequest": {"Key": key}} for key in keys[start:start + _BATCH]])
+            deleted += len(keys)
+            if "LastEvaluatedKey" not in page:
+                return deleted
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+class DynamoCallbackStatus:
+    """Implements ``ports.projections.CallbackStatusStore`` on the CallbacksTable."""
+
+    def __init__(self, table: str, *, client: Any = None) -> None:
+        self._table = table
+        self._client = client or aws_client("dynamodb", connect_timeout=1.0, read_timeout=3.0)
+
+    def advance(self, advance: CallbackAdvance) -> bool:
+        allowed = open_statuses_below(advance.status)
+        if not allowed:
+            return False
+        names = {f":from{i}": {"S": s.value} for i, s in enumerate(allowed)}
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"CB#{advance.callback_id}"}, "sk": {"S": "REQUEST"}},
+                UpdateExpression="SET #s = :s, status_at = :at, status_reason = :r, status_event = :e",
+                ConditionExpression=f"attribute_exists(pk) AND #s IN ({', '.join(names)})",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":s": {"S": advance.status.value}, ":at": {"N": str(advance.at)},
+                                           ":r": {"S": advance.reason or advance.status.value},
+                                           ":e": {"S": advance.event_id}, **names},
+            )
+        except ClientError as error:
+            if _conditional_failed(error):
+                return False  # unknown request, or already at/after this status
+            raise
+        return True
+
+    def open_requests_for_phone(self, e164: str, created_before_ms: int) -> list[str]:
+        # gsi1sk = "<created_at ISO-8601 UTC>#<id>"; everything created up to that second.
+        bound = datetime.fromtimestamp(created_before_ms // 1000 + 1, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        kwargs: dict[str, Any] = {
+            "TableName": self._table, "IndexName": "gsi1",
+            "KeyConditionExpression": "gsi1pk = :p AND gsi1sk < :b",
+            "ExpressionAttributeValues": {":p": {"S": f"PHONE#{e164}"}, ":b": {"S": bound}},
+        }
+        ids: list[str] = []
+        while True:
+            page = self._client.query(**kwargs)
+            for raw in page.get("Items", []):
+                item = from_item(raw)
+                pk = str(item.get("pk", ""))
+                if item.get("sk") == "REQUEST" and pk.startswith("CB#") and item.get("status") in {s.value for s in OPEN}:
+                    ids.append(pk.removeprefix("CB#"))
+            if "LastEvaluatedKey" not in page:
+                return ids
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def status(self, callback_id: str) -> dict[str, Any] | None:
+        answer = self._client.get_item(TableName=self._table,
+                                       Key={"pk": {"S": f"CB#{callback_id}"}, "sk": {"S": "REQUEST"}},
+                                       ProjectionExpression="#s, status_at, status_reason",
+                                       ExpressionAttributeNames={"#s": "status"})
+        item = answer.get("Item")
+        if not item:
+            return None
+        plain = from_item(item)
+        if plain.get("status") not in {s.value for s in CallbackStatus}:
+            return None
+        return plain
