@@ -73,7 +73,7 @@ e2e: $(VENV)/.installed browser
 	$(PY) -m pytest tests/e2e -q
 
 bench: $(VENV)/.installed
-	@set -e; for b in bench/*.py; do echo "== $$b"; $(PY) $$b $(BENCH_ARGS); done
+	@set -e; for b in bench/[!_]*.py; do case $$b in *benchlib.py) continue;; esac; echo "== $$b"; PYTHONPATH=layers/ringback:. $(PY) $$b $(BENCH_ARGS); done
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .local .aws-sam test-artifacts

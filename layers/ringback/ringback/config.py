@@ -8,6 +8,7 @@ here: they live in the SSM parameter read by ``adapters.operator_config``.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -48,9 +49,35 @@ class Settings(BaseSettings):
     # The fallback answer when the lookup fails or is late (reason "degraded" either way).
     routing_fallback_found: bool = False
     routing_fallback_debt: bool = False
+    # Whether the answer says if the caller has an open website callback (one more read).
+    routing_callback_lookup: bool = True
     # Last routing tokens read stay valid this long while Secrets Manager cannot be read.
     routing_tokens_stale_max_s: int = Field(default=3600, ge=0)
     event_retention_days: int = Field(default=90, ge=1)
+    # Event fan-out: the day boundaries of the widget funnel, the widget endpoint's limits.
+    report_timezone: str = "Europe/Prague"
+    widget_events_per_minute: int = Field(default=120, ge=1)
+    max_event_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    # Callback form CAPTCHA verifier: "sandbox" (local; accepts Cloudflare's dummy test token)
+    # or "turnstile" (siteverify with the secret key under "secret" in captcha_secret).
+    captcha_backend: Literal["sandbox", "turnstile"] = "sandbox"
+    captcha_secret: str = ""
+    captcha_verify_url: str = "https://challenges.cloudflare.com/turnstile/v0/siteverify"
+    # Powertools Idempotency record lifetime for submits with an Idempotency-Key header.
+    idempotency_ttl_s: int = Field(default=86400, ge=60, le=7 * 86400)
+    # Dialer uploads (see docs/dialer.md): bulk size, claim lease (longer than the function's
+    # timeout), Webitel read timeout, outage backoff, the debtors' default calling window and
+    # the optional IANA zone -> Webitel timezone lookup id map (JSON object).
+    dialer_batch_size: int = Field(default=100, ge=1, le=10_000)
+    dialer_lease_s: int = Field(default=300, ge=30)
+    dialer_webitel_timeout_s: float = Field(default=20.0, gt=0, le=60)
+    dialer_backoff_base_s: int = Field(default=30, ge=1)
+    dialer_backoff_max_s: int = Field(default=1800, ge=1)
+    campaign_calling_window: str = "mon-sat 08:00-20:00"
+    campaign_default_expiry_days: int = Field(default=30, ge=1, le=365)
+    webitel_timezone_ids: dict[str, str] = Field(default_factory=dict)
+    # How long settled outbox entries and receipts are kept (table TTL).
+    outbox_retention_days: int = Field(default=90, ge=1)
     # How long secrets and operator config are cached in a warm container.
     secrets_max_age_s: int = Field(default=300, ge=0)
     operator_config_max_age_s: int = Field(default=60, ge=0)

@@ -31,8 +31,11 @@ class DynamoFixedWindowLimiter:
                 Key={"pk": {"S": f"{key}#{start}"}},
                 UpdateExpression="ADD hits :one SET expires_at = if_not_exists(expires_at, :exp)",
                 ConditionExpression="attribute_not_exists(hits) OR hits < :limit",
-                ExpressionAttributeValues={":one": {"N": "1"}, ":limit": {"N": str(limit)},
-                                           ":exp": {"N": str(start + window_s + 60)}},
+                ExpressionAttributeValues={
+                    ":one": {"N": "1"},
+                    ":limit": {"N": str(limit)},
+                    ":exp": {"N": str(start + window_s + 60)},
+                },
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
@@ -65,40 +65,32 @@ def record_item(record: ProjectionRecord) -> dict[str, Any]:
 class DynamoEventLog:
     """Implements ``ports.event_log.EventLog``."""
 
-    def __init__(self, table: str, projections_table: str, *, retention_days: int, client: Any = None) -> None:
+    def __init__(self, table: str, *, retention_days: int, client: Any = None) -> None:
         self._table = table
-        self._projections_table = projections_table
         self._retention_days = retention_days
         self._client = client or aws_client("dynamodb", connect_timeout=1.0, read_timeout=3.0)
 
-    def append(self, event: LoggedEvent, records: Sequence[ProjectionRecord] = ()) -> bool:
-        put = {"TableName": self._table, "Item": to_log_item(event, self._retention_days),
-               "ConditionExpression": "attribute_not_exists(pk)"}
-        if not records:
-            try:
-                self._client.put_item(**put)
-            except ClientError as error:
-                if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                    return False
-                raise
-            return True
-        # The log entry and its idempotent projection records in one transaction: a
-        # projection never shows an event the log does not hold, and a duplicate writes nothing.
-        items = [{"Put": put}] + [{"Put": {"TableName": self._projections_table, "Item": record_item(r)}}
-                                  for r in records]
+    def append(self, event: LoggedEvent) -> bool:
+        # One conditional put: a redelivery (same event_id) fails the condition and writes
+        # nothing. (Projections are written after it; if that fails, the stream re-projects.)
         try:
-            self._client.transact_write_items(TransactItems=items)
+            self._client.put_item(
+                TableName=self._table,
+                Item=to_log_item(event, self._retention_days),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
         except ClientError as error:
-            if error.response["Error"]["Code"] == "TransactionCanceledException":
-                reasons = error.response.get("CancellationReasons") or []
-                if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
-                    return False
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
             raise
         return True
 
     def get(self, event_id: str) -> LoggedEvent | None:
-        answer = self._client.get_item(TableName=self._table, Key={"pk": {"S": log_pk(event_id)}, "sk": {"S": LOG_SK}},
-                                       ConsistentRead=True)
+        answer = self._client.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": log_pk(event_id)}, "sk": {"S": LOG_SK}},
+            ConsistentRead=True,
+        )
         item = answer.get("Item")
         return logged_from_item(item) if item else None
 
@@ -111,7 +103,10 @@ class DynamoEventLog:
                 if item.get("sk", {}).get("S") != LOG_SK:
                     continue
                 # DynamoDB deletes expired items up to two days late (moto never): skip them.
-                if int(item.get("expires_at", {}).get("N", "0") or 0) and int(item["expires_at"]["N"]) < now_s:
+                if (
+                    int(item.get("expires_at", {}).get("N", "0") or 0)
+                    and int(item["expires_at"]["N"]) < now_s
+                ):
                     continue
                 yield logged_from_item(item)
             if "LastEvaluatedKey" not in page:

@@ -19,7 +19,12 @@ from ringback.adapters.aws import client as aws_client
 from ringback.adapters.dynamo import from_item, to_item
 from ringback.adapters.event_log_dynamo import record_item
 from ringback.domain.callback_status import OPEN, CallbackStatus
-from ringback.domain.events.projections import CallbackAdvance, ProjectionRecord, RegisterUpdate, open_statuses_below
+from ringback.domain.events.projections import (
+    CallbackAdvance,
+    ProjectionRecord,
+    RegisterUpdate,
+    open_statuses_below,
+)
 
 _BATCH = 25
 
@@ -42,7 +47,7 @@ class DynamoProjections:
             self._client.put_item(TableName=self._table, Item=record_item(items[0]))
             return
         for start in range(0, len(items), _BATCH):
-            requests = [{"PutRequest": {"Item": record_item(r)}} for r in items[start:start + _BATCH]]
+            requests = [{"PutRequest": {"Item": record_item(r)}} for r in items[start : start + _BATCH]]
             self._batch_write(requests)
 
     def _batch_write(self, requests: list[dict[str, Any]]) -> None:
@@ -58,10 +63,13 @@ class DynamoProjections:
     def update_register(self, update: RegisterUpdate) -> bool:
         item = to_item({**update.data, "pk": update.pk, "sk": update.sk, "order": update.order})
         try:
-            self._client.put_item(TableName=self._table, Item=item,
-                                  ConditionExpression="attribute_not_exists(pk) OR #o < :o",
-                                  ExpressionAttributeNames={"#o": "order"},
-                                  ExpressionAttributeValues={":o": {"S": update.order}})
+            self._client.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk) OR #o < :o",
+                ExpressionAttributeNames={"#o": "order"},
+                ExpressionAttributeValues={":o": {"S": update.order}},
+            )
         except ClientError as error:
             if _conditional_failed(error):
                 return False  # a later (or the same) update is already there
@@ -69,8 +77,11 @@ class DynamoProjections:
         return True
 
     def records(self, pk: str) -> list[dict[str, Any]]:
-        kwargs: dict[str, Any] = {"TableName": self._table, "KeyConditionExpression": "pk = :pk",
-                                  "ExpressionAttributeValues": {":pk": {"S": pk}}}
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": pk}},
+        }
         found: list[dict[str, Any]] = []
         while True:
             page = self._client.query(**kwargs)
@@ -86,7 +97,7 @@ class DynamoProjections:
             page = self._client.scan(**kwargs)
             keys = page.get("Items", [])
             for start in range(0, len(keys), _BATCH):
-                self._batch_write([{"DeleteRequest": {"Key": key}} for key in keys[start:start + _BATCH]])
+                self._batch_write([{"DeleteRequest": {"Key": key}} for key in keys[start : start + _BATCH]])
             deleted += len(keys)
             if "LastEvaluatedKey" not in page:
                 return deleted
@@ -101,20 +112,33 @@ class DynamoCallbackStatus:
         self._client = client or aws_client("dynamodb", connect_timeout=1.0, read_timeout=3.0)
 
     def advance(self, advance: CallbackAdvance) -> bool:
+        """Forward only (``may_advance``); at the same status, the earliest fact's time wins.
+
+        The second rule makes ``status_at``/``status_reason`` independent of arrival order: two
+        events that both say "connected" leave the time of the earlier one, whichever came first.
+        """
         allowed = open_statuses_below(advance.status)
-        if not allowed:
-            return False
         names = {f":from{i}": {"S": s.value} for i, s in enumerate(allowed)}
+        earlier = "(#s = :s AND (status_at > :at OR (status_at = :at AND status_event > :e)))"
+        condition = (
+            f"attribute_exists(pk) AND (#s IN ({', '.join(names)}) OR {earlier})"
+            if names
+            else f"attribute_exists(pk) AND {earlier}"
+        )
         try:
             self._client.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": f"CB#{advance.callback_id}"}, "sk": {"S": "REQUEST"}},
                 UpdateExpression="SET #s = :s, status_at = :at, status_reason = :r, status_event = :e",
-                ConditionExpression=f"attribute_exists(pk) AND #s IN ({', '.join(names)})",
+                ConditionExpression=condition,
                 ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":s": {"S": advance.status.value}, ":at": {"N": str(advance.at)},
-                                           ":r": {"S": advance.reason or advance.status.value},
-                                           ":e": {"S": advance.event_id}, **names},
+                ExpressionAttributeValues={
+                    ":s": {"S": advance.status.value},
+                    ":at": {"N": str(advance.at)},
+                    ":r": {"S": advance.reason or advance.status.value},
+                    ":e": {"S": advance.event_id},
+                    **names,
+                },
             )
         except ClientError as error:
             if _conditional_failed(error):
@@ -126,7 +150,8 @@ class DynamoCallbackStatus:
         # gsi1sk = "<created_at ISO-8601 UTC>#<id>"; everything created up to that second.
         bound = datetime.fromtimestamp(created_before_ms // 1000 + 1, UTC).strftime("%Y-%m-%dT%H:%M:%S")
         kwargs: dict[str, Any] = {
-            "TableName": self._table, "IndexName": "gsi1",
+            "TableName": self._table,
+            "IndexName": "gsi1",
             "KeyConditionExpression": "gsi1pk = :p AND gsi1sk < :b",
             "ExpressionAttributeValues": {":p": {"S": f"PHONE#{e164}"}, ":b": {"S": bound}},
         }
@@ -136,17 +161,23 @@ class DynamoCallbackStatus:
             for raw in page.get("Items", []):
                 item = from_item(raw)
                 pk = str(item.get("pk", ""))
-                if item.get("sk") == "REQUEST" and pk.startswith("CB#") and item.get("status") in {s.value for s in OPEN}:
+                if (
+                    item.get("sk") == "REQUEST"
+                    and pk.startswith("CB#")
+                    and item.get("status") in {s.value for s in OPEN}
+                ):
                     ids.append(pk.removeprefix("CB#"))
             if "LastEvaluatedKey" not in page:
                 return ids
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def status(self, callback_id: str) -> dict[str, Any] | None:
-        answer = self._client.get_item(TableName=self._table,
-                                       Key={"pk": {"S": f"CB#{callback_id}"}, "sk": {"S": "REQUEST"}},
-                                       ProjectionExpression="#s, status_at, status_reason",
-                                       ExpressionAttributeNames={"#s": "status"})
+        answer = self._client.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"CB#{callback_id}"}, "sk": {"S": "REQUEST"}},
+            ProjectionExpression="#s, status_at, status_reason",
+            ExpressionAttributeNames={"#s": "status"},
+        )
         item = answer.get("Item")
         if not item:
             return None

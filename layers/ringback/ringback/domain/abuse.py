@@ -6,6 +6,7 @@ Counters are fixed windows keyed by pseudonyms (keyed hashes), never by raw numb
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -44,7 +45,7 @@ class Guard:
         return f"RL#{self.name}#{self.key}#{int(self.window_start.timestamp())}"
 
     def retry_after_s(self, now: datetime) -> int:
-        return max(int((self.window_end - now).total_seconds()) + 1, 1)
+        return max(math.ceil((self.window_end - now).total_seconds()), 1)
 
 
 def window_start(now: datetime, window_s: int) -> datetime:

@@ -10,12 +10,11 @@ Pure: pydantic and phonenumbers only, no I/O.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Mapping
 from contextvars import ContextVar
-import datetime as dt
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -489,7 +488,8 @@ class CallbackAccepted(BaseModel):
     repeat_count: int = 0
     message: str
     links: dict[str, str]
-    self_service: SelfServiceLinks
+    self_service: SelfServiceLinks | None = Field(
+        default=None, description="Signed cancel/reschedule link; left out for a repeat from another visitor")
 
 
 class CallbackView(BaseModel):

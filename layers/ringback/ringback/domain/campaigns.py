@@ -236,6 +236,7 @@ class CampaignDefaults:
 
 def normalise_column(name: str) -> str:
     key = re.sub(r"[\s\-.]+", "_", name.strip().lower().lstrip("\ufeff"))
+    key = re.sub(r"^phone_(\d+)$", r"phone\1", key)
     return _ALIASES.get(key, key)
 
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import re
 from collections.abc import Iterator
@@ -68,6 +69,7 @@ _ALIASES = {
 
 _TRUE = frozenset({"true", "yes", "y", "1", "ano", "a", "t"})
 _FALSE = frozenset({"false", "no", "n", "0", "ne", "f"})
+_WHITESPACE_RUN = re.compile(r"[ \t\r\n]*[\t\r\n][ \t\r\n]*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _EXTENSION = re.compile(r"^[0-9A-Za-z*#+_.-]{1,20}$")
@@ -223,7 +225,8 @@ class _FieldError(ValueError):
 
 
 def _text(column: str, value: str, max_len: int) -> str | None:
-    value = value.strip()
+    # Line breaks and tabs inside a quoted cell become single spaces; other controls are refused.
+    value = _WHITESPACE_RUN.sub(" ", value).strip()
     if not value:
         return None
     if _CONTROL.search(value):
@@ -375,7 +378,8 @@ def _customer_from_row(values: dict[str, str], delimiter: str, default_region: s
 
 def _records(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
     """CSV records with the line each starts on (quoted fields may span lines)."""
-    reader = csv.reader(text.splitlines(keepends=True), delimiter=delimiter, strict=False)
+    # Only \n, \r and \r\n end a line (str.splitlines would also split on \x1c, \u2028...).
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
     line = 1
     for record in reader:
         yield line, record
@@ -384,7 +388,7 @@ def _records(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
 
 def parse_export(text: str, *, default_region: str) -> ParsedExport:
     """Parse a customer export; raises :class:`CsvFormatError` only when the header is unusable."""
-    first_line = next((ln for ln in text.splitlines() if ln.strip()), "")
+    first_line = next((ln for ln in io.StringIO(text, newline="") if ln.strip()), "")
     if not first_line:
         raise CsvFormatError("the file is empty: expected a header line and customer rows")
     delimiter = _detect_delimiter(first_line)

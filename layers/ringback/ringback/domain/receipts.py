@@ -31,6 +31,8 @@ COUNT_FIELDS: tuple[str, ...] = (
     "deferred",
     "cancelled_after_send",
     "duplicates_in_webitel",
+    "dnc_added",
+    "dnc_removed",
 )
 
 _LABELS = {
@@ -47,6 +49,8 @@ _LABELS = {
     "deferred": "deferred by an outage (retried with backoff)",
     "cancelled_after_send": "cancelled while being sent (stopped in Webitel)",
     "duplicates_in_webitel": "members found more than once in Webitel",
+    "dnc_added": "numbers added to the do-not-call list",
+    "dnc_removed": "numbers removed from the do-not-call list",
 }
 
 

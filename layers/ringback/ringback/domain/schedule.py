@@ -229,6 +229,6 @@ def timing_for(config: OperatorConfig, mode: str, now: datetime, scheduled: date
     target = timedelta(minutes=policy.later_target_minutes if mode == "later" else 15)
     expected_by = due + target
     close = current_close(config, due)
-    if close is not None and expected_by > close and close > due:
+    if close is not None and expected_by > close > due:
         expected_by = close
     return CallTiming(due, expected_by, out_of_hours, due + timedelta(hours=policy.member_ttl_hours))

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Protocol
 
 from ringback.domain.events.envelope import LoggedEvent
-from ringback.domain.events.projections import ProjectionRecord
 
 
 class EventLog(Protocol):
-    def append(self, event: LoggedEvent, records: Sequence[ProjectionRecord] = ()) -> bool:
-        """Log ``event`` once, together with its idempotent projection ``records`` (atomically).
+    def append(self, event: LoggedEvent) -> bool:
+        """Log ``event`` once (a conditional write on its ``event_id``).
 
         Returns False, and changes nothing, when an event with the same ``event_id`` is logged.
         """

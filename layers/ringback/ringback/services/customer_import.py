@@ -120,6 +120,7 @@ class CustomerImport:
             report.error = report.error or "no valid customer row"
         elif report.rejected:
             report.status = "partial"
-        logger.info("customer import finished", extra={
-            k: v for k, v in report.to_dict().items() if k not in ("rejections",)})
+        # Nested: "created" and friends would clash with LogRecord's own attributes.
+        logger.info("customer import finished", extra={"import_report": {
+            k: v for k, v in report.to_dict().items() if k != "rejections"}})
         return report

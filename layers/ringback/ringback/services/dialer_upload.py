@@ -19,7 +19,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Literal
 
 from ringback.domain.campaigns import entry_window
@@ -101,8 +101,16 @@ def backoff_delay(attempts: int, settings: UploadSettings) -> timedelta:
     return timedelta(seconds=min(settings.backoff_max_s, settings.backoff_base_s * 2**exponent))
 
 
-def new_run_id(clock: Clock) -> str:
-    return f"{clock.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+def new_run_id(clock: Clock, prefix: str = "run") -> str:
+    """Sortable by time (base-36 seconds) and without long digit runs, which the log
+    redaction would take for phone numbers."""
+    seconds = int(clock.now().timestamp())
+    stamp = ""
+    while seconds:
+        seconds, digit = divmod(seconds, 36)
+        stamp = "0123456789abcdefghijklmnopqrstuvwxyz"[digit] + stamp
+    letters = "".join(chr(ord("a") + b % 26) for b in uuid.uuid4().bytes[:8])
+    return f"{prefix}-{stamp}-{letters}"
 
 
 def bulk_file_name(file_name: str, queue_id: str) -> str:
@@ -285,7 +293,7 @@ class _Uploader:
         if self.on_delivered is not None:
             try:
                 self.on_delivered(entry, member_id)
-            except Exception:  # noqa: BLE001 - a status side effect must not undo a delivery
+            except Exception:
                 logger.exception("on_delivered hook failed", extra={"entry_id": entry.entry_id})
 
     def _rejected(self, batch: _Batch, entry: OutboxEntry, error: WebitelRejected) -> None:
@@ -342,7 +350,7 @@ def run_upload(
     time budget is used up or Webitel is unavailable. Returns (and stores) the receipt."""
     settings = settings or UploadSettings()
     queue_id = queue_for(job, config)
-    receipt = Receipt(run_id=run_id or new_run_id(clock), kind="upload", job=job, owner=owner,
+    receipt = Receipt(run_id=run_id or new_run_id(clock, job), kind="upload", job=job, owner=owner,
                       started_at=clock.now())
     uploader = _Uploader(outbox, webitel, clock, owner, settings, receipt, dnc, on_delivered)
     failure: str | None = None
@@ -388,7 +396,7 @@ def deliver_now(
     scheduled run. Never raises for Webitel trouble: what cannot be delivered now stays in
     the outbox (pending, with a backoff) and the scheduled run delivers it."""
     settings = settings or UploadSettings()
-    receipt = Receipt(run_id=new_run_id(clock), kind="upload", job="now", owner=owner,
+    receipt = Receipt(run_id=new_run_id(clock, "now"), kind="upload", job="now", owner=owner,
                       started_at=clock.now())
     uploader = _Uploader(outbox, webitel, clock, owner, settings, receipt, None, on_delivered)
     claimed = outbox.claim(list(entry_ids), clock.now(), lease_s=settings.lease_s, owner=owner)
@@ -420,7 +428,7 @@ def redrive(outbox: DialerOutbox, entry_ids: Sequence[str], clock: Clock, *,
             continue
         if entry_id in fixes:
             wire = {**entry.member.to_wire(), **fixes[entry_id]}
-            variables = dict(wire.get("variables") or {})  # type: ignore[call-overload]
+            variables = dict(wire.get("variables") or {})
             variables[ID_TAG] = entry.entry_id  # the tag is what makes the upload exactly-once
             wire["variables"] = variables
             member = type(entry.member).model_validate(wire)

@@ -5,11 +5,12 @@ once, project.
   validated as a whole first: if any item is bad, nothing is stored and the 422 names each bad
   field as ``[index].field``, so the sender can fix and resend the batch.
 * Each event is appended to the event log with a conditional write on its source identity
-  (``LoggedEvent.event_id``) together with its idempotent projection records; a redelivery
-  changes nothing and is reported as ``duplicate`` with a 2xx.
+  (``LoggedEvent.event_id``); a redelivery changes nothing and is reported as ``duplicate``
+  with a 2xx.
 * Unknown event types are valid: they are logged and kept (and counted by the caller's metric).
-* The guarded projection writes (agent registers, callback status) run after the log write;
-  if they fail, the event is still logged and the stream-driven projector applies it again.
+* The projections are written right after the log write (usually one more write); if that
+  fails, the event is still logged, the sender gets its 2xx and the stream-driven projector
+  applies it again.
 """
 
 from __future__ import annotations
@@ -73,8 +74,15 @@ class IngestResult:
         return {
             "accepted": self.accepted,
             "duplicates": self.duplicates,
-            "events": [{"event_id": o.event_id, "event": o.event_type, "known": o.known,
-                        "status": "duplicate" if o.duplicate else "accepted"} for o in self.outcomes],
+            "events": [
+                {
+                    "event_id": o.event_id,
+                    "event": o.event_type,
+                    "known": o.known,
+                    "status": "duplicate" if o.duplicate else "accepted",
+                }
+                for o in self.outcomes
+            ],
         }
 
 
@@ -87,19 +95,24 @@ def _items(body: Any, max_batch: int) -> tuple[list[Any], bool]:
         if len(body) > max_batch:
             raise PayloadTooLarge(f"a batch holds at most {max_batch} events")
         return body, True
-    raise Unprocessable("the body must be an event object or an array of them",
-                        fields=(FieldProblem("body", "must be a JSON object or an array of objects"),))
+    raise Unprocessable(
+        "the body must be an event object or an array of them",
+        fields=(FieldProblem("body", "must be a JSON object or an array of objects"),),
+    )
 
 
 def _named(problem: FieldProblem, index: int | None) -> FieldProblem:
     if index is None:
         return problem
-    return FieldProblem(f"[{index}].{problem.field}" if problem.field != "body" else f"[{index}]",
-                        problem.message)
+    return FieldProblem(
+        f"[{index}].{problem.field}" if problem.field != "body" else f"[{index}]", problem.message
+    )
 
 
 class Ingest:
-    def __init__(self, log: EventLog, projector: Projector, clock: Clock, *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self, log: EventLog, projector: Projector, clock: Clock, *, max_batch: int = MAX_BATCH
+    ) -> None:
         self._log = log
         self._projector = projector
         self._clock = clock
@@ -134,21 +147,24 @@ class Ingest:
         result = IngestResult()
         for model in events:
             logged = to_logged(source, model, received)
-            plan = self._projector.plan(logged)
-            new = self._log.append(logged, plan.records)
+            new = self._log.append(logged)
             result.outcomes.append(Outcome(logged.event_id, logged.event_type, logged.known, not new))
             if not new:
                 continue
             if not logged.known:
-                logger.warning("unknown event type stored", extra={"source": source.value,
-                                                                   "event_type": logged.event_type})
+                logger.warning(
+                    "unknown event type stored",
+                    extra={"source": source.value, "event_type": logged.event_type},
+                )
             try:
-                self._projector.apply_guarded(plan)
+                self._projector.apply(logged)
             except Exception:
                 # Logged already: the stream-driven projector applies it again. The sender
                 # gets its 2xx, nothing is lost.
-                logger.exception("projection after the log write failed; left to the stream",
-                                 extra={"event_id": logged.event_id})
+                logger.exception(
+                    "projection after the log write failed; left to the stream",
+                    extra={"event_id": logged.event_id},
+                )
         return result
 
 
@@ -170,8 +186,15 @@ def to_logged(source: EventSource, model: BaseModel, received_at: int) -> Logged
         raise TypeError(type(model).__name__)
     if occurred is None or occurred > received_at + _MAX_FUTURE_MS:
         occurred = received_at
-    return LoggedEvent(source=source, event_type=event_type, event_id=identity(source, parts), known=known,
-                       occurred_at=occurred, received_at=received_at, payload=payload)
+    return LoggedEvent(
+        source=source,
+        event_type=event_type,
+        event_id=identity(source, parts),
+        known=known,
+        occurred_at=occurred,
+        received_at=received_at,
+        payload=payload,
+    )
 
 
 @dataclass(frozen=True)
@@ -183,8 +206,9 @@ class WidgetLimits:
 class WidgetGuard:
     """The public endpoint's protection: origin allow-list, per-IP rate limit, site keys."""
 
-    def __init__(self, limiter: RateLimiter, config: OperatorConfigSource, clock: Clock,
-                 limits: WidgetLimits) -> None:
+    def __init__(
+        self, limiter: RateLimiter, config: OperatorConfigSource, clock: Clock, limits: WidgetLimits
+    ) -> None:
         self._limiter = limiter
         self._config = config
         self._clock = clock
@@ -196,7 +220,9 @@ class WidgetGuard:
         key = "RL#events-widget#" + hashlib.sha256(client_ip.encode()).hexdigest()[:24]
         decision = self._limiter.hit(key, limit=self._limits.per_minute, window_s=60, now=self._clock.now())
         if not decision.allowed:
-            raise RateLimited("too many widget events from this address", retry_after_s=decision.retry_after_s)
+            raise RateLimited(
+                "too many widget events from this address", retry_after_s=decision.retry_after_s
+            )
 
     def with_site_keys(self, events: list[BaseModel], header_key: str | None) -> list[WidgetEvent]:
         """Each event with its site key (body, else the X-Ringback-Site-Key header), all valid."""
@@ -204,9 +230,13 @@ class WidgetGuard:
         checked: list[WidgetEvent] = []
         for index, model in enumerate(events):
             assert isinstance(model, WidgetEvent)
-            event = model if model.site_key else model.model_copy(update={"site_key": (header_key or "").strip()})
+            event = (
+                model if model.site_key else model.model_copy(update={"site_key": (header_key or "").strip()})
+            )
             if event.site_key not in valid:
                 where = "site_key" if len(events) == 1 else f"[{index}].site_key"
-                raise Forbidden("unknown site key", fields=(FieldProblem(where, "not a site key of this operator"),))
+                raise Forbidden(
+                    "unknown site key", fields=(FieldProblem(where, "not a site key of this operator"),)
+                )
             checked.append(event)
         return checked

@@ -27,8 +27,9 @@ CLOSED_BY_CALL_IN = "the customer called in and reached an agent"
 
 
 class Projector:
-    def __init__(self, projections: Projections, callbacks: CallbackStatusStore, *, zone: ZoneInfo,
-                 default_region: str) -> None:
+    def __init__(
+        self, projections: Projections, callbacks: CallbackStatusStore, *, zone: ZoneInfo, default_region: str
+    ) -> None:
         self._projections = projections
         self._callbacks = callbacks
         self._zone = zone
@@ -48,8 +49,10 @@ class Projector:
         except ValidationError:
             # Stored payloads were validated on the way in; one that no longer parses (a model
             # changed since) is kept in the log and skipped here, not retried forever.
-            logger.warning("logged event no longer parses; not projected",
-                           extra={"event_id": event.event_id, "event_type": event.event_type})
+            logger.warning(
+                "logged event no longer parses; not projected",
+                extra={"event_id": event.event_id, "event_type": event.event_type},
+            )
             return p.ProjectionPlan()
 
     def _plan_webitel(self, event: LoggedEvent, hook: WebitelEvent) -> p.ProjectionPlan:
@@ -66,11 +69,21 @@ class Projector:
         callback_id = hook.callback_id
         if callback_id:
             status, reason = p.callback_status_of(hook)
-            records.append(p.timeline_record(callback_id, event, kind=hook.event, status=status,
-                                             reason=reason or hook.event, call_uuid=hook.call_uuid,
-                                             agent=hook.agent_key))
+            records.append(
+                p.timeline_record(
+                    callback_id,
+                    event,
+                    kind=hook.event,
+                    status=status,
+                    reason=reason or hook.event,
+                    call_uuid=hook.call_uuid,
+                    agent=hook.agent_key,
+                )
+            )
             if status is not None:
-                advances.append(p.CallbackAdvance(callback_id, status, event.occurred_at, reason, event.event_id))
+                advances.append(
+                    p.CallbackAdvance(callback_id, status, event.occurred_at, reason, event.event_id)
+                )
             if hook.event == "bridged":
                 day = p.funnel_day(event.occurred_at, self._zone)
                 records.append(p.funnel_record(day, hook.provider or "unknown", "connected", callback_id))
@@ -80,7 +93,9 @@ class Projector:
             except InvalidPhone:
                 number = None
             if number is not None:
-                closures.append(p.InboundClosure(number.e164, event.occurred_at, hook.call_uuid, event.event_id))
+                closures.append(
+                    p.InboundClosure(number.e164, event.occurred_at, hook.call_uuid, event.event_id)
+                )
         return p.ProjectionPlan(records=tuple(records), advances=tuple(advances), closures=tuple(closures))
 
     def _plan_widget(self, event: LoggedEvent, widget: WidgetEvent) -> p.ProjectionPlan:
@@ -89,8 +104,15 @@ class Projector:
         if mark is not None:
             records.append(mark)
         if widget.request_id and widget.known:
-            records.append(p.timeline_record(widget.request_id, event, kind=widget.event, status=None,
-                                             reason=f"{widget.provider} widget"))
+            records.append(
+                p.timeline_record(
+                    widget.request_id,
+                    event,
+                    kind=widget.event,
+                    status=None,
+                    reason=f"{widget.provider} widget",
+                )
+            )
         return p.ProjectionPlan(records=tuple(records))
 
     # -- execution --------------------------------------------------------------------------
@@ -114,13 +136,31 @@ class Projector:
 
     def _close_open_requests(self, closure: p.InboundClosure) -> None:
         for callback_id in self._callbacks.open_requests_for_phone(closure.e164, closure.at):
-            self._callbacks.advance(p.CallbackAdvance(callback_id, CallbackStatus.COMPLETED, closure.at,
-                                                      CLOSED_BY_CALL_IN, closure.event_id))
-            marker = LoggedEvent(source=EventSource.WEBITEL, event_type="bridged", event_id=closure.event_id,
-                                 known=True, occurred_at=closure.at, received_at=closure.at)
-            self._projections.put_records([p.timeline_record(
-                callback_id, marker, kind="inbound_bridged", status=CallbackStatus.COMPLETED,
-                reason=CLOSED_BY_CALL_IN, call_uuid=closure.call_uuid)])
+            self._callbacks.advance(
+                p.CallbackAdvance(
+                    callback_id, CallbackStatus.COMPLETED, closure.at, CLOSED_BY_CALL_IN, closure.event_id
+                )
+            )
+            marker = LoggedEvent(
+                source=EventSource.WEBITEL,
+                event_type="bridged",
+                event_id=closure.event_id,
+                known=True,
+                occurred_at=closure.at,
+                received_at=closure.at,
+            )
+            self._projections.put_records(
+                [
+                    p.timeline_record(
+                        callback_id,
+                        marker,
+                        kind="inbound_bridged",
+                        status=CallbackStatus.COMPLETED,
+                        reason=CLOSED_BY_CALL_IN,
+                        call_uuid=closure.call_uuid,
+                    )
+                ]
+            )
             logger.info("callback request closed by an inbound call", extra={"callback_id": callback_id})
 
     def apply_all(self, events: Iterable[LoggedEvent]) -> int:
@@ -129,3 +169,14 @@ class Projector:
             self.apply(event)
             count += 1
         return count
+
+
+def rebuild(
+    events: Iterable[LoggedEvent], projector: Projector, projections: Projections, *, clean: bool = False
+) -> dict[str, int]:
+    """Rebuild every projection from the log. With ``clean``, drop the projection records first
+    (needed after a change to how events are projected; otherwise re-applying is enough)."""
+    cleared = projections.clear() if clean else 0
+    applied = projector.apply_all(events)
+    logger.info("projections rebuilt", extra={"events": applied, "cleared": cleared})
+    return {"events": applied, "cleared": cleared}

@@ -38,17 +38,25 @@ class ReadModels:
         if status is None and not entries:
             raise NotFound("no such callback request")
         current = status or {}
-        return {"callback_id": callback_id, "status": current.get("status"),
-                "status_at": p.iso(current["status_at"]) if current.get("status_at") else None,
-                "status_reason": current.get("status_reason"), "timeline": entries}
+        return {
+            "callback_id": callback_id,
+            "status": current.get("status"),
+            "status_at": p.iso(current["status_at"]) if current.get("status_at") else None,
+            "status_reason": current.get("status_reason"),
+            "timeline": entries,
+        }
 
     def funnel(self, start: str, end: str) -> dict[str, Any]:
         first, last = _day("from", start), _day("to", end)
         if last < first:
-            raise Unprocessable("the range ends before it starts", fields=(FieldProblem("to", "must not be before from"),))
+            raise Unprocessable(
+                "the range ends before it starts", fields=(FieldProblem("to", "must not be before from"),)
+            )
         if (last - first).days >= MAX_FUNNEL_DAYS:
-            raise Unprocessable("the range is too long",
-                                fields=(FieldProblem("to", f"at most {MAX_FUNNEL_DAYS} days from 'from'"),))
+            raise Unprocessable(
+                "the range is too long",
+                fields=(FieldProblem("to", f"at most {MAX_FUNNEL_DAYS} days from 'from'"),),
+            )
         records: list[dict[str, Any]] = []
         for ordinal in range(first.toordinal(), last.toordinal() + 1):
             records += self._projections.records(p.funnel_pk(date.fromordinal(ordinal).isoformat()))
@@ -63,4 +71,6 @@ def _day(name: str, text: str) -> date:
             raise ValueError(text)
         return date.fromisoformat(text)
     except ValueError as error:
-        raise Unprocessable(f"'{name}' is not a date", fields=(FieldProblem(name, "must be YYYY-MM-DD"),)) from error
+        raise Unprocessable(
+            f"'{name}' is not a date", fields=(FieldProblem(name, "must be YYYY-MM-DD"),)
+        ) from error

@@ -74,6 +74,7 @@ class RoutingPolicy:
     cache_size: int = 5000
     fallback_found: bool = False
     fallback_debt: bool = False
+    callback_lookup: bool = True  # off: no open-callback read (installations without website callbacks)
 
 
 _shared_pool: ThreadPoolExecutor | None = None
@@ -176,7 +177,8 @@ class RoutingService:
         probe_number = "+10000000000"
         futures: dict[str, Future[Any]] = {
             "customers": self._submit(self._directory.find, probe_number),
-            "callbacks": self._submit(self._callbacks.find_open, probe_number),
+            "callbacks": (self._submit(self._callbacks.find_open, probe_number) if self.policy.callback_lookup
+                          else _done("disabled")),
         }
         wait(futures.values(), timeout=deadline.remaining())
         return {name: _state(future) for name, future in futures.items()}
@@ -202,7 +204,8 @@ class RoutingService:
             return _build(phone, cached, AnswerSource.CACHE)
 
         entry_future = self._submit(self._directory.find, phone.e164)
-        callback_future = self._submit(self._callbacks.find_open, phone.e164)
+        callback_future = (self._submit(self._callbacks.find_open, phone.e164) if self.policy.callback_lookup
+                           else _done(None))
         pending: list[Future[Any]] = [entry_future, callback_future]
         wait(pending, timeout=deadline.remaining())
 
@@ -233,13 +236,21 @@ class RoutingService:
         return _build(phone, lookup, AnswerSource.LIVE)
 
 
+def _done(value: T) -> Future[T]:
+    future: Future[T] = Future()
+    future.set_result(value)
+    return future
+
+
 def _state(future: Future[Any]) -> str:
     if not future.done():
         return "deadline"
     if future.cancelled():
         return "cancelled"
     error = future.exception()
-    return "ok" if error is None else "error"
+    if error is not None:
+        return "error"
+    return "disabled" if future.result() == "disabled" else "ok"
 
 
 def _build(phone: PhoneNumber, lookup: _Lookup, source: AnswerSource) -> RoutingAnswer:
@@ -276,23 +287,24 @@ class TokenGate:
     """Checks bearer tokens against a :class:`TokenSource`, within the request's deadline.
 
     Tokens are read at most every ``refresh_s``; a presented token that does not match makes
-    the gate re-read them once (at most every ``min_refresh_s``), so a token added during a
-    rotation is accepted at once. If a read fails, the last tokens read stay valid for
+    the gate re-read them (such forced reads at most once every ``min_forced_s``, so a flood of
+    bad tokens cannot hammer Secrets Manager), so a token added during a rotation is accepted at
+    once. If a read fails, the last tokens read stay valid for
     ``stale_max_s``.
     """
 
     def __init__(self, source: TokenSource, *, refresh_s: float = 300, stale_max_s: float = 3600,
-                 min_refresh_s: float = 30, executor: Executor | None = None,
+                 min_forced_s: float = 5, executor: Executor | None = None,
                  monotonic: Monotonic = time.monotonic) -> None:
         self._source = source
         self._refresh_s = refresh_s
         self._stale_max_s = stale_max_s
-        self._min_refresh_s = min_refresh_s
+        self._min_forced_s = min_forced_s
         self._executor = executor
         self._monotonic = monotonic
         self._tokens: list[str] | None = None
         self._read_at = 0.0
-        self._attempt_at: float | None = None
+        self._forced_at: float | None = None
         self._lock = threading.Lock()
 
     def check(self, authorization: str | None, deadline: Deadline) -> AuthOutcome:
@@ -320,7 +332,11 @@ class TokenGate:
         return "stale" if age <= self._stale_max_s else "none"
 
     def _may_force_refresh(self) -> bool:
-        return self._attempt_at is None or self._monotonic() - self._attempt_at >= self._min_refresh_s
+        now = self._monotonic()
+        if self._forced_at is not None and now - self._forced_at < self._min_forced_s:
+            return False
+        self._forced_at = now
+        return True
 
     def _current(self, deadline: Deadline, *, force: bool) -> list[str] | None:
         now = self._monotonic()
@@ -336,7 +352,6 @@ class TokenGate:
             return None
 
     def _fetch(self, deadline: Deadline) -> list[str] | None:
-        self._attempt_at = self._monotonic()
         executor = self._executor or shared_executor()
         future: Future[list[str]] = executor.submit(self._source.tokens)
         wait([future], timeout=deadline.remaining())

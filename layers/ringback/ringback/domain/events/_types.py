@@ -33,7 +33,7 @@ def _text(value: Any) -> str:
 
 def _epoch_ms(value: Any) -> int | None:
     """Epoch milliseconds from a string of digits (Webitel) or a number; empty/0 = unset."""
-    if value is None or value == "" or value == 0 or value == "0":
+    if value is None or (not isinstance(value, bool) and value in ("", 0, "0")):
         return None
     if isinstance(value, bool):
         raise ValueError("must be epoch milliseconds")
@@ -42,7 +42,7 @@ def _epoch_ms(value: Any) -> int | None:
     if isinstance(value, str):
         text = value.strip()
         if not _DIGITS.match(text):
-            raise ValueError("must be epoch milliseconds as digits, e.g. \"1767225600000\"")
+            raise ValueError('must be epoch milliseconds as digits, e.g. "1767225600000"')
         value = int(text)
     if not isinstance(value, int):
         raise ValueError("must be epoch milliseconds")

@@ -22,8 +22,9 @@ CONNECTION_CHANGED: Final = "EventAgentConnectionChanged"
 REGAIN_STATUS: Final = "EventAgentRegainStatus"
 DIALING: Final = "EventDialing"
 RINGING: Final = "EventRinging"
-KNOWN_MESSAGES: Final = frozenset({AGENT_READY, AGENT_NOT_READY, CONNECTION_CHANGED, REGAIN_STATUS,
-                                   DIALING, RINGING})
+KNOWN_MESSAGES: Final = frozenset(
+    {AGENT_READY, AGENT_NOT_READY, CONNECTION_CHANGED, REGAIN_STATUS, DIALING, RINGING}
+)
 
 # Sobot's occupied reasons (reasonCode).
 REASONS: Final = {
@@ -121,9 +122,10 @@ class SobotMessage(BaseModel):
             found.append(FieldProblem("agent", "say which agent (Sobot work no. or id) the message is about"))
         if self.messageID == AGENT_NOT_READY and self.effective_reason_code is None:
             found.append(FieldProblem("reasonCode", "EventAgentNotReady needs reasonCode"))
-        for where, code in (("reasonCode", self.reasonCode),
-                            ("agentStateInfo.reasonCode",
-                             self.agentStateInfo.reasonCode if self.agentStateInfo else None)):
+        for where, code in (
+            ("reasonCode", self.reasonCode),
+            ("agentStateInfo.reasonCode", self.agentStateInfo.reasonCode if self.agentStateInfo else None),
+        ):
             if code is not None and code not in REASONS:
                 found.append(FieldProblem(where, "must be 2 (DND) or 11-18 (breaks)"))
         if self.messageID == REGAIN_STATUS and self.agentStateInfo is None:

@@ -54,7 +54,7 @@ def canonical(value: Any) -> Any:
     """
     if isinstance(value, Mapping):
         cleaned = {str(k): canonical(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
-        return {k: v for k, v in cleaned.items() if v is not None and v != "" and v != {}}
+        return {k: v for k, v in cleaned.items() if v is not None and v not in ("", {})}
     if isinstance(value, (list, tuple)):
         return [canonical(v) for v in value]
     return value

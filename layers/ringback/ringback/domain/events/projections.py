@@ -31,8 +31,16 @@ from ringback.domain.events.widget import FUNNEL_STAGES, WidgetEvent
 from ringback.domain.phones import mask_e164
 
 # Lifecycle rank of call events: breaks ties between events of the same millisecond.
-CALL_RANK: Final = {"joined": 1, "wait_agent": 2, "offering": 3, "missed": 4, "active": 5,
-                    "bridged": 6, "processing": 7, "leaving": 8}
+CALL_RANK: Final = {
+    "joined": 1,
+    "wait_agent": 2,
+    "offering": 3,
+    "missed": 4,
+    "active": 5,
+    "bridged": 6,
+    "processing": 7,
+    "leaving": 8,
+}
 AGENTS_PK: Final = "AGENTS"
 
 
@@ -115,23 +123,53 @@ def call_fact(event: LoggedEvent, hook: WebitelEvent) -> ProjectionRecord | None
     number = hook.customer_number
     digits = "".join(ch for ch in number if ch.isdigit())
     data: dict[str, Any] = {
-        "kind": "call_fact", "event_id": event.event_id, "event": hook.event, "at": event.occurred_at,
-        "uuid": hook.call_uuid, "direction": hook.direction, "queue": hook.queue_key,
-        "member": hook.member_key, "member_name": hook.member_name, "attempt": hook.attempt_key,
-        "agent": hook.agent_key, "agent_name": hook.agent_name,
+        "kind": "call_fact",
+        "event_id": event.event_id,
+        "event": hook.event,
+        "at": event.occurred_at,
+        "uuid": hook.call_uuid,
+        "direction": hook.direction,
+        "queue": hook.queue_key,
+        "member": hook.member_key,
+        "member_name": hook.member_name,
+        "attempt": hook.attempt_key,
+        "agent": hook.agent_key,
+        "agent_name": hook.agent_name,
         "cid": mask_e164("+" + digits) if len(digits) >= 7 else ("***" if number else ""),
-        "cause": hook.call_cause, "sip_code": hook.call_sip_code, "cc_result": hook.cc_result,
-        "member_stop_cause": hook.member_stop_cause, "amd_result": hook.amd_result,
-        "bill_sec": hook.call_bill_sec, "duration": hook.call_duration,
-        "joined_at": hook.joined_at, "bridged_at": hook.bridged_at,
+        "cause": hook.call_cause,
+        "sip_code": hook.call_sip_code,
+        "cc_result": hook.cc_result,
+        "member_stop_cause": hook.member_stop_cause,
+        "amd_result": hook.amd_result,
+        "bill_sec": hook.call_bill_sec,
+        "duration": hook.call_duration,
+        "joined_at": hook.joined_at,
+        "bridged_at": hook.bridged_at,
         "callback_id": hook.callback_id,
     }
-    return ProjectionRecord(pk, f"EV#{event.event_id}", {k: v for k, v in data.items() if v not in ("", None)})
+    return ProjectionRecord(
+        pk, f"EV#{event.event_id}", {k: v for k, v in data.items() if v not in ("", None)}
+    )
 
 
-_CALL_FIELDS: Final = ("direction", "queue", "member", "member_name", "attempt", "agent", "agent_name", "cid",
-                       "cause", "sip_code", "cc_result", "member_stop_cause", "amd_result", "bill_sec",
-                       "duration", "callback_id")
+_CALL_FIELDS: Final = (
+    "direction",
+    "queue",
+    "member",
+    "member_name",
+    "attempt",
+    "agent",
+    "agent_name",
+    "cid",
+    "cause",
+    "sip_code",
+    "cc_result",
+    "member_stop_cause",
+    "amd_result",
+    "bill_sec",
+    "duration",
+    "callback_id",
+)
 
 
 def fold_call(uuid: str, facts: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
@@ -157,14 +195,20 @@ def fold_call(uuid: str, facts: Iterable[Mapping[str, Any]]) -> dict[str, Any] |
     offered = first({"offering"})
     bridged = first({"bridged"}, "bridged_at")
     ended = first({"processing", "leaving"})
-    view.update({
-        "joined_at": iso(joined), "offered_at": iso(offered), "bridged_at": iso(bridged), "ended_at": iso(ended),
-        "wait_s": round(((bridged or offered or 0) - joined) / 1000, 3) if joined and (bridged or offered)
-        and (bridged or offered or 0) >= joined else None,
-        "talk_s": round((ended - bridged) / 1000, 3) if bridged and ended and ended >= bridged else None,
-        "attempts": sorted({f["attempt"] for f in ordered if f.get("attempt")}),
-        "events": [{"event": f["event"], "at": iso(f["at"]), "event_id": f["event_id"]} for f in ordered],
-    })
+    view.update(
+        {
+            "joined_at": iso(joined),
+            "offered_at": iso(offered),
+            "bridged_at": iso(bridged),
+            "ended_at": iso(ended),
+            "wait_s": round(((bridged or offered or 0) - joined) / 1000, 3)
+            if joined and (bridged or offered) and (bridged or offered or 0) >= joined
+            else None,
+            "talk_s": round((ended - bridged) / 1000, 3) if bridged and ended and ended >= bridged else None,
+            "attempts": sorted({f["attempt"] for f in ordered if f.get("attempt")}),
+            "events": [{"event": f["event"], "at": iso(f["at"]), "event_id": f["event_id"]} for f in ordered],
+        }
+    )
     return view
 
 
@@ -183,16 +227,39 @@ def agent_updates(event: LoggedEvent) -> list[RegisterUpdate]:
     updates: list[RegisterUpdate] = []
 
     def put(source: str, agent_id: str, register: AgentRegister, data: dict[str, Any]) -> None:
-        body = {"kind": "agent", "source": source, "agent_id": agent_id, "register": register,
-                "order": order, "at": event.occurred_at, "event": event.event_type, **data}
-        updates.append(RegisterUpdate(AGENTS_PK, agent_sk(source, agent_id, register), order,
-                                      {k: v for k, v in body.items() if v not in ("", None)}))
+        body = {
+            "kind": "agent",
+            "source": source,
+            "agent_id": agent_id,
+            "register": register,
+            "order": order,
+            "at": event.occurred_at,
+            "event": event.event_type,
+            **data,
+        }
+        updates.append(
+            RegisterUpdate(
+                AGENTS_PK,
+                agent_sk(source, agent_id, register),
+                order,
+                {k: v for k, v in body.items() if v not in ("", None)},
+            )
+        )
 
     if event.source is EventSource.WEBITEL and event.event_type == AGENT_STATUS:
         hook = WebitelEvent.model_validate(event.payload)
-        put("webitel", hook.agent_key, "status", {
-            "status": hook.status.lower(), "reason": hook.status_payload, "name": hook.agent_name,
-            "extension": hook.agent_extension, "since": event.occurred_at})
+        put(
+            "webitel",
+            hook.agent_key,
+            "status",
+            {
+                "status": hook.status.lower(),
+                "reason": hook.status_payload,
+                "name": hook.agent_name,
+                "extension": hook.agent_extension,
+                "since": event.occurred_at,
+            },
+        )
     elif event.source is EventSource.AGENT and event.known:
         msg = sobot.SobotMessage.model_validate(event.payload)
         agent_id = msg.agent_key
@@ -200,41 +267,80 @@ def agent_updates(event: LoggedEvent) -> list[RegisterUpdate]:
             put("sobot", agent_id, "status", {"status": "ready", "since": event.occurred_at})
         elif msg.messageID == sobot.AGENT_NOT_READY:
             code = msg.effective_reason_code
-            put("sobot", agent_id, "status", {
-                "status": "not_ready", "reason_code": code, "reason": sobot.REASONS.get(code or -1, ""),
-                "since": msg.reasonCodeTimestamp or event.occurred_at})
+            put(
+                "sobot",
+                agent_id,
+                "status",
+                {
+                    "status": "not_ready",
+                    "reason_code": code,
+                    "reason": sobot.REASONS.get(code or -1, ""),
+                    "since": msg.reasonCodeTimestamp or event.occurred_at,
+                },
+            )
         elif msg.messageID == sobot.CONNECTION_CHANGED:
-            put("sobot", agent_id, "status", {"status": "offline", "reason": "connection changed",
-                                              "since": event.occurred_at})
+            put(
+                "sobot",
+                agent_id,
+                "status",
+                {"status": "offline", "reason": "connection changed", "since": event.occurred_at},
+            )
         elif msg.messageID == sobot.REGAIN_STATUS and msg.agentStateInfo is not None:
             info = msg.agentStateInfo
             online = info.agentState == "1"
             code = info.reasonCode if not online else None
-            put("sobot", agent_id, "status", {
-                "status": "ready" if online else "not_ready",
-                "reason_code": code if code is not None else (None if online else 2),
-                "reason": sobot.REASONS.get(code if code is not None else 2, "") if not online else "",
-                "since": (info.agentStateTimestamp if online else info.reasonCodeTimestamp
-                          or info.agentStateTimestamp) or event.occurred_at,
-                "phone_type": info.phoneType, "extension": info.thisDN})
+            put(
+                "sobot",
+                agent_id,
+                "status",
+                {
+                    "status": "ready" if online else "not_ready",
+                    "reason_code": code if code is not None else (None if online else 2),
+                    "reason": sobot.REASONS.get(code if code is not None else 2, "") if not online else "",
+                    "since": (
+                        info.agentStateTimestamp
+                        if online
+                        else info.reasonCodeTimestamp or info.agentStateTimestamp
+                    )
+                    or event.occurred_at,
+                    "phone_type": info.phoneType,
+                    "extension": info.thisDN,
+                },
+            )
             work = msg.workStatusInfo
-            put("sobot", agent_id, "activity", {
-                "activity": "on_call" if work else "idle", "work_status": info.workStatus,
-                "call_id": work.callID if work else "", "call_type": work.callType if work else "",
-                "other": _mask(work.otherDN) if work else "",
-                "since": info.workStatusTimestamp or event.occurred_at})
+            put(
+                "sobot",
+                agent_id,
+                "activity",
+                {
+                    "activity": "on_call" if work else "idle",
+                    "work_status": info.workStatus,
+                    "call_id": work.callID if work else "",
+                    "call_type": work.callType if work else "",
+                    "other": _mask(work.otherDN) if work else "",
+                    "since": info.workStatusTimestamp or event.occurred_at,
+                },
+            )
         elif msg.messageID in (sobot.DIALING, sobot.RINGING):
             work = msg.workStatusInfo
-            put("sobot", agent_id, "activity", {
-                "activity": "dialing" if msg.messageID == sobot.DIALING else "ringing",
-                "call_id": msg.callID or (work.callID if work else ""),
-                "call_type": msg.callType or (work.callType if work else ""),
-                "other": _mask(msg.otherDN or (work.otherDN if work else "")),
-                "since": event.occurred_at})
+            put(
+                "sobot",
+                agent_id,
+                "activity",
+                {
+                    "activity": "dialing" if msg.messageID == sobot.DIALING else "ringing",
+                    "call_id": msg.callID or (work.callID if work else ""),
+                    "call_type": msg.callType or (work.callType if work else ""),
+                    "other": _mask(msg.otherDN or (work.otherDN if work else "")),
+                    "since": event.occurred_at,
+                },
+            )
     return updates
 
 
 def _mask(number: str) -> str:
+    if "*" in number:
+        return number  # masked when it was logged
     digits = "".join(ch for ch in number if ch.isdigit())
     return mask_e164("+" + digits) if len(digits) >= 7 else ("***" if number else "")
 
@@ -253,19 +359,39 @@ def fold_agents(registers: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         if reg.get("kind") != "agent":
             continue
         key = (str(reg["source"]), str(reg["agent_id"]))
-        view = agents.setdefault(key, {"source": key[0], "agent_id": key[1], "status": None, "reason": None,
-                                       "reason_code": None, "since": None, "activity": None})
+        view = agents.setdefault(
+            key,
+            {
+                "source": key[0],
+                "agent_id": key[1],
+                "status": None,
+                "reason": None,
+                "reason_code": None,
+                "since": None,
+                "activity": None,
+            },
+        )
         if reg["register"] == "status":
-            view.update({"status": reg.get("status"), "reason": reg.get("reason") or None,
-                         "reason_code": reg.get("reason_code"), "since": iso(reg.get("since")),
-                         "updated_at": iso(reg.get("at"))})
+            view.update(
+                {
+                    "status": reg.get("status"),
+                    "reason": reg.get("reason") or None,
+                    "reason_code": reg.get("reason_code"),
+                    "since": iso(reg.get("since")),
+                    "updated_at": iso(reg.get("at")),
+                }
+            )
             for extra in ("name", "extension", "phone_type"):
                 if reg.get(extra):
                     view[extra] = reg[extra]
         else:
-            view["activity"] = {"state": reg.get("activity"), "call_id": reg.get("call_id") or None,
-                                "call_type": reg.get("call_type") or None, "other": reg.get("other") or None,
-                                "since": iso(reg.get("since"))}
+            view["activity"] = {
+                "state": reg.get("activity"),
+                "call_id": reg.get("call_id") or None,
+                "call_type": reg.get("call_type") or None,
+                "other": reg.get("other") or None,
+                "since": iso(reg.get("since")),
+            }
     return [agents[k] for k in sorted(agents)]
 
 
@@ -303,17 +429,41 @@ def timeline_pk(callback_id: str) -> str:
     return f"CBTL#{callback_id}"
 
 
-def timeline_record(callback_id: str, event: LoggedEvent, *, kind: str, status: CallbackStatus | None,
-                    reason: str, call_uuid: str = "", agent: str = "") -> ProjectionRecord:
-    data = {"kind": "timeline", "callback_id": callback_id, "event_id": event.event_id,
-            "source": event.source.value, "event": kind, "at": event.occurred_at,
-            "status": status.value if status else "", "reason": reason, "call_uuid": call_uuid, "agent": agent}
-    return ProjectionRecord(timeline_pk(callback_id), f"{order_of(event.occurred_at, event.event_id)}#{kind}",
-                            {k: v for k, v in data.items() if v not in ("", None)})
+def timeline_record(
+    callback_id: str,
+    event: LoggedEvent,
+    *,
+    kind: str,
+    status: CallbackStatus | None,
+    reason: str,
+    call_uuid: str = "",
+    agent: str = "",
+) -> ProjectionRecord:
+    data = {
+        "kind": "timeline",
+        "callback_id": callback_id,
+        "event_id": event.event_id,
+        "source": event.source.value,
+        "event": kind,
+        "at": event.occurred_at,
+        "status": status.value if status else "",
+        "reason": reason,
+        "call_uuid": call_uuid,
+        "agent": agent,
+    }
+    return ProjectionRecord(
+        timeline_pk(callback_id),
+        f"{order_of(event.occurred_at, event.event_id)}#{kind}",
+        {k: v for k, v in data.items() if v not in ("", None)},
+    )
 
 
-_TERMINAL_PREFERENCE: Final = {CallbackStatus.COMPLETED: 4, CallbackStatus.CANCELLED: 3,
-                               CallbackStatus.EXPIRED: 2, CallbackStatus.FAILED: 1}
+_TERMINAL_PREFERENCE: Final = {
+    CallbackStatus.COMPLETED: 4,
+    CallbackStatus.CANCELLED: 3,
+    CallbackStatus.EXPIRED: 2,
+    CallbackStatus.FAILED: 1,
+}
 
 
 def fold_callback_status(initial: CallbackStatus, statuses: Iterable[CallbackStatus]) -> CallbackStatus:
@@ -333,9 +483,19 @@ def fold_callback_status(initial: CallbackStatus, statuses: Iterable[CallbackSta
 def fold_timeline(entries: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     unique = {(e["event_id"], e["event"]): e for e in entries if e.get("kind") == "timeline"}
     ordered = sorted(unique.values(), key=lambda e: (e["at"], e["event_id"], e["event"]))
-    return [{"at": iso(e["at"]), "source": e["source"], "event": e["event"], "status": e.get("status"),
-             "reason": e.get("reason"), "call_uuid": e.get("call_uuid"), "agent": e.get("agent"),
-             "event_id": e["event_id"]} for e in ordered]
+    return [
+        {
+            "at": iso(e["at"]),
+            "source": e["source"],
+            "event": e["event"],
+            "status": e.get("status"),
+            "reason": e.get("reason"),
+            "call_uuid": e.get("call_uuid"),
+            "agent": e.get("agent"),
+            "event_id": e["event_id"],
+        }
+        for e in ordered
+    ]
 
 
 def open_statuses_below(status: CallbackStatus) -> list[CallbackStatus]:
@@ -356,8 +516,11 @@ def funnel_pk(day: str) -> str:
 
 def funnel_record(day: str, provider: str, stage: str, member: str) -> ProjectionRecord:
     """Membership of one event (or one callback, for ``connected``) in a day's funnel stage."""
-    return ProjectionRecord(funnel_pk(day), f"{provider}#{stage}#{member}",
-                            {"kind": "funnel", "day": day, "provider": provider, "stage": stage})
+    return ProjectionRecord(
+        funnel_pk(day),
+        f"{provider}#{stage}#{member}",
+        {"kind": "funnel", "day": day, "provider": provider, "stage": stage},
+    )
 
 
 def widget_funnel_record(event: LoggedEvent, widget: WidgetEvent, zone: ZoneInfo) -> ProjectionRecord | None:
@@ -374,7 +537,9 @@ def fold_funnel(records: Iterable[Mapping[str, Any]], start: date, end: date) ->
         if rec.get("kind") != "funnel":
             continue
         member = str(rec["sk"]).split("#", 2)[2] if "sk" in rec else str(rec.get("member", ""))
-        counts.setdefault(rec["day"], {}).setdefault(rec["provider"], {}).setdefault(rec["stage"], set()).add(member)
+        counts.setdefault(rec["day"], {}).setdefault(rec["provider"], {}).setdefault(rec["stage"], set()).add(
+            member
+        )
     days: list[dict[str, Any]] = []
     current = start
     while current <= end:
@@ -387,4 +552,3 @@ def fold_funnel(records: Iterable[Mapping[str, Any]], start: date, end: date) ->
         days.append({"day": day, "providers": providers, "total": totals})
         current = date.fromordinal(current.toordinal() + 1)
     return days
-

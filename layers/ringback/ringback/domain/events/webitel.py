@@ -17,7 +17,7 @@ milliseconds as strings. Member variables come flat (``"ringback_callback_id": "
 
 from __future__ import annotations
 
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 

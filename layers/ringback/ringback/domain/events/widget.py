@@ -26,29 +26,60 @@ from ringback.domain.errors import FieldProblem
 from ringback.domain.events._types import EpochMsOrIso, LooseInt
 from ringback.domain.events.envelope import mask_phone_fields
 
-WHISBI_EVENTS: Final = frozenset({
-    "otoOpened", "otoPreSessionRequest", "otoSessionRequested", "otoInboundClicked",
-    "otoInboundToWhisbiLoaded", "otoCallBooked", "otoCmbRequested", "otoPinCodeGenerated",
-    "otoInvalidPhone", "otoCallError", "otoNoAgentsAvailable",
-})
-MLUVII_APP_EVENTS: Final = frozenset({
-    "chatWindowOpen", "chatWindowClosed", "chatSessionCreated", "chatSessionStarted", "chatSessionEnded",
-})
+WHISBI_EVENTS: Final = frozenset(
+    {
+        "otoOpened",
+        "otoPreSessionRequest",
+        "otoSessionRequested",
+        "otoInboundClicked",
+        "otoInboundToWhisbiLoaded",
+        "otoCallBooked",
+        "otoCmbRequested",
+        "otoPinCodeGenerated",
+        "otoInvalidPhone",
+        "otoCallError",
+        "otoNoAgentsAvailable",
+    }
+)
+MLUVII_APP_EVENTS: Final = frozenset(
+    {
+        "chatWindowOpen",
+        "chatWindowClosed",
+        "chatSessionCreated",
+        "chatSessionStarted",
+        "chatSessionEnded",
+    }
+)
 MLUVII_STATUS_UPDATE: Final = "statusUpdate"
 MLUVII_STATUS_CODES: Final = {0: "offline", 1: "online", 2: "busy"}
-RINGBACK_EVENTS: Final = frozenset({
-    "otoOpened", "otoSessionRequested", "otoCallBooked", "otoCmbRequested", "otoInvalidPhone",
-    "otoNoAgentsAvailable", "otoCallError",
-})
+RINGBACK_EVENTS: Final = frozenset(
+    {
+        "otoOpened",
+        "otoSessionRequested",
+        "otoCallBooked",
+        "otoCmbRequested",
+        "otoInvalidPhone",
+        "otoNoAgentsAvailable",
+        "otoCallError",
+    }
+)
 KNOWN_BY_PROVIDER: Final = {
     "whisbi": WHISBI_EVENTS,
     "mluvii": MLUVII_APP_EVENTS | {MLUVII_STATUS_UPDATE},
     "ringback": RINGBACK_EVENTS,
 }
 
-FunnelStage = Literal["opened", "requested", "booked", "invalid_phone", "no_agents", "call_error", "connected"]
+FunnelStage = Literal[
+    "opened", "requested", "booked", "invalid_phone", "no_agents", "call_error", "connected"
+]
 FUNNEL_STAGES: Final[tuple[FunnelStage, ...]] = (
-    "opened", "requested", "booked", "invalid_phone", "no_agents", "call_error", "connected",
+    "opened",
+    "requested",
+    "booked",
+    "invalid_phone",
+    "no_agents",
+    "call_error",
+    "connected",
 )
 FUNNEL_STAGE_OF: Final[dict[str, FunnelStage]] = {
     "otoOpened": "opened",
@@ -112,12 +143,15 @@ class WhisbiData(BaseModel):
 class WidgetEvent(BaseModel):
     """One widget event. ``event`` may also be sent as ``type`` (mluvii's name for it)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True,
-                              populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, populate_by_name=True)
 
     provider: Literal["ringback", "whisbi", "mluvii"] = "ringback"
-    event: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9_]*$",
-                       validation_alias=AliasChoices("event", "type"))
+    event: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z][A-Za-z0-9_]*$",
+        validation_alias=AliasChoices("event", "type"),
+    )
     event_id: str = Field(default="", pattern=r"^$|" + _ID)
     site_key: str = Field(default="", max_length=128)
     session_id: str = Field(default="", pattern=r"^$|" + _ID)
@@ -149,8 +183,11 @@ class WidgetEvent(BaseModel):
                 found.append(FieldProblem("event_id", "ringback's widget sends a unique event_id"))
             if not self.session_id:
                 found.append(FieldProblem("session_id", "ringback's widget sends its session_id"))
-        if self.provider == "mluvii" and self.event == MLUVII_STATUS_UPDATE \
-                and self.code not in MLUVII_STATUS_CODES:
+        if (
+            self.provider == "mluvii"
+            and self.event == MLUVII_STATUS_UPDATE
+            and self.code not in MLUVII_STATUS_CODES
+        ):
             found.append(FieldProblem("code", "must be 0 (offline), 1 (online) or 2 (busy)"))
         if self.provider != "whisbi" and self.data is not None:
             found.append(FieldProblem("data", "only Whisbi events carry data"))
@@ -159,10 +196,15 @@ class WidgetEvent(BaseModel):
     def identity_parts(self) -> dict[str, Any]:
         """The sender's event id when given (one per emission), else the whole body."""
         if self.event_id:
-            return {"provider": self.provider, "site_key": self.site_key, "session_id": self.session_id,
-                    "event_id": self.event_id}
+            return {
+                "provider": self.provider,
+                "site_key": self.site_key,
+                "session_id": self.session_id,
+                "event_id": self.event_id,
+            }
         return self.model_dump(mode="json")
 
     def stored_payload(self) -> dict[str, Any]:
         """The body as stored: vendor names kept, phone numbers masked."""
-        return mask_phone_fields(self.model_dump(mode="json", exclude_none=True))
+        masked: dict[str, Any] = mask_phone_fields(self.model_dump(mode="json", exclude_none=True))
+        return masked

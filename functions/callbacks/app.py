@@ -1,0 +1,226 @@
+"""Website callback requests, slots, availability status and the embeddable widget.
+
+Every route calls one service; adapters are built on first use (``adapters.callbacks_factory``).
+Body size and content type are checked before the framework parses a body (413/415).
+See docs/callbacks.md for the contract.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from datetime import date
+from typing import Annotated, Any
+
+import widget
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyPersistenceLayerError,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from ringback.adapters import callbacks_factory as wiring
+from ringback.api.auth import require_bearer
+from ringback.api.errors import error_response
+from ringback.api.resolver import make_resolver
+from ringback.config import get_settings
+from ringback.domain.callbacks import (
+    CALLBACK_ID,
+    DEFAULT_REGION,
+    CallbackPolicy,
+    CallbackRequest,
+    EraseRequest,
+    RescheduleRequest,
+)
+from ringback.domain.errors import Conflict, Unavailable
+from ringback.observability import logger, metrics
+from ringback.services.callbacks import Caller
+from ringback.services.slots import list_slots
+
+app = make_resolver(allowed_origins=get_settings().allowed_origin_list)
+widget.register(app)
+
+
+@app.exception_handler(list(wiring.INFRASTRUCTURE_ERRORS))
+def _infrastructure(error: Exception) -> Response[str]:
+    logger.warning("dependency failed", extra={"error_type": type(error).__name__})
+    return error_response(503, "unavailable", "a dependency is unavailable; please retry",
+                          headers={"Retry-After": "5"})
+
+
+_ERRORS = {400: "Malformed JSON or body", 401: "Missing or invalid bearer token",
+           403: "Refused: origin, site key, honeypot, CAPTCHA or self-service link",
+           404: "No such callback request", 409: "The request changed meanwhile or is already closed",
+           413: "Body too large", 415: "Body is not application/json", 422: "Invalid fields, each named",
+           429: "Rate limited (Retry-After says when to retry)", 503: "Temporarily unavailable; retry"}
+_ERROR_SCHEMA = {"application/json": {"schema": {"type": "object", "required": ["error", "message"]}}}
+
+
+def _responses(ok: dict[int, str], *errors: int) -> dict[int, Any]:
+    answers: dict[int, Any] = {code: {"description": text} for code, text in ok.items()}
+    answers.update({code: {"description": _ERRORS[code], "content": _ERROR_SCHEMA} for code in {*errors, 503}})
+    return answers
+
+
+_ID = Path(pattern=CALLBACK_ID.pattern, description="The request id from the 202 answer")
+_TOKEN = Query(max_length=200, description="Self-service token from the 202 answer")
+
+
+def _json(status: int, body: Any, cache: str = "no-store") -> Response[str]:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
+                    body=json.dumps(body, default=str), headers={"Cache-Control": cache})
+
+
+def _caller() -> Caller:
+    event = app.current_event
+    headers = event.headers
+    host = headers.get("host") or event.request_context.domain_name or ""
+    local = host.startswith(("127.0.0.1", "localhost"))
+    scheme = headers.get("x-forwarded-proto") or ("http" if local else "https")
+    stage = event.request_context.stage
+    base = f"{scheme}://{host}" + (f"/{stage}" if stage and stage != "$default" else "")
+    return Caller(client_ip=event.request_context.http.source_ip, origin=headers.get("origin"),
+                  site_key=headers.get("x-ringback-site-key"), base_url=base if host else "")
+
+
+@app.post("/v1/callbacks", summary="Ask to be called: now, later (business hours) or at a slot",
+          responses=_responses({202: "Accepted: id, status, expected call time, self-service link"},
+                               400, 403, 409, 413, 415, 422, 429, 503))
+def submit(body: Annotated[CallbackRequest, Body()]) -> Response[str]:
+    caller = _caller()
+    key = app.current_event.headers.get("idempotency-key")
+    if not key:
+        return _json(202, wiring.callbacks().submit(body, caller).model_dump(mode="json"))
+    run, _ = wiring.idempotency()
+    digest = hashlib.sha256((app.current_event.body or "").encode()).hexdigest()
+    try:
+        answer = run(key={"idempotency_key": key[:200], "body_sha256": digest}, request=body, caller=caller)
+    except IdempotencyAlreadyInProgressError:
+        raise Conflict("the same request is being processed; retry in a moment") from None
+    except IdempotencyPersistenceLayerError as error:
+        logger.warning("idempotency store failed", extra={"error_type": type(error).__name__})
+        raise Unavailable("could not process the request; please retry") from error
+    return _json(202, answer)
+
+
+@app.get("/v1/callbacks/slots", summary="Bookable slots of one or more days, in the visitor's timezone",
+         responses=_responses({200: "Slots per day (full, past and closed slots are left out)"}, 422))
+def slots(day: Annotated[date | None, Query(alias="date")] = None,
+          tz: Annotated[str | None, Query(max_length=64)] = None,
+          days: Annotated[int, Query(ge=1, le=31)] = 1) -> Response[str]:
+    answer = list_slots(wiring.config_source(), wiring.repository(), wiring.clock(), day=day, tz=tz,
+                        days=days)
+    return _json(200, answer.model_dump(mode="json"), cache="public, max-age=15")
+
+
+@app.get("/v1/callbacks/<callback_id>", summary="Status of a callback request (no personal data)",
+         responses=_responses({200: "The request's status"}, 404, 422))
+def get_callback(callback_id: Annotated[str, _ID]) -> Response[str]:
+    return _json(200, wiring.callbacks().get(callback_id).model_dump(mode="json"))
+
+
+@app.delete("/v1/callbacks/<callback_id>", summary="Cancel (self-service token or agent bearer token)",
+            responses=_responses({200: "Cancelled", 202: "Cancelled; stopping in Webitel pending: repeat"},
+                                 401, 403, 404, 409, 422))
+def cancel_callback(callback_id: Annotated[str, _ID], token: Annotated[str | None, _TOKEN] = None
+                    ) -> Response[str]:
+    service = wiring.callbacks()
+    if app.current_event.headers.get("authorization"):
+        require_bearer(app.current_event.headers, wiring.agent_tokens())
+    else:
+        service.authorize(callback_id, token)
+    result = service.cancel(callback_id)
+    return _json(202 if result.webitel == "stop_pending" else 200, result.model_dump(mode="json"))
+
+
+@app.post("/v1/callbacks/<callback_id>/reschedule", summary="Move a request to another slot (self-service)",
+          responses=_responses({200: "Moved; the new answer"}, 400, 401, 403, 404, 409, 413, 415, 422, 429,
+                               503))
+def reschedule_callback(callback_id: Annotated[str, _ID], body: Annotated[RescheduleRequest, Body()],
+                        token: Annotated[str | None, _TOKEN] = None) -> Response[str]:
+    service = wiring.callbacks()
+    if app.current_event.headers.get("authorization"):
+        require_bearer(app.current_event.headers, wiring.agent_tokens())
+    else:
+        service.authorize(callback_id, token)
+    return _json(200, service.reschedule(callback_id, body, _caller()).model_dump(mode="json"))
+
+
+@app.post("/v1/callbacks/erasure", summary="Erase everything held for a phone number (agent bearer token)",
+          responses=_responses({200: "What was erased"}, 400, 401, 413, 415, 422))
+def erase(body: Annotated[EraseRequest, Body()]) -> Response[str]:
+    require_bearer(app.current_event.headers, wiring.agent_tokens())
+    return _json(200, wiring.callbacks().erase_phone(body.phone, body.country).model_dump(mode="json"))
+
+
+@app.get("/v1/status", summary="online / busy / offline for the website button (mluvii codes 1/2/0)",
+         responses=_responses({200: "The availability, cached briefly"}))
+def status() -> Response[str]:
+    answer = wiring.availability().status()
+    return _json(200, answer.model_dump(mode="json"), cache=f"public, max-age={answer.cache_seconds}")
+
+
+@app.get("/v1/health/callbacks", summary="Whether the callbacks function can read its config and table",
+         responses=_responses({200: "Healthy", 503: "A dependency fails"}))
+def health() -> Response[str]:
+    checks: dict[str, str] = {}
+    for name, probe in (("config", lambda: wiring.config_source().load()),
+                        ("table", lambda: wiring.repository().get("health-probe-0000"))):
+        try:
+            probe()
+            checks[name] = "ok"
+        except Exception as error:
+            checks[name] = type(error).__name__
+    healthy = all(value == "ok" for value in checks.values())
+    return _json(200 if healthy else 503, {"status": "ok" if healthy else "degraded", "checks": checks})
+
+
+def _precheck(event: dict[str, Any]) -> Response[str] | None:
+    """413 / 415 before any parsing: bodies are small JSON documents."""
+    method = (event.get("requestContext", {}).get("http", {}).get("method") or "").upper()
+    raw = event.get("body")
+    if method not in ("POST", "PUT", "PATCH") or raw is None:
+        return None
+    try:
+        limit = wiring.config_source().load().callbacks.max_body_bytes
+    except Exception:
+        limit = CallbackPolicy().max_body_bytes
+    size = len(raw) * 3 // 4 if event.get("isBase64Encoded") else len(raw.encode())
+    if size > limit:
+        return error_response(413, "payload_too_large", f"the body is larger than {limit} bytes")
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        return error_response(415, "unsupported_media_type", "send the body as application/json")
+    if event.get("isBase64Encoded"):
+        try:
+            event["body"] = base64.b64decode(raw).decode("utf-8")
+            event["isBase64Encoded"] = False
+        except ValueError:
+            return error_response(400, "malformed_body", "the request body is not UTF-8 text")
+    return None
+
+
+def _as_event_answer(event: dict[str, Any], response: Response[str]) -> dict[str, Any]:
+    headers = {k: v for k, v in response.headers.items() if isinstance(v, str)}
+    headers["Content-Type"] = response.content_type or content_types.APPLICATION_JSON
+    origin = (event.get("headers") or {}).get("origin")
+    if origin and origin in get_settings().allowed_origin_list:
+        headers.update({"Access-Control-Allow-Origin": origin, "Vary": "Origin"})
+    return {"statusCode": response.status_code, "headers": headers, "body": response.body,
+            "isBase64Encoded": False}
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    DEFAULT_REGION.set(get_settings().default_region)
+    refused = _precheck(event)
+    if refused is not None:
+        return _as_event_answer(event, refused)
+    if (event.get("headers") or {}).get("idempotency-key"):
+        wiring.idempotency()[1].register_lambda_context(context)
+    return app.resolve(event, context)

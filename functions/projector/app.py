@@ -1,0 +1,33 @@
+"""Re-project event-log records from the table's DynamoDB stream (partial batch failures)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from ringback.adapters import events_factory as wiring
+from ringback.adapters.event_log_dynamo import LOG_SK, logged_from_item
+from ringback.observability import logger, metrics
+
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+
+def record_handler(record: DynamoDBRecord) -> None:
+    """Apply one logged event; an exception marks just this record as failed (retried)."""
+    image = (record.raw_event.get("dynamodb") or {}).get("NewImage")
+    if record.event_name is None or record.event_name.name == "REMOVE" or not image:
+        return  # TTL deletions and key-only records change no projection
+    if image.get("sk", {}).get("S") != LOG_SK:
+        return
+    wiring.projector().apply(logged_from_item(image))
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Any:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

@@ -1,0 +1,360 @@
+"""CallbacksTable over the low-level DynamoDB client (implements ``ports.callbacks.CallbackRepository``).
+
+Items (see ``domain/callback_status.py`` for the shared part of the convention):
+
+- ``CB#<id>`` / ``REQUEST``: the request; ``gsi1pk = PHONE#<e164>``, ``gsi1sk = <created ISO>#<id>``;
+  ``status`` / ``status_at`` are also advanced by the event fan-out; ``expires_at`` TTL.
+- ``CB#<id>`` / ``CONSENT``: consent evidence; ``gsi1pk = CONSENT#<e164>``; own TTL.
+- ``CB#<id>`` / ``REPEAT#<created ISO>#<repeat id>``: a repeat linked to the open request.
+- ``OPEN#<e164>`` / ``LOCK``: which request of the number is open (``callback_id``,
+  ``lock_until`` epoch s); makes "one open request per number" one conditional write.
+- ``SLOTS#<operator day>`` / ``SLOT#<UTC start>``: ``booked`` count of a slot.
+
+A submit is ONE ``TransactWriteItems``: request + lock + slot + consent + GuardTable counters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ringback.adapters.dynamo import from_item, to_item
+from ringback.adapters.rate_limits_dynamo import guard_update
+from ringback.domain.abuse import Guard
+from ringback.domain.callback_status import CallbackStatus, may_advance
+from ringback.domain.callbacks import CallbackRecord, RepeatRecord
+from ringback.domain.consent import ConsentEvidence
+from ringback.ports.callbacks import SlotBooking, WriteRefused
+
+_REQUEST = "REQUEST"
+_CONSENT = "CONSENT"
+_LOCK = "LOCK"
+
+
+def _pk(callback_id: str) -> str:
+    return f"CB#{callback_id}"
+
+
+def _lock_key(e164: str) -> dict[str, Any]:
+    return {"pk": {"S": f"OPEN#{e164}"}, "sk": {"S": _LOCK}}
+
+
+def _slot_key(slot: SlotBooking) -> dict[str, Any]:
+    return {"pk": {"S": f"SLOTS#{slot.day}"}, "sk": {"S": f"SLOT#{slot.key}"}}
+
+
+def _epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def record_item(record: CallbackRecord) -> dict[str, Any]:
+    data = record.model_dump(mode="json", exclude_none=True)
+    data.update({
+        "pk": _pk(record.id), "sk": _REQUEST,
+        "gsi1pk": f"PHONE#{record.phone}",
+        "gsi1sk": f"{record.created_at.astimezone(UTC).isoformat()}#{record.id}",
+    })
+    return to_item(data)
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _reasons(error: ClientError) -> list[dict[str, Any]]:
+    reasons: Any = error.response.get("CancellationReasons")
+    if reasons is None:  # some clients only carry them in the message
+        message = str(error.response.get("Error", {}).get("Message", ""))
+        codes = message.partition("[")[2].rstrip("]").split(",")
+        return [{"Code": code.strip()} for code in codes if code.strip()]
+    return [dict(reason) for reason in reasons]
+
+
+def _failed_index(error: ClientError) -> list[int]:
+    return [i for i, reason in enumerate(_reasons(error)) if reason.get("Code") == "ConditionalCheckFailed"]
+
+
+class CallbacksTable:
+    def __init__(self, table: str, guard_table: str, client: Any) -> None:
+        self._table = table
+        self._guard_table = guard_table
+        self._client = client
+
+    # -- create -----------------------------------------------------------------------------
+
+    def create(self, record: CallbackRecord, *, lock_until: datetime, guards: Sequence[Guard],
+               slot: SlotBooking | None, consent: ConsentEvidence | None, now: datetime,
+               replace_lock_of: str | None = None) -> None:
+        lock_condition = "attribute_not_exists(pk) OR lock_until < :now"
+        lock_values: dict[str, Any] = {":now": {"N": str(_epoch(now))}}
+        if replace_lock_of:
+            lock_condition += " OR callback_id = :old"
+            lock_values[":old"] = {"S": replace_lock_of}
+        items: list[dict[str, Any]] = [
+            {"Put": {"TableName": self._table, "Item": record_item(record),
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"Put": {"TableName": self._table,
+                     "Item": {**_lock_key(record.phone), "callback_id": {"S": record.id},
+                              "lock_until": {"N": str(_epoch(lock_until))},
+                              "expires_at": {"N": str(_epoch(lock_until) + 86400)}},
+                     "ConditionExpression": lock_condition, "ExpressionAttributeValues": lock_values}},
+        ]
+        items += [{"Update": guard_update(self._guard_table, guard)} for guard in guards]
+        if slot is not None:
+            items.append({"Update": self._slot_update(slot, +1)})
+        if consent is not None:
+            items.append({"Put": {"TableName": self._table, "Item": self._consent_item(consent, record)}})
+        self._transact(items, self._create_refusal(record, guards, slot))
+
+    def _create_refusal(self, record: CallbackRecord, guards: Sequence[Guard],
+                        slot: SlotBooking | None) -> Any:
+        def refusal(index: int) -> WriteRefused:
+            if index == 0:
+                return WriteRefused("exists")
+            if index == 1:
+                lock = self._client.get_item(TableName=self._table, Key=_lock_key(record.phone),
+                                             ConsistentRead=True).get("Item", {})
+                return WriteRefused("phone_open", open_id=lock.get("callback_id", {}).get("S"))
+            if 2 <= index < 2 + len(guards):
+                return WriteRefused("guard", guard=guards[index - 2])
+            if slot is not None and index == 2 + len(guards):
+                return WriteRefused("slot_full")
+            return WriteRefused("changed")
+
+        return refusal
+
+    def _slot_update(self, slot: SlotBooking, delta: int) -> dict[str, Any]:
+        update: dict[str, Any] = {
+            "TableName": self._table, "Key": _slot_key(slot),
+            "UpdateExpression": "ADD booked :d SET expires_at = if_not_exists(expires_at, :exp)",
+            "ExpressionAttributeValues": {":d": {"N": str(delta)}, ":exp": {"N": str(slot.expires_at)}},
+        }
+        if delta > 0:
+            update["ConditionExpression"] = "attribute_not_exists(booked) OR booked < :cap"
+            update["ExpressionAttributeValues"][":cap"] = {"N": str(slot.capacity)}
+        else:
+            update["ConditionExpression"] = "booked > :zero"
+            update["ExpressionAttributeValues"][":zero"] = {"N": "0"}
+        return update
+
+    def _consent_item(self, consent: ConsentEvidence, record: CallbackRecord) -> dict[str, Any]:
+        data = consent.model_dump(mode="json", exclude_none=True)
+        data.update({"pk": _pk(record.id), "sk": _CONSENT, "gsi1pk": f"CONSENT#{record.phone}",
+                     "gsi1sk": f"{record.created_at.astimezone(UTC).isoformat()}#{record.id}"})
+        return to_item(data)
+
+    def _transact(self, items: list[dict[str, Any]], refusal: Any) -> None:
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except ClientError as error:
+            if _code(error) != "TransactionCanceledException":
+                raise
+            failed = _failed_index(error)
+            if not failed:
+                raise
+            raise refusal(failed[0]) from None
+
+    # -- repeats ----------------------------------------------------------------------------
+
+    def add_repeat(self, primary: CallbackRecord, repeat: RepeatRecord, *, priority: int,
+                   guards: Sequence[Guard], now: datetime) -> CallbackRecord:
+        repeat_item = to_item({**repeat.model_dump(mode="json", exclude_none=True), "pk": _pk(primary.id),
+                               "sk": f"REPEAT#{repeat.created_at.astimezone(UTC).isoformat()}#{repeat.id}"})
+        items: list[dict[str, Any]] = [
+            {"Put": {"TableName": self._table, "Item": repeat_item,
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"Update": {
+                "TableName": self._table, "Key": {"pk": {"S": _pk(primary.id)}, "sk": {"S": _REQUEST}},
+                "UpdateExpression": "SET repeat_count = if_not_exists(repeat_count, :zero) + :one, "
+                                    "priority = :p, last_repeat_at = :at",
+                "ConditionExpression": "attribute_exists(pk) AND #s = :s",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": {":zero": {"N": "0"}, ":one": {"N": "1"},
+                                              ":p": {"N": str(priority)}, ":at": {"S": now.isoformat()},
+                                              ":s": {"S": primary.status.value}}}},
+        ]
+        items += [{"Update": guard_update(self._guard_table, guard)} for guard in guards]
+
+        def refusal(index: int) -> WriteRefused:
+            if 2 <= index < 2 + len(guards):
+                return WriteRefused("guard", guard=guards[index - 2])
+            return WriteRefused("changed")
+
+        self._transact(items, refusal)
+        return primary.model_copy(update={"repeat_count": primary.repeat_count + 1, "priority": priority,
+                                          "last_repeat_at": now})
+
+    # -- reads and updates ------------------------------------------------------------------
+
+    def get(self, callback_id: str) -> CallbackRecord | None:
+        item = self._client.get_item(TableName=self._table,
+                                     Key={"pk": {"S": _pk(callback_id)}, "sk": {"S": _REQUEST}},
+                                     ConsistentRead=True).get("Item")
+        if not item:
+            return None
+        data = from_item(item)
+        # DynamoDB deletes expired items up to days late (moto never): expired = gone.
+        if data.get("expires_at") and data["expires_at"] <= datetime.now(UTC).timestamp():
+            return None
+        return CallbackRecord.model_validate(data)
+
+    def delete_new(self, record: CallbackRecord, slot: SlotBooking | None) -> None:
+        key = {"pk": {"S": _pk(record.id)}}
+        self._client.batch_write_item(RequestItems={self._table: [
+            {"DeleteRequest": {"Key": {**key, "sk": {"S": _REQUEST}}}},
+            {"DeleteRequest": {"Key": {**key, "sk": {"S": _CONSENT}}}},
+        ]})
+        self._release_lock(record)
+        if slot is not None:
+            self._release_slot(slot)
+
+    def _release_lock(self, record: CallbackRecord) -> None:
+        try:
+            self._client.delete_item(TableName=self._table, Key=_lock_key(record.phone),
+                                     ConditionExpression="callback_id = :id",
+                                     ExpressionAttributeValues={":id": {"S": record.id}})
+        except ClientError as error:
+            if _code(error) != "ConditionalCheckFailedException":
+                raise
+
+    def _release_slot(self, slot: SlotBooking) -> None:
+        try:
+            self._client.update_item(**self._slot_update(slot, -1))
+        except ClientError as error:
+            if _code(error) != "ConditionalCheckFailedException":
+                raise
+
+    def cancel(self, record: CallbackRecord, *, now: datetime, slot: SlotBooking | None) -> CallbackRecord:
+        status_at = int(now.timestamp() * 1000)
+        try:
+            self._client.update_item(
+                TableName=self._table, Key={"pk": {"S": _pk(record.id)}, "sk": {"S": _REQUEST}},
+                UpdateExpression="SET #s = :c, status_at = :at, cancelled_at = :when",
+                ConditionExpression="#s = :current",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":c": {"S": CallbackStatus.CANCELLED.value},
+                                           ":at": {"N": str(status_at)}, ":when": {"S": now.isoformat()},
+                                           ":current": {"S": record.status.value}})
+        except ClientError as error:
+            if _code(error) == "ConditionalCheckFailedException":
+                raise WriteRefused("changed") from None
+            raise
+        self._release_lock(record)
+        if slot is not None:
+            self._release_slot(slot)
+        return record.model_copy(update={"status": CallbackStatus.CANCELLED, "status_at": status_at,
+                                         "cancelled_at": now})
+
+    def update(self, callback_id: str, **fields: object) -> None:
+        if not fields:
+            return
+        names = {f"#f{i}": name for i, name in enumerate(fields)}
+        values = to_item({f":v{i}": value for i, value in enumerate(fields.values())})
+        sets = ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)) if f":v{i}" in values)
+        removes = ", ".join(f"#f{i}" for i in range(len(fields)) if f":v{i}" not in values)
+        expression = (f"SET {sets}" if sets else "") + (f" REMOVE {removes}" if removes else "")
+        kwargs: dict[str, Any] = {}
+        if values:
+            kwargs["ExpressionAttributeValues"] = values
+        self._client.update_item(
+            TableName=self._table, Key={"pk": {"S": _pk(callback_id)}, "sk": {"S": _REQUEST}},
+            UpdateExpression=expression.strip(), ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames=names, **kwargs)
+
+    def advance_status(self, callback_id: str, status: CallbackStatus, at_ms: int) -> bool:
+        earlier = [s for s in CallbackStatus if may_advance(s, status)]
+        if not earlier:
+            return False
+        values = {f":s{i}": {"S": s.value} for i, s in enumerate(earlier)}
+        try:
+            self._client.update_item(
+                TableName=self._table, Key={"pk": {"S": _pk(callback_id)}, "sk": {"S": _REQUEST}},
+                UpdateExpression="SET #s = :new, status_at = :at",
+                ConditionExpression=f"#s IN ({', '.join(values)})",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={**values, ":new": {"S": status.value}, ":at": {"N": str(at_ms)}})
+        except ClientError as error:
+            if _code(error) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def reschedule(self, before: CallbackRecord, after: CallbackRecord, *, old_slot: SlotBooking | None,
+                   new_slot: SlotBooking, lock_until: datetime) -> None:
+        items: list[dict[str, Any]] = [
+            {"Put": {"TableName": self._table, "Item": record_item(after),
+                     "ConditionExpression": "#s = :s AND reschedule_count = :rc",
+                     "ExpressionAttributeNames": {"#s": "status"},
+                     "ExpressionAttributeValues": {":s": {"S": before.status.value},
+                                                   ":rc": {"N": str(before.reschedule_count)}}}},
+            {"Update": self._slot_update(new_slot, +1)},
+        ]
+        self._transact(items, lambda index: WriteRefused("slot_full" if index == 1 else "changed"))
+        if old_slot is not None:
+            self._release_slot(old_slot)
+        try:
+            self._client.update_item(
+                TableName=self._table, Key=_lock_key(after.phone),
+                UpdateExpression="SET lock_until = :u, expires_at = :e",
+                ConditionExpression="callback_id = :id",
+                ExpressionAttributeValues={":u": {"N": str(_epoch(lock_until))},
+                                           ":e": {"N": str(_epoch(lock_until) + 86400)},
+                                           ":id": {"S": after.id}})
+        except ClientError as error:
+            if _code(error) != "ConditionalCheckFailedException":
+                raise
+
+    # -- slots ------------------------------------------------------------------------------
+
+    def slot_counts(self, days: Sequence[str]) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for day in days:
+            for item in self._query(KeyConditionExpression="pk = :p",
+                                    ExpressionAttributeValues={":p": {"S": f"SLOTS#{day}"}}):
+                counts[item["sk"]["S"].removeprefix("SLOT#")] = int(item.get("booked", {}).get("N", "0"))
+        return counts
+
+    def _query(self, **kwargs: Any) -> Iterable[dict[str, Any]]:
+        kwargs["TableName"] = self._table
+        while True:
+            page = self._client.query(**kwargs)
+            yield from page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    # -- erasure ----------------------------------------------------------------------------
+
+    def ids_for_phone(self, e164: str) -> list[str]:
+        ids: list[str] = []
+        for prefix in ("PHONE#", "CONSENT#"):
+            for item in self._query(IndexName="gsi1", KeyConditionExpression="gsi1pk = :p",
+                                    ExpressionAttributeValues={":p": {"S": f"{prefix}{e164}"}},
+                                    ProjectionExpression="pk"):
+                callback_id = item["pk"]["S"].removeprefix("CB#")
+                if callback_id not in ids:
+                    ids.append(callback_id)
+        return ids
+
+    def erase(self, callback_ids: Sequence[str], e164: str) -> int:
+        keys: list[dict[str, Any]] = []
+        for callback_id in callback_ids:
+            for item in self._query(KeyConditionExpression="pk = :p",
+                                    ExpressionAttributeValues={":p": {"S": _pk(callback_id)}},
+                                    ProjectionExpression="pk, sk", ConsistentRead=True):
+                keys.append({"pk": item["pk"], "sk": item["sk"]})
+        keys.append(_lock_key(e164))
+        for start in range(0, len(keys), 25):
+            requests: list[dict[str, Any]] = [{"DeleteRequest": {"Key": key}} for key in keys[start:start + 25]]
+            pending: dict[str, Any] = {self._table: requests}
+            for _ in range(5):
+                answer = self._client.batch_write_item(RequestItems=pending)
+                pending = answer.get("UnprocessedItems") or {}
+                if not pending:
+                    break
+            if pending:
+                raise RuntimeError("DynamoDB left deletions unprocessed; run the erasure again")
+        return len(keys) - 1

@@ -1,0 +1,139 @@
+"""Builds the callbacks function's adapters from the settings, once per container, lazily."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+import httpx
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+from botocore.exceptions import BotoCoreError, ClientError
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+
+from ringback.adapters.aws import client
+from ringback.adapters.callbacks_dynamo import CallbacksTable
+from ringback.adapters.captcha_http import SandboxCaptcha, TurnstileCaptcha
+from ringback.adapters.clock import SystemClock
+from ringback.adapters.operator_config import SsmOperatorConfig
+from ringback.adapters.rate_limits_dynamo import DynamoSharedCache
+from ringback.adapters.secrets import SecretTokens, secret_value
+from ringback.adapters.webitel_http import HttpWebitelClient
+from ringback.config import get_settings
+from ringback.domain.callbacks import CallbackRequest
+from ringback.domain.selfservice import KeyRing
+from ringback.ports.auth import TokenSource
+from ringback.ports.captcha import CaptchaVerifier
+from ringback.ports.outbox import DialerOutbox
+from ringback.ports.webitel import WebitelClient
+from ringback.services.availability import AvailabilityService
+from ringback.services.callbacks import CallbackService, Caller
+
+
+# Failures of the infrastructure below the service: the caller should retry (503), not see a 500.
+INFRASTRUCTURE_ERRORS: tuple[type[Exception], ...] = (ClientError, BotoCoreError, GetParameterError,
+                                                      httpx.HTTPError)
+
+
+def dynamodb() -> object:
+    # Short timeouts: a visitor waits on every call.
+    return client("dynamodb", connect_timeout=1.0, read_timeout=3.0, max_attempts=3)
+
+
+def clock() -> SystemClock:
+    return SystemClock()
+
+
+@lru_cache(maxsize=1)
+def config_source() -> SsmOperatorConfig:
+    settings = get_settings()
+    return SsmOperatorConfig(settings.config_parameter, max_age_s=settings.operator_config_max_age_s)
+
+
+@lru_cache(maxsize=1)
+def repository() -> CallbacksTable:
+    settings = get_settings()
+    return CallbacksTable(settings.callbacks_table, settings.guard_table, dynamodb())
+
+
+@lru_cache(maxsize=1)
+def outbox() -> DialerOutbox:
+    from ringback.adapters.outbox_dynamo import DynamoDialerOutbox
+
+    return DynamoDialerOutbox(get_settings().outbox_table, dynamodb=dynamodb())
+
+
+@lru_cache(maxsize=1)
+def webitel() -> WebitelClient:
+    settings = get_settings()
+    token = secret_value(settings.webitel_token_secret, "token", max_age_s=settings.secrets_max_age_s)
+    # A visitor waits for a "now" push: connect fast, give up early; the uploader retries.
+    return HttpWebitelClient(settings.webitel_base_url, token,
+                             timeout=httpx.Timeout(2.5, connect=1.0))
+
+
+def keys() -> KeyRing:
+    settings = get_settings()
+    current = secret_value(settings.signing_key_secret, "current", max_age_s=settings.secrets_max_age_s)
+    accepted = SecretTokens(settings.signing_key_secret, max_age_s=settings.secrets_max_age_s).tokens()
+    return KeyRing(current=current, accepted=accepted)
+
+
+@lru_cache(maxsize=1)
+def captcha() -> CaptchaVerifier:
+    settings = get_settings()
+    if settings.captcha_backend == "turnstile":
+        return TurnstileCaptcha(secret_value(settings.captcha_secret, "secret"), url=settings.captcha_verify_url)
+    return SandboxCaptcha()
+
+
+@lru_cache(maxsize=1)
+def agent_tokens() -> TokenSource:
+    settings = get_settings()
+    return SecretTokens(settings.agent_desktop_tokens_secret, max_age_s=settings.secrets_max_age_s)
+
+
+def _deliver_now() -> object:
+    from ringback.services.dialer_upload import deliver_now
+
+    return deliver_now
+
+
+@lru_cache(maxsize=1)
+def callbacks() -> CallbackService:
+    settings = get_settings()
+    return CallbackService(
+        repo=repository(), outbox=outbox(), config=config_source(), clock=SystemClock(), keys=keys,
+        captcha=captcha, webitel=webitel, deliver=_deliver_now(),  # type: ignore[arg-type]
+        default_region=settings.default_region, allowed_origins=settings.allowed_origin_list,
+        owner=f"callbacks-{os.getpid()}")
+
+
+@lru_cache(maxsize=1)
+def idempotency() -> tuple[Callable[..., dict[str, Any]], IdempotencyConfig]:
+    """The submit wrapped in Powertools Idempotency (DynamoDB persistence on the idempotency
+    table). The wrapped function hashes its ``key`` argument: the ``Idempotency-Key`` header
+    plus the SHA-256 of the raw body. Returns it with its config (to register the context)."""
+    settings = get_settings()
+    persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table,
+                                           boto3_client=dynamodb())  # type: ignore[arg-type]
+    config = IdempotencyConfig(expires_after_seconds=settings.idempotency_ttl_s)
+
+    @idempotent_function(data_keyword_argument="key", persistence_store=persistence, config=config)
+    def submit(*, key: dict[str, str], request: CallbackRequest, caller: Caller) -> dict[str, Any]:
+        return callbacks().submit(request, caller).model_dump(mode="json")
+
+    return submit, config
+
+
+@lru_cache(maxsize=1)
+def availability() -> AvailabilityService:
+    settings = get_settings()
+    return AvailabilityService(config=config_source(), clock=SystemClock(), webitel=webitel,
+                               cache=DynamoSharedCache(settings.guard_table, dynamodb()))
+

@@ -1,0 +1,100 @@
+"""Builds the event fan-out's services from the function's settings (once per container)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from ringback.adapters.clock import SystemClock
+from ringback.adapters.event_guard_dynamo import DynamoFixedWindowLimiter
+from ringback.adapters.event_log_dynamo import DynamoEventLog
+from ringback.adapters.operator_config import SsmOperatorConfig
+from ringback.adapters.projections_dynamo import DynamoCallbackStatus, DynamoProjections
+from ringback.adapters.secrets import SecretTokens
+from ringback.config import Settings, get_settings
+from ringback.services.ingest import Ingest, WidgetGuard, WidgetLimits
+from ringback.services.projector import Projector
+from ringback.services.read_models import ReadModels
+
+
+def build_projector(settings: Settings) -> Projector:
+    return Projector(
+        DynamoProjections(settings.projections_table),
+        DynamoCallbackStatus(settings.callbacks_table),
+        zone=ZoneInfo(settings.report_timezone),
+        default_region=settings.default_region,
+    )
+
+
+@lru_cache(maxsize=1)
+def projector() -> Projector:
+    return build_projector(get_settings())
+
+
+@lru_cache(maxsize=1)
+def event_log() -> DynamoEventLog:
+    settings = get_settings()
+    return DynamoEventLog(settings.event_log_table, retention_days=settings.event_retention_days)
+
+
+@lru_cache(maxsize=1)
+def ingest() -> Ingest:
+    return Ingest(event_log(), projector(), SystemClock())
+
+
+@lru_cache(maxsize=1)
+def read_models() -> ReadModels:
+    settings = get_settings()
+    return ReadModels(
+        DynamoProjections(settings.projections_table), DynamoCallbackStatus(settings.callbacks_table)
+    )
+
+
+@lru_cache(maxsize=1)
+def widget_guard() -> WidgetGuard:
+    settings = get_settings()
+    limits = WidgetLimits(tuple(settings.allowed_origin_list), settings.widget_events_per_minute)
+    return WidgetGuard(
+        DynamoFixedWindowLimiter(settings.guard_table),
+        SsmOperatorConfig(settings.config_parameter, max_age_s=settings.operator_config_max_age_s),
+        SystemClock(),
+        limits,
+    )
+
+
+@lru_cache(maxsize=1)
+def webitel_tokens() -> SecretTokens:
+    settings = get_settings()
+    return SecretTokens(settings.webitel_hook_tokens_secret, max_age_s=settings.secrets_max_age_s)
+
+
+@lru_cache(maxsize=1)
+def agent_tokens() -> SecretTokens:
+    settings = get_settings()
+    return SecretTokens(settings.agent_desktop_tokens_secret, max_age_s=settings.secrets_max_age_s)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Rebuild projections on AWS (or anywhere): the function's RINGBACK_* env and credentials.
+
+    ``python -m ringback.adapters.events_factory rebuild [--clean]``
+    """
+    import argparse
+    import json
+
+    from ringback.services.projector import rebuild
+
+    parser = argparse.ArgumentParser(prog="python -m ringback.adapters.events_factory")
+    parser.add_argument("command", choices=["rebuild"])
+    parser.add_argument("--clean", action="store_true", help="delete projection records first")
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    summary = rebuild(
+        event_log().scan(), projector(), DynamoProjections(settings.projections_table), clean=args.clean
+    )
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

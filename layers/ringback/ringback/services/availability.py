@@ -1,0 +1,150 @@
+"""``GET /v1/status``: may the website offer "call me now"? online / busy / offline.
+
+Business hours and holidays decide first (closed = offline, code 0, with the next opening).
+When open, the callback queue's live agents decide: a free agent = online (1); agents logged
+in but all busy = busy (2) with an estimated wait; nobody logged in = offline (0, ``later``
+and ``scheduled`` are still accepted). The Webitel answer is cached twice: in the container
+and in a shared item every container reads, refreshed by one container at a time, so Webitel
+sees at most one request per ``status_cache_seconds`` whatever the web traffic. When Webitel
+cannot answer, the status follows business hours alone and says ``degraded``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from ringback.domain import schedule
+from ringback.domain.operator_config import OperatorConfig
+from ringback.domain.webitel import QueueAgentCounts
+from ringback.observability import logger, metrics
+from ringback.ports.clock import Clock
+from ringback.ports.operator_config import OperatorConfigSource
+from ringback.ports.rate_limits import SharedCache
+from ringback.ports.webitel import WebitelClient
+
+StatusName = Literal["online", "busy", "offline"]
+# mluvii's button codes.
+CODES: dict[str, int] = {"offline": 0, "online": 1, "busy": 2}
+
+
+class Availability(BaseModel):
+    status: StatusName
+    code: Literal[0, 1, 2] = Field(description="mluvii button code: 1 online, 2 busy, 0 offline")
+    open: bool = Field(description="Inside business hours now")
+    reason: Literal["agents_free", "agents_busy", "no_agents", "closed", "holiday", "business_hours"]
+    estimated_wait_s: int | None = Field(description="Expected wait for a 'now' call; null when unknown")
+    next_opening_at: datetime | None = None
+    modes: dict[str, bool] = Field(description="Which request modes make sense right now")
+    degraded: bool = Field(description="Webitel did not answer: business hours alone decided")
+    checked_at: datetime
+    cache_seconds: int
+
+
+@dataclass(frozen=True)
+class _Counts:
+    fetched_at: datetime
+    counts: QueueAgentCounts | None  # None: Webitel did not answer
+
+
+class AvailabilityService:
+    def __init__(self, *, config: OperatorConfigSource, clock: Clock, webitel: Callable[[], WebitelClient],
+                 cache: SharedCache | None) -> None:
+        self._config = config
+        self._clock = clock
+        self._webitel = webitel
+        self._cache = cache
+        self._local: dict[str, _Counts] = {}
+        self.webitel_requests = 0
+
+    def status(self) -> Availability:
+        config = self._config.load()
+        now = self._clock.now()
+        if not schedule.is_open(config, now):
+            reason: Literal["closed", "holiday"] = "holiday" if schedule.is_holiday(config, now) else "closed"
+            return self._answer("offline", config, now, reason=reason, wait=None, degraded=False, open_=False)
+        counts = self._counts(config, now)
+        if counts is None:
+            return self._answer("online", config, now, reason="business_hours", wait=None, degraded=True)
+        if counts.free > 0:
+            return self._answer("online", config, now, reason="agents_free", wait=0, degraded=False)
+        working = counts.busy + counts.online + counts.pause
+        if working > 0:
+            per_agent = config.callbacks.avg_handle_seconds / max(counts.busy + counts.online, 1)
+            wait = int(math.ceil(per_agent / 30.0) * 30)
+            return self._answer("busy", config, now, reason="agents_busy", wait=wait, degraded=False)
+        return self._answer("offline", config, now, reason="no_agents", wait=None, degraded=False)
+
+    def _answer(self, status: StatusName, config: OperatorConfig, now: datetime, *, reason: Any,
+                wait: int | None, degraded: bool, open_: bool = True) -> Availability:
+        opening = None if open_ else schedule.next_opening(config, now)
+        return Availability(
+            status=status, code=CODES[status], open=open_, reason=reason, estimated_wait_s=wait,
+            next_opening_at=opening, modes={"now": open_ and status != "offline", "later": True,
+                                            "scheduled": True},
+            degraded=degraded, checked_at=now, cache_seconds=config.status_cache_seconds)
+
+    def _counts(self, config: OperatorConfig, now: datetime) -> QueueAgentCounts | None:
+        ttl = timedelta(seconds=config.status_cache_seconds)
+        key = f"STATUS#{config.callback_queue_id}"
+        local = self._local.get(key)
+        if local is not None and now - local.fetched_at < ttl:
+            return local.counts
+        if self._cache is not None:
+            shared = self._read_shared(key)
+            if shared is not None and now - shared.fetched_at < ttl:
+                self._local[key] = shared
+                return shared.counts
+            if not self._claim(key, now, config.status_cache_seconds):
+                # Another container is asking Webitel right now: use what we have.
+                fallback = shared or _Counts(now, None)
+                self._local[key] = _Counts(now, fallback.counts)
+                return fallback.counts
+        fresh = _Counts(now, self._fetch(config.callback_queue_id))
+        self._local[key] = fresh
+        if self._cache is not None:
+            value = {"ok": fresh.counts is not None,
+                     "counts": fresh.counts.model_dump() if fresh.counts is not None else None}
+            try:
+                self._cache.write(key, value, now=now, ttl_s=max(config.status_cache_seconds * 6, 60))
+            except Exception as error:
+                logger.warning("status cache write failed", extra={"error_type": type(error).__name__})
+        return fresh.counts
+
+    def _read_shared(self, key: str) -> _Counts | None:
+        assert self._cache is not None
+        try:
+            cached = self._cache.read(key)
+        except Exception as error:
+            logger.warning("status cache read failed", extra={"error_type": type(error).__name__})
+            return None
+        if cached is None:
+            return None
+        raw = cached.value.get("counts")
+        counts = QueueAgentCounts.model_validate(raw) if cached.value.get("ok") and isinstance(raw, dict) \
+            else None
+        return _Counts(cached.fetched_at, counts)
+
+    def _claim(self, key: str, now: datetime, lease_s: int) -> bool:
+        assert self._cache is not None
+        try:
+            return self._cache.claim_refresh(key, now=now, lease_s=lease_s)
+        except Exception as error:
+            # The shared cache is down: the container cache still bounds Webitel traffic.
+            logger.warning("status cache claim failed", extra={"error_type": type(error).__name__})
+            return True
+
+    def _fetch(self, queue_id: str) -> QueueAgentCounts | None:
+        self.webitel_requests += 1
+        try:
+            return self._webitel().queue_agent_counts(queue_id)
+        except Exception as error:
+            logger.warning("Webitel availability unavailable; using business hours",
+                           extra={"error_type": type(error).__name__})
+            metrics.add_metric(name="StatusDegraded", unit="Count", value=1)
+            return None

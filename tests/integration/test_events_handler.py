@@ -1,0 +1,466 @@
+"""EventsFunction and ProjectorFunction end to end against the moto server."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from devstack import aws
+from devstack.aws import aws_client
+from tests.support.events import http_event, response_json
+
+pytestmark = pytest.mark.integration
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+ORIGIN = "https://www.example.com"
+BASE = 1772443800000
+
+
+@pytest.fixture(autouse=True)
+def metrics_namespace(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lambda imports the layer with POWERTOOLS_METRICS_NAMESPACE set; a test process may have
+    imported it earlier (at collection), so give the shared Metrics its namespace as Lambda would."""
+    from ringback.observability import metrics
+
+    monkeypatch.setattr(metrics.provider, "namespace", "Ringback")
+
+
+@pytest.fixture
+def events_fn(
+    lambda_env: Callable[..., dict[str, str]], load_handler: Callable[[str], ModuleType], lambda_context: Any
+) -> Callable[..., dict[str, Any]]:
+    lambda_env("EventsFunction")
+    module = load_handler("EventsFunction")
+
+    def call(event: dict[str, Any]) -> dict[str, Any]:
+        return module.lambda_handler(event, lambda_context)  # type: ignore[no-any-return]
+
+    call.module = module  # type: ignore[attr-defined]
+    return call
+
+
+def post(path: str, body: Any, token: str | None = None, **headers: str) -> dict[str, Any]:
+    hdrs = dict(headers)
+    if token:
+        hdrs["authorization"] = f"Bearer {token}"
+    return http_event("POST", path, body=body, headers=hdrs, source_ip=f"198.51.100.{uuid.uuid4().int % 250}")
+
+
+def get(path: str, token: str, query: dict[str, str] | None = None, **path_params: str) -> dict[str, Any]:
+    return http_event(
+        "GET",
+        path,
+        query=query,
+        headers={"authorization": f"Bearer {token}"},
+        path_params=path_params or None,
+    )
+
+
+def sample(name: str, token: str | None) -> dict[str, Any]:
+    event = json.loads((EVENTS / name).read_text())
+    event["requestContext"]["requestId"] = str(uuid.uuid4())
+    if token:
+        event["headers"]["authorization"] = f"Bearer {token}"
+    return event
+
+
+def add_callback(
+    stack: aws.ProvisionedStack,
+    phone: str,
+    status: str = "queued",
+    created: str = "2026-03-02T09:00:00+00:00",
+) -> str:
+    callback_id = f"cb{uuid.uuid4().hex[:20]}"
+    aws_client("dynamodb", stack.endpoint).put_item(
+        TableName=stack.names["CallbacksTable"],
+        Item={
+            "pk": {"S": f"CB#{callback_id}"},
+            "sk": {"S": "REQUEST"},
+            "status": {"S": status},
+            "status_at": {"N": "1772442000000"},
+            "gsi1pk": {"S": f"PHONE#{phone}"},
+            "gsi1sk": {"S": f"{created}#{callback_id}"},
+        },
+    )
+    return callback_id
+
+
+def callback_status(stack: aws.ProvisionedStack, callback_id: str) -> dict[str, Any]:
+    item = aws_client("dynamodb", stack.endpoint).get_item(
+        TableName=stack.names["CallbacksTable"],
+        Key={"pk": {"S": f"CB#{callback_id}"}, "sk": {"S": "REQUEST"}},
+    )["Item"]
+    return {k: next(iter(v.values())) for k, v in item.items()}
+
+
+# ------------------------------------------------------------------------------------ samples
+
+
+@pytest.mark.parametrize(
+    "name",
+    sorted(
+        p.name for p in EVENTS.glob("*.json") if p.name.startswith(("webitel-", "widget-", "agent-sobot-"))
+    ),
+)
+def test_every_sample_is_accepted_once_then_a_duplicate(
+    name: str, events_fn: Callable[..., dict[str, Any]], moto_stack: aws.ProvisionedStack
+) -> None:
+    token = {"webitel": moto_stack.tokens["events"], "agent": moto_stack.tokens["agent"]}.get(
+        name.split("-", maxsplit=1)[0]
+    )
+    first = events_fn(sample(name, token))
+    assert first["statusCode"] in (200, 202), response_json(first)
+    again = events_fn(sample(name, token))
+    assert again["statusCode"] == 200, response_json(again)
+    answer = response_json(again)
+    assert answer["accepted"] == 0 and answer["duplicates"] == len(answer["events"]) >= 1
+    assert {e["event_id"] for e in answer["events"]} == {
+        e["event_id"] for e in response_json(first)["events"]
+    }
+
+
+def test_sample_call_is_readable_with_masked_cid(
+    events_fn: Callable[..., dict[str, Any]], moto_stack: aws.ProvisionedStack
+) -> None:
+    event = sample("webitel-offering.json", moto_stack.tokens["events"])
+    call_uuid = str(uuid.uuid4())
+    event["body"] = json.dumps({**json.loads(event["body"]), "uuid": call_uuid})
+    assert events_fn(event)["statusCode"] == 202
+    answer = events_fn(get(f"/v1/calls/{call_uuid}", moto_stack.tokens["agent"], uuid=call_uuid))
+    assert answer["statusCode"] == 200
+    call = response_json(answer)
+    assert call["cid"] == "+420*******55" and call["queue"] == "1" and call["agent"] == "1005"
+    assert "offering" in [e["event"] for e in call["events"]]
+
+
+# -------------------------------------------------------------------------------- bad input
+
+
+def test_auth_and_validation_errors(
+    events_fn: Callable[..., dict[str, Any]], moto_stack: aws.ProvisionedStack
+) -> None:
+    body = {"event": "offering", "uuid": "u-auth"}
+    assert events_fn(post("/v1/events/webitel", body))["statusCode"] == 401
+    assert events_fn(post("/v1/events/webitel", body, "wrong"))["statusCode"] == 401
+    # The agent-desktop token is not a Webitel hook token.
+    assert events_fn(post("/v1/events/webitel", body, moto_stack.tokens["agent"]))["statusCode"] == 401
+    bad = events_fn(
+        post(
+            "/v1/events/webitel",
+            [body, {"event": "bridged", "timestamp": "9:30"}],
+            moto_stack.tokens["events"],
+        )
+    )
+    assert bad["statusCode"] == 422
+    assert {f["field"] for f in response_json(bad)["fields"]} == {"[1].timestamp"}
+    missing = events_fn(
+        post(
+            "/v1/events/agent", {"messageID": "EventAgentNotReady", "agent": "1"}, moto_stack.tokens["agent"]
+        )
+    )
+    assert missing["statusCode"] == 422 and response_json(missing)["fields"][0]["field"] == "reasonCode"
+    malformed = post("/v1/events/webitel", None, moto_stack.tokens["events"])
+    malformed["body"], malformed["headers"]["content-type"] = "{nope", "application/json"
+    assert events_fn(malformed)["statusCode"] == 400
+    assert (
+        events_fn(post("/v1/events/webitel", '"just text"', moto_stack.tokens["events"]))["statusCode"] == 422
+    )
+    assert (
+        events_fn(post("/v1/events/webitel", "just text", moto_stack.tokens["events"]))["statusCode"] == 400
+    )
+    huge = [{"event": "x", "pad": "p" * 1000} for _ in range(300)]
+    assert events_fn(post("/v1/events/webitel", huge, moto_stack.tokens["events"]))["statusCode"] == 413
+
+
+def test_unknown_event_is_stored_and_reported(
+    events_fn: Callable[..., dict[str, Any]],
+    moto_stack: aws.ProvisionedStack,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    body = {"event": "transfer_started", "uuid": f"u-{uuid.uuid4()}", "cid": "+420777666555"}
+    answer = events_fn(post("/v1/events/webitel", body, moto_stack.tokens["events"]))
+    assert answer["statusCode"] == 202
+    [event] = response_json(answer)["events"]
+    assert event["known"] is False
+    item = aws_client("dynamodb", moto_stack.endpoint).get_item(
+        TableName=moto_stack.names["EventLogTable"],
+        Key={"pk": {"S": f"EVENT#{event['event_id']}"}, "sk": {"S": "EVENT"}},
+    )
+    assert item["Item"]["event_type"]["S"] == "transfer_started" and item["Item"]["known"]["BOOL"] is False
+    assert int(item["Item"]["expires_at"]["N"]) > int(item["Item"]["received_at"]["N"]) // 1000 + 89 * 86400
+    out = capsys.readouterr().out
+    assert "UnknownEventType" in out and "777666555" not in out
+
+
+def test_widget_guard_origin_site_key_rate_and_size(
+    lambda_env: Callable[..., dict[str, str]], load_handler: Callable[[str], ModuleType], lambda_context: Any
+) -> None:
+    lambda_env("EventsFunction", RINGBACK_WIDGET_EVENTS_PER_MINUTE="2")
+    module = load_handler("EventsFunction")
+    body = {"event": "otoOpened", "event_id": str(uuid.uuid4()), "session_id": "s1"}
+    ip = f"203.0.113.{uuid.uuid4().int % 250}"
+
+    def send(payload: Any, **headers: str) -> dict[str, Any]:
+        event = http_event("POST", "/v1/events/widget", body=payload, headers=headers, source_ip=ip)
+        return module.lambda_handler(event, lambda_context)  # type: ignore[no-any-return]
+
+    assert (
+        send(body, origin="https://evil.example.net", **{"x-ringback-site-key": "pk_demo_site"})["statusCode"]
+        == 403
+    )
+    wrong_key = send(body, origin=ORIGIN, **{"x-ringback-site-key": "pk_other"})
+    assert wrong_key["statusCode"] == 403 and response_json(wrong_key)["fields"][0]["field"] == "site_key"
+    assert send({**body, "site_key": "pk_demo_site"}, origin=ORIGIN)["statusCode"] == 202
+    limited = send(body, origin=ORIGIN, **{"x-ringback-site-key": "pk_demo_site"})
+    assert limited["statusCode"] == 429 and int(limited["headers"]["Retry-After"]) >= 1
+
+
+# ------------------------------------------------------------------- callbacks and projections
+
+
+def test_callback_status_follows_webitel_and_timeline_reads_it(
+    events_fn: Callable[..., dict[str, Any]], moto_stack: aws.ProvisionedStack
+) -> None:
+    callback_id = add_callback(moto_stack, "+420777000111")
+    call = f"u-{uuid.uuid4()}"
+    token = moto_stack.tokens["events"]
+    hooks = [
+        {
+            "event": name,
+            "member_channel_id": call,
+            "attempt_id": "a-1",
+            "timestamp": str(BASE + i * 1000),
+            "variables": {"ringback_callback_id": callback_id, "ringback_provider": "ringback"},
+            **extra,
+        }
+        for i, (name, extra) in enumerate(
+            [
+                ("offering", {}),
+                ("bridged", {"bridged_at": str(BASE + 1000)}),
+                ("leaving", {"cc_result": "success"}),
+            ]
+        )
+    ]
+    # Late and out of order: leaving first, then bridged, then offering (each redelivered).
+    for body in reversed(hooks + hooks):
+        assert events_fn(post("/v1/events/webitel", body, token))["statusCode"] in (200, 202)
+    status = callback_status(moto_stack, callback_id)
+    assert status["status"] == "completed" and status["status_at"] == str(BASE + 2000)
+    timeline = response_json(
+        events_fn(
+            get(f"/v1/callbacks/{callback_id}/timeline", moto_stack.tokens["agent"], callback_id=callback_id)
+        )
+    )
+    assert timeline["status"] == "completed"
+    assert [e["event"] for e in timeline["timeline"]] == ["offering", "bridged", "leaving"]
+    assert (
+        events_fn(get("/v1/callbacks/nope/timeline", moto_stack.tokens["agent"], callback_id="nope"))[
+            "statusCode"
+        ]
+        == 404
+    )
+
+
+def test_inbound_bridged_closes_pending_request(
+    events_fn: Callable[..., dict[str, Any]], moto_stack: aws.ProvisionedStack
+) -> None:
+    callback_id = add_callback(moto_stack, "+420777000222")
+    body = {
+        "event": "bridged",
+        "direction": "inbound",
+        "uuid": f"in-{uuid.uuid4()}",
+        "cid": "777000222",
+        "timestamp": str(BASE),
+    }
+    assert events_fn(post("/v1/events/webitel", body, moto_stack.tokens["events"]))["statusCode"] == 202
+    status = callback_status(moto_stack, callback_id)
+    assert status["status"] == "completed" and "called in" in status["status_reason"]
+
+
+def test_agents_and_funnel_read_endpoints(
+    events_fn: Callable[..., dict[str, Any]], moto_stack: aws.ProvisionedStack
+) -> None:
+    agent = f"a{uuid.uuid4().hex[:8]}"
+    token = moto_stack.tokens["agent"]
+    for body in (
+        {"messageID": "EventAgentNotReady", "agent": agent, "reasonCode": 12, "timestamp": BASE + 5},
+        {"messageID": "EventAgentReady", "agent": agent, "timestamp": BASE},
+    ):
+        assert events_fn(post("/v1/events/agent", body, token))["statusCode"] == 202
+    agents = response_json(events_fn(get("/v1/agents", token)))["agents"]
+    [mine] = [a for a in agents if a["agent_id"] == agent]
+    assert mine["status"] == "not_ready" and mine["reason"] == "Break (Training)"
+    events_fn(sample("widget-ringback-batch.json", None))
+    funnel = events_fn(get("/v1/funnel", token, query={"from": "2026-03-02", "to": "2026-03-02"}))
+    assert funnel["statusCode"] == 200, response_json(funnel)
+    totals = response_json(funnel)["total"]
+    assert totals["opened"] >= 1 and totals["invalid_phone"] >= 1 and totals["requested"] >= 1
+    assert (
+        events_fn(get("/v1/funnel", token, query={"from": "2026-03-03", "to": "2026-03-02"}))["statusCode"]
+        == 422
+    )
+    assert events_fn(get("/v1/agents", "nope"))["statusCode"] == 401
+
+
+# -------------------------------------------------------------- stream re-projection and rebuild
+
+
+def stream_records(stack: aws.ProvisionedStack, event_ids: set[str]) -> list[dict[str, Any]]:
+    streams = aws_client("dynamodbstreams", stack.endpoint)
+    arn = aws_client("dynamodb", stack.endpoint).describe_table(TableName=stack.names["EventLogTable"])[
+        "Table"
+    ]["LatestStreamArn"]
+    records: list[dict[str, Any]] = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        while iterator:
+            answer = streams.get_records(ShardIterator=iterator, Limit=1000)
+            records += answer["Records"]
+            if not answer["Records"]:
+                break
+            iterator = answer.get("NextShardIterator")
+    mine = [r for r in records if r["dynamodb"]["Keys"]["pk"]["S"].removeprefix("EVENT#") in event_ids]
+    return json.loads(json.dumps([{**r, "eventSourceARN": arn} for r in mine], default=str))
+
+
+def test_projection_failure_after_log_write_is_reprojected_from_the_stream(
+    events_fn: Callable[..., dict[str, Any]],
+    moto_stack: aws.ProvisionedStack,
+    lambda_env: Callable[..., dict[str, str]],
+    load_handler: Callable[[str], ModuleType],
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ringback.adapters import events_factory
+    from ringback.adapters.projections_dynamo import DynamoCallbackStatus
+
+    callback_id = add_callback(moto_stack, "+420777000333")
+    body = {
+        "event": "bridged",
+        "uuid": f"u-{uuid.uuid4()}",
+        "timestamp": str(BASE),
+        "ringback_callback_id": callback_id,
+    }
+
+    def broken(self: Any, advance: Any) -> bool:
+        raise RuntimeError("DynamoDB throttled")
+
+    monkeypatch.setattr(DynamoCallbackStatus, "advance", broken)
+    answer = events_fn(post("/v1/events/webitel", body, moto_stack.tokens["events"]))
+    assert answer["statusCode"] == 202  # logged: the sender must not retry
+    assert callback_status(moto_stack, callback_id)["status"] == "queued"
+    monkeypatch.undo()
+    event_ids = {e["event_id"] for e in response_json(answer)["events"]}
+
+    lambda_env("ProjectorFunction")
+    projector = load_handler("ProjectorFunction")
+    records = stream_records(moto_stack, event_ids)
+    assert records, "the log write reached the stream"
+    result = projector.lambda_handler({"Records": records}, lambda_context)
+    assert result == {"batchItemFailures": []}
+    assert callback_status(moto_stack, callback_id)["status"] == "connected"
+    events_factory.projector.cache_clear()
+
+
+def test_projector_sample_and_partial_failure(
+    lambda_env: Callable[..., dict[str, str]],
+    load_handler: Callable[[str], ModuleType],
+    lambda_context: Any,
+    moto_stack: aws.ProvisionedStack,
+) -> None:
+    lambda_env("ProjectorFunction")
+    projector = load_handler("ProjectorFunction")
+    stream = json.loads((EVENTS / "projector-stream.json").read_text())
+    assert projector.lambda_handler(stream, lambda_context) == {"batchItemFailures": []}
+    facts = aws_client("dynamodb", moto_stack.endpoint).query(
+        TableName=moto_stack.names["ProjectionsTable"],
+        KeyConditionExpression="pk = :p",
+        ExpressionAttributeValues={":p": {"S": "CALL#6f1b0c8e-3c7a-4a8e-9d0e-2f5b7c1a9e31"}},
+    )["Items"]
+    assert any(f["event"]["S"] == "offering" for f in facts)
+    broken = json.loads(json.dumps(stream))
+    broken["Records"][0]["dynamodb"]["NewImage"]["source"] = {"S": "fax"}
+    failures = projector.lambda_handler(broken, lambda_context)["batchItemFailures"]
+    assert failures == [{"itemIdentifier": stream["Records"][0]["dynamodb"]["SequenceNumber"]}]
+
+
+def test_rebuild_command_restores_projections(
+    events_fn: Callable[..., dict[str, Any]],
+    moto_stack: aws.ProvisionedStack,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from devstack.commands import rebuild_projections
+
+    call = f"u-{uuid.uuid4()}"
+    events_fn(
+        post(
+            "/v1/events/webitel",
+            {"event": "offering", "uuid": call, "timestamp": str(BASE)},
+            moto_stack.tokens["events"],
+        )
+    )
+    state = {"urls": {"moto": moto_stack.endpoint}, "names": dict(moto_stack.names)}
+    assert rebuild_projections.run(state) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["rebuilt"]["events"] >= 1
+    answer = events_fn(get(f"/v1/calls/{call}", moto_stack.tokens["agent"], uuid=call))
+    assert answer["statusCode"] == 200 and response_json(answer)["state"] == "offering"
+
+
+# ------------------------------------------------------------------------------------- fuzzing
+
+
+def test_openapi_fuzz_no_5xx_no_undocumented_status(
+    events_fn: Callable[..., dict[str, Any]], moto_stack: aws.ProvisionedStack
+) -> None:
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+    from schemathesis.core import NotSet
+
+    module = events_fn.module  # type: ignore[attr-defined]
+    schema = schemathesis.openapi.from_dict(json.loads(module.app.get_openapi_json_schema()))
+    tokens = {"/v1/events/webitel": moto_stack.tokens["events"]}
+    seen: set[int] = set()
+
+    def fuzz(op: Any) -> None:
+        documented = {int(code) for code in op.definition.raw["responses"]}
+
+        @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(case=op.as_strategy(), with_token=st.booleans(), with_site=st.booleans())
+        def run(case: Any, with_token: bool, with_site: bool) -> None:
+            headers = {k.lower(): str(v) for k, v in (case.headers or {}).items()}
+            if with_token:
+                headers["authorization"] = (
+                    f"Bearer {tokens.get(case.formatted_path, moto_stack.tokens['agent'])}"
+                )
+            if with_site:
+                headers |= {"origin": ORIGIN, "x-ringback-site-key": "pk_demo_site"}
+            query = {k: str(v) for k, v in (case.query or {}).items()}
+            body = case.body if not isinstance(case.body, NotSet) else None
+            event = http_event(
+                case.method,
+                case.formatted_path,
+                query=query or None,
+                body=body,
+                headers=headers,
+                path_params=case.path_parameters or None,
+                source_ip=f"192.0.2.{uuid.uuid4().int % 250}",
+            )
+            response = events_fn(event)
+            status = int(response["statusCode"])
+            seen.add(status)
+            assert status < 500, (case.method, case.formatted_path, response.get("body"))
+            assert status in documented, (case.method, case.formatted_path, status, response.get("body"))
+
+        run()
+
+    for operation in schema.get_all_operations():
+        fuzz(operation.ok())
+    assert {401, 422} <= seen

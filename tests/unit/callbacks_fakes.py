@@ -1,0 +1,257 @@
+"""In-memory fakes of the callbacks ports, with the same rules as the DynamoDB adapters
+(tests/integration/test_callbacks_handler.py runs the real ones)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from ringback.domain.abuse import Guard
+from ringback.domain.callback_status import CallbackStatus, may_advance
+from ringback.domain.callbacks import CallbackRecord, RepeatRecord
+from ringback.domain.consent import ConsentEvidence
+from ringback.domain.operator_config import OperatorConfig
+from ringback.domain.selfservice import KeyRing
+from ringback.domain.webitel import CreateCallRequest, QueueAgentCounts, WebitelUnavailable
+from ringback.ports.callbacks import SlotBooking, WriteRefused
+from ringback.ports.captcha import CaptchaOutcome
+from ringback.ports.rate_limits import CachedValue
+from tests.unit.dialer_fakes import FakeWebitel
+
+KEYS = KeyRing(current="k" * 40, accepted=["k" * 40])
+
+BUSINESS_HOURS = {"mon": ["08:00-18:00"], "tue": ["08:00-18:00"], "wed": ["08:00-18:00"],
+                  "thu": ["08:00-18:00"], "fri": ["08:00-16:00"], "sat": [], "sun": []}
+
+
+def make_config(**overrides: Any) -> OperatorConfig:
+    data: dict[str, Any] = {
+        "timezone": "Europe/Prague", "business_hours": BUSINESS_HOURS,
+        "holidays": ["2026-12-24", "2026-12-25"], "callback_queue_id": "1",
+        "allowed_countries": ["CZ", "SK", "AT", "DE", "PL"], "slot_minutes": 30, "slot_capacity": 2,
+    }
+    callbacks = overrides.pop("callbacks", {})
+    data.update(overrides)
+    data["callbacks"] = callbacks
+    return OperatorConfig.model_validate(data)
+
+
+class StaticConfig:
+    def __init__(self, config: OperatorConfig) -> None:
+        self.config = config
+
+    def load(self) -> OperatorConfig:
+        return self.config
+
+
+class MemoryCallbacks:
+    """``ports.callbacks.CallbackRepository`` in memory."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, CallbackRecord] = {}
+        self.repeats: dict[str, list[RepeatRecord]] = {}
+        self.consents: dict[str, ConsentEvidence] = {}
+        self.locks: dict[str, tuple[str, int]] = {}
+        self.slots: dict[tuple[str, str], int] = {}
+        self.counters: dict[str, int] = {}
+        self.sets: dict[str, set[str]] = {}
+        self.fail_create = False
+        self._lock = threading.RLock()
+
+    def _check_guards(self, guards: Sequence[Guard]) -> None:
+        for guard in guards:
+            if guard.kind == "counter" and self.counters.get(guard.storage_key, 0) >= guard.limit:
+                raise WriteRefused("guard", guard=guard)
+            members = self.sets.get(guard.storage_key, set())
+            if guard.kind == "distinct" and guard.member not in members and len(members) >= guard.limit:
+                raise WriteRefused("guard", guard=guard)
+
+    def _apply_guards(self, guards: Sequence[Guard]) -> None:
+        for guard in guards:
+            if guard.kind == "counter":
+                self.counters[guard.storage_key] = self.counters.get(guard.storage_key, 0) + 1
+            else:
+                self.sets.setdefault(guard.storage_key, set()).add(guard.member or "")
+
+    def create(self, record: CallbackRecord, *, lock_until: datetime, guards: Sequence[Guard],
+               slot: SlotBooking | None, consent: ConsentEvidence | None, now: datetime,
+               replace_lock_of: str | None = None) -> None:
+        with self._lock:
+            if self.fail_create:
+                raise RuntimeError("DynamoDB is down")
+            if record.id in self.records:
+                raise WriteRefused("exists")
+            lock = self.locks.get(record.phone)
+            if lock is not None and lock[1] >= now.timestamp() and lock[0] != replace_lock_of:
+                raise WriteRefused("phone_open", open_id=lock[0])
+            self._check_guards(guards)
+            if slot is not None and self.slots.get((slot.day, slot.key), 0) >= slot.capacity:
+                raise WriteRefused("slot_full")
+            self.records[record.id] = record
+            self.locks[record.phone] = (record.id, int(lock_until.timestamp()))
+            self._apply_guards(guards)
+            if slot is not None:
+                self.slots[(slot.day, slot.key)] = self.slots.get((slot.day, slot.key), 0) + 1
+            if consent is not None:
+                self.consents[record.id] = consent
+
+    def add_repeat(self, primary: CallbackRecord, repeat: RepeatRecord, *, priority: int,
+                   guards: Sequence[Guard], now: datetime) -> CallbackRecord:
+        with self._lock:
+            stored = self.records.get(primary.id)
+            self._check_guards(guards)
+            if stored is None or stored.status != primary.status:
+                raise WriteRefused("changed")
+            self._apply_guards(guards)
+            updated = stored.model_copy(update={"repeat_count": stored.repeat_count + 1, "priority": priority,
+                                                "last_repeat_at": now})
+            self.records[primary.id] = updated
+            self.repeats.setdefault(primary.id, []).append(repeat)
+            return updated
+
+    def get(self, callback_id: str) -> CallbackRecord | None:
+        return self.records.get(callback_id)
+
+    def delete_new(self, record: CallbackRecord, slot: SlotBooking | None) -> None:
+        with self._lock:
+            self.records.pop(record.id, None)
+            self.consents.pop(record.id, None)
+            if self.locks.get(record.phone, ("",))[0] == record.id:
+                del self.locks[record.phone]
+            if slot is not None:
+                self.slots[(slot.day, slot.key)] -= 1
+
+    def cancel(self, record: CallbackRecord, *, now: datetime, slot: SlotBooking | None) -> CallbackRecord:
+        with self._lock:
+            stored = self.records.get(record.id)
+            if stored is None or stored.status != record.status:
+                raise WriteRefused("changed")
+            cancelled = stored.model_copy(update={"status": CallbackStatus.CANCELLED,
+                                                  "status_at": int(now.timestamp() * 1000), "cancelled_at": now})
+            self.records[record.id] = cancelled
+            if self.locks.get(record.phone, ("",))[0] == record.id:
+                del self.locks[record.phone]
+            if slot is not None and self.slots.get((slot.day, slot.key), 0) > 0:
+                self.slots[(slot.day, slot.key)] -= 1
+            return cancelled
+
+    def update(self, callback_id: str, **fields: object) -> None:
+        with self._lock:
+            self.records[callback_id] = self.records[callback_id].model_copy(update=fields)
+
+    def advance_status(self, callback_id: str, status: CallbackStatus, at_ms: int) -> bool:
+        with self._lock:
+            stored = self.records.get(callback_id)
+            if stored is None or not may_advance(stored.status, status):
+                return False
+            self.records[callback_id] = stored.model_copy(update={"status": status, "status_at": at_ms})
+            return True
+
+    def reschedule(self, before: CallbackRecord, after: CallbackRecord, *, old_slot: SlotBooking | None,
+                   new_slot: SlotBooking, lock_until: datetime) -> None:
+        with self._lock:
+            stored = self.records.get(before.id)
+            if stored is None or stored.status != before.status \
+                    or stored.reschedule_count != before.reschedule_count:
+                raise WriteRefused("changed")
+            if self.slots.get((new_slot.day, new_slot.key), 0) >= new_slot.capacity:
+                raise WriteRefused("slot_full")
+            self.records[before.id] = after
+            self.slots[(new_slot.day, new_slot.key)] = self.slots.get((new_slot.day, new_slot.key), 0) + 1
+            if old_slot is not None and self.slots.get((old_slot.day, old_slot.key), 0) > 0:
+                self.slots[(old_slot.day, old_slot.key)] -= 1
+            self.locks[after.phone] = (after.id, int(lock_until.timestamp()))
+
+    def slot_counts(self, days: Sequence[str]) -> dict[str, int]:
+        return {key: count for (day, key), count in self.slots.items() if day in days}
+
+    def ids_for_phone(self, e164: str) -> list[str]:
+        ids = [r.id for r in self.records.values() if r.phone == e164]
+        return ids
+
+    def erase(self, callback_ids: Sequence[str], e164: str) -> int:
+        with self._lock:
+            count = 0
+            for callback_id in callback_ids:
+                count += 1 if self.records.pop(callback_id, None) else 0
+                count += 1 if self.consents.pop(callback_id, None) else 0
+                count += len(self.repeats.pop(callback_id, []))
+            self.locks.pop(e164, None)
+            return count
+
+
+class CallbacksWebitel(FakeWebitel):
+    """The dialer's fake Webitel plus what the callbacks use: calls, agent counts, deletes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts = QueueAgentCounts(online=2, free=1, busy=1, total=3)
+        self.count_requests = 0
+        self.down = False
+        self.placed: list[CreateCallRequest] = []
+        self.call_fault: str | None = None
+        self.deleted: list[Mapping[str, str]] = []
+
+    def queue_agent_counts(self, queue_id: str) -> QueueAgentCounts:
+        self.count_requests += 1
+        if self.down:
+            raise WebitelUnavailable("down", may_have_committed=False)
+        return self.counts
+
+    def create_call(self, request: Any) -> str:
+        if self.call_fault:
+            raise WebitelUnavailable(self.call_fault, may_have_committed=False)
+        self.placed.append(request)
+        return f"call-{len(self.placed)}"
+
+    def stop_member(self, queue_id: str, member_id: str, cause: str = "cancel") -> None:
+        if self.down:
+            raise WebitelUnavailable("down", may_have_committed=False)
+        super().stop_member(queue_id, member_id, cause)
+
+    def delete_members(self, queue_id: str, *, ids: Sequence[str] = (),
+                       variables: Mapping[str, str] | None = None) -> None:
+        self.deleted.append(dict(variables or {}))
+        for member_id, member in list(self.members.items()):
+            if variables and all(member.variables.get(k) == v for k, v in variables.items()):
+                del self.members[member_id]
+
+
+class FakeCaptcha:
+    def __init__(self, ok_token: str = "good") -> None:
+        self.ok_token = ok_token
+        self.calls = 0
+
+    def verify(self, token: str, remote_ip: str | None) -> CaptchaOutcome:
+        self.calls += 1
+        return CaptchaOutcome(token == self.ok_token, () if token == self.ok_token else ("bad",))
+
+
+class MemoryCache:
+    """``ports.rate_limits.SharedCache`` in memory (shared by several services in a test)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, CachedValue] = {}
+        self.leases: dict[str, datetime] = {}
+
+    def read(self, key: str) -> CachedValue | None:
+        return self.values.get(key)
+
+    def claim_refresh(self, key: str, *, now: datetime, lease_s: int) -> bool:
+        until = self.leases.get(key)
+        if until is not None and until >= now:
+            return False
+        from datetime import timedelta
+
+        self.leases[key] = now + timedelta(seconds=lease_s)
+        return True
+
+    def write(self, key: str, value: dict[str, Any], *, now: datetime, ttl_s: int) -> None:
+        self.values[key] = CachedValue(value, now)
+
+
+def at(text: str) -> datetime:
+    """An aware UTC datetime from ISO text (with offset)."""
+    return datetime.fromisoformat(text).astimezone(UTC)

@@ -1,0 +1,141 @@
+"""In-memory fakes of the event fan-out's ports, with the same semantics as the DynamoDB adapters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ringback.domain.callback_status import OPEN, CallbackStatus, may_advance
+from ringback.domain.events.envelope import LoggedEvent
+from ringback.domain.events.projections import CallbackAdvance, ProjectionRecord, RegisterUpdate
+from ringback.ports.event_guard import RateDecision
+
+
+@dataclass
+class FakeProjections:
+    items: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    fail_registers: bool = False
+
+    def put_records(self, records: Sequence[ProjectionRecord]) -> None:
+        for r in records:
+            self.items[(r.pk, r.sk)] = {**r.data, "pk": r.pk, "sk": r.sk}
+
+    def update_register(self, update: RegisterUpdate) -> bool:
+        if self.fail_registers:
+            raise RuntimeError("injected projection failure")
+        current = self.items.get((update.pk, update.sk))
+        if current is not None and str(current["order"]) >= update.order:
+            return False
+        self.items[(update.pk, update.sk)] = {
+            **update.data,
+            "order": update.order,
+            "pk": update.pk,
+            "sk": update.sk,
+        }
+        return True
+
+    def records(self, pk: str) -> list[dict[str, Any]]:
+        return [dict(v) for (p, _), v in sorted(self.items.items()) if p == pk]
+
+    def clear(self) -> int:
+        count = len(self.items)
+        self.items.clear()
+        return count
+
+    def snapshot(self) -> dict[tuple[str, str], dict[str, Any]]:
+        return {k: dict(v) for k, v in self.items.items()}
+
+
+@dataclass
+class FakeEventLog:
+    events: dict[str, LoggedEvent] = field(default_factory=dict)
+    fail: bool = False
+
+    def append(self, event: LoggedEvent) -> bool:
+        if self.fail:
+            raise RuntimeError("injected log failure")
+        if event.event_id in self.events:
+            return False
+        self.events[event.event_id] = event
+        return True
+
+    def get(self, event_id: str) -> LoggedEvent | None:
+        return self.events.get(event_id)
+
+    def scan(self) -> Iterator[LoggedEvent]:
+        return iter(list(self.events.values()))
+
+
+@dataclass
+class FakeCallbacks:
+    requests: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def add(
+        self,
+        callback_id: str,
+        status: CallbackStatus = CallbackStatus.QUEUED,
+        *,
+        phone: str = "",
+        created_ms: int = 0,
+    ) -> None:
+        self.requests[callback_id] = {
+            "status": status.value,
+            "status_at": created_ms,
+            "status_reason": "",
+            "phone": phone,
+            "created_ms": created_ms,
+        }
+
+    def advance(self, advance: CallbackAdvance) -> bool:
+        item = self.requests.get(advance.callback_id)
+        if item is None:
+            return False
+        current = CallbackStatus(item["status"])
+        same_but_earlier = current is advance.status and (advance.at, advance.event_id) < (
+            item["status_at"],
+            item.get("status_event", ""),
+        )
+        if not (may_advance(current, advance.status) or same_but_earlier):
+            return False
+        item.update(
+            status=advance.status.value,
+            status_at=advance.at,
+            status_reason=advance.reason,
+            status_event=advance.event_id,
+        )
+        return True
+
+    def open_requests_for_phone(self, e164: str, created_before_ms: int) -> list[str]:
+        return [
+            cid
+            for cid, item in sorted(self.requests.items())
+            if item["phone"] == e164
+            and item["created_ms"] <= created_before_ms
+            and CallbackStatus(item["status"]) in OPEN
+        ]
+
+    def status(self, callback_id: str) -> dict[str, Any] | None:
+        item = self.requests.get(callback_id)
+        return None if item is None else {k: item[k] for k in ("status", "status_at", "status_reason")}
+
+
+@dataclass
+class FixedClock:
+    moment: datetime = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.moment
+
+
+@dataclass
+class FakeLimiter:
+    limit_hits: int = 10**9
+    hits: dict[str, int] = field(default_factory=dict)
+
+    def hit(self, key: str, *, limit: int, window_s: int, now: datetime) -> RateDecision:
+        self.hits[key] = self.hits.get(key, 0) + 1
+        if self.hits[key] > min(limit, self.limit_hits):
+            return RateDecision(False, 30)
+        return RateDecision(True)
