@@ -48,18 +48,37 @@ NOW = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)
 def member(n: int) -> MemberItem:
     entry_id = f"bench-{n:08d}"
     return MemberItem(
-        name=f"Debtor {n}", priority=n % 10, expire_at=epoch_ms(NOW + timedelta(days=30)),
-        variables={ID_TAG: entry_id, "debt_amount": f"{n % 5000}.00", "debt_currency": "CZK",
-                   "contract": f"K-{n}"},
-        communications=[MemberCommunication(destination=f"+42060{n % 10_000_000:07d}", type=Lookup(id="1"),
-                                            priority=1, description="primary")],
+        name=f"Debtor {n}",
+        priority=n % 10,
+        expire_at=epoch_ms(NOW + timedelta(days=30)),
+        variables={
+            ID_TAG: entry_id,
+            "debt_amount": f"{n % 5000}.00",
+            "debt_currency": "CZK",
+            "contract": f"K-{n}",
+        },
+        communications=[
+            MemberCommunication(
+                destination=f"+42060{n % 10_000_000:07d}",
+                type=Lookup(id="1"),
+                priority=1,
+                description="primary",
+            )
+        ],
     )
 
 
 def entries(count: int) -> Iterator[OutboxEntry]:
     for n in range(count):
-        yield OutboxEntry(entry_id=f"bench-{n:08d}", source="campaign", source_id=str(n), queue_id=QUEUE,
-                          member=member(n), due_at=NOW, file_name="bench.csv")
+        yield OutboxEntry(
+            entry_id=f"bench-{n:08d}",
+            source="campaign",
+            source_id=str(n),
+            queue_id=QUEUE,
+            member=member(n),
+            due_at=NOW,
+            file_name="bench.csv",
+        )
 
 
 class StreamingOutbox:
@@ -71,12 +90,18 @@ class StreamingOutbox:
         self.delivered = 0
         self._on_progress = on_progress
 
-    def claim_due(self, queue_id: str, now: datetime, *, limit: int, lease_s: int,
-                  owner: str) -> list[OutboxEntry]:
+    def claim_due(
+        self, queue_id: str, now: datetime, *, limit: int, lease_s: int, owner: str
+    ) -> list[OutboxEntry]:
         batch = []
         for entry in self._source:
-            claimed = entry.model_copy(update={"state": OutboxState.CLAIMED, "claim_owner": owner,
-                                               "claim_until": now + timedelta(seconds=lease_s)})
+            claimed = entry.model_copy(
+                update={
+                    "state": OutboxState.CLAIMED,
+                    "claim_owner": owner,
+                    "claim_until": now + timedelta(seconds=lease_s),
+                }
+            )
             self._claimed[entry.entry_id] = claimed
             batch.append(claimed)
             if len(batch) >= limit:
@@ -92,8 +117,9 @@ class StreamingOutbox:
     def mark_rejected(self, entry_id: str, reason: str, *, owner: str) -> None:
         raise AssertionError(f"unexpected rejection: {reason}")
 
-    def release(self, entry_id: str, *, owner: str, error: str, retry_at: datetime,
-                outcome_unknown: bool = False) -> None:
+    def release(
+        self, entry_id: str, *, owner: str, error: str, retry_at: datetime, outcome_unknown: bool = False
+    ) -> None:
         raise AssertionError(f"unexpected outage: {error}")
 
     def oldest_due(self, queue_id: str, now: datetime) -> datetime | None:
@@ -113,7 +139,9 @@ def start_sandbox() -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "devstack.webitel_sandbox", "--port", str(port), "--token", TOKEN],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     root = f"http://127.0.0.1:{port}"
     for _ in range(200):
@@ -127,8 +155,12 @@ def start_sandbox() -> tuple[subprocess.Popen[bytes], str]:
 
 
 def reset(root: str) -> None:
-    request = urllib.request.Request(f"{root}/_sandbox/reset", data=json.dumps({"seed": True}).encode(),
-                                     method="POST", headers={"content-type": "application/json"})
+    request = urllib.request.Request(
+        f"{root}/_sandbox/reset",
+        data=json.dumps({"seed": True}).encode(),
+        method="POST",
+        headers={"content-type": "application/json"},
+    )
     urllib.request.urlopen(request, timeout=10).close()
 
 
@@ -140,14 +172,17 @@ def member_count(root: str) -> int:
 def baseline(root: str, count: int) -> float:
     """The same payloads posted by a bare httpx loop, same batch size. Returns seconds."""
     started = time.perf_counter()
-    with httpx.Client(base_url=f"{root}/api/", headers={"X-Webitel-Access": TOKEN},
-                      timeout=httpx.Timeout(30.0)) as client:
+    with httpx.Client(
+        base_url=f"{root}/api/", headers={"X-Webitel-Access": TOKEN}, timeout=httpx.Timeout(30.0)
+    ) as client:
         batch: list[dict[str, object]] = []
         for n in range(count):
             batch.append(member(n).to_wire())
             if len(batch) == BATCH or n == count - 1:
-                answer = client.post(f"call_center/queues/{QUEUE}/members/bulk",
-                                     json={"items": batch, "file_name": "bench.csv"})
+                answer = client.post(
+                    f"call_center/queues/{QUEUE}/members/bulk",
+                    json={"items": batch, "file_name": "bench.csv"},
+                )
                 answer.raise_for_status()
                 assert len(answer.json()["ids"]) == len(batch)
                 batch = []
@@ -170,8 +205,15 @@ def uploader(root: str, count: int) -> tuple[float, float, float]:
             return NOW
 
     started = time.perf_counter()
-    receipt = run_upload("campaigns", outbox, client, Clock(), OperatorConfig(debtor_queue_id=QUEUE),  # type: ignore[arg-type]
-                         "bench", settings=UploadSettings(batch_size=BATCH, max_batches=count))
+    receipt = run_upload(
+        "campaigns",
+        outbox,
+        client,
+        Clock(),
+        OperatorConfig(debtor_queue_id=QUEUE),  # type: ignore[arg-type]
+        "bench",
+        settings=UploadSettings(batch_size=BATCH, max_batches=count),
+    )
     elapsed = time.perf_counter() - started
     client.close()
     assert receipt.total("delivered") == count == outbox.delivered, receipt.summary()
@@ -205,11 +247,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     up_total = sum(r[1] for r in rounds)
     base_rate, up_rate = 2 * half / base_total, 2 * half / up_total
     growth = max(r[3] - r[2] for r in rounds)
-    table(f"dialer upload, {2 * half} members in bulks of {BATCH}", ["path", "seconds", "members/s"],
-          [["bare httpx loop", base_total, base_rate], ["ringback uploader", up_total, up_rate]])
+    table(
+        f"dialer upload, {2 * half} members in bulks of {BATCH}",
+        ["path", "seconds", "members/s"],
+        [["bare httpx loop", base_total, base_rate], ["ringback uploader", up_total, up_rate]],
+    )
     print(f"  peak RSS growth from 10 % to 100 % of an upload: {growth:.1f} MB")
-    finish({"members": 2 * half, "baseline_members_per_s": base_rate, "uploader_members_per_s": up_rate,
-            "throughput_ratio": up_rate / base_rate, "rss_growth_mb": growth, "target_ratio": 0.7})
+    finish(
+        {
+            "members": 2 * half,
+            "baseline_members_per_s": base_rate,
+            "uploader_members_per_s": up_rate,
+            "throughput_ratio": up_rate / base_rate,
+            "rss_growth_mb": growth,
+            "target_ratio": 0.7,
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ environments for each function, and (for end-to-end tests) the whole local stack
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,6 +17,12 @@ from devstack import aws, template
 from devstack.lambda_context import LambdaContext
 from devstack.moto_server import MotoServer
 from devstack.template import StackTemplate
+
+# What template.yaml's Globals give every function; set before any test imports the layer,
+# because Powertools reads them when ringback.observability is first imported.
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "ringback")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Ringback")
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 
 LOCAL_ORIGINS = "http://127.0.0.1:3000,http://localhost:3000,https://www.example.com"
 

@@ -24,15 +24,22 @@ PREFIX = "customers/"
 
 
 def _s3(stack_json: dict[str, Any]) -> Any:
-    return boto3.client("s3", endpoint_url=stack_json["urls"]["moto"],
-                        region_name=stack_json.get("region", "eu-central-1"),
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    return boto3.client(
+        "s3",
+        endpoint_url=stack_json["urls"]["moto"],
+        region_name=stack_json.get("region", "eu-central-1"),
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
 
 
 def _notify(api: str, bucket: str, key: str, timeout_s: float = 900) -> Any:
     request = urllib.request.Request(
-        f"{api.rstrip('/')}/_local/s3-notify", data=json.dumps({"bucket": bucket, "key": key}).encode(),
-        headers={"Content-Type": "application/json"}, method="POST")
+        f"{api.rstrip('/')}/_local/s3-notify",
+        data=json.dumps({"bucket": bucket, "key": key}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
     with urllib.request.urlopen(request, timeout=timeout_s) as response:
         return json.loads(response.read() or b"null")
 
@@ -42,12 +49,21 @@ def print_report(report: dict[str, Any], out: TextIO | None = None) -> None:
     if report.get("error") and report.get("status") != "partial":
         print(f"import {report.get('status', 'failed')}: {report['error']}", file=out)
     print(f"source:      {report.get('source') or report.get('key')}", file=out)
-    print(f"mode:        {report.get('mode')}   encoding: {report.get('encoding')}   "
-          f"delimiter: {report.get('delimiter')!r}", file=out)
-    print(f"rows:        {report.get('rows', 0)}   customers: {report.get('customers', 0)}   "
-          f"phone numbers: {report.get('phone_numbers', 0)}", file=out)
-    print(f"numbers:     {report.get('created', 0)} created, {report.get('updated', 0)} updated, "
-          f"{report.get('unchanged', 0)} unchanged, {report.get('deleted', 0)} deleted", file=out)
+    print(
+        f"mode:        {report.get('mode')}   encoding: {report.get('encoding')}   "
+        f"delimiter: {report.get('delimiter')!r}",
+        file=out,
+    )
+    print(
+        f"rows:        {report.get('rows', 0)}   customers: {report.get('customers', 0)}   "
+        f"phone numbers: {report.get('phone_numbers', 0)}",
+        file=out,
+    )
+    print(
+        f"numbers:     {report.get('created', 0)} created, {report.get('updated', 0)} updated, "
+        f"{report.get('unchanged', 0)} unchanged, {report.get('deleted', 0)} deleted",
+        file=out,
+    )
     if report.get("ignored_columns"):
         print(f"ignored columns: {', '.join(report['ignored_columns'])}", file=out)
     if report.get("deletions_skipped"):
@@ -72,7 +88,9 @@ def run(path: str, stack_json: dict[str, Any]) -> int:
         _s3(stack_json).put_object(Bucket=bucket, Key=key, Body=file.read_bytes(), ContentType="text/csv")
         report = _notify(stack_json["urls"]["api"], bucket, key)
     except urllib.error.HTTPError as error:
-        print(f"the import failed: HTTP {error.code}: {error.read().decode(errors='replace')}", file=sys.stderr)
+        print(
+            f"the import failed: HTTP {error.code}: {error.read().decode(errors='replace')}", file=sys.stderr
+        )
         return 1
     except (urllib.error.URLError, OSError) as error:
         print(f"the local stack is not reachable ({error}); start it with `make run`", file=sys.stderr)
@@ -81,6 +99,6 @@ def run(path: str, stack_json: dict[str, Any]) -> int:
         print(f"unexpected answer from the import: {report!r}", file=sys.stderr)
         return 1
     print_report(report)
-    if report.get("status") == "failed" or report.get("error") and not report.get("customers"):
+    if report.get("status") == "failed" or (report.get("error") and not report.get("customers")):
         return 1
     return 2 if report.get("rejected") else 0

@@ -34,26 +34,48 @@ def _upload_settings(time_left_s: float) -> UploadSettings:
     s = factory.settings()
     # Keep room for one more batch (a bulk, its bisection, the outbox writes) before the
     # function's timeout: 30 s of the 120 s, proportionally less for shorter timeouts.
-    return UploadSettings(batch_size=s.dialer_batch_size, lease_s=s.dialer_lease_s,
-                          backoff_base_s=s.dialer_backoff_base_s, backoff_max_s=s.dialer_backoff_max_s,
-                          reserve_s=min(30.0, time_left_s / 4))
+    return UploadSettings(
+        batch_size=s.dialer_batch_size,
+        lease_s=s.dialer_lease_s,
+        backoff_base_s=s.dialer_backoff_base_s,
+        backoff_max_s=s.dialer_backoff_max_s,
+        reserve_s=min(30.0, time_left_s / 4),
+    )
 
 
 def _callback_queued(entry: OutboxEntry, member_id: str) -> None:
     store = factory.callback_status()
     if entry.source == "callback" and store is not None:
         at = int(SystemClock().now().timestamp() * 1000)
-        store.advance(CallbackAdvance(callback_id=entry.source_id, status=CallbackStatus.QUEUED, at=at,
-                                      reason=f"member {member_id} in Webitel", event_id=f"dialer:{entry.entry_id}"))
+        store.advance(
+            CallbackAdvance(
+                callback_id=entry.source_id,
+                status=CallbackStatus.QUEUED,
+                at=at,
+                reason=f"member {member_id} in Webitel",
+                event_id=f"dialer:{entry.entry_id}",
+            )
+        )
 
 
 def _emit(job: str, receipt: Receipt) -> None:
     totals = receipt.totals()
-    for name in ("delivered", "reconciled", "rejected", "expired", "deferred", "outside_window",
-                 "dnc_suppressed", "duplicates_in_webitel"):
-        metrics.add_metric(name=f"Dialer{name.title().replace('_', '')}", unit=MetricUnit.Count,
-                           value=totals.get(name, 0))
-    metrics.add_metric(name=_AGE_METRIC[job], unit=MetricUnit.Seconds, value=receipt.oldest_pending_age_s or 0)
+    for name in (
+        "delivered",
+        "reconciled",
+        "rejected",
+        "expired",
+        "deferred",
+        "outside_window",
+        "dnc_suppressed",
+        "duplicates_in_webitel",
+    ):
+        metrics.add_metric(
+            name=f"Dialer{name.title().replace('_', '')}", unit=MetricUnit.Count, value=totals.get(name, 0)
+        )
+    metrics.add_metric(
+        name=_AGE_METRIC[job], unit=MetricUnit.Seconds, value=receipt.oldest_pending_age_s or 0
+    )
 
 
 def _admin(event: dict[str, Any]) -> dict[str, Any]:
@@ -67,12 +89,23 @@ def _admin(event: dict[str, Any]) -> dict[str, Any]:
         return {"receipts": [r.summary() for r in factory.receipts().recent(int(event.get("limit", 10)))]}
     if action == "receipt":
         receipt = factory.receipts().get(str(event.get("run_id")))
-        return {"receipt": receipt.model_dump(mode="json") if receipt else None,
-                "text": receipt.render_text() if receipt else "no such run"}
+        return {
+            "receipt": receipt.model_dump(mode="json") if receipt else None,
+            "text": receipt.render_text() if receipt else "no such run",
+        }
     if action == "rejected":
-        return {"rejected": [{"entry_id": e.entry_id, "source_id": e.source_id, "file": e.file_name,
-                              "line": e.line, "reason": e.last_error}
-                             for e in factory.outbox().rejected(int(event.get("limit", 100)))]}
+        return {
+            "rejected": [
+                {
+                    "entry_id": e.entry_id,
+                    "source_id": e.source_id,
+                    "file": e.file_name,
+                    "line": e.line,
+                    "reason": e.last_error,
+                }
+                for e in factory.outbox().rejected(int(event.get("limit", 100)))
+            ]
+        }
     raise ValueError(f"unknown action {action!r}")
 
 
@@ -83,12 +116,20 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         return _admin(event)
     job = event.get("job")
     if job not in JOBS:
-        raise ValueError(f"the schedule's input must be {{\"job\": \"callbacks\" | \"campaigns\"}}, got {job!r}")
+        raise ValueError(f'the schedule\'s input must be {{"job": "callbacks" | "campaigns"}}, got {job!r}')
     try:
         receipt = run_upload(
-            job, factory.outbox(), factory.webitel(), SystemClock(), factory.config_source().load(),
-            factory.owner_id(), settings=_upload_settings(context.get_remaining_time_in_millis() / 1000), dnc=factory.dnc(), receipts=factory.receipts(),
-            on_delivered=_callback_queued, time_left_s=lambda: context.get_remaining_time_in_millis() / 1000,
+            job,
+            factory.outbox(),
+            factory.webitel(),
+            SystemClock(),
+            factory.config_source().load(),
+            factory.owner_id(),
+            settings=_upload_settings(context.get_remaining_time_in_millis() / 1000),
+            dnc=factory.dnc(),
+            receipts=factory.receipts(),
+            on_delivered=_callback_queued,
+            time_left_s=lambda: context.get_remaining_time_in_millis() / 1000,
         )
     except UploadFailed as failed:
         _emit(job, failed.receipt)

@@ -44,11 +44,21 @@ def import_campaign(bucket: str, key: str) -> dict[str, Any]:
     try:
         lines = decoded_lines(stream_object(bucket, key))
         if key.startswith(DNC_PREFIX):
-            report = import_dnc_csv(lines, file_name, factory.dnc(), SystemClock(),
-                                    default_region=settings.default_region, receipts=factory.receipts())
+            report = import_dnc_csv(
+                lines,
+                file_name,
+                factory.dnc(),
+                SystemClock(),
+                default_region=settings.default_region,
+                receipts=factory.receipts(),
+            )
         else:
             report = import_campaign_csv(
-                lines, file_name, factory.outbox(), SystemClock(), factory.config_source().load(),
+                lines,
+                file_name,
+                factory.outbox(),
+                SystemClock(),
+                factory.config_source().load(),
                 settings=ImportSettings(
                     default_region=settings.default_region,
                     calling_window=settings.campaign_calling_window,

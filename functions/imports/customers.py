@@ -24,7 +24,8 @@ def import_customers(bucket: str, key: str) -> dict[str, Any]:
     mode = ImportMode.UPSERT if key.startswith(UPSERT_PREFIX) else ImportMode.FULL
     store = DynamoCustomerStore(settings.customers_table, import_client())
     report = CustomerImport(store, default_region=settings.default_region).run(
-        read_export(bucket, key), source=f"s3://{bucket}/{key}", mode=mode)
+        read_export(bucket, key), source=f"s3://{bucket}/{key}", mode=mode
+    )
     metrics.add_metric(name="CustomerRowsRejected", unit="Count", value=report.rejected)
     metrics.add_metric(name="CustomerNumbersWritten", unit="Count", value=report.created + report.updated)
     return report.to_dict()

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from ringback.api.errors import error_response
 from ringback.api.resolver import make_resolver
 from ringback.config import get_settings
@@ -27,11 +28,14 @@ app = make_resolver(validation=False)
 
 _JSON: Any = {"application/json": {"schema": ANSWER_JSON_SCHEMA}}
 _ERROR: Any = {"application/json": {"schema": {"type": "object", "required": ["error", "message"]}}}
-_HEALTH: Any = {"application/json": {"schema": {"type": "object",
-                                                "required": ["status", "budget_ms", "checks"]}}}
+_HEALTH: Any = {
+    "application/json": {"schema": {"type": "object", "required": ["status", "budget_ms", "checks"]}}
+}
 _ANSWER_RESPONSES: dict[int, Any] = {
-    200: {"description": "The routing answer (also for unknown, invalid or missing numbers).",
-          "content": _JSON},
+    200: {
+        "description": "The routing answer (also for unknown, invalid or missing numbers).",
+        "content": _JSON,
+    },
     401: {"description": "Missing or invalid bearer token.", "content": _ERROR},
 }
 
@@ -44,13 +48,20 @@ def _service() -> RoutingService:
     settings = get_settings()
     client = routing_client("dynamodb", settings.routing_budget_ms)
     policy = RoutingPolicy(
-        budget_ms=settings.routing_budget_ms, default_region=settings.default_region,
-        cache_ttl_s=settings.routing_cache_ttl_s, stale_if_error_s=settings.routing_stale_if_error_s,
-        cache_size=settings.routing_cache_size, fallback_found=settings.routing_fallback_found,
-        fallback_debt=settings.routing_fallback_debt, callback_lookup=settings.routing_callback_lookup,
+        budget_ms=settings.routing_budget_ms,
+        default_region=settings.default_region,
+        cache_ttl_s=settings.routing_cache_ttl_s,
+        stale_if_error_s=settings.routing_stale_if_error_s,
+        cache_size=settings.routing_cache_size,
+        fallback_found=settings.routing_fallback_found,
+        fallback_debt=settings.routing_fallback_debt,
+        callback_lookup=settings.routing_callback_lookup,
     )
-    return RoutingService(DynamoCustomerDirectory(settings.customers_table, client),
-                          DynamoCallbackLookup(settings.callbacks_table, client), policy=policy)
+    return RoutingService(
+        DynamoCustomerDirectory(settings.customers_table, client),
+        DynamoCallbackLookup(settings.callbacks_table, client),
+        policy=policy,
+    )
 
 
 @lru_cache(maxsize=1)
@@ -60,15 +71,21 @@ def _gate() -> TokenGate:
 
     settings = get_settings()
     # Caching is the gate's (it keeps the last tokens when the secret cannot be read).
-    source = SecretsManagerTokens(settings.routing_tokens_secret,
-                                  routing_client("secretsmanager", settings.routing_budget_ms))
-    return TokenGate(source, refresh_s=settings.secrets_max_age_s,
-                     stale_max_s=settings.routing_tokens_stale_max_s)
+    source = SecretsManagerTokens(
+        settings.routing_tokens_secret, routing_client("secretsmanager", settings.routing_budget_ms)
+    )
+    return TokenGate(
+        source, refresh_s=settings.secrets_max_age_s, stale_max_s=settings.routing_tokens_stale_max_s
+    )
 
 
 def _json(status: int, body: str) -> Response[str]:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body,
-                    headers={"Cache-Control": "no-store"})
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=body,
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 def _route(cid: str | None) -> Response[str]:
@@ -80,10 +97,14 @@ def _route(cid: str | None) -> Response[str]:
         logger.exception("routing: token check failed", extra={"error_type": type(error).__name__})
         outcome = AuthOutcome.UNAVAILABLE
     if outcome in (AuthOutcome.MISSING, AuthOutcome.INVALID):
-        message = ("missing bearer token in the Authorization header" if outcome is AuthOutcome.MISSING
-                   else "invalid bearer token")
-        return error_response(401, "unauthorized", message,
-                              headers={"WWW-Authenticate": 'Bearer realm="ringback-routing"'})
+        message = (
+            "missing bearer token in the Authorization header"
+            if outcome is AuthOutcome.MISSING
+            else "invalid bearer token"
+        )
+        return error_response(
+            401, "unauthorized", message, headers={"WWW-Authenticate": 'Bearer realm="ringback-routing"'}
+        )
     answer: RoutingAnswer
     if outcome is AuthOutcome.UNAVAILABLE:
         answer = service.degraded("tokens_unavailable")
@@ -112,15 +133,19 @@ def _cid_from_body() -> str | None:
     return str(value) if isinstance(value, (str, int)) else None
 
 
-@app.get("/v1/routing", summary="Who is calling (found / debt) for a Webitel flow",
-         responses=_ANSWER_RESPONSES)
+@app.get(
+    "/v1/routing", summary="Who is calling (found / debt) for a Webitel flow", responses=_ANSWER_RESPONSES
+)
 def routing_get(cid: str | None = None) -> Response[str]:
     """``cid``: the caller's number as Webitel has it (documented here, read from the event)."""
     return _route(app.current_event.get_query_string_value("cid"))
 
 
-@app.post("/v1/routing", summary='Who is calling, with a JSON body {"cid": "..."} (Webitel default method)',
-          responses=_ANSWER_RESPONSES)
+@app.post(
+    "/v1/routing",
+    summary='Who is calling, with a JSON body {"cid": "..."} (Webitel default method)',
+    responses=_ANSWER_RESPONSES,
+)
 def routing_post() -> Response[str]:
     cid = _cid_from_body()
     if cid is None:
@@ -128,17 +153,24 @@ def routing_post() -> Response[str]:
     return _route(cid)
 
 
-@app.get("/v1/health/routing", summary="Whether the routing lookup can read its data within the budget",
-         responses={200: {"description": "Every dependency answers within the budget", "content": _HEALTH},
-                    503: {"description": "A dependency fails or is slow: lookups answer degraded",
-                          "content": _HEALTH}})
+@app.get(
+    "/v1/health/routing",
+    summary="Whether the routing lookup can read its data within the budget",
+    responses={
+        200: {"description": "Every dependency answers within the budget", "content": _HEALTH},
+        503: {"description": "A dependency fails or is slow: lookups answer degraded", "content": _HEALTH},
+    },
+)
 def routing_health() -> Response[str]:
     service = _service()
     checks = service.probe()
     checks["tokens"] = _gate().state()
     healthy = checks["customers"] == "ok" and checks["callbacks"] in ("ok", "disabled")
-    body = {"status": "ok" if healthy else "degraded", "budget_ms": service.policy.budget_ms,
-            "checks": checks}
+    body = {
+        "status": "ok" if healthy else "degraded",
+        "budget_ms": service.policy.budget_ms,
+        "checks": checks,
+    }
     return _json(200 if healthy else 503, json.dumps(body))
 
 

@@ -16,8 +16,9 @@ from ringback.domain.campaigns import entry_id_for
 pytestmark = pytest.mark.e2e
 
 
-def test_import_command_then_schedule_delivers_once(local_stack: Any, tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_import_command_then_schedule_delivers_once(
+    local_stack: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     state = local_stack.state()
     run = uuid.uuid4().hex[:8]
     number = 600_000 + uuid.uuid4().int % 300_000
@@ -25,7 +26,8 @@ def test_import_command_then_schedule_delivers_once(local_stack: Any, tmp_path: 
     csv_file.write_text(
         "name,phone,calling_window,var_run\n"
         f"E2E {run},+420 606 {number:06d},mon-sun 00:00-24:00,{run}\n"
-        f"Broken {run},+420 1,mon-sun 00:00-24:00,{run}\n")
+        f"Broken {run},+420 1,mon-sun 00:00-24:00,{run}\n"
+    )
     assert import_campaign.run(str(csv_file), state) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["totals"]["imported"] == 1 and report["bad_rows"][0]["line"] == 3

@@ -18,7 +18,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -208,9 +208,13 @@ class Visitor:
             if r.url.endswith("/v1/events/widget")
         ]
 
-    def submit(self, button: str) -> dict[str, Any]:
+    def submit(self, button: str, *, double_click: bool = False) -> dict[str, Any]:
+        target = self.panel.get_by_role("button", name=button, exact=True)
         with self.page.expect_response(lambda r: r.url.endswith("/v1/callbacks")) as answer:
-            self.panel.get_by_role("button", name=button, exact=True).click()
+            if double_click:
+                target.dblclick()
+            else:
+                target.click()
         response = answer.value
         assert response.status == 202, response.text()
         self.panel.locator("#rb-done").wait_for(state="visible")
@@ -311,6 +315,22 @@ def _cancel_from_confirmation(
     assert cancelled and cancelled[-1]["leadGuid"] == callback_id
     result: dict[str, Any] = response.json()
     return result
+
+
+def _funnel_totals(stack: Any) -> dict[str, int]:
+    """The widget funnel of yesterday..tomorrow (the event fan-out's read endpoint)."""
+    today = datetime.now(UTC).date()
+    answer = httpx.get(
+        f"{stack.api_url}/v1/funnel",
+        params={
+            "from": date.fromordinal(today.toordinal() - 1).isoformat(),
+            "to": date.fromordinal(today.toordinal() + 1).isoformat(),
+        },
+        headers={"authorization": f"Bearer {stack.tokens['agent']}"},
+    )
+    assert answer.status_code == 200, answer.text
+    totals: dict[str, int] = answer.json()["total"]
+    return totals
 
 
 def _local_clock(moment: str, zone: str, *, am_pm: bool = True) -> str:
@@ -418,6 +438,7 @@ def test_custom_normalisation_hook_null_blocks_the_submit(
 def test_call_me_now_reaches_webitel_at_once_and_can_be_cancelled(
     visitor: Visitor, dynamodb: Any, stack: Any
 ) -> None:
+    funnel_before = _funnel_totals(stack)
     visitor.open()
     assert visitor.fab.inner_text().strip() == "Call me"
     visitor.open_panel()
@@ -468,6 +489,11 @@ def test_call_me_now_reaches_webitel_at_once_and_can_be_cancelled(
         page=visitor.page,
     )
     assert ("otoOpened", 202) in visitor.widget_event_statuses()
+    # The posted events reach the event fan-out's daily widget funnel.
+    _wait_for(
+        lambda: all(_funnel_totals(stack)[k] > funnel_before[k] for k in ("opened", "requested")),
+        "the widget funnel to count the visit",
+    )
     assert visitor.errors == []
 
 
@@ -481,8 +507,10 @@ def test_call_me_back_is_delivered_by_the_schedule_and_can_be_cancelled(
     phone = _new_phone()
     visitor.panel.get_by_label("Phone number").fill(phone)
     visitor.panel.get_by_label("I agree to be called about my request.").check()
-    answer = visitor.submit("Call me back")
-    assert visitor.callback_posts()[-1].post_data_json["consent"] is True
+    answer = visitor.submit("Call me back", double_click=True)
+    visitor.page.wait_for_timeout(500)
+    assert len(visitor.callback_posts()) == 1  # the second click of a double click sends nothing
+    assert visitor.callback_posts()[0].post_data_json["consent"] is True
     _assert_stored(dynamodb, stack, answer, "later", phone)
     entry = _outbox_entry(dynamodb, stack, answer["id"])
     assert entry is not None, "a 'later' request must wait in the dialer outbox"
@@ -496,6 +524,42 @@ def test_call_me_back_is_delivered_by_the_schedule_and_can_be_cancelled(
     assert len(booked) == 1 and booked[0]["leadGuid"] == answer["id"]
     _cancel_from_confirmation(visitor, dynamodb, stack, answer["id"])
     assert all(m["stop_cause"] for m in _members(stack, answer["id"]))
+
+
+@pytest.mark.usefixtures("open_now")
+def test_a_lost_submit_is_retried_with_the_same_idempotency_key(
+    visitor: Visitor, dynamodb: Any, stack: Any
+) -> None:
+    attempts: list[str] = []
+
+    def drop_the_first(route: Any) -> None:
+        attempts.append(route.request.headers["idempotency-key"])
+        if len(attempts) == 1:
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    visitor.page.route(f"{stack.api_url}/v1/callbacks", drop_the_first)
+    visitor.open()
+    visitor.open_panel()
+    visitor.choose("Call me back")
+    phone = _new_phone()
+    visitor.panel.get_by_label("Phone number").fill(phone)
+    answer = visitor.submit("Call me back")
+    assert len(attempts) == 2 and attempts[0] == attempts[1]
+    _assert_stored(dynamodb, stack, answer, "later", phone)
+
+    # A new submission (another request after "New request") gets a new key.
+    visitor.panel.get_by_role("button", name="New request").click()
+    visitor.choose("Call me back")
+    visitor.panel.get_by_label("Phone number").fill(_new_phone())
+    second = visitor.submit("Call me back")
+    assert len(attempts) == 3 and attempts[2] != attempts[0]
+    for callback_id in (answer["id"], second["id"]):
+        assert httpx.delete(
+            f"{stack.api_url}/v1/callbacks/{callback_id}",
+            headers={"authorization": f"Bearer {stack.tokens['agent']}"},
+        ).status_code in (200, 202)
 
 
 @pytest.mark.usefixtures("open_now")
@@ -669,6 +733,7 @@ def test_status_button_follows_the_agents(visitor: Visitor, dynamodb: Any, stack
 def test_phone_width_is_a_full_width_sheet(visitor_factory: Callable[..., Visitor]) -> None:
     visitor = visitor_factory(viewport=PHONE)
     visitor.open()
+    assert visitor.fab.evaluate("n => getComputedStyle(n).color") == "rgb(255, 255, 255)"
     visitor.open_panel()
     box = visitor.panel.bounding_box()
     assert box is not None
@@ -690,7 +755,7 @@ def test_czech_texts_colours_and_position_from_data_attributes(
     host_page = (
         '<!doctype html><html lang="cs"><head><meta charset="utf-8"><title>Host</title></head><body>'
         "<h1>Hostitelská stránka</h1>"
-        f'<script src="{stack.api_url}/widget.js" data-lang="cs" data-country="SK" data-color="#c00"'
+        f'<script src="{stack.api_url}/widget.js" data-lang="cs" data-country="SK" data-color="#fc0"'
         ' data-position="left" data-site-key="pk_demo_site"></script></body></html>'
     )
     visitor.page.route(
@@ -704,10 +769,10 @@ def test_czech_texts_colours_and_position_from_data_attributes(
     assert "Slovensko" in visitor.panel.locator("#rb-phone-h").inner_text()
     fab = visitor.fab.bounding_box()
     assert fab is not None and fab["x"] < 100  # data-position="left"
-    colour = visitor.panel.locator(".m input:checked + span").evaluate(
-        "n => getComputedStyle(n).backgroundColor"
-    )
-    assert colour == "rgb(204, 0, 0)"
+    chosen = visitor.panel.locator(".m input:checked + span")
+    assert chosen.evaluate("n => getComputedStyle(n).backgroundColor") == "rgb(255, 204, 0)"
+    # No data-text-color: the text on a light main colour is dark (contrast), on the default one white.
+    assert chosen.evaluate("n => getComputedStyle(n).color") == "rgb(17, 17, 17)"
     visitor.panel.get_by_label("Telefonní číslo").fill("12")
     visitor.panel.get_by_role("button", name=re.compile("^Zavolejte mi")).click()
     visitor.panel.locator("#rb-phone-e").wait_for(state="visible")

@@ -66,28 +66,41 @@ def queue(webitel_sandbox: Any) -> str:
 @pytest.fixture
 def webitel(webitel_sandbox: Any) -> HttpWebitelClient:
     webitel_sandbox.faults.reset()
-    client = HttpWebitelClient(webitel_sandbox.url, webitel_sandbox.token,
-                               timeout=httpx.Timeout(1.0, connect=1.0))
+    client = HttpWebitelClient(
+        webitel_sandbox.url, webitel_sandbox.token, timeout=httpx.Timeout(1.0, connect=1.0)
+    )
     yield client
     webitel_sandbox.faults.reset()
     client.close()
 
 
-def make_entries(queue: str, count: int, *, type_ids: dict[int, str] | None = None,
-                 at: datetime | None = None) -> list[OutboxEntry]:
+def make_entries(
+    queue: str, count: int, *, type_ids: dict[int, str] | None = None, at: datetime | None = None
+) -> list[OutboxEntry]:
     now = at or datetime.now(UTC)
     run = uuid.uuid4().hex[:10]
     entries = []
     for n in range(count):
         entry_id = f"it-{run}-{n:04d}"
         phone = f"+420603{next(_phones) % 1_000_000:06d}"
-        entries.append(OutboxEntry(
-            entry_id=entry_id, source="campaign", source_id=entry_id, queue_id=queue, file_name="it.csv",
-            member=MemberItem(name=f"IT {n}", variables={ID_TAG: entry_id},
-                              communications=[MemberCommunication(
-                                  destination=phone, type=Lookup(id=(type_ids or {}).get(n, "1")))]),
-            due_at=now - timedelta(seconds=1), line=n + 2,
-        ))
+        entries.append(
+            OutboxEntry(
+                entry_id=entry_id,
+                source="campaign",
+                source_id=entry_id,
+                queue_id=queue,
+                file_name="it.csv",
+                member=MemberItem(
+                    name=f"IT {n}",
+                    variables={ID_TAG: entry_id},
+                    communications=[
+                        MemberCommunication(destination=phone, type=Lookup(id=(type_ids or {}).get(n, "1")))
+                    ],
+                ),
+                due_at=now - timedelta(seconds=1),
+                line=n + 2,
+            )
+        )
     return entries
 
 
@@ -99,9 +112,12 @@ def tags_in_webitel(sandbox: Any, queue: str) -> Counter[str]:
     return Counter(m["variables"].get(ID_TAG, "") for m in sandbox.members(queue))
 
 
-def assert_exactly_once_or_rejected(sandbox: Any, outbox: DynamoDialerOutbox, queue: str,
-                                    entries: list[OutboxEntry]) -> None:
-    tags = tags_in_webitel(sandbox, queue)
+def assert_exactly_once_or_rejected(
+    sandbox: Any, outbox: DynamoDialerOutbox, queue: str, entries: list[OutboxEntry]
+) -> None:
+    members = sandbox.members(queue)
+    tags = Counter(m["variables"].get(ID_TAG, "") for m in members)
+    ids_by_tag = {m["variables"].get(ID_TAG, ""): m["id"] for m in members}
     for entry in entries:
         stored = outbox.get(entry.entry_id)
         assert stored is not None
@@ -110,8 +126,7 @@ def assert_exactly_once_or_rejected(sandbox: Any, outbox: DynamoDialerOutbox, qu
         else:
             assert stored.state == OutboxState.DELIVERED, (entry.entry_id, stored.state)
             assert tags[entry.entry_id] == 1, (entry.entry_id, tags[entry.entry_id])
-            members = [m for m in sandbox.members(queue) if m["variables"].get(ID_TAG) == entry.entry_id]
-            assert members[0]["id"] == stored.webitel_member_id
+            assert ids_by_tag[entry.entry_id] == stored.webitel_member_id
 
 
 def seed(outbox: DynamoDialerOutbox, entries: list[OutboxEntry]) -> None:
@@ -119,6 +134,7 @@ def seed(outbox: DynamoDialerOutbox, entries: list[OutboxEntry]) -> None:
 
 
 # -- the DynamoDB outbox on its own ------------------------------------------------------------
+
 
 def test_add_many_reports_existing_ids_and_get_round_trips(outbox: DynamoDialerOutbox, queue: str) -> None:
     entries = make_entries(queue, 130)
@@ -141,7 +157,9 @@ def test_claims_are_exclusive_and_leases_expire_into_doubt(outbox: DynamoDialerO
     assert len(later) == 5 and all(e.outcome_unknown and e.claim_owner == "c" for e in later)
 
 
-def test_settling_needs_the_claim_and_states_move_as_documented(outbox: DynamoDialerOutbox, queue: str) -> None:
+def test_settling_needs_the_claim_and_states_move_as_documented(
+    outbox: DynamoDialerOutbox, queue: str
+) -> None:
     now = datetime.now(UTC)
     a, b, c, d = make_entries(queue, 4, at=now)
     seed(outbox, [a, b, c, d])
@@ -149,8 +167,9 @@ def test_settling_needs_the_claim_and_states_move_as_documented(outbox: DynamoDi
     outbox.mark_rejected(a.entry_id, "not mine", owner="someone-else")
     assert outbox.get(a.entry_id).state == OutboxState.CLAIMED  # type: ignore[union-attr]
     outbox.mark_rejected(a.entry_id, "bad type", owner="a")
-    outbox.release(b.entry_id, owner="a", error="503", retry_at=now + timedelta(seconds=30),
-                   outcome_unknown=True)
+    outbox.release(
+        b.entry_id, owner="a", error="503", retry_at=now + timedelta(seconds=30), outcome_unknown=True
+    )
     outbox.defer(c.entry_id, owner="a", until=now + timedelta(hours=2), reason="outside calling window")
     assert outbox.mark_delivered(d.entry_id, "5001", owner="a") == OutboxState.CLAIMED
     assert outbox.mark_delivered(d.entry_id, "5002", owner="a") == OutboxState.DELIVERED
@@ -161,8 +180,10 @@ def test_settling_needs_the_claim_and_states_move_as_documented(outbox: DynamoDi
     assert stored[d.entry_id].webitel_member_id == "5001"  # type: ignore[union-attr]
     # The released one is due in 30 s, the deferred one in 2 h; b waits since it was due.
     assert outbox.oldest_due(queue, now + timedelta(seconds=40)) == now - timedelta(seconds=1)
-    assert [e.entry_id for e in outbox.claim_due(queue, now + timedelta(seconds=31), limit=9,
-                                                 lease_s=60, owner="x")] == [b.entry_id]
+    assert [
+        e.entry_id
+        for e in outbox.claim_due(queue, now + timedelta(seconds=31), limit=9, lease_s=60, owner="x")
+    ] == [b.entry_id]
     assert outbox.requeue([a.entry_id, d.entry_id], now) == 1
     assert outbox.get(a.entry_id).state == OutboxState.PENDING  # type: ignore[union-attr]
     cancelled = outbox.cancel(a.entry_id, reason="do-not-call")
@@ -186,8 +207,9 @@ def test_receipts_and_dnc_items(moto_stack: Any, ddb: Any) -> None:
 
     table = moto_stack.names["DialerOutboxTable"]
     receipts = DynamoReceipts(table, dynamodb=ddb)
-    receipt = Receipt(run_id=f"run-{uuid.uuid4().hex[:8]}", kind="upload", job="callbacks",
-                      started_at=datetime.now(UTC))
+    receipt = Receipt(
+        run_id=f"run-{uuid.uuid4().hex[:8]}", kind="upload", job="callbacks", started_at=datetime.now(UTC)
+    )
     receipt.group("1").add("delivered", 3)
     receipts.save(receipt)
     assert receipts.get(receipt.run_id) == receipt
@@ -203,8 +225,10 @@ def test_receipts_and_dnc_items(moto_stack: Any, ddb: Any) -> None:
 
 # -- issue point 8: the sandbox's faults ---------------------------------------------------------
 
-def test_healthy_upload(outbox: DynamoDialerOutbox, webitel: HttpWebitelClient, webitel_sandbox: Any,
-                        queue: str) -> None:
+
+def test_healthy_upload(
+    outbox: DynamoDialerOutbox, webitel: HttpWebitelClient, webitel_sandbox: Any, queue: str
+) -> None:
     entries = make_entries(queue, 230)
     seed(outbox, entries)
     receipt = run_upload("campaigns", outbox, webitel, FakeClock(datetime.now(UTC)), config_for(queue), "it")
@@ -214,8 +238,9 @@ def test_healthy_upload(outbox: DynamoDialerOutbox, webitel: HttpWebitelClient, 
     assert member["import_id"] == "it.csv"
 
 
-def test_webitel_down_then_back(outbox: DynamoDialerOutbox, webitel: HttpWebitelClient,
-                                webitel_sandbox: Any, queue: str) -> None:
+def test_webitel_down_then_back(
+    outbox: DynamoDialerOutbox, webitel: HttpWebitelClient, webitel_sandbox: Any, queue: str
+) -> None:
     entries = make_entries(queue, 20)
     seed(outbox, entries)
     clock = FakeClock(datetime.now(UTC))
@@ -230,8 +255,9 @@ def test_webitel_down_then_back(outbox: DynamoDialerOutbox, webitel: HttpWebitel
     assert_exactly_once_or_rejected(webitel_sandbox, outbox, queue, entries)
 
 
-def test_5xx_then_recovery(outbox: DynamoDialerOutbox, webitel: HttpWebitelClient,
-                           webitel_sandbox: Any, queue: str) -> None:
+def test_5xx_then_recovery(
+    outbox: DynamoDialerOutbox, webitel: HttpWebitelClient, webitel_sandbox: Any, queue: str
+) -> None:
     entries = make_entries(queue, 10)
     seed(outbox, entries)
     clock = FakeClock(datetime.now(UTC))
@@ -245,8 +271,9 @@ def test_5xx_then_recovery(outbox: DynamoDialerOutbox, webitel: HttpWebitelClien
     assert_exactly_once_or_rejected(webitel_sandbox, outbox, queue, entries)
 
 
-def test_timeout_after_commit_is_reconciled(outbox: DynamoDialerOutbox, webitel: HttpWebitelClient,
-                                            webitel_sandbox: Any, queue: str) -> None:
+def test_timeout_after_commit_is_reconciled(
+    outbox: DynamoDialerOutbox, webitel: HttpWebitelClient, webitel_sandbox: Any, queue: str
+) -> None:
     entries = make_entries(queue, 15)
     seed(outbox, entries)
     clock = FakeClock(datetime.now(UTC))
@@ -260,8 +287,9 @@ def test_timeout_after_commit_is_reconciled(outbox: DynamoDialerOutbox, webitel:
     assert_exactly_once_or_rejected(webitel_sandbox, outbox, queue, entries)
 
 
-def test_a_bulk_with_one_invalid_item(outbox: DynamoDialerOutbox, webitel: HttpWebitelClient,
-                                      webitel_sandbox: Any, queue: str) -> None:
+def test_a_bulk_with_one_invalid_item(
+    outbox: DynamoDialerOutbox, webitel: HttpWebitelClient, webitel_sandbox: Any, queue: str
+) -> None:
     # Communication type 99 does not exist in the sandbox: Webitel rejects the whole bulk.
     entries = make_entries(queue, 40, type_ids={17: "99"})
     seed(outbox, entries)
@@ -269,14 +297,17 @@ def test_a_bulk_with_one_invalid_item(outbox: DynamoDialerOutbox, webitel: HttpW
     assert receipt.total("delivered") == 39 and receipt.total("rejected") == 1
     rejected = outbox.get(entries[17].entry_id)
     assert rejected is not None and rejected.state == OutboxState.REJECTED
-    assert "communication_type" in (rejected.last_error or "") and "request_id=" in (rejected.last_error or "")
+    assert "communication_type" in (rejected.last_error or "") and "request_id=" in (
+        rejected.last_error or ""
+    )
     (problem,) = receipt.groups[0].problems
     assert problem.line == 19 and problem.entry_id == entries[17].entry_id
     assert_exactly_once_or_rejected(webitel_sandbox, outbox, queue, entries)
 
 
-def test_two_uploaders_at_once(outbox: DynamoDialerOutbox, webitel_sandbox: Any, queue: str,
-                               moto_stack: Any) -> None:
+def test_two_uploaders_at_once(
+    outbox: DynamoDialerOutbox, webitel_sandbox: Any, queue: str, moto_stack: Any
+) -> None:
     entries = make_entries(queue, 120)
     seed(outbox, entries)
     webitel_sandbox.faults.reset()
@@ -286,13 +317,21 @@ def test_two_uploaders_at_once(outbox: DynamoDialerOutbox, webitel_sandbox: Any,
 
     def uploader(owner: str) -> None:
         # Each uploader has its own clients, as two Lambda containers would.
-        own_outbox = DynamoDialerOutbox(moto_stack.names["DialerOutboxTable"],
-                                        dynamodb=aws_client("dynamodb", moto_stack.endpoint))
+        own_outbox = DynamoDialerOutbox(
+            moto_stack.names["DialerOutboxTable"], dynamodb=aws_client("dynamodb", moto_stack.endpoint)
+        )
         client = HttpWebitelClient(webitel_sandbox.url, webitel_sandbox.token, timeout=httpx.Timeout(5.0))
         try:
             barrier.wait()
-            run_upload("campaigns", own_outbox, client, FakeClock(datetime.now(UTC)), config_for(queue), owner,
-                       settings=UploadSettings(batch_size=10))
+            run_upload(
+                "campaigns",
+                own_outbox,
+                client,
+                FakeClock(datetime.now(UTC)),
+                config_for(queue),
+                owner,
+                settings=UploadSettings(batch_size=10),
+            )
         except BaseException as error:
             errors.append(error)
         finally:
@@ -308,8 +347,9 @@ def test_two_uploaders_at_once(outbox: DynamoDialerOutbox, webitel_sandbox: Any,
     assert_exactly_once_or_rejected(webitel_sandbox, outbox, queue, entries)
 
 
-def test_a_run_that_died_mid_push_is_finished(outbox: DynamoDialerOutbox, webitel: HttpWebitelClient,
-                                              webitel_sandbox: Any, queue: str) -> None:
+def test_a_run_that_died_mid_push_is_finished(
+    outbox: DynamoDialerOutbox, webitel: HttpWebitelClient, webitel_sandbox: Any, queue: str
+) -> None:
     entries = make_entries(queue, 8)
     seed(outbox, entries)
     now = datetime.now(UTC)
@@ -324,17 +364,21 @@ def test_a_run_that_died_mid_push_is_finished(outbox: DynamoDialerOutbox, webite
 
 # -- the functions, with their sample events -------------------------------------------------------
 
+
 def test_campaign_import_and_upload_through_the_functions(
-        lambda_env: Any, load_handler: Any, lambda_context: Any, moto_stack: Any, webitel_sandbox: Any) -> None:
+    lambda_env: Any, load_handler: Any, lambda_context: Any, moto_stack: Any, webitel_sandbox: Any
+) -> None:
     webitel_sandbox.faults.reset()
     bucket = moto_stack.names["ImportsBucket"]
     run = uuid.uuid4().hex[:8]
     base = next(_phones) % 900_000
-    csv_text = ("name,phone,debt_amount,debt_currency,expire_at,var_contract\n"
-                f"Ada {run},+420 605 {base:06d},100,CZK,2099-01-01,K-{run}\n"
-                f"Bad {run},12,,,,\n"
-                f"Ada again {run},00420605{base:06d},120,CZK,,\n"
-                f"Bob {run},+420605{base + 1:06d},,,,\n")
+    csv_text = (
+        "name,phone,debt_amount,debt_currency,expire_at,var_contract\n"
+        f"Ada {run},+420 605 {base:06d},100,CZK,2099-01-01,K-{run}\n"
+        f"Bad {run},12,,,,\n"
+        f"Ada again {run},00420605{base:06d},120,CZK,,\n"
+        f"Bob {run},+420605{base + 1:06d},,,,\n"
+    )
     key = f"campaigns/it-{run}.csv"
     aws_client("s3", moto_stack.endpoint).put_object(Bucket=bucket, Key=key, Body=csv_text.encode())
     event = json.loads((EVENTS / "s3-campaign-upload.json").read_text())
@@ -353,8 +397,11 @@ def test_campaign_import_and_upload_through_the_functions(
     schedule = json.loads((EVENTS / "dialer-campaigns-schedule.json").read_text())
     summary = dialer.lambda_handler(schedule, lambda_context)
     assert summary["job"] == "campaigns" and summary["stopped"] is None
-    ours = [m for m in webitel_sandbox.members("2") if m["variables"].get("contract") == f"K-{run}"
-            or m["name"] == f"Bob {run}"]
+    ours = [
+        m
+        for m in webitel_sandbox.members("2")
+        if m["variables"].get("contract") == f"K-{run}" or m["name"] == f"Bob {run}"
+    ]
     assert sorted(m["name"] for m in ours) == sorted([f"Ada again {run}", f"Bob {run}"])
     ada = next(m for m in ours if m["name"].startswith("Ada"))
     assert ada["variables"]["debt_amount"] == "120.00"
@@ -362,14 +409,17 @@ def test_campaign_import_and_upload_through_the_functions(
     assert ada["communications"][0]["type"]["id"] == "1"
     # A second run sends nothing again.
     dialer.lambda_handler(schedule, lambda_context)
-    assert len([m for m in webitel_sandbox.members("2") if m["name"] in {f"Ada again {run}", f"Bob {run}"}]) == 2
+    assert (
+        len([m for m in webitel_sandbox.members("2") if m["name"] in {f"Ada again {run}", f"Bob {run}"}]) == 2
+    )
     # The receipts are readable through the admin action.
     listed = dialer.lambda_handler({"action": "receipts", "limit": 50}, lambda_context)
     assert any(r["kind"] == "import" and r["totals"].get("imported") == 2 for r in listed["receipts"])
 
 
-def test_callbacks_schedule_event_runs_and_rejects_a_bad_job(lambda_env: Any, load_handler: Any,
-                                                             lambda_context: Any) -> None:
+def test_callbacks_schedule_event_runs_and_rejects_a_bad_job(
+    lambda_env: Any, load_handler: Any, lambda_context: Any
+) -> None:
     lambda_env("DialerFunction")
     dialer = load_handler("DialerFunction")
     event = json.loads((EVENTS / "dialer-callbacks-schedule.json").read_text())
@@ -379,8 +429,9 @@ def test_callbacks_schedule_event_runs_and_rejects_a_bad_job(lambda_env: Any, lo
         dialer.lambda_handler({"job": "everything"}, lambda_context)
 
 
-def test_redrive_through_the_admin_action(lambda_env: Any, load_handler: Any, lambda_context: Any,
-                                          outbox: DynamoDialerOutbox, webitel_sandbox: Any) -> None:
+def test_redrive_through_the_admin_action(
+    lambda_env: Any, load_handler: Any, lambda_context: Any, outbox: DynamoDialerOutbox, webitel_sandbox: Any
+) -> None:
     webitel_sandbox.faults.reset()
     (entry,) = make_entries("2", 1, type_ids={0: "99"})
     seed(outbox, [entry])
@@ -391,10 +442,16 @@ def test_redrive_through_the_admin_action(lambda_env: Any, load_handler: Any, la
     dialer = load_handler("DialerFunction")
     rejected = dialer.lambda_handler({"action": "rejected", "limit": 1000}, lambda_context)
     assert entry.entry_id in [r["entry_id"] for r in rejected["rejected"]]
-    fix = {entry.entry_id: {"communications": [
-        {"destination": entry.member.communications[0].destination, "type": {"id": "1"}}]}}
-    answer = dialer.lambda_handler({"action": "redrive", "entry_ids": [entry.entry_id], "fixes": fix},
-                                   lambda_context)
+    fix = {
+        entry.entry_id: {
+            "communications": [
+                {"destination": entry.member.communications[0].destination, "type": {"id": "1"}}
+            ]
+        }
+    }
+    answer = dialer.lambda_handler(
+        {"action": "redrive", "entry_ids": [entry.entry_id], "fixes": fix}, lambda_context
+    )
     assert answer["results"] == {entry.entry_id: "re-driven"}
     dialer.lambda_handler({"job": "campaigns"}, lambda_context)
     assert tags_in_webitel(webitel_sandbox, "2")[entry.entry_id] == 1

@@ -62,7 +62,7 @@ def get(path: str, token: str, query: dict[str, str] | None = None, **path_param
 
 
 def sample(name: str, token: str | None) -> dict[str, Any]:
-    event = json.loads((EVENTS / name).read_text())
+    event: dict[str, Any] = json.loads((EVENTS / name).read_text())
     event["requestContext"]["requestId"] = str(uuid.uuid4())
     if token:
         event["headers"]["authorization"] = f"Bearer {token}"
@@ -101,12 +101,30 @@ def callback_status(stack: aws.ProvisionedStack, callback_id: str) -> dict[str, 
 # ------------------------------------------------------------------------------------ samples
 
 
-@pytest.mark.parametrize(
-    "name",
-    sorted(
+SAMPLES = [
+    "agent-sobot-not-ready.json",
+    "agent-sobot-regain-status.json",
+    "agent-sobot-ringing.json",
+    "webitel-bridged.json",
+    "webitel-hook-agent-status.json",
+    "webitel-hook-batch.json",
+    "webitel-hook-joined.json",
+    "webitel-hook-leaving.json",
+    "webitel-offering.json",
+    "widget-mluvii-status.json",
+    "widget-ringback-batch.json",
+    "widget-whisbi-call-booked.json",
+]
+
+
+def test_samples_list_is_complete() -> None:
+    found = sorted(
         p.name for p in EVENTS.glob("*.json") if p.name.startswith(("webitel-", "widget-", "agent-sobot-"))
-    ),
-)
+    )
+    assert found == SAMPLES
+
+
+@pytest.mark.parametrize("name", SAMPLES)
 def test_every_sample_is_accepted_once_then_a_duplicate(
     name: str, events_fn: Callable[..., dict[str, Any]], moto_stack: aws.ProvisionedStack
 ) -> None:
@@ -122,6 +140,47 @@ def test_every_sample_is_accepted_once_then_a_duplicate(
     assert {e["event_id"] for e in answer["events"]} == {
         e["event_id"] for e in response_json(first)["events"]
     }
+
+
+def test_samples_reach_the_projections(
+    events_fn: Callable[..., dict[str, Any]], moto_stack: aws.ProvisionedStack
+) -> None:
+    for name in SAMPLES:
+        token = {"webitel": moto_stack.tokens["events"], "agent": moto_stack.tokens["agent"]}.get(
+            name.split("-")[0]
+        )
+        assert events_fn(sample(name, token))["statusCode"] in (200, 202)
+    agents = {
+        (a["source"], a["agent_id"]): a
+        for a in response_json(events_fn(get("/v1/agents", moto_stack.tokens["agent"])))["agents"]
+    }
+    assert agents[("webitel", "17")]["status"] == "pause" and agents[("webitel", "17")]["reason"] == "lunch"
+    assert agents[("sobot", "1005")]["reason"] == "Break"
+    assert agents[("sobot", "1006")]["reason"] == "Break (Dining)"
+    assert agents[("sobot", "1006")]["activity"]["state"] == "on_call"
+    assert (
+        agents[("sobot", "1007")]["status"] == "ready"
+        and agents[("sobot", "1007")]["activity"]["state"] == "dialing"
+    )
+    assert agents[("sobot", "1008")]["status"] == "offline"
+    call = response_json(
+        events_fn(
+            get(
+                "/v1/calls/6f1b0c8e-3c7a-4a8e-9d0e-2f5b7c1a9e31",
+                moto_stack.tokens["agent"],
+                uuid="6f1b0c8e-3c7a-4a8e-9d0e-2f5b7c1a9e31",
+            )
+        )
+    )
+    assert call["state"] == "leaving" and call["bill_sec"] == 185 and call["cause"] == "NORMAL_CLEARING"
+    assert call["joined_at"] == "2026-03-02T09:29:50.000Z" and call["talk_s"] == 185.0
+    funnel = response_json(
+        events_fn(
+            get("/v1/funnel", moto_stack.tokens["agent"], query={"from": "2026-03-02", "to": "2026-03-02"})
+        )
+    )["days"][0]["providers"]
+    assert funnel["mluvii"]["opened"] >= 1 and funnel["mluvii"]["connected"] >= 1
+    assert funnel["whisbi"]["booked"] >= 1 and funnel["ringback"]["invalid_phone"] >= 1
 
 
 def test_sample_call_is_readable_with_masked_cid(
@@ -327,7 +386,10 @@ def stream_records(stack: aws.ProvisionedStack, event_ids: set[str]) -> list[dic
                 break
             iterator = answer.get("NextShardIterator")
     mine = [r for r in records if r["dynamodb"]["Keys"]["pk"]["S"].removeprefix("EVENT#") in event_ids]
-    return json.loads(json.dumps([{**r, "eventSourceARN": arn} for r in mine], default=str))
+    plain: list[dict[str, Any]] = json.loads(
+        json.dumps([{**r, "eventSourceARN": arn} for r in mine], default=str)
+    )
+    return plain
 
 
 def test_projection_failure_after_log_write_is_reprojected_from_the_stream(
@@ -462,5 +524,5 @@ def test_openapi_fuzz_no_5xx_no_undocumented_status(
         run()
 
     for operation in schema.get_all_operations():
-        fuzz(operation.ok())
+        fuzz(operation.ok())  # type: ignore[union-attr]
     assert {401, 422} <= seen

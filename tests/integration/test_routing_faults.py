@@ -101,14 +101,20 @@ def emf_metrics(stdout: str) -> list[dict[str, Any]]:
 def ask(module: ModuleType, context: Any, token: str, cid: str) -> dict[str, Any]:
     response = module.lambda_handler(
         http_event("GET", "/v1/routing", query={"cid": cid}, headers={"authorization": f"Bearer {token}"}),
-        context)
+        context,
+    )
     assert response["statusCode"] == 200
     assert response["headers"]["Content-Type"] == "application/json"
     return dict(response_json(response))
 
 
 def assert_degraded(body: dict[str, Any]) -> None:
-    assert (body["found"], body["debt"], body["reason"], body["source"]) == (False, False, "degraded", "fallback")
+    assert (body["found"], body["debt"], body["reason"], body["source"]) == (
+        False,
+        False,
+        "degraded",
+        "fallback",
+    )
     assert body["customer_id"] is None
 
 
@@ -125,11 +131,18 @@ def assert_degraded_metric(stdout: str) -> None:
 
 
 def test_missing_table_answers_degraded_with_metric_and_warning(
-        lambda_env: Callable[..., dict[str, str]], load_handler: Callable[[str], ModuleType],
-        lambda_context: Any, moto_stack: aws.ProvisionedStack, records: Callable[[], list[dict[str, Any]]],
-        capsys: pytest.CaptureFixture[str]) -> None:
-    lambda_env("RoutingFunction", RINGBACK_CUSTOMERS_TABLE="ringback-test-no-such-table",
-               RINGBACK_ROUTING_BUDGET_MS="900")
+    lambda_env: Callable[..., dict[str, str]],
+    load_handler: Callable[[str], ModuleType],
+    lambda_context: Any,
+    moto_stack: aws.ProvisionedStack,
+    records: Callable[[], list[dict[str, Any]]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    lambda_env(
+        "RoutingFunction",
+        RINGBACK_CUSTOMERS_TABLE="ringback-test-no-such-table",
+        RINGBACK_ROUTING_BUDGET_MS="900",
+    )
     module = load_handler("RoutingFunction")
     body = ask(module, lambda_context, moto_stack.tokens["routing"], "777 123 401")
     assert_degraded(body)
@@ -146,13 +159,25 @@ def test_missing_table_answers_degraded_with_metric_and_warning(
 
 
 def test_fail_open_default_is_configurable(
-        lambda_env: Callable[..., dict[str, str]], load_handler: Callable[[str], ModuleType],
-        lambda_context: Any, moto_stack: aws.ProvisionedStack) -> None:
-    lambda_env("RoutingFunction", RINGBACK_CUSTOMERS_TABLE="ringback-test-no-such-table",
-               RINGBACK_ROUTING_FALLBACK_FOUND="true", RINGBACK_ROUTING_FALLBACK_DEBT="true",
-               RINGBACK_ROUTING_BUDGET_MS="900")
+    lambda_env: Callable[..., dict[str, str]],
+    load_handler: Callable[[str], ModuleType],
+    lambda_context: Any,
+    moto_stack: aws.ProvisionedStack,
+) -> None:
+    lambda_env(
+        "RoutingFunction",
+        RINGBACK_CUSTOMERS_TABLE="ringback-test-no-such-table",
+        RINGBACK_ROUTING_FALLBACK_FOUND="true",
+        RINGBACK_ROUTING_FALLBACK_DEBT="true",
+        RINGBACK_ROUTING_BUDGET_MS="900",
+    )
     body = ask(load_handler("RoutingFunction"), lambda_context, moto_stack.tokens["routing"], KNOWN)
-    assert (body["found"], body["debt"], body["reason"], body["source"]) == (True, True, "degraded", "fallback")
+    assert (body["found"], body["debt"], body["reason"], body["source"]) == (
+        True,
+        True,
+        "degraded",
+        "fallback",
+    )
 
 
 @pytest.fixture
@@ -161,7 +186,9 @@ def own_moto(stack_template: StackTemplate) -> Iterator[tuple[MotoServer, aws.Pr
     endpoint = server.start()
     # moto's backends are per process: a unique stage keeps this stack's names apart.
     stage = f"f{secrets.token_hex(6)}"
-    stack = aws.provision(stack_template, endpoint, parameters={"Stage": stage}, stack_name=f"ringback-{stage}")
+    stack = aws.provision(
+        stack_template, endpoint, parameters={"Stage": stage}, stack_name=f"ringback-{stage}"
+    )
     try:
         yield server, stack
     finally:
@@ -169,22 +196,38 @@ def own_moto(stack_template: StackTemplate) -> Iterator[tuple[MotoServer, aws.Pr
 
 
 def env_for(stack: aws.ProvisionedStack, **extra: str) -> dict[str, str]:
-    return {"AWS_ENDPOINT_URL": stack.endpoint, "RINGBACK_CUSTOMERS_TABLE": stack.names["CustomersTable"],
-            "RINGBACK_CALLBACKS_TABLE": stack.names["CallbacksTable"],
-            "RINGBACK_ROUTING_TOKENS_SECRET": stack.names["RoutingTokensSecret"], **extra}
+    return {
+        "AWS_ENDPOINT_URL": stack.endpoint,
+        "RINGBACK_CUSTOMERS_TABLE": stack.names["CustomersTable"],
+        "RINGBACK_CALLBACKS_TABLE": stack.names["CallbacksTable"],
+        "RINGBACK_ROUTING_TOKENS_SECRET": stack.names["RoutingTokensSecret"],
+        **extra,
+    }
 
 
 @pytest.mark.parametrize("stale_if_error_s", ["600", "0"])
-def test_moto_server_stopped(lambda_env: Callable[..., dict[str, str]], load_handler: Callable[[str], ModuleType],
-                             lambda_context: Any, own_moto: tuple[MotoServer, aws.ProvisionedStack],
-                             records: Callable[[], list[dict[str, Any]]], capsys: pytest.CaptureFixture[str],
-                             stale_if_error_s: str) -> None:
+def test_moto_server_stopped(
+    lambda_env: Callable[..., dict[str, str]],
+    load_handler: Callable[[str], ModuleType],
+    lambda_context: Any,
+    own_moto: tuple[MotoServer, aws.ProvisionedStack],
+    records: Callable[[], list[dict[str, Any]]],
+    capsys: pytest.CaptureFixture[str],
+    stale_if_error_s: str,
+) -> None:
     server, stack = own_moto
     DynamoCustomerStore(stack.names["CustomersTable"], aws.aws_client("dynamodb", stack.endpoint)).put(
-        Customer("C-STOP", (KNOWN,), debt=True).entries())
-    lambda_env("RoutingFunction", **env_for(stack, RINGBACK_ROUTING_CACHE_TTL_S="0",
-                                            RINGBACK_ROUTING_STALE_IF_ERROR_S=stale_if_error_s,
-                                            RINGBACK_ROUTING_BUDGET_MS="900"))
+        Customer("C-STOP", (KNOWN,), debt=True).entries()
+    )
+    lambda_env(
+        "RoutingFunction",
+        **env_for(
+            stack,
+            RINGBACK_ROUTING_CACHE_TTL_S="0",
+            RINGBACK_ROUTING_STALE_IF_ERROR_S=stale_if_error_s,
+            RINGBACK_ROUTING_BUDGET_MS="900",
+        ),
+    )
     module = load_handler("RoutingFunction")
     token = stack.tokens["routing"]
     live = ask(module, lambda_context, token, KNOWN)
@@ -197,18 +240,27 @@ def test_moto_server_stopped(lambda_env: Callable[..., dict[str, str]], load_han
         assert_degraded(again)
     else:
         # Seen moments ago: answered from memory, marked as such, rather than "not found".
-        assert (again["found"], again["debt"], again["source"], again["reason"]) == (True, True, "cache", None)
+        assert (again["found"], again["debt"], again["source"], again["reason"]) == (
+            True,
+            True,
+            "cache",
+            None,
+        )
     assert_degraded(ask(module, lambda_context, token, OTHER))
     assert_degraded_metric(capsys.readouterr().out)
     causes = {r.get("cause") for r in records() if r["message"] == "routing answered degraded"}
     assert causes == {"error"}
 
 
-def test_socket_that_never_answers_dynamodb(lambda_env: Callable[..., dict[str, str]],
-                                            load_handler: Callable[[str], ModuleType], lambda_context: Any,
-                                            moto_stack: aws.ProvisionedStack, black_hole: BlackHole,
-                                            records: Callable[[], list[dict[str, Any]]],
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_socket_that_never_answers_dynamodb(
+    lambda_env: Callable[..., dict[str, str]],
+    load_handler: Callable[[str], ModuleType],
+    lambda_context: Any,
+    moto_stack: aws.ProvisionedStack,
+    black_hole: BlackHole,
+    records: Callable[[], list[dict[str, Any]]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     # Tokens from moto, DynamoDB from the black hole (botocore's per-service endpoint variable).
     lambda_env("RoutingFunction", AWS_ENDPOINT_URL_DYNAMODB=black_hole.url, RINGBACK_ROUTING_BUDGET_MS="300")
     module = load_handler("RoutingFunction")
@@ -226,10 +278,14 @@ def test_socket_that_never_answers_dynamodb(lambda_env: Callable[..., dict[str, 
     assert response_json(health)["checks"]["customers"] == "deadline"
 
 
-def test_secret_that_never_answers(lambda_env: Callable[..., dict[str, str]],
-                                   load_handler: Callable[[str], ModuleType], lambda_context: Any,
-                                   moto_stack: aws.ProvisionedStack, black_hole: BlackHole,
-                                   records: Callable[[], list[dict[str, Any]]]) -> None:
+def test_secret_that_never_answers(
+    lambda_env: Callable[..., dict[str, str]],
+    load_handler: Callable[[str], ModuleType],
+    lambda_context: Any,
+    moto_stack: aws.ProvisionedStack,
+    black_hole: BlackHole,
+    records: Callable[[], list[dict[str, Any]]],
+) -> None:
     lambda_env("RoutingFunction", AWS_ENDPOINT_URL_SECRETS_MANAGER=black_hole.url)
     module = load_handler("RoutingFunction")
     # No token can be verified: the caller gets the degraded answer (no customer data in it),

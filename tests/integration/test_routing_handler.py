@@ -14,7 +14,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
 import pytest
 
 from devstack import aws
@@ -34,7 +34,8 @@ _numbers = itertools.count(random.randrange(100_000, 900_000))
 def new_mobile() -> str:
     """A fresh valid Czech mobile number (E.164) per call: tables are shared across the session."""
     return f"+420 77{next(_numbers) % 10} {next(_numbers) % 1000:03d} {next(_numbers) % 1000:03d}".replace(
-        " ", "")
+        " ", ""
+    )
 
 
 @pytest.fixture
@@ -59,8 +60,12 @@ def metrics_namespace(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def routing(lambda_env: Callable[..., dict[str, str]], load_handler: Callable[[str], ModuleType],
-            lambda_context: Any, moto_stack: aws.ProvisionedStack) -> Callable[..., dict[str, Any]]:
+def routing(
+    lambda_env: Callable[..., dict[str, str]],
+    load_handler: Callable[[str], ModuleType],
+    lambda_context: Any,
+    moto_stack: aws.ProvisionedStack,
+) -> Callable[..., dict[str, Any]]:
     # The widest budget: these tests are about answers, not about the deadline (a loaded test
     # machine must not turn them into degraded answers); test_routing_faults covers the deadline.
     lambda_env("RoutingFunction", **ROOMY)
@@ -77,7 +82,9 @@ def auth(token: str) -> dict[str, str]:
 
 
 def seed(moto_stack: aws.ProvisionedStack, customer: Customer) -> None:
-    store = DynamoCustomerStore(moto_stack.names["CustomersTable"], aws.aws_client("dynamodb", moto_stack.endpoint))
+    store = DynamoCustomerStore(
+        moto_stack.names["CustomersTable"], aws.aws_client("dynamodb", moto_stack.endpoint)
+    )
     store.put(customer.entries())
 
 
@@ -90,20 +97,49 @@ def assert_answer(response: dict[str, Any]) -> dict[str, Any]:
     return dict(body)
 
 
-@pytest.mark.parametrize("form", [
-    "{e164}", "{digits}", "00{digits}", "{national}", "{spaced}", "{dashed}", " {e164} ",
-])
-def test_every_form_webitel_sends_finds_the_customer(routing: Callable[..., dict[str, Any]],
-                                                      moto_stack: aws.ProvisionedStack, form: str) -> None:
+@pytest.mark.parametrize(
+    "form",
+    [
+        "{e164}",
+        "{digits}",
+        "00{digits}",
+        "{national}",
+        "{spaced}",
+        "{dashed}",
+        " {e164} ",
+    ],
+)
+def test_every_form_webitel_sends_finds_the_customer(
+    routing: Callable[..., dict[str, Any]], moto_stack: aws.ProvisionedStack, form: str
+) -> None:
     e164 = new_mobile()
-    seed(moto_stack, Customer("C-FORM", (e164,), name="Jana Nováková", debt=False, segment="vip", priority=7,
-                              agent_extension="1005", bucket_id="3", language="cs"))
+    seed(
+        moto_stack,
+        Customer(
+            "C-FORM",
+            (e164,),
+            name="Jana Nováková",
+            debt=False,
+            segment="vip",
+            priority=7,
+            agent_extension="1005",
+            bucket_id="3",
+            language="cs",
+        ),
+    )
     digits, national = e164[1:], e164[4:]
-    cid = form.format(e164=e164, digits=digits, national=national,
-                      spaced=f"+420 {national[:3]} {national[3:6]} {national[6:]}",
-                      dashed=f"{national[:3]}-{national[3:6]}-{national[6:]}")
-    body = assert_answer(routing(http_event("GET", "/v1/routing", query={"cid": cid},
-                                            headers=auth(moto_stack.tokens["routing"]))))
+    cid = form.format(
+        e164=e164,
+        digits=digits,
+        national=national,
+        spaced=f"+420 {national[:3]} {national[3:6]} {national[6:]}",
+        dashed=f"{national[:3]}-{national[3:6]}-{national[6:]}",
+    )
+    body = assert_answer(
+        routing(
+            http_event("GET", "/v1/routing", query={"cid": cid}, headers=auth(moto_stack.tokens["routing"]))
+        )
+    )
     assert body["found"] is True
     assert body["debt"] is False
     assert body["reason"] is None
@@ -114,78 +150,148 @@ def test_every_form_webitel_sends_finds_the_customer(routing: Callable[..., dict
     assert (body["agent_extension"], body["bucket_id"], body["language"]) == ("1005", "3", "cs")
 
 
-def test_debtor_answer_carries_amount_currency_and_date(routing: Callable[..., dict[str, Any]],
-                                                        moto_stack: aws.ProvisionedStack) -> None:
+def test_debtor_answer_carries_amount_currency_and_date(
+    routing: Callable[..., dict[str, Any]], moto_stack: aws.ProvisionedStack
+) -> None:
     from datetime import date
     from decimal import Decimal
 
     e164 = new_mobile()
-    seed(moto_stack, Customer("C-DEBT", (e164,), debt=True, debt_amount=Decimal("12450.50"),
-                              debt_currency="CZK", debt_as_of=date(2026, 10, 31)))
-    body = assert_answer(routing(http_event("POST", "/v1/routing", body={"cid": e164},
-                                            headers=auth(moto_stack.tokens["routing"]))))
+    seed(
+        moto_stack,
+        Customer(
+            "C-DEBT",
+            (e164,),
+            debt=True,
+            debt_amount=Decimal("12450.50"),
+            debt_currency="CZK",
+            debt_as_of=date(2026, 10, 31),
+        ),
+    )
+    body = assert_answer(
+        routing(
+            http_event("POST", "/v1/routing", body={"cid": e164}, headers=auth(moto_stack.tokens["routing"]))
+        )
+    )
     assert (body["found"], body["debt"]) == (True, True)
-    assert (body["debt_amount"], body["debt_currency"], body["debt_as_of"]) == ("12450.50", "CZK", "2026-10-31")
+    assert (body["debt_amount"], body["debt_currency"], body["debt_as_of"]) == (
+        "12450.50",
+        "CZK",
+        "2026-10-31",
+    )
 
 
-@pytest.mark.parametrize(("cid", "reason"), [
-    (None, "no_cid"), ("", "no_cid"), ("   ", "no_cid"), ("anonymous", "no_cid"), ("Anonymous", "no_cid"),
-    ("private", "no_cid"), ("abc", "invalid_number"), ("12", "invalid_number"), ("+420 12", "invalid_number"),
-    ("'; DROP TABLE customers; --", "invalid_number"), ("9" * 40, "invalid_number"),
-    ("\u0000\u202e", "invalid_number"),
-])
-def test_not_a_number_answers_not_found_with_a_reason(routing: Callable[..., dict[str, Any]],
-                                                       moto_stack: aws.ProvisionedStack, cid: str | None,
-                                                       reason: str) -> None:
+@pytest.mark.parametrize(
+    ("cid", "reason"),
+    [
+        (None, "no_cid"),
+        ("", "no_cid"),
+        ("   ", "no_cid"),
+        ("anonymous", "no_cid"),
+        ("Anonymous", "no_cid"),
+        ("private", "no_cid"),
+        ("abc", "invalid_number"),
+        ("12", "invalid_number"),
+        ("+420 12", "invalid_number"),
+        ("'; DROP TABLE customers; --", "invalid_number"),
+        ("9" * 40, "invalid_number"),
+        ("\u0000\u202e", "invalid_number"),
+    ],
+)
+def test_not_a_number_answers_not_found_with_a_reason(
+    routing: Callable[..., dict[str, Any]], moto_stack: aws.ProvisionedStack, cid: str | None, reason: str
+) -> None:
     query = None if cid is None else {"cid": cid}
-    body = assert_answer(routing(http_event("GET", "/v1/routing", query=query,
-                                            headers=auth(moto_stack.tokens["routing"]))))
+    body = assert_answer(
+        routing(http_event("GET", "/v1/routing", query=query, headers=auth(moto_stack.tokens["routing"])))
+    )
     assert (body["found"], body["debt"], body["reason"], body["source"]) == (False, False, reason, "live")
 
 
-def test_unknown_valid_number(routing: Callable[..., dict[str, Any]], moto_stack: aws.ProvisionedStack) -> None:
-    body = assert_answer(routing(http_event("GET", "/v1/routing", query={"cid": new_mobile()},
-                                            headers=auth(moto_stack.tokens["routing"]))))
+def test_unknown_valid_number(
+    routing: Callable[..., dict[str, Any]], moto_stack: aws.ProvisionedStack
+) -> None:
+    body = assert_answer(
+        routing(
+            http_event(
+                "GET", "/v1/routing", query={"cid": new_mobile()}, headers=auth(moto_stack.tokens["routing"])
+            )
+        )
+    )
     assert (body["found"], body["debt"], body["reason"]) == (False, False, "unknown_number")
     assert body["customer_id"] is None
     assert body["priority"] == 0
 
 
-@pytest.mark.parametrize("body", [
-    {"cid": None}, {"cid": True}, {"cid": ["+420777666555"]}, {"cid": {"a": 1}}, {}, [], "not json",
-    "{broken", b"\xff\xfe\x00garbage", "",
-])
-def test_post_with_any_body_answers_200_json(routing: Callable[..., dict[str, Any]],
-                                             moto_stack: aws.ProvisionedStack, body: Any) -> None:
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"cid": None},
+        {"cid": True},
+        {"cid": ["+420777666555"]},
+        {"cid": {"a": 1}},
+        {},
+        [],
+        "not json",
+        "{broken",
+        b"\xff\xfe\x00garbage",
+        "",
+    ],
+)
+def test_post_with_any_body_answers_200_json(
+    routing: Callable[..., dict[str, Any]], moto_stack: aws.ProvisionedStack, body: Any
+) -> None:
     event = http_event("POST", "/v1/routing", body=body, headers=auth(moto_stack.tokens["routing"]))
     answer = assert_answer(routing(event))
     assert answer["found"] is False
     assert answer["reason"] in ("no_cid", "invalid_number")
 
 
-def test_post_accepts_form_bodies_numbers_and_the_query_string(routing: Callable[..., dict[str, Any]],
-                                                                moto_stack: aws.ProvisionedStack) -> None:
+def test_post_accepts_form_bodies_numbers_and_the_query_string(
+    routing: Callable[..., dict[str, Any]], moto_stack: aws.ProvisionedStack
+) -> None:
     e164 = new_mobile()
     seed(moto_stack, Customer("C-POST", (e164,)))
     token = auth(moto_stack.tokens["routing"])
-    as_form = http_event("POST", "/v1/routing", body=f"cid={e164[1:]}",
-                         headers={**token, "content-type": "application/x-www-form-urlencoded"})
-    as_number = http_event("POST", "/v1/routing", body=json.dumps({"cid": int(e164[1:])}),
-                           headers={**token, "content-type": "application/json"})
+    as_form = http_event(
+        "POST",
+        "/v1/routing",
+        body=f"cid={e164[1:]}",
+        headers={**token, "content-type": "application/x-www-form-urlencoded"},
+    )
+    as_number = http_event(
+        "POST",
+        "/v1/routing",
+        body=json.dumps({"cid": int(e164[1:])}),
+        headers={**token, "content-type": "application/json"},
+    )
     # Webitel's httpRequest defaults to POST: a url with ?cid= and no body must still work.
     in_query = http_event("POST", "/v1/routing", query={"cid": e164}, headers=token)
-    base64_json = http_event("POST", "/v1/routing", body=json.dumps({"cid": e164}), base64_body=True,
-                             headers={**token, "content-type": "application/json"})
+    base64_json = http_event(
+        "POST",
+        "/v1/routing",
+        body=json.dumps({"cid": e164}),
+        base64_body=True,
+        headers={**token, "content-type": "application/json"},
+    )
     for event in (as_form, as_number, in_query, base64_json):
         assert assert_answer(routing(event))["customer_id"] == "C-POST"
 
 
-@pytest.mark.parametrize("headers", [
-    {}, {"authorization": ""}, {"authorization": "Bearer"}, {"authorization": "Bearer wrong-token"},
-    {"authorization": "Basic dXNlcjpwYXNz"}, {"authorization": "Token abc"},
-])
-def test_missing_or_wrong_token_is_401_json(routing: Callable[..., dict[str, Any]],
-                                            headers: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"authorization": ""},
+        {"authorization": "Bearer"},
+        {"authorization": "Bearer wrong-token"},
+        {"authorization": "Basic dXNlcjpwYXNz"},
+        {"authorization": "Token abc"},
+    ],
+)
+def test_missing_or_wrong_token_is_401_json(
+    routing: Callable[..., dict[str, Any]], headers: dict[str, str]
+) -> None:
     response = routing(http_event("GET", "/v1/routing", query={"cid": "+420777666555"}, headers=headers))
     assert response["statusCode"] == 401
     assert response["headers"]["Content-Type"] == "application/json"
@@ -196,9 +302,12 @@ def test_missing_or_wrong_token_is_401_json(routing: Callable[..., dict[str, Any
 
 
 def test_token_is_compared_case_sensitively_and_scheme_case_insensitively(
-        routing: Callable[..., dict[str, Any]], moto_stack: aws.ProvisionedStack) -> None:
+    routing: Callable[..., dict[str, Any]], moto_stack: aws.ProvisionedStack
+) -> None:
     token = moto_stack.tokens["routing"]
-    ok = routing(http_event("GET", "/v1/routing", query={"cid": ""}, headers={"authorization": f"bearer {token}"}))
+    ok = routing(
+        http_event("GET", "/v1/routing", query={"cid": ""}, headers={"authorization": f"bearer {token}"})
+    )
     assert ok["statusCode"] == 200
     swapped = token.swapcase()
     assert swapped != token
@@ -207,8 +316,11 @@ def test_token_is_compared_case_sensitively_and_scheme_case_insensitively(
 
 
 def test_rotation_several_tokens_valid_and_a_new_one_accepted_at_once(
-        lambda_env: Callable[..., dict[str, str]], load_handler: Callable[[str], ModuleType],
-        lambda_context: Any, moto_stack: aws.ProvisionedStack) -> None:
+    lambda_env: Callable[..., dict[str, str]],
+    load_handler: Callable[[str], ModuleType],
+    lambda_context: Any,
+    moto_stack: aws.ProvisionedStack,
+) -> None:
     sm = aws.aws_client("secretsmanager", moto_stack.endpoint)
     secret_id = moto_stack.names["RoutingTokensSecret"]
     original = moto_stack.tokens["routing"]
@@ -221,7 +333,9 @@ def test_rotation_several_tokens_valid_and_a_new_one_accepted_at_once(
 
     try:
         assert status(original) == 200  # tokens read and cached now
-        sm.put_secret_value(SecretId=secret_id, SecretString=json.dumps({"current": original, "next": "rotated-in-1"}))
+        sm.put_secret_value(
+            SecretId=secret_id, SecretString=json.dumps({"current": original, "next": "rotated-in-1"})
+        )
         # Added after the tokens were cached: a mismatch re-reads the secret once, so it works at once.
         assert status("rotated-in-1") == 200
         assert status(original) == 200
@@ -231,17 +345,24 @@ def test_rotation_several_tokens_valid_and_a_new_one_accepted_at_once(
         sm.put_secret_value(SecretId=secret_id, SecretString=json.dumps({"current": original}))
 
 
-def put_callback(moto_stack: aws.ProvisionedStack, e164: str, callback_id: str, status: str,
-                 created: str, **extra: Any) -> None:
+def put_callback(
+    moto_stack: aws.ProvisionedStack, e164: str, callback_id: str, status: str, created: str, **extra: Any
+) -> None:
     ddb = aws.aws_client("dynamodb", moto_stack.endpoint)
-    item = {"pk": {"S": f"CB#{callback_id}"}, "sk": {"S": "REQUEST"}, "status": {"S": status},
-            "gsi1pk": {"S": f"PHONE#{e164}"}, "gsi1sk": {"S": f"{created}#{callback_id}"}}
+    item = {
+        "pk": {"S": f"CB#{callback_id}"},
+        "sk": {"S": "REQUEST"},
+        "status": {"S": status},
+        "gsi1pk": {"S": f"PHONE#{e164}"},
+        "gsi1sk": {"S": f"{created}#{callback_id}"},
+    }
     item.update(extra)
     ddb.put_item(TableName=moto_stack.names["CallbacksTable"], Item=item)
 
 
-def test_pending_callback_is_reported_for_customers_and_strangers(routing: Callable[..., dict[str, Any]],
-                                                                  moto_stack: aws.ProvisionedStack) -> None:
+def test_pending_callback_is_reported_for_customers_and_strangers(
+    routing: Callable[..., dict[str, Any]], moto_stack: aws.ProvisionedStack
+) -> None:
     token = auth(moto_stack.tokens["routing"])
     customer, stranger, closed, expired = new_mobile(), new_mobile(), new_mobile(), new_mobile()
     seed(moto_stack, Customer("C-CB", (customer,)))
@@ -249,7 +370,9 @@ def test_pending_callback_is_reported_for_customers_and_strangers(routing: Calla
     put_callback(moto_stack, customer, "cb-open", "queued", "2026-11-02T08:00:00Z")
     put_callback(moto_stack, stranger, "cb-stranger", "received", "2026-11-02T09:00:00Z")
     put_callback(moto_stack, closed, "cb-closed", "cancelled", "2026-11-02T09:00:00Z")
-    put_callback(moto_stack, expired, "cb-expired", "queued", "2026-01-02T09:00:00Z", expires_at={"N": "1000"})
+    put_callback(
+        moto_stack, expired, "cb-expired", "queued", "2026-01-02T09:00:00Z", expires_at={"N": "1000"}
+    )
 
     def ask(number: str) -> dict[str, Any]:
         return assert_answer(routing(http_event("GET", "/v1/routing", query={"cid": number}, headers=token)))
@@ -257,28 +380,46 @@ def test_pending_callback_is_reported_for_customers_and_strangers(routing: Calla
     assert (ask(customer)["pending_callback"], ask(customer)["callback_id"]) == (True, "cb-open")
     assert ask(customer)["callback_status"] == "queued"
     answer = ask(stranger)
-    assert (answer["found"], answer["pending_callback"], answer["callback_id"]) == (False, True, "cb-stranger")
+    assert (answer["found"], answer["pending_callback"], answer["callback_id"]) == (
+        False,
+        True,
+        "cb-stranger",
+    )
     assert ask(closed)["pending_callback"] is False
     assert ask(expired)["pending_callback"] is False
 
 
 @pytest.mark.parametrize("name", ["routing-get.json", "routing-post.json"])
-def test_sample_events(lambda_env: Callable[..., dict[str, str]], load_handler: Callable[[str], ModuleType],
-                       lambda_context: Any, moto_stack: aws.ProvisionedStack, name: str) -> None:
+def test_sample_events(
+    lambda_env: Callable[..., dict[str, str]],
+    load_handler: Callable[[str], ModuleType],
+    lambda_context: Any,
+    moto_stack: aws.ProvisionedStack,
+    name: str,
+) -> None:
     event = json.loads((EVENTS / name).read_text())
     # The samples ask for +420602123456; give it its own table so no other test's data interferes.
     ddb = aws.aws_client("dynamodb", moto_stack.endpoint)
-    table = f"routing-sample-{name.split('.')[0]}-{random.randrange(10**9)}"
-    ddb.create_table(TableName=table, AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}], BillingMode="PAY_PER_REQUEST")
-    DynamoCustomerStore(table, ddb).put(Customer("C-10002", ("+420602123456",), debt=True, segment="retail")
-                                        .entries())
+    table = f"routing-sample-{name.split('.', maxsplit=1)[0]}-{random.randrange(10**9)}"
+    ddb.create_table(
+        TableName=table,
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    DynamoCustomerStore(table, ddb).put(
+        Customer("C-10002", ("+420602123456",), debt=True, segment="retail").entries()
+    )
     lambda_env("RoutingFunction", RINGBACK_CUSTOMERS_TABLE=table, **ROOMY)
     module = load_handler("RoutingFunction")
     event["headers"]["authorization"] = f"Bearer {moto_stack.tokens['routing']}"
     body = assert_answer(module.lambda_handler(event, lambda_context))
     assert (body["found"], body["debt"], body["customer_id"], body["number"]) == (
-        True, True, "C-10002", "+420602123456")
+        True,
+        True,
+        "C-10002",
+        "+420602123456",
+    )
     unauthorised = copy.deepcopy(event)
     unauthorised["headers"]["authorization"] = "Bearer replace-with-a-routing-token"
     assert module.lambda_handler(unauthorised, lambda_context)["statusCode"] == 401
@@ -293,17 +434,21 @@ def test_health(routing: Callable[..., dict[str, Any]]) -> None:
     assert body["checks"]["callbacks"] == "ok"
 
 
-def test_logs_never_carry_the_number_or_the_token(routing: Callable[..., dict[str, Any]],
-                                                  moto_stack: aws.ProvisionedStack,
-                                                  captured_logs: io.StringIO,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_logs_never_carry_the_number_or_the_token(
+    routing: Callable[..., dict[str, Any]],
+    moto_stack: aws.ProvisionedStack,
+    captured_logs: io.StringIO,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     token = moto_stack.tokens["routing"]
     known, unknown = new_mobile(), new_mobile()
     seed(moto_stack, Customer("C-PRIV", (known,)))
     for cid in (known, known[1:], "00" + known[1:], unknown, "anonymous", "garbage-98765432107"):
-        for event in (http_event("GET", "/v1/routing", query={"cid": cid}, headers=auth(token)),
-                      http_event("POST", "/v1/routing", body={"cid": cid}, headers=auth(token)),
-                      http_event("GET", "/v1/routing", query={"cid": cid}, headers=auth(token + "x"))):
+        for event in (
+            http_event("GET", "/v1/routing", query={"cid": cid}, headers=auth(token)),
+            http_event("POST", "/v1/routing", body={"cid": cid}, headers=auth(token)),
+            http_event("GET", "/v1/routing", query={"cid": cid}, headers=auth(token + "x")),
+        ):
             routing(event)
     logger.warning("probe: the capture works")  # the capture must see ringback's records at all
     written = captured_logs.getvalue() + capsys.readouterr().out
@@ -315,16 +460,21 @@ def test_logs_never_carry_the_number_or_the_token(routing: Callable[..., dict[st
 def fuzz_schema(module: ModuleType) -> dict[str, Any]:
     schema: dict[str, Any] = json.loads(module.app.get_openapi_json_schema())
     # The POST body is read leniently by hand (anything gives an answer); describe it for the fuzzer.
-    schema["paths"]["/v1/routing"]["post"]["requestBody"] = {"content": {"application/json": {"schema": {
-        "type": "object", "properties": {"cid": {"type": "string"}}}}}}
+    schema["paths"]["/v1/routing"]["post"]["requestBody"] = {
+        "content": {
+            "application/json": {"schema": {"type": "object", "properties": {"cid": {"type": "string"}}}}
+        }
+    }
     return schema
 
 
-def test_openapi_fuzz_no_5xx_no_undocumented_status(routing: Callable[..., dict[str, Any]],
-                                                    lambda_env: Callable[..., dict[str, str]],
-                                                    load_handler: Callable[[str], ModuleType],
-                                                    lambda_context: Any,
-                                                    moto_stack: aws.ProvisionedStack) -> None:
+def test_openapi_fuzz_no_5xx_no_undocumented_status(
+    routing: Callable[..., dict[str, Any]],
+    lambda_env: Callable[..., dict[str, str]],
+    load_handler: Callable[[str], ModuleType],
+    lambda_context: Any,
+    moto_stack: aws.ProvisionedStack,
+) -> None:
     import schemathesis
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
@@ -347,7 +497,9 @@ def test_openapi_fuzz_no_5xx_no_undocumented_status(routing: Callable[..., dict[
                 headers["authorization"] = f"Bearer {token}"
             query = {k: str(v) for k, v in (case.query or {}).items()}
             body = case.body if not isinstance(case.body, NotSet) else None
-            event = http_event(case.method, case.formatted_path, query=query or None, body=body, headers=headers)
+            event = http_event(
+                case.method, case.formatted_path, query=query or None, body=body, headers=headers
+            )
             response = module.lambda_handler(event, lambda_context)
             status = int(response["statusCode"])
             seen.add(status)
@@ -360,5 +512,5 @@ def test_openapi_fuzz_no_5xx_no_undocumented_status(routing: Callable[..., dict[
         run()
 
     for operation in schema.get_all_operations():
-        fuzz(operation.ok())
+        fuzz(operation.ok())  # type: ignore[union-attr]
     assert 200 in seen

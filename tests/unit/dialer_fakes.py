@@ -61,30 +61,39 @@ class MemoryOutbox:
     def _claimable(self, entry: OutboxEntry, now: datetime, *, due_only: bool) -> bool:
         if entry.state == OutboxState.PENDING:
             return not due_only or entry.due_at <= now
-        return (entry.state == OutboxState.CLAIMED and entry.claim_until is not None
-                and entry.claim_until < now)
+        return (
+            entry.state == OutboxState.CLAIMED and entry.claim_until is not None and entry.claim_until < now
+        )
 
     def _take(self, entry: OutboxEntry, now: datetime, lease_s: int, owner: str) -> OutboxEntry:
-        taken = entry.model_copy(update={
-            "state": OutboxState.CLAIMED, "claim_owner": owner,
-            "claim_until": now + timedelta(seconds=lease_s),
-            "outcome_unknown": entry.outcome_unknown or entry.state == OutboxState.CLAIMED,
-        })
+        taken = entry.model_copy(
+            update={
+                "state": OutboxState.CLAIMED,
+                "claim_owner": owner,
+                "claim_until": now + timedelta(seconds=lease_s),
+                "outcome_unknown": entry.outcome_unknown or entry.state == OutboxState.CLAIMED,
+            }
+        )
         self.entries[entry.entry_id] = taken
         return taken
 
-    def claim_due(self, queue_id: str, now: datetime, *, limit: int, lease_s: int,
-                  owner: str) -> list[OutboxEntry]:
+    def claim_due(
+        self, queue_id: str, now: datetime, *, limit: int, lease_s: int, owner: str
+    ) -> list[OutboxEntry]:
         with self._lock:
             due = sorted(
-                (e for e in self.entries.values()
-                 if e.queue_id == queue_id and self._claimable(e, now, due_only=True)),
+                (
+                    e
+                    for e in self.entries.values()
+                    if e.queue_id == queue_id and self._claimable(e, now, due_only=True)
+                ),
                 key=lambda e: (e.claim_until if e.state == OutboxState.CLAIMED else e.due_at, e.entry_id),
             )
             return [self._take(e, now, lease_s, owner) for e in due[:limit]]
 
-    def claim(self, entry_ids: Sequence[str], now: datetime, *, lease_s: int,
-              owner: str) -> list[OutboxEntry]:
+    def claim(
+        self, entry_ids: Sequence[str], now: datetime, *, lease_s: int, owner: str
+    ) -> list[OutboxEntry]:
         with self._lock:
             taken = []
             for entry_id in entry_ids:
@@ -101,18 +110,22 @@ class MemoryOutbox:
 
     def _closed(self, entry: OutboxEntry, **changes: Any) -> None:
         self.entries[entry.entry_id] = entry.model_copy(
-            update={"claim_owner": None, "claim_until": None, **changes})
+            update={"claim_owner": None, "claim_until": None, **changes}
+        )
 
-    def mark_delivered(self, entry_id: str, webitel_member_id: str, *,
-                       owner: str) -> OutboxState | None:
+    def mark_delivered(self, entry_id: str, webitel_member_id: str, *, owner: str) -> OutboxState | None:
         with self._lock:
             entry = self.entries.get(entry_id)
             if entry is None:
                 return None
             before = entry.state
             if before in _OPEN:
-                self._closed(entry, state=OutboxState.DELIVERED, webitel_member_id=webitel_member_id,
-                             outcome_unknown=False)
+                self._closed(
+                    entry,
+                    state=OutboxState.DELIVERED,
+                    webitel_member_id=webitel_member_id,
+                    outcome_unknown=False,
+                )
             elif before == OutboxState.CANCELLED and entry.webitel_member_id is None:
                 self.entries[entry_id] = entry.model_copy(update={"webitel_member_id": webitel_member_id})
             return before
@@ -129,14 +142,20 @@ class MemoryOutbox:
             if entry is not None:
                 self._closed(entry, state=OutboxState.EXPIRED)
 
-    def release(self, entry_id: str, *, owner: str, error: str, retry_at: datetime,
-                outcome_unknown: bool = False) -> None:
+    def release(
+        self, entry_id: str, *, owner: str, error: str, retry_at: datetime, outcome_unknown: bool = False
+    ) -> None:
         with self._lock:
             entry = self._held(entry_id, owner)
             if entry is not None:
-                self._closed(entry, state=OutboxState.PENDING, due_at=retry_at, last_error=error,
-                             attempts=entry.attempts + 1,
-                             outcome_unknown=entry.outcome_unknown or outcome_unknown)
+                self._closed(
+                    entry,
+                    state=OutboxState.PENDING,
+                    due_at=retry_at,
+                    last_error=error,
+                    attempts=entry.attempts + 1,
+                    outcome_unknown=entry.outcome_unknown or outcome_unknown,
+                )
 
     def defer(self, entry_id: str, *, owner: str, until: datetime, reason: str) -> None:
         with self._lock:
@@ -155,9 +174,11 @@ class MemoryOutbox:
 
     def oldest_due(self, queue_id: str, now: datetime) -> datetime | None:
         with self._lock:
-            waiting = [self.ready_since[e.entry_id] for e in self.entries.values()
-                       if e.queue_id == queue_id and e.state in _OPEN
-                       and self.ready_since[e.entry_id] <= now]
+            waiting = [
+                self.ready_since[e.entry_id]
+                for e in self.entries.values()
+                if e.queue_id == queue_id and e.state in _OPEN and self.ready_since[e.entry_id] <= now
+            ]
             return min(waiting) if waiting else None
 
     def cancel(self, entry_id: str, *, reason: str = "cancelled") -> OutboxEntry | None:
@@ -175,8 +196,9 @@ class MemoryOutbox:
             for entry_id in entry_ids:
                 entry = self.entries.get(entry_id)
                 if entry is not None and entry.state == OutboxState.REJECTED:
-                    self.entries[entry_id] = entry.model_copy(update={
-                        "state": OutboxState.PENDING, "due_at": now, "outcome_unknown": False})
+                    self.entries[entry_id] = entry.model_copy(
+                        update={"state": OutboxState.PENDING, "due_at": now, "outcome_unknown": False}
+                    )
                     self.ready_since[entry_id] = now
                     count += 1
             return count
@@ -252,14 +274,20 @@ class FakeWebitel:
         with self._lock:
             for index, item in enumerate(items):
                 if any(c.destination in self.invalid for c in item.communications):
-                    raise WebitelRejected("bad item", status=400, error_id="app.member.valid",
-                                          detail=f"items[{index}]: invalid destination",
-                                          request_id="req-1")
+                    raise WebitelRejected(
+                        "bad item",
+                        status=400,
+                        error_id="app.member.valid",
+                        detail=f"items[{index}]: invalid destination",
+                        request_id="req-1",
+                    )
             ids = []
             for item in items:
                 member_id = str(next(self._ids))
                 self.members[member_id] = MemberInQueue(
-                    id=member_id, name=item.name, variables=dict(item.variables),
+                    id=member_id,
+                    name=item.name,
+                    variables=dict(item.variables),
                     queue={"id": queue_id},  # type: ignore[arg-type]
                 )
                 ids.append(member_id)
@@ -272,25 +300,29 @@ class FakeWebitel:
     def create_member(self, queue_id: str, item: MemberItem) -> str:
         return self.create_members_bulk(queue_id, [item], "")[0]
 
-    def search_members(self, queue_id: str, variables: Mapping[str, str], page: int = 1,
-                       size: int = 100) -> MemberPage:
+    def search_members(
+        self, queue_id: str, variables: Mapping[str, str], page: int = 1, size: int = 100
+    ) -> MemberPage:
         fault = self._fault(self.search_faults)
         with self._lock:
             self.calls.append(("search", 0))
         if fault == "down":
             raise WebitelUnavailable("down", may_have_committed=False)
         with self._lock:
-            found = [m for m in self.members.values()
-                     if m.queue_id == queue_id
-                     and all(m.variables.get(k) == v for k, v in variables.items())]
+            found = [
+                m
+                for m in self.members.values()
+                if m.queue_id == queue_id and all(m.variables.get(k) == v for k, v in variables.items())
+            ]
         start = (page - 1) * size
-        return MemberPage(next=len(found) > start + size, items=found[start:start + size])
+        return MemberPage(next=len(found) > start + size, items=found[start : start + size])
 
     def stop_member(self, queue_id: str, member_id: str, cause: str = "cancel") -> None:
         self.stopped.append(member_id)
 
-    def delete_members(self, queue_id: str, *, ids: Sequence[str] = (),
-                       variables: Mapping[str, str] | None = None) -> None:
+    def delete_members(
+        self, queue_id: str, *, ids: Sequence[str] = (), variables: Mapping[str, str] | None = None
+    ) -> None:
         raise NotImplementedError
 
     def create_call(self, request: Any) -> str:

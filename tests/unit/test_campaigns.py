@@ -34,11 +34,25 @@ CONFIG = OperatorConfig(callback_queue_id="1", debtor_queue_id="2", communicatio
 HEADER = "name,phone,phone2,debt_amount,debt_currency,timezone,bucket,expire_at,priority,var_contract\n"
 
 
-def run_import(text: str, outbox: MemoryOutbox | None = None, *, file_name: str = "march.csv",
-               dnc: MemoryDnc | None = None, clock: FakeClock | None = None, **kwargs: object):
+def run_import(
+    text: str,
+    outbox: MemoryOutbox | None = None,
+    *,
+    file_name: str = "march.csv",
+    dnc: MemoryDnc | None = None,
+    clock: FakeClock | None = None,
+    **kwargs: object,
+):
     outbox = outbox if outbox is not None else MemoryOutbox()
-    report = import_campaign_csv(text.splitlines(keepends=True), file_name, outbox, clock or FakeClock(),
-                                 CONFIG, dnc=dnc, settings=ImportSettings(**kwargs))  # type: ignore[arg-type]
+    report = import_campaign_csv(
+        text.splitlines(keepends=True),
+        file_name,
+        outbox,
+        clock or FakeClock(),
+        CONFIG,
+        dnc=dnc,
+        settings=ImportSettings(**kwargs),
+    )  # type: ignore[arg-type]
     return report, outbox
 
 
@@ -49,7 +63,8 @@ def only(outbox: MemoryOutbox):
 
 def test_a_good_row_becomes_a_member_on_the_webitel_contract() -> None:
     report, outbox = run_import(
-        HEADER + "Jan Novák,777 666 555,+420 602 111 222,12500.5,CZK,,7,2026-12-31,5,C-1\n")
+        HEADER + "Jan Novák,777 666 555,+420 602 111 222,12500.5,CZK,,7,2026-12-31,5,C-1\n"
+    )
     assert report.receipt.total("imported") == 1 and not report.bad_rows
     entry = only(outbox)
     member = entry.member
@@ -77,18 +92,18 @@ def test_a_good_row_becomes_a_member_on_the_webitel_contract() -> None:
 
 def test_every_bad_row_is_reported_with_line_and_reason_and_the_rest_imported() -> None:
     rows = [
-        "Ok One,777666555,,,,,,,,",                      # 2 ok
-        ",777666556,,,,,,,,",                            # 3 no name
-        "Bad Phone,12,,,,,,,,",                          # 4 impossible phone
-        "Bad Zone,777666557,,,,Mars/Olympus,,,,",        # 5 bad timezone
-        "Bad Amount,777666558,,12x,CZK,,,,,",            # 6 bad amount
-        "No Currency,777666559,,100,,,,,,",              # 7 amount without currency
-        "Old,777666560,,,,,,2020-01-01,,",               # 8 expired
-        "Bad Prio,777666561,,,,,,,high,",                # 9 priority
-        "Bad Bucket,777666562,,,,,x1,,,",                # 10 bucket id
-        "Premium,900123456,,,,,,,,",                     # 11 premium-rate number
-        "Too,777666563,,,,,,,,,extra",                   # 12 more values than columns
-        "Ok Two,+421 905 123 456,,,,,,,,",               # 13 ok (Slovakia)
+        "Ok One,777666555,,,,,,,,",  # 2 ok
+        ",777666556,,,,,,,,",  # 3 no name
+        "Bad Phone,12,,,,,,,,",  # 4 impossible phone
+        "Bad Zone,777666557,,,,Mars/Olympus,,,,",  # 5 bad timezone
+        "Bad Amount,777666558,,12x,CZK,,,,,",  # 6 bad amount
+        "No Currency,777666559,,100,,,,,,",  # 7 amount without currency
+        "Old,777666560,,,,,,2020-01-01,,",  # 8 expired
+        "Bad Prio,777666561,,,,,,,high,",  # 9 priority
+        "Bad Bucket,777666562,,,,,x1,,,",  # 10 bucket id
+        "Premium,900123456,,,,,,,,",  # 11 premium-rate number
+        "Too,777666563,,,,,,,,,extra",  # 12 more values than columns
+        "Ok Two,+421 905 123 456,,,,,,,,",  # 13 ok (Slovakia)
     ]
     report, outbox = run_import(HEADER + "\n".join(rows) + "\n")
     reasons = {p.line: p.reason for p in report.bad_rows}
@@ -107,12 +122,15 @@ def test_every_bad_row_is_reported_with_line_and_reason_and_the_rest_imported() 
     assert len(outbox.entries) == 2
 
 
-@pytest.mark.parametrize(("header", "problem"), [
-    ("name,phnoe\n", "unknown column 'phnoe'"),
-    ("name,phone,phone\n", "appears twice"),
-    ("phone\n", "no 'name' column"),
-    ("name,debt_amount\n", "no 'phone'"),
-])
+@pytest.mark.parametrize(
+    ("header", "problem"),
+    [
+        ("name,phnoe\n", "unknown column 'phnoe'"),
+        ("name,phone,phone\n", "appears twice"),
+        ("phone\n", "no 'name' column"),
+        ("name,debt_amount\n", "no 'phone'"),
+    ],
+)
 def test_a_wrong_column_is_a_file_problem_and_nothing_is_imported(header: str, problem: str) -> None:
     report, outbox = run_import(header + "A,777666555\n")
     assert any(problem in text for text in report.receipt.file_problems)
@@ -122,8 +140,7 @@ def test_a_wrong_column_is_a_file_problem_and_nothing_is_imported(header: str, p
 def test_empty_and_non_utf8_files_are_reported_not_crashed() -> None:
     report, _ = run_import("")
     assert report.receipt.file_problems == ["the file is empty (a header row is required)"]
-    raw = (HEADER.encode() + "Jiří,777666555,,,,,,,,\n".encode("cp1250")
-           + b"Ok,777666556,,,,,,,,\n")
+    raw = HEADER.encode() + "Jiří,777666555,,,,,,,,\n".encode("cp1250") + b"Ok,777666556,,,,,,,,\n"
     outbox = MemoryOutbox()
     report = import_campaign_csv(decoded_lines([raw[:17], raw[17:]]), "x.csv", outbox, FakeClock(), CONFIG)
     assert [(p.line, p.reason) for p in report.bad_rows] == [(2, "not UTF-8 text; save the file as UTF-8")]
@@ -138,11 +155,17 @@ def test_semicolon_separated_excel_export_with_bom() -> None:
 
 
 def test_duplicates_within_a_file_are_merged() -> None:
-    text = HEADER + "\n".join([
-        "Jan,777666555,,100,CZK,,,2026-12-01,1,",
-        "Jan Novak,+420777666555,602111222,150,CZK,,,2026-12-31,3,",
-        "Jan N.,00420 777 666 555,,,,,,2026-12-15,2,",
-    ]) + "\n"
+    text = (
+        HEADER
+        + "\n".join(
+            [
+                "Jan,777666555,,100,CZK,,,2026-12-01,1,",
+                "Jan Novak,+420777666555,602111222,150,CZK,,,2026-12-31,3,",
+                "Jan N.,00420 777 666 555,,,,,,2026-12-15,2,",
+            ]
+        )
+        + "\n"
+    )
     report, outbox = run_import(text)
     assert report.receipt.total("imported") == 1 and report.receipt.total("duplicates_merged") == 2
     member = only(outbox).member
@@ -189,12 +212,17 @@ def test_a_rejected_row_fixed_and_uploaded_again_is_re_driven() -> None:
 
 
 def test_campaign_key_scopes_identity() -> None:
-    text = "name,phone,key,campaign\nA,777666555,acct-1,2026-11\nB,777666555,acct-2,2026-11\n" \
-           "A,777666555,acct-1,2026-12\n"
+    text = (
+        "name,phone,key,campaign\nA,777666555,acct-1,2026-11\nB,777666555,acct-2,2026-11\n"
+        "A,777666555,acct-1,2026-12\n"
+    )
     report, outbox = run_import(text)
     assert report.receipt.total("imported") == 3
-    assert {e.source_id for e in outbox.entries.values()} == {"2026-11:acct-1", "2026-11:acct-2",
-                                                              "2026-12:acct-1"}
+    assert {e.source_id for e in outbox.entries.values()} == {
+        "2026-11:acct-1",
+        "2026-11:acct-2",
+        "2026-12:acct-1",
+    }
 
 
 def test_do_not_call_at_import() -> None:
@@ -209,8 +237,9 @@ def test_do_not_call_at_import() -> None:
 def test_dnc_file_import_adds_and_removes_and_reports_bad_rows() -> None:
     dnc = MemoryDnc(["+420602111222"])
     text = "phone,reason,action\n777666555,asked,\n602111222,,remove\nnot-a-phone,,\n777666556,,delete\n"
-    report = import_dnc_csv(text.splitlines(keepends=True), "dnc.csv", dnc, FakeClock(),
-                            receipts=MemoryReceipts())
+    report = import_dnc_csv(
+        text.splitlines(keepends=True), "dnc.csv", dnc, FakeClock(), receipts=MemoryReceipts()
+    )
     assert set(dnc.numbers) == {"+420777666555"}
     assert [(p.line, p.reason.split(":")[0]) for p in report.bad_rows] == [(4, "phone"), (5, "action")]
     assert report.receipt.total("dnc_added") == 1 and report.receipt.total("dnc_removed") == 1
@@ -254,9 +283,17 @@ def test_calling_window_rules() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2028, 1, 1), timezones=st.just(UTC)),
-       st.lists(st.sampled_from(["Europe/Prague", "America/New_York", "Asia/Tokyo", "Europe/London",
-                                 "America/Los_Angeles"]), min_size=1, max_size=2, unique=True))
+@given(
+    st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2028, 1, 1), timezones=st.just(UTC)),
+    st.lists(
+        st.sampled_from(
+            ["Europe/Prague", "America/New_York", "Asia/Tokyo", "Europe/London", "America/Los_Angeles"]
+        ),
+        min_size=1,
+        max_size=2,
+        unique=True,
+    ),
+)
 def test_next_opening_is_open_and_nothing_earlier_is(moment: datetime, names: list[str]) -> None:
     window = CallingWindow.parse("mon-sat 08:00-20:00")
     zones = [ZoneInfo(name) for name in names]
@@ -274,18 +311,23 @@ def test_expiry_and_windows_in_check_header_are_consistent() -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 3), st.integers(0, 9)), min_size=1, max_size=25),
-       st.integers(1, 7))
+@given(
+    st.lists(st.tuples(st.integers(0, 5), st.integers(0, 3), st.integers(0, 9)), min_size=1, max_size=25),
+    st.integers(1, 7),
+)
 def test_any_order_and_chunking_of_duplicate_rows_gives_the_same_members(
-        rows: list[tuple[int, int, int]], chunk: int) -> None:
+    rows: list[tuple[int, int, int]], chunk: int
+) -> None:
     lines = [f"P{who},777{who:06d},602{extra:06d},,,,,,{prio}," for who, extra, prio in rows]
     forward, _ = run_import(HEADER + "\n".join(lines) + "\n", chunk_size=chunk)
     outbox_a = run_import(HEADER + "\n".join(lines) + "\n", chunk_size=chunk)[1]
     outbox_b = run_import(HEADER + "\n".join(reversed(lines)) + "\n", chunk_size=max(1, chunk - 1))[1]
 
     def shape(outbox: MemoryOutbox) -> dict[str, tuple[frozenset[str], int]]:
-        return {e.entry_id: (frozenset(c.destination for c in e.member.communications), e.member.priority)
-                for e in outbox.entries.values()}
+        return {
+            e.entry_id: (frozenset(c.destination for c in e.member.communications), e.member.priority)
+            for e in outbox.entries.values()
+        }
 
     assert shape(outbox_a) == shape(outbox_b)
     assert len(outbox_a.entries) == len({who for who, _, _ in rows})

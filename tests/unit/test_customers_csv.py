@@ -52,8 +52,13 @@ def test_full_row_and_derived_debt() -> None:
     assert c1.phones == ("+420777666555", "+420602123456")
     assert (c1.debt, c1.debt_amount, c1.debt_currency) == (True, Decimal("1234.50"), "CZK")
     assert c1.debt_as_of == date(2026, 10, 31)
-    assert (c1.segment, c1.priority, c1.agent_extension, c1.bucket_id, c1.language) == ("vip", 10, "1005", "7",
-                                                                                        "cs-CZ")
+    assert (c1.segment, c1.priority, c1.agent_extension, c1.bucket_id, c1.language) == (
+        "vip",
+        10,
+        "1005",
+        "7",
+        "cs-CZ",
+    )
     assert (c2.debt, c2.priority, c2.segment) == (False, 0, None)
     assert [e.e164 for e in c1.entries()] == ["+420777666555", "+420602123456"]
     assert c1.entries()[0].debt_amount == "1234.50"
@@ -76,22 +81,27 @@ def test_semicolon_file_with_bom_aliases_and_czech_amounts() -> None:
 
 
 def test_every_bad_row_is_reported_with_its_line_and_reasons_and_the_rest_imported() -> None:
-    text = "\n".join([
-        "customer_id,name,phones,debt_amount,debt_currency,debt_as_of,segment,priority,agent_extension,"
-        "bucket_id,language",                                    # line 1
-        "C1,Ok,777666555,,,,,,,,",                               # 2 ok
-        ",No id,777666556,,,,,,,,",                              # 3 missing id
-        "C3,No phone,,,,,,,,,",                                  # 4 no phone
-        "C4,Bad phone,12345,,,,,,,,",                            # 5 invalid number
-        "C5,Bad values,777666558,abc,EURO,32.13.2026,,x,1 2,0,english",  # 6 many problems
-        "",                                                      # 7 blank: skipped silently
-        "C1,Duplicate id,777666559,,,,,,,,",                     # 8 repeated id
-        "C8,Shared phone,+420 777 666 555,,,,,,,,",              # 9 number already C1's
-        '"C9","Multi',                                           # 10 quoted value spanning lines
-        'line",777666560,,,,,,,,',                               # 11
-        "C10,Too many,777666561,,,,,,,,,extra",                  # 12 shifted columns
-        "C11,Ok too,777666562,,,,,,,,",                          # 13 ok
-    ]) + "\n"
+    text = (
+        "\n".join(
+            [
+                "customer_id,name,phones,debt_amount,debt_currency,debt_as_of,segment,priority,agent_extension,"
+                "bucket_id,language",  # line 1
+                "C1,Ok,777666555,,,,,,,,",  # 2 ok
+                ",No id,777666556,,,,,,,,",  # 3 missing id
+                "C3,No phone,,,,,,,,,",  # 4 no phone
+                "C4,Bad phone,12345,,,,,,,,",  # 5 invalid number
+                "C5,Bad values,777666558,abc,EURO,32.13.2026,,x,1 2,0,english",  # 6 many problems
+                "",  # 7 blank: skipped silently
+                "C1,Duplicate id,777666559,,,,,,,,",  # 8 repeated id
+                "C8,Shared phone,+420 777 666 555,,,,,,,,",  # 9 number already C1's
+                '"C9","Multi',  # 10 quoted value spanning lines
+                'line",777666560,,,,,,,,',  # 11
+                "C10,Too many,777666561,,,,,,,,,extra",  # 12 shifted columns
+                "C11,Ok too,777666562,,,,,,,,",  # 13 ok
+            ]
+        )
+        + "\n"
+    )
     result = parse_export(text, default_region="CZ")
     assert [c.customer_id for c in result.customers] == ["C1", "C9", "C11"]
     by_line = {r.line: r for r in result.rejections}
@@ -99,8 +109,15 @@ def test_every_bad_row_is_reported_with_its_line_and_reasons_and_the_rest_import
     assert by_line[3].fields == ("customer_id",)
     assert "at least one phone number" in by_line[4].reason
     assert "number #1 is not valid" in by_line[5].reason
-    assert set(by_line[6].fields) == {"debt_amount", "debt_currency", "debt_as_of", "priority",
-                                     "agent_extension", "bucket_id", "language"}
+    assert set(by_line[6].fields) == {
+        "debt_amount",
+        "debt_currency",
+        "debt_as_of",
+        "priority",
+        "agent_extension",
+        "bucket_id",
+        "language",
+    }
     assert "line 2" in by_line[8].reason
     assert "belongs to customer C1 (line 2)" in by_line[9].reason
     assert "12 fields but the header has 11" in by_line[12].reason
@@ -109,12 +126,15 @@ def test_every_bad_row_is_reported_with_its_line_and_reasons_and_the_rest_import
     assert all("777" not in r.reason for r in result.rejections)
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("", "empty"),
-    ("\n\n", "empty"),
-    ("name,debt\nJan,1\n", "customer_id, phones"),
-    ("customer_id,phones,Phone\nC1,777666555,777666555\n", "appears twice"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "empty"),
+        ("\n\n", "empty"),
+        ("name,debt\nJan,1\n", "customer_id, phones"),
+        ("customer_id,phones,Phone\nC1,777666555,777666555\n", "appears twice"),
+    ],
+)
 def test_unusable_files_are_refused_as_a_whole(text: str, message: str) -> None:
     with pytest.raises(CsvFormatError, match=message):
         parse_export(text, default_region="CZ")
@@ -131,13 +151,22 @@ def test_windows_1250_files_are_read() -> None:
     text, encoding = decode_export(data)
     assert encoding == "cp1250"
     assert parse_export(text, default_region="CZ").customers[0].name == "Tomáš Černý"
-    assert decode_export("x".encode())[1] == "utf-8"
+    assert decode_export(b"x")[1] == "utf-8"
 
 
-@pytest.mark.parametrize(("raw", "value"), [
-    ("1234.50", "1234.50"), ("1 234,50", "1234.50"), ("1.234,50", "1234.50"), ("1,234.50", "1234.50"),
-    ("-20", "-20"), ("0", "0"), ("", None), ("1\u00a0000", "1000"),
-])
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [
+        ("1234.50", "1234.50"),
+        ("1 234,50", "1234.50"),
+        ("1.234,50", "1234.50"),
+        ("1,234.50", "1234.50"),
+        ("-20", "-20"),
+        ("0", "0"),
+        ("", None),
+        ("1\u00a0000", "1000"),
+    ],
+)
 def test_amount_notations(raw: str, value: str | None) -> None:
     parsed = parse_amount(raw)
     assert (None if parsed is None else format(parsed, "f")) == value
@@ -149,7 +178,7 @@ def test_bad_amounts(raw: str) -> None:
         parse_amount(raw)
 
 
-cell = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=30)
+cell = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=30)
 
 
 @given(rows=st.lists(st.lists(cell, min_size=0, max_size=14), max_size=25))
@@ -185,5 +214,11 @@ def test_column_order_does_not_matter(order: list[int]) -> None:
     header = ",".join(columns[i] for i in order)
     row = ",".join(values[i] for i in order)
     (customer,) = parse_export(f"{header}\n{row}\n", default_region="CZ").customers
-    assert (customer.customer_id, customer.phones, customer.debt, customer.segment, customer.priority,
-            customer.language) == ("C1", ("+420777666555",), True, "vip", 4, "cs")
+    assert (
+        customer.customer_id,
+        customer.phones,
+        customer.debt,
+        customer.segment,
+        customer.priority,
+        customer.language,
+    ) == ("C1", ("+420777666555",), True, "vip", 4, "cs")

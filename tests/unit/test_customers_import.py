@@ -72,8 +72,16 @@ def test_same_file_twice_changes_nothing() -> None:
 
 def test_full_import_replaces_the_snapshot_without_a_not_found_window() -> None:
     store = MemoryStore()
-    importer(store).run(csv_of([("C1", "Jan", "777000001", "0"), ("C2", "Eva", "777000002", "5"),
-                                ("C3", "Old", "777000003", "0")]), source="monday.csv")
+    importer(store).run(
+        csv_of(
+            [
+                ("C1", "Jan", "777000001", "0"),
+                ("C2", "Eva", "777000002", "5"),
+                ("C3", "Old", "777000003", "0"),
+            ]
+        ),
+        source="monday.csv",
+    )
     kept = {"+420777000001", "+420777000002"}
 
     def no_window(items: dict[str, DirectoryEntry]) -> None:
@@ -81,8 +89,15 @@ def test_full_import_replaces_the_snapshot_without_a_not_found_window() -> None:
 
     store.after_each_change = no_window
     report = importer(store).run(
-        csv_of([("C1", "Jan", "777000001", "0"), ("C2", "Eva", "777000002", "0"), ("C4", "New", "777000004", "9")]),
-        source="tuesday.csv")
+        csv_of(
+            [
+                ("C1", "Jan", "777000001", "0"),
+                ("C2", "Eva", "777000002", "0"),
+                ("C4", "New", "777000004", "9"),
+            ]
+        ),
+        source="tuesday.csv",
+    )
     assert (report.created, report.updated, report.unchanged, report.deleted) == (1, 1, 1, 1)
     assert set(store.items) == {"+420777000001", "+420777000002", "+420777000004"}
     assert store.items["+420777000002"].debt is False
@@ -100,7 +115,9 @@ def test_number_moving_to_another_customer_is_one_overwrite() -> None:
 
 def test_a_concurrent_write_is_not_deleted() -> None:
     store = MemoryStore()
-    importer(store).run(csv_of([("C1", "Jan", "777000001", "0"), ("C2", "Eva", "777000002", "0")]), source="a")
+    importer(store).run(
+        csv_of([("C1", "Jan", "777000001", "0"), ("C2", "Eva", "777000002", "0")]), source="a"
+    )
 
     def other_import_rewrites_c2() -> None:
         store.items["+420777000002"] = DirectoryEntry(e164="+420777000002", customer_id="C2", debt=True)
@@ -114,17 +131,22 @@ def test_a_concurrent_write_is_not_deleted() -> None:
 def test_upsert_mode_never_deletes() -> None:
     store = MemoryStore()
     importer(store).run(csv_of([("C1", "Jan", "777000001", "0")]), source="a")
-    report = importer(store).run(csv_of([("C2", "Eva", "777000002", "0")]), source="b", mode=ImportMode.UPSERT)
+    report = importer(store).run(
+        csv_of([("C2", "Eva", "777000002", "0")]), source="b", mode=ImportMode.UPSERT
+    )
     assert (report.mode, report.created, report.deleted) == ("upsert", 1, 0)
     assert set(store.items) == {"+420777000001", "+420777000002"}
 
 
-@pytest.mark.parametrize("data", [
-    b"customer_id,name,phones\n",  # header only
-    b"customer_id;phones\nC1;12\nC2;34\n",  # every row bad
-    b"a,b,c\n1,2,3\n",  # not an export at all
-    b"",
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"customer_id,name,phones\n",  # header only
+        b"customer_id;phones\nC1;12\nC2;34\n",  # every row bad
+        b"a,b,c\n1,2,3\n",  # not an export at all
+        b"",
+    ],
+)
 def test_a_broken_file_never_empties_the_directory(data: bytes) -> None:
     store = MemoryStore()
     importer(store).run(csv_of([("C1", "Jan", "777000001", "0")]), source="good")
@@ -136,9 +158,13 @@ def test_a_broken_file_never_empties_the_directory(data: bytes) -> None:
 
 def test_mostly_rejected_file_imports_rows_but_deletes_nothing() -> None:
     store = MemoryStore()
-    importer(store).run(csv_of([("C1", "Jan", "777000001", "0"), ("C2", "Eva", "777000002", "0")]), source="a")
-    report = importer(store).run(csv_of([("C3", "New", "777000003", "0"), ("C4", "Bad", "12", "0"),
-                                         ("C5", "Bad", "34", "0")]), source="b")
+    importer(store).run(
+        csv_of([("C1", "Jan", "777000001", "0"), ("C2", "Eva", "777000002", "0")]), source="a"
+    )
+    report = importer(store).run(
+        csv_of([("C3", "New", "777000003", "0"), ("C4", "Bad", "12", "0"), ("C5", "Bad", "34", "0")]),
+        source="b",
+    )
     assert (report.status, report.created, report.rejected, report.deleted) == ("partial", 1, 2, 0)
     assert report.deletions_skipped and "rejected" in report.deletions_skipped
     assert set(store.items) == {"+420777000001", "+420777000002", "+420777000003"}
@@ -147,17 +173,26 @@ def test_mostly_rejected_file_imports_rows_but_deletes_nothing() -> None:
 
 def test_report_lists_rejections_up_to_a_cap() -> None:
     store = MemoryStore()
-    rows = [(f"C{i}", "X", "12", "0") for i in range(30)] + [(f"D{i}", "Y", f"7770001{i:02d}", "0")
-                                                            for i in range(40)]
-    report = CustomerImport(store, default_region="CZ", max_listed_rejections=10).run(csv_of(rows), source="x")
+    rows = [(f"C{i}", "X", "12", "0") for i in range(30)] + [
+        (f"D{i}", "Y", f"7770001{i:02d}", "0") for i in range(40)
+    ]
+    report = CustomerImport(store, default_region="CZ", max_listed_rejections=10).run(
+        csv_of(rows), source="x"
+    )
     assert (report.rejected, len(report.rejections), report.rejections_truncated) == (30, 10, True)
     as_dict = report.to_dict()
-    assert as_dict["rejections"][0] == {"line": 2, "reason": "phones: number #1 is not valid (invalid)",
-                                        "fields": ["phones"], "customer_id": "C0"}
+    assert as_dict["rejections"][0] == {
+        "line": 2,
+        "reason": "phones: number #1 is not valid (invalid)",
+        "fields": ["phones"],
+        "customer_id": "C0",
+    }
 
 
 numbers = st.sampled_from([f"+4207770000{i:02d}" for i in range(12)])
-snapshot = st.dictionaries(numbers, st.tuples(st.sampled_from(["C1", "C2", "C3"]), st.booleans()), max_size=10)
+snapshot = st.dictionaries(
+    numbers, st.tuples(st.sampled_from(["C1", "C2", "C3"]), st.booleans()), max_size=10
+)
 
 
 @given(old=snapshot, new=snapshot)

@@ -29,16 +29,30 @@ pytestmark = pytest.mark.unit
 CONFIG = OperatorConfig(callback_queue_id="1", debtor_queue_id="2")
 
 
-def entry(n: int, *, queue: str = "1", source: str = "callback", clock: FakeClock | None = None,
-          expires_in: float | None = None, variables: dict[str, str] | None = None,
-          file_name: str = "") -> OutboxEntry:
+def entry(
+    n: int,
+    *,
+    queue: str = "1",
+    source: str = "callback",
+    clock: FakeClock | None = None,
+    expires_in: float | None = None,
+    variables: dict[str, str] | None = None,
+    file_name: str = "",
+) -> OutboxEntry:
     now = (clock or FakeClock()).now()
     entry_id = f"entry-{n:06d}"
     phone = f"+420777{n:06d}"
     return OutboxEntry(
-        entry_id=entry_id, source=source, source_id=f"cb-{n}", queue_id=queue, file_name=file_name,
-        member=MemberItem(name=f"Member {n}", variables={ID_TAG: entry_id, **(variables or {})},
-                          communications=[MemberCommunication(destination=phone, type=Lookup(id="1"))]),
+        entry_id=entry_id,
+        source=source,
+        source_id=f"cb-{n}",
+        queue_id=queue,
+        file_name=file_name,
+        member=MemberItem(
+            name=f"Member {n}",
+            variables={ID_TAG: entry_id, **(variables or {})},
+            communications=[MemberCommunication(destination=phone, type=Lookup(id="1"))],
+        ),
         due_at=now,
         expires_at=now + timedelta(seconds=expires_in) if expires_in is not None else None,
         line=n,
@@ -72,8 +86,16 @@ def assert_exactly_once(outbox: MemoryOutbox, webitel: FakeWebitel) -> None:
 def test_delivers_due_entries_in_batches_and_writes_a_receipt() -> None:
     clock, outbox, webitel, receipts = FakeClock(), MemoryOutbox(), FakeWebitel(), MemoryReceipts()
     fill(outbox, 250)
-    receipt = run_upload("callbacks", outbox, webitel, clock, CONFIG, "run-a",
-                         settings=UploadSettings(batch_size=100), receipts=receipts)
+    receipt = run_upload(
+        "callbacks",
+        outbox,
+        webitel,
+        clock,
+        CONFIG,
+        "run-a",
+        settings=UploadSettings(batch_size=100),
+        receipts=receipts,
+    )
     assert receipt.total("delivered") == 250
     assert [n for kind, n in webitel.calls if kind == "bulk"] == [100, 100, 50]
     assert all(e.state == OutboxState.DELIVERED for e in outbox.entries.values())
@@ -84,8 +106,9 @@ def test_delivers_due_entries_in_batches_and_writes_a_receipt() -> None:
 
 def test_idle_run_stores_no_receipt() -> None:
     receipts = MemoryReceipts()
-    receipt = run_upload("callbacks", MemoryOutbox(), FakeWebitel(), FakeClock(), CONFIG, "a",
-                         receipts=receipts)
+    receipt = run_upload(
+        "callbacks", MemoryOutbox(), FakeWebitel(), FakeClock(), CONFIG, "a", receipts=receipts
+    )
     assert receipt.totals() == {}
     assert receipts.saved == {}
 
@@ -135,7 +158,8 @@ def test_bisection_with_several_bad_items() -> None:
     receipt = run_upload("callbacks", outbox, webitel, clock, CONFIG, "a")
     assert receipt.total("rejected") == 4 and receipt.total("delivered") == 60
     assert {e.entry_id for e in outbox.entries.values() if e.state == OutboxState.REJECTED} == {
-        f"entry-{n:06d}" for n in bad}
+        f"entry-{n:06d}" for n in bad
+    }
     assert_exactly_once(outbox, webitel)
 
 
@@ -143,8 +167,15 @@ def test_outage_releases_everything_with_backoff_and_keeps_it() -> None:
     clock, outbox, webitel = FakeClock(), MemoryOutbox(), FakeWebitel()
     fill(outbox, 150)
     webitel.faults = ["down"]
-    receipt = run_upload("callbacks", outbox, webitel, clock, CONFIG, "a",
-                         settings=UploadSettings(batch_size=100, backoff_base_s=30))
+    receipt = run_upload(
+        "callbacks",
+        outbox,
+        webitel,
+        clock,
+        CONFIG,
+        "a",
+        settings=UploadSettings(batch_size=100, backoff_base_s=30),
+    )
     assert receipt.stopped and "unavailable" in receipt.stopped
     assert receipt.total("deferred") == 100
     first = outbox.entries["entry-000000"]
@@ -172,7 +203,14 @@ def test_pending_age_grows_through_an_outage() -> None:
 def test_backoff_is_exponential_and_capped() -> None:
     settings_ = UploadSettings(backoff_base_s=30, backoff_max_s=600)
     assert [backoff_delay(n, settings_).total_seconds() for n in (1, 2, 3, 4, 5, 6, 30)] == [
-        30, 60, 120, 240, 480, 600, 600]
+        30,
+        60,
+        120,
+        240,
+        480,
+        600,
+        600,
+    ]
 
 
 def test_timeout_after_commit_is_reconciled_not_resent() -> None:
@@ -223,8 +261,9 @@ def test_a_run_that_died_mid_push_is_finished_by_the_next_after_the_lease() -> N
     # Run A claims 12, sends them, and dies before recording anything.
     webitel.faults = ["crash_after"]
     with pytest.raises(Crash):
-        run_upload("callbacks", outbox, webitel, clock, CONFIG, "dead",
-                   settings=UploadSettings(batch_size=12))
+        run_upload(
+            "callbacks", outbox, webitel, clock, CONFIG, "dead", settings=UploadSettings(batch_size=12)
+        )
     assert len(webitel.members) == 12
     # Within the lease nobody touches the dead run's 12; the 8 it never claimed go out.
     clock.advance(120)
@@ -276,8 +315,14 @@ def test_outside_calling_window_is_deferred_to_the_next_opening() -> None:
     clock, outbox, webitel = FakeClock(), MemoryOutbox(), FakeWebitel()
     variables = {"ringback_tz": "America/New_York", "ringback_window": "mon-sat 08:00-20:00"}
     outbox.add(entry(1, queue="2", source="campaign", variables=variables))
-    outbox.add(entry(2, queue="2", source="campaign",
-                     variables={"ringback_tz": "Europe/Prague", "ringback_window": "mon-sat 08:00-20:00"}))
+    outbox.add(
+        entry(
+            2,
+            queue="2",
+            source="campaign",
+            variables={"ringback_tz": "Europe/Prague", "ringback_window": "mon-sat 08:00-20:00"},
+        )
+    )
     receipt = run_upload("campaigns", outbox, webitel, clock, CONFIG, "a")
     assert receipt.total("outside_window") == 1 and receipt.total("delivered") == 1
     deferred = outbox.entries["entry-000001"]
@@ -321,7 +366,8 @@ def test_contract_mismatch_on_search_is_an_error_not_a_guess() -> None:
     run_upload("callbacks", outbox, webitel, clock, CONFIG, "a")
     # A server that ignores the variables filter answers with somebody else's member.
     webitel.members["9999"] = webitel.members[next(iter(webitel.members))].model_copy(
-        update={"id": "9999", "variables": {ID_TAG: "someone-else"}})
+        update={"id": "9999", "variables": {ID_TAG: "someone-else"}}
+    )
     original = webitel.search_members
     webitel.search_members = lambda q, v, page=1, size=100: original(q, {}, page, size)  # type: ignore[method-assign]
     clock.advance(3600)
@@ -382,10 +428,17 @@ def test_redrive_with_a_fix() -> None:
     run_upload("callbacks", outbox, webitel, clock, CONFIG, "a")
     assert outbox.entries["entry-000001"].state == OutboxState.REJECTED
     fixed_comm = [{"destination": "+420777999999", "type": {"id": "1"}}]
-    results = redrive(outbox, ["entry-000001", "entry-000000", "nope-0000"], clock,
-                      member_fixes={"entry-000001": {"communications": fixed_comm}})
-    assert results == {"entry-000001": "re-driven", "entry-000000": "not rejected (state delivered)",
-                       "nope-0000": "not found"}
+    results = redrive(
+        outbox,
+        ["entry-000001", "entry-000000", "nope-0000"],
+        clock,
+        member_fixes={"entry-000001": {"communications": fixed_comm}},
+    )
+    assert results == {
+        "entry-000001": "re-driven",
+        "entry-000000": "not rejected (state delivered)",
+        "nope-0000": "not found",
+    }
     receipt = run_upload("callbacks", outbox, webitel, clock, CONFIG, "a")
     assert receipt.total("delivered") == 1
     assert outbox.entries["entry-000001"].member.variables[ID_TAG] == "entry-000001"
@@ -413,18 +466,23 @@ def test_two_uploaders_at_once_never_send_the_same_member() -> None:
 # -- property: any interleaving of two uploaders and faults -> exactly once or rejected ----
 
 step = st.one_of(
-    st.tuples(st.sampled_from(["a", "b"]), st.sampled_from(["run"]),
-              st.sampled_from([None, "down", "5xx", "lost"])),
+    st.tuples(
+        st.sampled_from(["a", "b"]), st.sampled_from(["run"]), st.sampled_from([None, "down", "5xx", "lost"])
+    ),
     st.tuples(st.sampled_from(["a", "b"]), st.just("die"), st.sampled_from(["crash_before", "crash_after"])),
     st.tuples(st.just("-"), st.just("tick"), st.sampled_from([30, 200, 400, 2000])),
 )
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(steps=st.lists(step, min_size=1, max_size=14), bad=st.sets(st.integers(0, 11), max_size=3),
-       batch=st.integers(1, 5))
+@given(
+    steps=st.lists(step, min_size=1, max_size=14),
+    bad=st.sets(st.integers(0, 11), max_size=3),
+    batch=st.integers(1, 5),
+)
 def test_any_interleaving_delivers_each_member_exactly_once_or_rejects_it(
-        steps: list[tuple[str, str, object]], bad: set[int], batch: int) -> None:
+    steps: list[tuple[str, str, object]], bad: set[int], batch: int
+) -> None:
     clock, outbox, webitel = FakeClock(), MemoryOutbox(), FakeWebitel()
     fill(outbox, 12)
     webitel.invalid = {phone_of(n) for n in bad}

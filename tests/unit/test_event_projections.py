@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,6 +14,7 @@ from ringback.domain.callback_status import CallbackStatus
 from ringback.domain.events import projections as p
 from ringback.domain.events.envelope import EventSource, LoggedEvent
 from ringback.domain.events.webitel import WebitelEvent
+from ringback.domain.events.widget import FUNNEL_STAGES
 from ringback.services.ingest import Ingest, to_logged
 from ringback.services.projector import Projector
 from ringback.services.read_models import ReadModels
@@ -380,9 +382,9 @@ def test_funnel_counts_distinct_members_per_day_and_provider() -> None:
         p.funnel_record("2026-03-02", "ringback", "booked", "e3"),
     ]
     days = p.fold_funnel(
-        [{**m.data, "pk": m.pk, "sk": m.sk} for m in marks], p.date(2026, 3, 1), p.date(2026, 3, 2)
+        [{**m.data, "pk": m.pk, "sk": m.sk} for m in marks], date(2026, 3, 1), date(2026, 3, 2)
     )
-    assert days[0] == {"day": "2026-03-01", "providers": {}, "total": dict.fromkeys(p.FUNNEL_STAGES, 0)}
+    assert days[0] == {"day": "2026-03-01", "providers": {}, "total": dict.fromkeys(FUNNEL_STAGES, 0)}
     assert days[1]["providers"]["whisbi"]["opened"] == 2 and days[1]["total"]["booked"] == 1
     assert p.funnel_day(BASE - 10 * 3600 * 1000, ZONE) == "2026-03-02"  # 23:30Z = 00:30 in Prague
 

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -72,10 +73,16 @@ def no_metrics_leak() -> Iterator[None]:
     metrics.clear_metrics()
 
 
-def service(directory: Directory, callbacks: Callbacks, pool: ThreadPoolExecutor, clock: Clock,
-            **policy: object) -> RoutingService:
-    return RoutingService(directory, callbacks, policy=RoutingPolicy(**policy),  # type: ignore[arg-type]
-                          executor=pool, monotonic=clock)
+def service(
+    directory: Directory, callbacks: Callbacks, pool: ThreadPoolExecutor, clock: Clock, **policy: object
+) -> RoutingService:
+    return RoutingService(
+        directory,
+        callbacks,
+        policy=RoutingPolicy(**policy),  # type: ignore[arg-type]
+        executor=pool,
+        monotonic=clock,
+    )
 
 
 def roomy(clock: Clock) -> Deadline:
@@ -83,9 +90,20 @@ def roomy(clock: Clock) -> Deadline:
     return Deadline(5.0, clock)
 
 
-def entry(**changes: object) -> DirectoryEntry:
-    return replace(DirectoryEntry(e164=NUMBER, customer_id="C1", name="Jana", segment="vip", priority=3,
-                                  agent_extension="1005", bucket_id="9", language="cs"), **changes)  # type: ignore[arg-type]
+def entry(**changes: Any) -> DirectoryEntry:
+    return replace(
+        DirectoryEntry(
+            e164=NUMBER,
+            customer_id="C1",
+            name="Jana",
+            segment="vip",
+            priority=3,
+            agent_extension="1005",
+            bucket_id="9",
+            language="cs",
+        ),
+        **changes,  # type: ignore[arg-type]
+    )
 
 
 def test_found_debtor_with_pending_callback(pool: ThreadPoolExecutor) -> None:
@@ -94,10 +112,25 @@ def test_found_debtor_with_pending_callback(pool: ThreadPoolExecutor) -> None:
     callbacks.open[NUMBER] = OpenCallback("cb-1", "queued")
     answer = service(directory, callbacks, pool, clock).answer("777 666 555", roomy(clock))
     assert answer.to_dict() == {
-        "found": True, "debt": True, "reason": None, "source": "live", "number": NUMBER, "country": "CZ",
-        "customer_id": "C1", "name": "Jana", "segment": "vip", "priority": 3, "agent_extension": "1005",
-        "bucket_id": "9", "language": "cs", "debt_amount": "10.50", "debt_currency": "CZK", "debt_as_of": None,
-        "pending_callback": True, "callback_id": "cb-1", "callback_status": "queued",
+        "found": True,
+        "debt": True,
+        "reason": None,
+        "source": "live",
+        "number": NUMBER,
+        "country": "CZ",
+        "customer_id": "C1",
+        "name": "Jana",
+        "segment": "vip",
+        "priority": 3,
+        "agent_extension": "1005",
+        "bucket_id": "9",
+        "language": "cs",
+        "debt_amount": "10.50",
+        "debt_currency": "CZK",
+        "debt_as_of": None,
+        "pending_callback": True,
+        "callback_id": "cb-1",
+        "callback_status": "queued",
     }
     assert tuple(answer.to_dict()) == ANSWER_FIELDS
 
@@ -157,8 +190,9 @@ def test_cache_is_bounded_lru(pool: ThreadPoolExecutor) -> None:
     assert directory.calls == calls + 1
 
 
-def test_hanging_directory_answers_degraded_at_the_deadline(pool: ThreadPoolExecutor,
-                                                            caplog: pytest.LogCaptureFixture) -> None:
+def test_hanging_directory_answers_degraded_at_the_deadline(
+    pool: ThreadPoolExecutor, caplog: pytest.LogCaptureFixture
+) -> None:
     directory, callbacks = Directory(), Callbacks()
     directory.hanging = True
     routing = RoutingService(directory, callbacks, policy=RoutingPolicy(budget_ms=50), executor=pool)
@@ -191,8 +225,9 @@ def test_failing_directory_serves_a_recent_answer_then_falls_back(pool: ThreadPo
 def test_fail_open_defaults(pool: ThreadPoolExecutor) -> None:
     directory, callbacks, clock = Directory(), Callbacks(), Clock()
     directory.fail = TimeoutError()
-    answer = service(directory, callbacks, pool, clock, fallback_found=True,
-                     fallback_debt=True).answer(NUMBER, roomy(clock))
+    answer = service(directory, callbacks, pool, clock, fallback_found=True, fallback_debt=True).answer(
+        NUMBER, roomy(clock)
+    )
     assert (answer.found, answer.debt, answer.reason, answer.source) == (True, True, "degraded", "fallback")
 
 
@@ -307,3 +342,31 @@ def test_no_tokens_ever_read_is_unavailable_not_invalid(pool: ThreadPoolExecutor
 def test_an_empty_secret_rejects_every_token(pool: ThreadPoolExecutor) -> None:
     clock = Clock()
     assert gate(Tokens(), clock, pool).check("Bearer x", roomy(clock)) is AuthOutcome.INVALID
+
+
+def test_callback_lookup_can_be_switched_off(pool: ThreadPoolExecutor) -> None:
+    directory, callbacks, clock = Directory(), Callbacks(), Clock()
+    callbacks.fail = AssertionError("must not be called")
+    directory.entries[NUMBER] = entry()
+    routing = service(directory, callbacks, pool, clock, callback_lookup=False)
+    answer = routing.answer(NUMBER, roomy(clock))
+    assert (answer.found, answer.pending_callback, answer.source) == (True, False, "live")
+    assert routing.probe(roomy(clock)) == {"customers": "ok", "callbacks": "disabled"}
+    assert "RoutingCallbackLookupFailed" not in metrics.metric_set
+
+
+@given(
+    value=st.one_of(
+        st.text(max_size=40),
+        st.dictionaries(
+            st.text(max_size=8), st.one_of(st.text(max_size=12), st.integers(), st.none()), max_size=4
+        ).map(__import__("json").dumps),
+        st.lists(st.one_of(st.text(max_size=8), st.integers()), max_size=4).map(__import__("json").dumps),
+    )
+)
+@settings(max_examples=300, deadline=None)
+def test_routing_token_parser_matches_the_shared_one(value: str) -> None:
+    from ringback.adapters.routing_tokens import parse_tokens
+    from ringback.adapters.secrets import parse_token_secret
+
+    assert parse_tokens(value) == parse_token_secret(value)

@@ -79,7 +79,7 @@
   function colour(value, fallback) {
     return value && win.CSS && CSS.supports('color', value) ? value : fallback;
   }
-  var color = colour(data.color, '#0a7'), textColor = colour(data.textColor, '#fff');
+  var color = colour(data.color, '#00795a'), textColor = colour(data.textColor, '');
   var left = data.position === 'left';
 
   // ---------------------------------------------------------------- small helpers
@@ -207,7 +207,7 @@
     root = host.attachShadow({ mode: 'open' });
     wrap = el('div', { class: 'w', 'data-status': 'unknown' });
     wrap.style.setProperty('--c', color);
-    wrap.style.setProperty('--t', textColor);
+    if (textColor) wrap.style.setProperty('--t', textColor);
     wrap.addEventListener('keydown', onKey);
     if (root.adoptedStyleSheets && win.CSSStyleSheet && CSSStyleSheet.prototype.replaceSync) {
       var sheet = new CSSStyleSheet(); // not an inline <style>: fine under a strict CSP
@@ -309,8 +309,18 @@
     wrap.appendChild(fab);
     root.appendChild(wrap);
     doc.body.appendChild(host);
+    if (!textColor) wrap.style.setProperty('--t', readableOn(getComputedStyle(fab).backgroundColor));
     setMode(modes[0]);
     showStatus();
+  }
+  // White or near-black, whichever contrasts more with the main colour (WCAG relative luminance).
+  function readableOn(rgbText) {
+    var c = (rgbText.match(/[\d.]+/g) || [0, 0, 0]).slice(0, 3), l = 0;
+    for (var i = 0; i < 3; i++) {
+      var v = c[i] / 255;
+      l += [0.2126, 0.7152, 0.0722][i] * (v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4));
+    }
+    return (l + 0.05) / 0.05 > 1.05 / (l + 0.05) ? '#111' : '#fff';
   }
   function isoDay(d) {
     return d.getFullYear() + '-' + ('0' + (d.getMonth() + 1)).slice(-2) + '-' + ('0' + d.getDate()).slice(-2);

@@ -16,8 +16,9 @@ _OPEN_VALUES = {f":s{i}": {"S": status.value} for i, status in enumerate(sorted(
 class DynamoCallbackLookup:
     """Implements ``ports.callback_lookup.CallbackLookup``."""
 
-    def __init__(self, table: str, client: Any, *, epoch: Callable[[], float] = time.time,
-                 max_pages: int = 3) -> None:
+    def __init__(
+        self, table: str, client: Any, *, epoch: Callable[[], float] = time.time, max_pages: int = 3
+    ) -> None:
         self._table = table
         self._client = client
         self._epoch = epoch
@@ -30,8 +31,11 @@ class DynamoCallbackLookup:
             "KeyConditionExpression": "gsi1pk = :p",
             "FilterExpression": f"#s IN ({', '.join(_OPEN_VALUES)}) AND sk = :req",
             "ExpressionAttributeNames": {"#s": "status"},
-            "ExpressionAttributeValues": {":p": {"S": f"PHONE#{e164}"}, ":req": {"S": "REQUEST"},
-                                          **_OPEN_VALUES},
+            "ExpressionAttributeValues": {
+                ":p": {"S": f"PHONE#{e164}"},
+                ":req": {"S": "REQUEST"},
+                **_OPEN_VALUES,
+            },
             "ScanIndexForward": False,  # newest first
         }
         now = self._epoch()

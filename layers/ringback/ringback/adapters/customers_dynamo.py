@@ -9,8 +9,8 @@ and retries fit the routing budget (:func:`routing_client`).
 from __future__ import annotations
 
 import time
-from functools import lru_cache
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -19,8 +19,17 @@ from ringback.adapters import aws
 from ringback.domain.customers import PK_PREFIX, DirectoryEntry
 
 _BATCH = 25
-_STRING_FIELDS = ("customer_id", "name", "debt_amount", "debt_currency", "debt_as_of", "segment",
-                  "agent_extension", "bucket_id", "language")
+_STRING_FIELDS = (
+    "customer_id",
+    "name",
+    "debt_amount",
+    "debt_currency",
+    "debt_as_of",
+    "segment",
+    "agent_extension",
+    "bucket_id",
+    "language",
+)
 
 
 def routing_client(service: str, budget_ms: int) -> Any:
@@ -35,8 +44,12 @@ def routing_client(service: str, budget_ms: int) -> Any:
     from botocore.config import Config
 
     budget_s = max(budget_ms / 1000, 0.05)
-    config = Config(connect_timeout=budget_s, read_timeout=budget_s, tcp_keepalive=True,
-                    retries={"max_attempts": 2, "mode": "standard"})
+    config = Config(
+        connect_timeout=budget_s,
+        read_timeout=budget_s,
+        tcp_keepalive=True,
+        retries={"max_attempts": 2, "mode": "standard"},
+    )
     return _session().create_client(service, config=config)
 
 
@@ -53,8 +66,12 @@ def import_client() -> Any:
 
 
 def entry_to_item(entry: DirectoryEntry) -> dict[str, Any]:
-    item: dict[str, Any] = {"pk": {"S": entry.pk}, "fp": {"S": entry.fingerprint()},
-                            "debt": {"BOOL": entry.debt}, "priority": {"N": str(entry.priority)}}
+    item: dict[str, Any] = {
+        "pk": {"S": entry.pk},
+        "fp": {"S": entry.fingerprint()},
+        "debt": {"BOOL": entry.debt},
+        "priority": {"N": str(entry.priority)},
+    }
     for name in _STRING_FIELDS:
         value = getattr(entry, name)
         if value is not None and value != "":
@@ -120,7 +137,7 @@ class DynamoCustomerStore:
 
     def put(self, entries: Sequence[DirectoryEntry]) -> None:
         for start in range(0, len(entries), _BATCH):
-            requests = [{"PutRequest": {"Item": entry_to_item(e)}} for e in entries[start:start + _BATCH]]
+            requests = [{"PutRequest": {"Item": entry_to_item(e)}} for e in entries[start : start + _BATCH]]
             self._write_batch(requests)
 
     def delete(self, stale: Mapping[str, str]) -> int:
@@ -128,8 +145,10 @@ class DynamoCustomerStore:
         for e164, fingerprint in stale.items():
             try:
                 self._client.delete_item(
-                    TableName=self._table, Key={"pk": {"S": PK_PREFIX + e164}},
-                    ConditionExpression="fp = :fp", ExpressionAttributeValues={":fp": {"S": fingerprint}},
+                    TableName=self._table,
+                    Key={"pk": {"S": PK_PREFIX + e164}},
+                    ConditionExpression="fp = :fp",
+                    ExpressionAttributeValues={":fp": {"S": fingerprint}},
                 )
                 deleted += 1
             except ClientError as error:

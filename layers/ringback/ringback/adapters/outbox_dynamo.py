@@ -140,8 +140,16 @@ class DynamoDialerOutbox:
     def _ttl(self) -> dict[str, str]:
         return {"N": str(int((datetime.now(UTC) + self._retention).timestamp()))}
 
-    def _update(self, entry_id: str, update: str, condition: str, values: dict[str, Any], *,
-                names: dict[str, str] | None = None, returns: str = "NONE") -> dict[str, Any] | None:
+    def _update(
+        self,
+        entry_id: str,
+        update: str,
+        condition: str,
+        values: dict[str, Any],
+        *,
+        names: dict[str, str] | None = None,
+        returns: str = "NONE",
+    ) -> dict[str, Any] | None:
         """One conditional update; None when the condition failed."""
         try:
             answer = self._ddb.update_item(
@@ -164,8 +172,9 @@ class DynamoDialerOutbox:
 
     def add(self, entry: OutboxEntry) -> bool:
         try:
-            self._ddb.put_item(TableName=self._table, Item=self._item(entry),
-                               ConditionExpression="attribute_not_exists(pk)")
+            self._ddb.put_item(
+                TableName=self._table, Item=self._item(entry), ConditionExpression="attribute_not_exists(pk)"
+            )
         except ClientError as error:
             if _conditional_failed(error):
                 return False
@@ -176,7 +185,7 @@ class DynamoDialerOutbox:
         """Conditional puts, 100 per transaction; an existing id cancels only its own put."""
         results: list[bool] = []
         for start in range(0, len(entries), _TRANSACTION_LIMIT):
-            results.extend(self._add_chunk(entries[start:start + _TRANSACTION_LIMIT]))
+            results.extend(self._add_chunk(entries[start : start + _TRANSACTION_LIMIT]))
         return results
 
     def _add_chunk(self, chunk: Sequence[OutboxEntry]) -> list[bool]:
@@ -189,18 +198,30 @@ class DynamoDialerOutbox:
                 outcome[todo[0]] = self.add(chunk[todo[0]])
                 break
             try:
-                self._ddb.transact_write_items(TransactItems=[
-                    {"Put": {"TableName": self._table, "Item": self._item(chunk[index]),
-                             "ConditionExpression": "attribute_not_exists(pk)"}}
-                    for index in todo
-                ])
+                self._ddb.transact_write_items(
+                    TransactItems=[
+                        {
+                            "Put": {
+                                "TableName": self._table,
+                                "Item": self._item(chunk[index]),
+                                "ConditionExpression": "attribute_not_exists(pk)",
+                            }
+                        }
+                        for index in todo
+                    ]
+                )
             except ClientError as error:
                 reasons = error.response.get("CancellationReasons")
-                if error.response.get("Error", {}).get("Code") != "TransactionCanceledException" \
-                        or not reasons:
+                if (
+                    error.response.get("Error", {}).get("Code") != "TransactionCanceledException"
+                    or not reasons
+                ):
                     raise
-                failed = [index for index, reason in zip(todo, reasons, strict=False)
-                          if reason.get("Code") == "ConditionalCheckFailed"]
+                failed = [
+                    index
+                    for index, reason in zip(todo, reasons, strict=False)
+                    if reason.get("Code") == "ConditionalCheckFailed"
+                ]
                 if not failed:
                     raise
                 for index in failed:
@@ -219,8 +240,9 @@ class DynamoDialerOutbox:
 
     # -- claiming -------------------------------------------------------------------------
 
-    def _claim_one(self, entry_id: str, now: datetime, lease_s: int, owner: str, *,
-                   looks_pending: bool, due_only: bool) -> OutboxEntry | None:
+    def _claim_one(
+        self, entry_id: str, now: datetime, lease_s: int, owner: str, *, looks_pending: bool, due_only: bool
+    ) -> OutboxEntry | None:
         until = now + timedelta(seconds=lease_s)
         values = {
             ":claimed": _s(OutboxState.CLAIMED.value),
@@ -241,15 +263,20 @@ class DynamoDialerOutbox:
                 condition = "#s = :claimed AND claim_until < :now"
                 extra = {":true": {"BOOL": True}, ":now": _s(iso(now))}
                 this_update = update + ", outcome_unknown = :true"
-            item = self._update(entry_id, this_update, condition,
-                                {**values, **extra, ":sk": _s(_due_sk(until, entry_id))},
-                                returns="ALL_NEW")
+            item = self._update(
+                entry_id,
+                this_update,
+                condition,
+                {**values, **extra, ":sk": _s(_due_sk(until, entry_id))},
+                returns="ALL_NEW",
+            )
             if item:
                 return self._entry(item)
         return None
 
-    def claim_due(self, queue_id: str, now: datetime, *, limit: int, lease_s: int,
-                  owner: str) -> list[OutboxEntry]:
+    def claim_due(
+        self, queue_id: str, now: datetime, *, limit: int, lease_s: int, owner: str
+    ) -> list[OutboxEntry]:
         claimed: list[OutboxEntry] = []
         start_key: dict[str, Any] | None = None
         for _ in range(10):
@@ -266,9 +293,14 @@ class DynamoDialerOutbox:
                 query["ExclusiveStartKey"] = start_key
             answer = self._ddb.query(**query)
             for item in answer.get("Items", []):
-                entry = self._claim_one(item["entry_id"]["S"], now, lease_s, owner,
-                                        looks_pending=item["state"]["S"] == OutboxState.PENDING.value,
-                                        due_only=True)
+                entry = self._claim_one(
+                    item["entry_id"]["S"],
+                    now,
+                    lease_s,
+                    owner,
+                    looks_pending=item["state"]["S"] == OutboxState.PENDING.value,
+                    due_only=True,
+                )
                 if entry is not None:
                     claimed.append(entry)
                     if len(claimed) >= limit:
@@ -278,8 +310,9 @@ class DynamoDialerOutbox:
                 break
         return claimed
 
-    def claim(self, entry_ids: Sequence[str], now: datetime, *, lease_s: int,
-              owner: str) -> list[OutboxEntry]:
+    def claim(
+        self, entry_ids: Sequence[str], now: datetime, *, lease_s: int, owner: str
+    ) -> list[OutboxEntry]:
         claimed = []
         for entry_id in entry_ids:
             entry = self._claim_one(entry_id, now, lease_s, owner, looks_pending=True, due_only=False)
@@ -289,17 +322,22 @@ class DynamoDialerOutbox:
 
     # -- settling -------------------------------------------------------------------------
 
-    def mark_delivered(self, entry_id: str, webitel_member_id: str, *,
-                       owner: str) -> OutboxState | None:
+    def mark_delivered(self, entry_id: str, webitel_member_id: str, *, owner: str) -> OutboxState | None:
         old = self._update(
             entry_id,
             "SET #s = :delivered, webitel_member_id = :member, outcome_unknown = :false, "
             "delivered_by = :owner, expires_at = :ttl "
             "REMOVE gsi1pk, gsi1sk, claim_owner, claim_until",
             "#s IN (:pending, :claimed)",
-            {":delivered": _s(OutboxState.DELIVERED.value), ":member": _s(webitel_member_id),
-             ":false": {"BOOL": False}, ":owner": _s(owner), ":ttl": self._ttl(),
-             ":pending": _s(OutboxState.PENDING.value), ":claimed": _s(OutboxState.CLAIMED.value)},
+            {
+                ":delivered": _s(OutboxState.DELIVERED.value),
+                ":member": _s(webitel_member_id),
+                ":false": {"BOOL": False},
+                ":owner": _s(owner),
+                ":ttl": self._ttl(),
+                ":pending": _s(OutboxState.PENDING.value),
+                ":claimed": _s(OutboxState.CLAIMED.value),
+            },
             returns="ALL_OLD",
         )
         if old:
@@ -308,45 +346,68 @@ class DynamoDialerOutbox:
         if current is None:
             return None
         if current.state == OutboxState.CANCELLED and current.webitel_member_id is None:
-            self._update(entry_id, "SET webitel_member_id = :member",
-                         "#s = :cancelled AND attribute_not_exists(webitel_member_id)",
-                         {":member": _s(webitel_member_id),
-                          ":cancelled": _s(OutboxState.CANCELLED.value)})
+            self._update(
+                entry_id,
+                "SET webitel_member_id = :member",
+                "#s = :cancelled AND attribute_not_exists(webitel_member_id)",
+                {":member": _s(webitel_member_id), ":cancelled": _s(OutboxState.CANCELLED.value)},
+            )
         return current.state
 
-    def _close_held(self, entry_id: str, owner: str, state: OutboxState, extra_set: str,
-                    values: dict[str, Any]) -> None:
+    def _close_held(
+        self, entry_id: str, owner: str, state: OutboxState, extra_set: str, values: dict[str, Any]
+    ) -> None:
         self._update(
             entry_id,
             f"SET #s = :state, expires_at = :ttl{extra_set} REMOVE gsi1pk, gsi1sk, claim_owner, claim_until",
             "#s = :claimed AND claim_owner = :owner",
-            {":state": _s(state.value), ":ttl": self._ttl(), ":owner": _s(owner),
-             ":claimed": _s(OutboxState.CLAIMED.value), **values},
+            {
+                ":state": _s(state.value),
+                ":ttl": self._ttl(),
+                ":owner": _s(owner),
+                ":claimed": _s(OutboxState.CLAIMED.value),
+                **values,
+            },
         )
 
     def mark_rejected(self, entry_id: str, reason: str, *, owner: str) -> None:
-        self._close_held(entry_id, owner, OutboxState.REJECTED,
-                         ", last_error = :reason, outcome_unknown = :false",
-                         {":reason": _s(reason[:2000]), ":false": {"BOOL": False}})
+        self._close_held(
+            entry_id,
+            owner,
+            OutboxState.REJECTED,
+            ", last_error = :reason, outcome_unknown = :false",
+            {":reason": _s(reason[:2000]), ":false": {"BOOL": False}},
+        )
 
     def mark_expired(self, entry_id: str, *, owner: str) -> None:
         self._close_held(entry_id, owner, OutboxState.EXPIRED, "", {})
 
-    def release(self, entry_id: str, *, owner: str, error: str, retry_at: datetime,
-                outcome_unknown: bool = False) -> None:
-        update = ("SET #s = :pending, due_at = :due, gsi1sk = :sk, last_error = :error, "
-                  "attempts = if_not_exists(attempts, :zero) + :one")
+    def release(
+        self, entry_id: str, *, owner: str, error: str, retry_at: datetime, outcome_unknown: bool = False
+    ) -> None:
+        update = (
+            "SET #s = :pending, due_at = :due, gsi1sk = :sk, last_error = :error, "
+            "attempts = if_not_exists(attempts, :zero) + :one"
+        )
         values: dict[str, Any] = {
-            ":pending": _s(OutboxState.PENDING.value), ":due": _s(iso(retry_at)),
-            ":sk": _s(_due_sk(retry_at, entry_id)), ":error": _s(error[:2000] or "released"),
-            ":zero": {"N": "0"}, ":one": {"N": "1"}, ":owner": _s(owner),
+            ":pending": _s(OutboxState.PENDING.value),
+            ":due": _s(iso(retry_at)),
+            ":sk": _s(_due_sk(retry_at, entry_id)),
+            ":error": _s(error[:2000] or "released"),
+            ":zero": {"N": "0"},
+            ":one": {"N": "1"},
+            ":owner": _s(owner),
             ":claimed": _s(OutboxState.CLAIMED.value),
         }
         if outcome_unknown:
             update += ", outcome_unknown = :true"
             values[":true"] = {"BOOL": True}
-        self._update(entry_id, update + " REMOVE claim_owner, claim_until",
-                     "#s = :claimed AND claim_owner = :owner", values)
+        self._update(
+            entry_id,
+            update + " REMOVE claim_owner, claim_until",
+            "#s = :claimed AND claim_owner = :owner",
+            values,
+        )
 
     def defer(self, entry_id: str, *, owner: str, until: datetime, reason: str) -> None:
         self._update(
@@ -354,16 +415,22 @@ class DynamoDialerOutbox:
             "SET #s = :pending, due_at = :due, gsi1sk = :sk, ready_since = :due, last_error = :reason "
             "REMOVE claim_owner, claim_until",
             "#s = :claimed AND claim_owner = :owner",
-            {":pending": _s(OutboxState.PENDING.value), ":due": _s(iso(until)),
-             ":sk": _s(_due_sk(until, entry_id)), ":reason": _s(reason), ":owner": _s(owner),
-             ":claimed": _s(OutboxState.CLAIMED.value)},
+            {
+                ":pending": _s(OutboxState.PENDING.value),
+                ":due": _s(iso(until)),
+                ":sk": _s(_due_sk(until, entry_id)),
+                ":reason": _s(reason),
+                ":owner": _s(owner),
+                ":claimed": _s(OutboxState.CLAIMED.value),
+            },
         )
 
     def replace(self, entry: OutboxEntry, *, expected: OutboxState) -> bool:
         stored = entry.model_copy(update={"state": expected})
         try:
             self._ddb.put_item(
-                TableName=self._table, Item=self._item(stored),
+                TableName=self._table,
+                Item=self._item(stored),
                 ConditionExpression="#s = :expected",
                 ExpressionAttributeNames={"#s": "state"},
                 ExpressionAttributeValues={":expected": _s(expected.value)},
@@ -380,8 +447,12 @@ class DynamoDialerOutbox:
             "SET #s = :cancelled, last_error = :reason, expires_at = :ttl "
             "REMOVE gsi1pk, gsi1sk, claim_owner, claim_until",
             "attribute_exists(pk) AND NOT #s IN (:cancelled, :expired)",
-            {":cancelled": _s(OutboxState.CANCELLED.value), ":expired": _s(OutboxState.EXPIRED.value),
-             ":reason": _s(reason), ":ttl": self._ttl()},
+            {
+                ":cancelled": _s(OutboxState.CANCELLED.value),
+                ":expired": _s(OutboxState.EXPIRED.value),
+                ":reason": _s(reason),
+                ":ttl": self._ttl(),
+            },
             returns="ALL_OLD",
         )
         if old:
@@ -396,17 +467,26 @@ class DynamoDialerOutbox:
                 "SET #s = :pending, due_at = :now, ready_since = :now, gsi1pk = :pk, gsi1sk = :sk, "
                 "outcome_unknown = :false REMOVE expires_at",
                 "#s = :rejected",
-                {":pending": _s(OutboxState.PENDING.value), ":now": _s(iso(now)),
-                 ":pk": _s(f"DUE#{self._queue_of(entry_id)}"), ":sk": _s(_due_sk(now, entry_id)),
-                 ":false": {"BOOL": False}, ":rejected": _s(OutboxState.REJECTED.value)},
+                {
+                    ":pending": _s(OutboxState.PENDING.value),
+                    ":now": _s(iso(now)),
+                    ":pk": _s(f"DUE#{self._queue_of(entry_id)}"),
+                    ":sk": _s(_due_sk(now, entry_id)),
+                    ":false": {"BOOL": False},
+                    ":rejected": _s(OutboxState.REJECTED.value),
+                },
                 returns="UPDATED_NEW",
             )
             count += done is not None
         return count
 
     def _queue_of(self, entry_id: str) -> str:
-        answer = self._ddb.get_item(TableName=self._table, Key=entry_key(entry_id),
-                                    ProjectionExpression="queue_id", ConsistentRead=True)
+        answer = self._ddb.get_item(
+            TableName=self._table,
+            Key=entry_key(entry_id),
+            ProjectionExpression="queue_id",
+            ConsistentRead=True,
+        )
         item = answer.get("Item")
         return str(item["queue_id"]["S"]) if item else "-"
 
@@ -419,8 +499,9 @@ class DynamoDialerOutbox:
             ProjectionExpression="ready_since",
             Limit=_AGE_SAMPLE,
         )
-        moments = [_from_iso(item["ready_since"]["S"]) for item in answer.get("Items", [])
-                   if "ready_since" in item]
+        moments = [
+            _from_iso(item["ready_since"]["S"]) for item in answer.get("Items", []) if "ready_since" in item
+        ]
         waiting = [moment for moment in moments if moment is not None and moment <= now]
         return min(waiting) if waiting else None
 
@@ -449,25 +530,35 @@ class DynamoReceipts:
         self._ddb = dynamodb if dynamodb is not None else client("dynamodb")
 
     def save(self, receipt: Receipt) -> None:
-        self._ddb.put_item(TableName=self._table, Item={
-            "pk": _s(f"RUN#{receipt.run_id}"), "sk": _s(_RECEIPT_SK),
-            "gsi1pk": _s(_RUNS), "gsi1sk": _s(f"{iso(receipt.started_at)}#{receipt.run_id}"),
-            "kind": _s(receipt.kind), "job": _s(receipt.job),
-            "body": _s(receipt.model_dump_json()),
-            "expires_at": {"N": str(int((datetime.now(UTC) + self._retention).timestamp()))},
-        })
+        self._ddb.put_item(
+            TableName=self._table,
+            Item={
+                "pk": _s(f"RUN#{receipt.run_id}"),
+                "sk": _s(_RECEIPT_SK),
+                "gsi1pk": _s(_RUNS),
+                "gsi1sk": _s(f"{iso(receipt.started_at)}#{receipt.run_id}"),
+                "kind": _s(receipt.kind),
+                "job": _s(receipt.job),
+                "body": _s(receipt.model_dump_json()),
+                "expires_at": {"N": str(int((datetime.now(UTC) + self._retention).timestamp()))},
+            },
+        )
 
     def get(self, run_id: str) -> Receipt | None:
-        answer = self._ddb.get_item(TableName=self._table,
-                                    Key={"pk": _s(f"RUN#{run_id}"), "sk": _s(_RECEIPT_SK)})
+        answer = self._ddb.get_item(
+            TableName=self._table, Key={"pk": _s(f"RUN#{run_id}"), "sk": _s(_RECEIPT_SK)}
+        )
         item = answer.get("Item")
         return Receipt.model_validate_json(item["body"]["S"]) if item else None
 
     def recent(self, limit: int = 20) -> list[Receipt]:
         answer = self._ddb.query(
-            TableName=self._table, IndexName="gsi1",
-            KeyConditionExpression="gsi1pk = :pk", ExpressionAttributeValues={":pk": _s(_RUNS)},
-            ScanIndexForward=False, Limit=limit,
+            TableName=self._table,
+            IndexName="gsi1",
+            KeyConditionExpression="gsi1pk = :pk",
+            ExpressionAttributeValues={":pk": _s(_RUNS)},
+            ScanIndexForward=False,
+            Limit=limit,
         )
         run_ids = [item["pk"]["S"].removeprefix("RUN#") for item in answer.get("Items", [])]
         return [receipt for run_id in run_ids if (receipt := self.get(run_id)) is not None]
@@ -488,10 +579,11 @@ class DynamoDoNotCall:
         wanted = sorted(set(numbers))
         found: set[str] = set()
         for start in range(0, len(wanted), _BATCH_GET_LIMIT):
-            keys: list[dict[str, Any]] = [self._key(n) for n in wanted[start:start + _BATCH_GET_LIMIT]]
+            keys: list[dict[str, Any]] = [self._key(n) for n in wanted[start : start + _BATCH_GET_LIMIT]]
             for _ in range(10):
-                answer = self._ddb.batch_get_item(RequestItems={
-                    self._table: {"Keys": keys, "ProjectionExpression": "pk"}})
+                answer = self._ddb.batch_get_item(
+                    RequestItems={self._table: {"Keys": keys, "ProjectionExpression": "pk"}}
+                )
                 for item in answer.get("Responses", {}).get(self._table, []):
                     found.add(item["pk"]["S"].removeprefix("DNC#"))
                 keys = answer.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
@@ -502,10 +594,15 @@ class DynamoDoNotCall:
         return found
 
     def add(self, number: str, *, reason: str, source: str) -> None:
-        self._ddb.put_item(TableName=self._table, Item={
-            **self._key(number), "reason": _s(reason or "do-not-call"), "source": _s(source),
-            "added_at": _s(iso(datetime.now(UTC))),
-        })
+        self._ddb.put_item(
+            TableName=self._table,
+            Item={
+                **self._key(number),
+                "reason": _s(reason or "do-not-call"),
+                "source": _s(source),
+                "added_at": _s(iso(datetime.now(UTC))),
+            },
+        )
 
     def remove(self, number: str) -> None:
         self._ddb.delete_item(TableName=self._table, Key=self._key(number))

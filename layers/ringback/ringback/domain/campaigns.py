@@ -85,8 +85,15 @@ _ID = re.compile(r"^[0-9]{1,19}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _VARIABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 _RESERVED_VARIABLES = frozenset(
-    {ID_TAG, TZ_VARIABLE, WINDOW_VARIABLE, SOURCE_VARIABLE, CAMPAIGN_VARIABLE,
-     DEBT_AMOUNT_VARIABLE, DEBT_CURRENCY_VARIABLE}
+    {
+        ID_TAG,
+        TZ_VARIABLE,
+        WINDOW_VARIABLE,
+        SOURCE_VARIABLE,
+        CAMPAIGN_VARIABLE,
+        DEBT_AMOUNT_VARIABLE,
+        DEBT_CURRENCY_VARIABLE,
+    }
 )
 MAX_VARIABLE_LENGTH = 1000
 _UNKNOWN_ZONE = "Etc/Unknown"
@@ -253,7 +260,7 @@ def check_header(columns: Sequence[str]) -> list[str]:
         elif not (
             column in KNOWN_COLUMNS
             or _PHONE_COLUMN.match(column)
-            or (column.startswith(VARIABLE_PREFIX) and _VARIABLE_NAME.match(column[len(VARIABLE_PREFIX):]))
+            or (column.startswith(VARIABLE_PREFIX) and _VARIABLE_NAME.match(column[len(VARIABLE_PREFIX) :]))
         ):
             problems.append(
                 f"unknown column '{raw}' (free variables are named var_<name>; see the CSV format)"
@@ -304,14 +311,14 @@ def parse_row(row: Mapping[str, str | None], line: int, defaults: CampaignDefaul
 
     expires_at = _expiry(values.get("expire_at", ""), zones[0], defaults)
     priority = _int_column(values, "priority", INT32_MIN, INT32_MAX, default=0)
-    not_before = _moment(values.get("not_before", ""), zones[0], "not_before") if values.get(
-        "not_before"
-    ) else None
+    not_before = (
+        _moment(values.get("not_before", ""), zones[0], "not_before") if values.get("not_before") else None
+    )
 
     variables: dict[str, str] = {}
     for column, value in values.items():
         if column.startswith(VARIABLE_PREFIX) and value:
-            variable = column[len(VARIABLE_PREFIX):]
+            variable = column[len(VARIABLE_PREFIX) :]
             if variable in _RESERVED_VARIABLES:
                 raise RowProblem(f"{column}: '{variable}' is set by ringback")
             if len(value) > MAX_VARIABLE_LENGTH:
@@ -447,7 +454,7 @@ def _phones(values: Mapping[str, str], region: str) -> list[str]:
 
 
 def _phone_order(column: str) -> int:
-    suffix = column[len("phone"):]
+    suffix = column[len("phone") :]
     return int(suffix) if suffix else 0
 
 

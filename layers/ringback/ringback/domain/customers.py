@@ -53,18 +53,40 @@ from ringback.domain.phones import InvalidPhone, parse_phone
 PK_PREFIX = "PHONE#"
 
 REQUIRED_COLUMNS = ("customer_id", "phones")
-OPTIONAL_COLUMNS = ("name", "debt", "debt_amount", "debt_currency", "debt_as_of", "segment",
-                    "priority", "agent_extension", "bucket_id", "language")
+OPTIONAL_COLUMNS = (
+    "name",
+    "debt",
+    "debt_amount",
+    "debt_currency",
+    "debt_as_of",
+    "segment",
+    "priority",
+    "agent_extension",
+    "bucket_id",
+    "language",
+)
 COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 
 # Header spellings CRM exports commonly use for our columns.
 _ALIASES = {
-    "id": "customer_id", "customer": "customer_id", "client_id": "customer_id",
-    "phone": "phones", "phone_numbers": "phones", "numbers": "phones", "telephone": "phones",
-    "has_debt": "debt", "debt_flag": "debt", "debtor": "debt",
-    "amount": "debt_amount", "currency": "debt_currency", "as_of": "debt_as_of",
-    "agent": "agent_extension", "extension": "agent_extension", "bucket": "bucket_id",
-    "lang": "language", "locale": "language",
+    "id": "customer_id",
+    "customer": "customer_id",
+    "client_id": "customer_id",
+    "phone": "phones",
+    "phone_numbers": "phones",
+    "numbers": "phones",
+    "telephone": "phones",
+    "has_debt": "debt",
+    "debt_flag": "debt",
+    "debtor": "debt",
+    "amount": "debt_amount",
+    "currency": "debt_currency",
+    "as_of": "debt_as_of",
+    "agent": "agent_extension",
+    "extension": "agent_extension",
+    "bucket": "bucket_id",
+    "lang": "language",
+    "locale": "language",
 }
 
 _TRUE = frozenset({"true", "yes", "y", "1", "ano", "a", "t"})
@@ -136,12 +158,18 @@ class Customer:
         """One directory entry per phone number."""
         return [
             DirectoryEntry(
-                e164=phone, customer_id=self.customer_id, name=self.name, debt=self.debt,
+                e164=phone,
+                customer_id=self.customer_id,
+                name=self.name,
+                debt=self.debt,
                 debt_amount=None if self.debt_amount is None else format(self.debt_amount, "f"),
                 debt_currency=self.debt_currency,
                 debt_as_of=None if self.debt_as_of is None else self.debt_as_of.isoformat(),
-                segment=self.segment, priority=self.priority, agent_extension=self.agent_extension,
-                bucket_id=self.bucket_id, language=self.language,
+                segment=self.segment,
+                priority=self.priority,
+                agent_extension=self.agent_extension,
+                bucket_id=self.bucket_id,
+                language=self.language,
             )
             for phone in self.phones
         ]
@@ -157,8 +185,12 @@ class RowRejection:
     customer_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"line": self.line, "reason": self.reason, "fields": list(self.fields),
-                "customer_id": self.customer_id}
+        return {
+            "line": self.line,
+            "reason": self.reason,
+            "fields": list(self.fields),
+            "customer_id": self.customer_id,
+        }
 
 
 @dataclass
@@ -312,8 +344,9 @@ def _language(value: str) -> str | None:
 # ------------------------------------------------------------------ rows
 
 
-def _customer_from_row(values: dict[str, str], delimiter: str, default_region: str
-                       ) -> tuple[Customer | None, list[_FieldError]]:
+def _customer_from_row(
+    values: dict[str, str], delimiter: str, default_region: str
+) -> tuple[Customer | None, list[_FieldError]]:
     problems: list[_FieldError] = []
 
     def guard(column: str, parse: Any, *args: Any) -> Any:
@@ -338,8 +371,9 @@ def _customer_from_row(values: dict[str, str], delimiter: str, default_region: s
             e164 = parse_phone(raw, default_region).e164
         except InvalidPhone as error:
             # The number itself stays out of the report: the position identifies it.
-            problems.append(_FieldError("phones",
-                                        f"phones: number #{position} is not valid ({error.problem})"))
+            problems.append(
+                _FieldError("phones", f"phones: number #{position} is not valid ({error.problem})")
+            )
             continue
         if e164 not in phones:
             phones.append(e164)
@@ -359,8 +393,9 @@ def _customer_from_row(values: dict[str, str], delimiter: str, default_region: s
     priority = guard("priority", _priority, values.get("priority", ""))
     extension = values.get("agent_extension", "").strip() or None
     if extension is not None and not _EXTENSION.match(extension):
-        problems.append(_FieldError("agent_extension",
-                                    "agent_extension must be 1-20 letters, digits or *#+_.-"))
+        problems.append(
+            _FieldError("agent_extension", "agent_extension must be 1-20 letters, digits or *#+_.-")
+        )
     bucket = values.get("bucket_id", "").strip() or None
     if bucket is not None and not _BUCKET.match(bucket):
         problems.append(_FieldError("bucket_id", "bucket_id must be a positive whole number (Webitel id)"))
@@ -370,9 +405,18 @@ def _customer_from_row(values: dict[str, str], delimiter: str, default_region: s
         return None, problems
     debt = explicit_debt if explicit_debt is not None else (amount is not None and amount > 0)
     return Customer(
-        customer_id=customer_id, phones=tuple(phones), name=name, debt=debt, debt_amount=amount,
-        debt_currency=currency, debt_as_of=as_of, segment=segment, priority=priority or 0,
-        agent_extension=extension, bucket_id=bucket, language=language,
+        customer_id=customer_id,
+        phones=tuple(phones),
+        name=name,
+        debt=debt,
+        debt_amount=amount,
+        debt_currency=currency,
+        debt_as_of=as_of,
+        segment=segment,
+        priority=priority or 0,
+        agent_extension=extension,
+        bucket_id=bucket,
+        language=language,
     ), []
 
 
@@ -407,31 +451,49 @@ def parse_export(text: str, *, default_region: str) -> ParsedExport:
             continue
         result.rows += 1
         if len(record) > width:
-            result.rejections.append(RowRejection(
-                line, f"the row has {len(record)} fields but the header has {width} "
-                      f"(an unquoted '{delimiter}' inside a value?)"))
+            result.rejections.append(
+                RowRejection(
+                    line,
+                    f"the row has {len(record)} fields but the header has {width} "
+                    f"(an unquoted '{delimiter}' inside a value?)",
+                )
+            )
             continue
         values = {name: (record[pos] if pos < len(record) else "") for name, pos in index.items()}
         customer, problems = _customer_from_row(values, delimiter, default_region)
         raw_id = values.get("customer_id", "").strip() or None
         if customer is None:
-            result.rejections.append(RowRejection(
-                line, "; ".join(p.message for p in problems),
-                tuple(dict.fromkeys(p.column for p in problems)), raw_id))
+            result.rejections.append(
+                RowRejection(
+                    line,
+                    "; ".join(p.message for p in problems),
+                    tuple(dict.fromkeys(p.column for p in problems)),
+                    raw_id,
+                )
+            )
             continue
         if customer.customer_id in seen_ids:
-            result.rejections.append(RowRejection(
-                line, f"customer_id {customer.customer_id} already appears on line "
-                      f"{seen_ids[customer.customer_id]}",
-                ("customer_id",), customer.customer_id))
+            result.rejections.append(
+                RowRejection(
+                    line,
+                    f"customer_id {customer.customer_id} already appears on line "
+                    f"{seen_ids[customer.customer_id]}",
+                    ("customer_id",),
+                    customer.customer_id,
+                )
+            )
             continue
         clash = next(((i, p) for i, p in enumerate(customer.phones, 1) if p in owner_of_phone), None)
         if clash is not None:
             other_id, other_line = owner_of_phone[clash[1]]
-            result.rejections.append(RowRejection(
-                line, f"phones: number #{clash[0]} already belongs to customer {other_id} "
-                      f"(line {other_line})",
-                ("phones",), customer.customer_id))
+            result.rejections.append(
+                RowRejection(
+                    line,
+                    f"phones: number #{clash[0]} already belongs to customer {other_id} (line {other_line})",
+                    ("phones",),
+                    customer.customer_id,
+                )
+            )
             continue
         seen_ids[customer.customer_id] = line
         for phone in customer.phones:

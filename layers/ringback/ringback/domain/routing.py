@@ -70,21 +70,34 @@ class RoutingAnswer:
 ANSWER_FIELDS: tuple[str, ...] = tuple(RoutingAnswer.__dataclass_fields__)
 
 
-def not_found(reason: NotFoundReason, *, number: str | None = None, country: str | None = None,
-              source: AnswerSource = AnswerSource.LIVE) -> RoutingAnswer:
-    return RoutingAnswer(found=False, debt=False, reason=reason.value, source=source.value,
-                         number=number, country=country)
+def not_found(
+    reason: NotFoundReason,
+    *,
+    number: str | None = None,
+    country: str | None = None,
+    source: AnswerSource = AnswerSource.LIVE,
+) -> RoutingAnswer:
+    return RoutingAnswer(
+        found=False, debt=False, reason=reason.value, source=source.value, number=number, country=country
+    )
 
 
-def fallback_answer(*, found: bool = False, debt: bool = False, number: str | None = None,
-                    country: str | None = None) -> RoutingAnswer:
+def fallback_answer(
+    *, found: bool = False, debt: bool = False, number: str | None = None, country: str | None = None
+) -> RoutingAnswer:
     """The answer given when ringback cannot answer from data in time.
 
     ``found``/``debt`` are the operator's fail-open defaults (both false unless configured);
     ``reason`` is always ``degraded`` so a flow can tell it from a real answer.
     """
-    return RoutingAnswer(found=found, debt=debt, reason=NotFoundReason.DEGRADED.value,
-                         source=AnswerSource.FALLBACK.value, number=number, country=country)
+    return RoutingAnswer(
+        found=found,
+        debt=debt,
+        reason=NotFoundReason.DEGRADED.value,
+        source=AnswerSource.FALLBACK.value,
+        number=number,
+        country=country,
+    )
 
 
 @dataclass(frozen=True, slots=True)

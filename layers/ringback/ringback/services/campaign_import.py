@@ -70,8 +70,10 @@ class ImportReport:
             **self.receipt.summary(),
             "groups": [group.model_dump(mode="json") for group in self.receipt.groups],
             # Bounded so the answer fits a Lambda response; the errors CSV has every row.
-            "bad_rows": [problem.model_dump(mode="json", exclude_none=True)
-                         for problem in self.bad_rows[:_MAX_BAD_ROWS_RETURNED]],
+            "bad_rows": [
+                problem.model_dump(mode="json", exclude_none=True)
+                for problem in self.bad_rows[:_MAX_BAD_ROWS_RETURNED]
+            ],
             "bad_rows_total": len(self.bad_rows) + self.bad_rows_not_kept,
         }
 
@@ -131,8 +133,13 @@ def _rows(reader: csv.DictReader[str]) -> Iterator[tuple[int, dict[str, str | No
 
 
 class _CampaignImport:
-    def __init__(self, outbox: DialerOutbox, dnc: DoNotCallList | None, defaults: CampaignDefaults,
-                 report: ImportReport) -> None:
+    def __init__(
+        self,
+        outbox: DialerOutbox,
+        dnc: DoNotCallList | None,
+        defaults: CampaignDefaults,
+        report: ImportReport,
+    ) -> None:
         self.outbox = outbox
         self.dnc = dnc
         self.defaults = defaults
@@ -156,7 +163,9 @@ class _CampaignImport:
             entry = without_phones(row.entry, blocked) if blocked else row.entry
             if entry is None:
                 self.group.add("dnc_suppressed")
-                self.group.problem(Problem(line=row.entry.line, reason="do-not-call: every number is on the list"))
+                self.group.problem(
+                    Problem(line=row.entry.line, reason="do-not-call: every number is on the list")
+                )
                 continue
             if entry.entry_id in fresh:
                 fresh[entry.entry_id] = merge_entries(fresh[entry.entry_id], entry)
@@ -216,8 +225,7 @@ def import_campaign_csv(
     """Import one campaign file into the debtor queue's outbox; never raises for bad data."""
     settings = settings or ImportSettings()
     now = clock.now()
-    receipt = Receipt(run_id=new_run_id(clock, "import"), kind="import", job="campaigns",
-                      started_at=now)
+    receipt = Receipt(run_id=new_run_id(clock, "import"), kind="import", job="campaigns", started_at=now)
     report = ImportReport(receipt=receipt)
     defaults = CampaignDefaults(
         queue_id=config.debtor_queue_id,
@@ -251,8 +259,13 @@ def import_campaign_csv(
     return report
 
 
-def _import_rows(reader: csv.DictReader[str], run: _CampaignImport, defaults: CampaignDefaults,
-                 report: ImportReport, chunk_size: int) -> None:
+def _import_rows(
+    reader: csv.DictReader[str],
+    run: _CampaignImport,
+    defaults: CampaignDefaults,
+    report: ImportReport,
+    chunk_size: int,
+) -> None:
     chunk: list[ParsedRow] = []
     for line, row in _rows(reader):
         if "\x00error" in row:
@@ -292,7 +305,8 @@ def import_dnc_csv(
         if "phone" not in columns or unknown:
             receipt.file_problems.append(
                 "line 1: a do-not-call file has the columns phone, reason (optional), action "
-                f"(optional: add | remove); unknown: {', '.join(unknown) or '-'}")
+                f"(optional: add | remove); unknown: {', '.join(unknown) or '-'}"
+            )
         else:
             for line, row in _rows(reader):
                 reason = row.get("\x00error")
@@ -309,8 +323,9 @@ def import_dnc_csv(
     return report
 
 
-def _dnc_row(row: dict[str, str | None], dnc: DoNotCallList, file_name: str, region: str,
-             group: ReceiptGroup) -> str | None:
+def _dnc_row(
+    row: dict[str, str | None], dnc: DoNotCallList, file_name: str, region: str, group: ReceiptGroup
+) -> str | None:
     action = (row.get("action") or "add").strip().lower()
     if action not in ("add", "remove"):
         return "action: must be add or remove"

@@ -59,8 +59,9 @@ class ImportReport:
 class CustomerImport:
     """The import use case over a :class:`CustomerStore`."""
 
-    def __init__(self, store: CustomerStore, *, default_region: str,
-                 max_listed_rejections: int = 1000) -> None:
+    def __init__(
+        self, store: CustomerStore, *, default_region: str, max_listed_rejections: int = 1000
+    ) -> None:
         self._store = store
         self._default_region = default_region
         self._max_listed = max_listed_rejections
@@ -108,8 +109,10 @@ class CustomerImport:
             if not parsed.customers:
                 report.deletions_skipped = "the file has no valid customer row"
             elif report.rejected > report.customers:
-                report.deletions_skipped = (f"more rows were rejected ({report.rejected}) than imported "
-                                            f"({report.customers}); fix the file and import it again")
+                report.deletions_skipped = (
+                    f"more rows were rejected ({report.rejected}) than imported "
+                    f"({report.customers}); fix the file and import it again"
+                )
             if stale and report.deletions_skipped is None:
                 report.deleted = self._store.delete(stale)
             elif not stale:
@@ -121,6 +124,8 @@ class CustomerImport:
         elif report.rejected:
             report.status = "partial"
         # Nested: "created" and friends would clash with LogRecord's own attributes.
-        logger.info("customer import finished", extra={"import_report": {
-            k: v for k, v in report.to_dict().items() if k != "rejections"}})
+        logger.info(
+            "customer import finished",
+            extra={"import_report": {k: v for k, v in report.to_dict().items() if k != "rejections"}},
+        )
         return report

@@ -213,10 +213,12 @@ class _Uploader:
             if window is not None and not window[0].is_open(now, window[1]):
                 opening = window[0].next_opening(now, window[1])
                 until = opening if opening is not None else now + timedelta(days=1)
-                self.outbox.defer(entry.entry_id, owner=self.owner, until=until,
-                                  reason="outside calling window")
-                self._settle(batch, entry, "outside_window", OutboxState.PENDING,
-                             reason="outside calling window")
+                self.outbox.defer(
+                    entry.entry_id, owner=self.owner, until=until, reason="outside calling window"
+                )
+                self._settle(
+                    batch, entry, "outside_window", OutboxState.PENDING, reason="outside calling window"
+                )
             else:
                 ready.append(entry)
         return ready
@@ -229,9 +231,7 @@ class _Uploader:
         found = [m for m in page.items if m.variables.get(ID_TAG) == entry.entry_id]
         if len(found) != len(page.items):
             # The filter was not applied: guessing from other members would be wrong.
-            raise WebitelContractError(
-                "search_members returned members without the searched ringback_id tag"
-            )
+            raise WebitelContractError("search_members returned members without the searched ringback_id tag")
         if not found:
             logger.info("reconcile: not in Webitel, will send", extra={"entry_id": entry.entry_id})
             return False
@@ -279,14 +279,17 @@ class _Uploader:
             try:
                 self.webitel.stop_member(entry.queue_id, member_id, "cancel")
             except WebitelError as error:
-                logger.error("could not stop a member cancelled during upload",
-                             extra={"entry_id": entry.entry_id, "member_id": member_id,
-                                    "error": str(error)})
+                logger.error(
+                    "could not stop a member cancelled during upload",
+                    extra={"entry_id": entry.entry_id, "member_id": member_id, "error": str(error)},
+                )
             self._settle(batch, entry, None, OutboxState.CANCELLED, member_id=member_id)
             return
         if before == OutboxState.DELIVERED:
-            logger.error("entry was already delivered: Webitel now holds it twice",
-                         extra={"entry_id": entry.entry_id, "member_id": member_id})
+            logger.error(
+                "entry was already delivered: Webitel now holds it twice",
+                extra={"entry_id": entry.entry_id, "member_id": member_id},
+            )
             group.add("duplicates_in_webitel")
         group.add(count)
         self._settle(batch, entry, None, OutboxState.DELIVERED, member_id=member_id)
@@ -301,16 +304,25 @@ class _Uploader:
         if error.request_id:
             reason += f" (request_id={error.request_id})"
         self.outbox.mark_rejected(entry.entry_id, reason, owner=self.owner)
-        logger.warning("member rejected by Webitel",
-                       extra={"entry_id": entry.entry_id, "request_id": error.request_id,
-                              "error_id": error.error_id})
+        logger.warning(
+            "member rejected by Webitel",
+            extra={"entry_id": entry.entry_id, "request_id": error.request_id, "error_id": error.error_id},
+        )
         self.receipt.group(entry.queue_id, entry.file_name).problem(
             Problem(reason=reason, line=entry.line, entry_id=entry.entry_id, source_id=entry.source_id)
         )
         self._settle(batch, entry, "rejected", OutboxState.REJECTED, reason=reason)
 
-    def _settle(self, batch: _Batch, entry: OutboxEntry, count: str | None, state: OutboxState, *,
-                member_id: str | None = None, reason: str | None = None) -> None:
+    def _settle(
+        self,
+        batch: _Batch,
+        entry: OutboxEntry,
+        count: str | None,
+        state: OutboxState,
+        *,
+        member_id: str | None = None,
+        reason: str | None = None,
+    ) -> None:
         if count is not None:
             self.receipt.group(entry.queue_id, entry.file_name).add(count)
         batch.unsettled.discard(entry.entry_id)
@@ -323,8 +335,9 @@ class _Uploader:
             entry = batch.entries[entry_id]
             unknown = entry.outcome_unknown or (unknown_if_in_flight and entry_id in batch.in_flight)
             retry_at = now + backoff_delay(entry.attempts + 1, self.settings)
-            self.outbox.release(entry_id, owner=self.owner, error=str(error)[:500], retry_at=retry_at,
-                                outcome_unknown=unknown)
+            self.outbox.release(
+                entry_id, owner=self.owner, error=str(error)[:500], retry_at=retry_at, outcome_unknown=unknown
+            )
             self.receipt.group(entry.queue_id, entry.file_name).add("deferred")
             self.outcomes[entry_id] = DeliveryOutcome(OutboxState.PENDING, None, str(error)[:200])
         batch.unsettled.clear()
@@ -350,16 +363,18 @@ def run_upload(
     time budget is used up or Webitel is unavailable. Returns (and stores) the receipt."""
     settings = settings or UploadSettings()
     queue_id = queue_for(job, config)
-    receipt = Receipt(run_id=run_id or new_run_id(clock, job), kind="upload", job=job, owner=owner,
-                      started_at=clock.now())
+    receipt = Receipt(
+        run_id=run_id or new_run_id(clock, job), kind="upload", job=job, owner=owner, started_at=clock.now()
+    )
     uploader = _Uploader(outbox, webitel, clock, owner, settings, receipt, dnc, on_delivered)
     failure: str | None = None
     for _ in range(settings.max_batches):
         if time_left_s is not None and time_left_s() < settings.reserve_s:
             receipt.stopped = "time budget used up; the next run continues"
             break
-        entries = outbox.claim_due(queue_id, clock.now(), limit=settings.batch_size,
-                                   lease_s=settings.lease_s, owner=owner)
+        entries = outbox.claim_due(
+            queue_id, clock.now(), limit=settings.batch_size, lease_s=settings.lease_s, owner=owner
+        )
         if not entries:
             break
         try:
@@ -396,8 +411,9 @@ def deliver_now(
     scheduled run. Never raises for Webitel trouble: what cannot be delivered now stays in
     the outbox (pending, with a backoff) and the scheduled run delivers it."""
     settings = settings or UploadSettings()
-    receipt = Receipt(run_id=new_run_id(clock, "now"), kind="upload", job="now", owner=owner,
-                      started_at=clock.now())
+    receipt = Receipt(
+        run_id=new_run_id(clock, "now"), kind="upload", job="now", owner=owner, started_at=clock.now()
+    )
     uploader = _Uploader(outbox, webitel, clock, owner, settings, receipt, None, on_delivered)
     claimed = outbox.claim(list(entry_ids), clock.now(), lease_s=settings.lease_s, owner=owner)
     if claimed:
@@ -410,8 +426,13 @@ def deliver_now(
     return outcomes
 
 
-def redrive(outbox: DialerOutbox, entry_ids: Sequence[str], clock: Clock, *,
-            member_fixes: dict[str, dict[str, object]] | None = None) -> dict[str, str]:
+def redrive(
+    outbox: DialerOutbox,
+    entry_ids: Sequence[str],
+    clock: Clock,
+    *,
+    member_fixes: dict[str, dict[str, object]] | None = None,
+) -> dict[str, str]:
     """Put rejected entries back in line (after the cause was fixed), optionally changing
     member fields first (e.g. ``{"name": "...", "bucket": {"id": "3"}}``; the fixed member is
     validated against the Webitel contract). Returns entry id -> what happened."""
@@ -440,6 +461,7 @@ def redrive(outbox: DialerOutbox, entry_ids: Sequence[str], clock: Clock, *,
         outbox.requeue(to_requeue, clock.now())
         for entry_id in to_requeue:
             stored = outbox.get(entry_id)
-            results[entry_id] = "re-driven" if stored is not None and stored.state == OutboxState.PENDING \
-                else "not re-driven"
+            results[entry_id] = (
+                "re-driven" if stored is not None and stored.state == OutboxState.PENDING else "not re-driven"
+            )
     return results

@@ -135,9 +135,15 @@ class _AnswerCache:
 class RoutingService:
     """Answers a cid within the policy's budget, whatever the directory does."""
 
-    def __init__(self, directory: CustomerDirectory, callbacks: CallbackLookup, *,
-                 policy: RoutingPolicy, executor: Executor | None = None,
-                 monotonic: Monotonic = time.monotonic) -> None:
+    def __init__(
+        self,
+        directory: CustomerDirectory,
+        callbacks: CallbackLookup,
+        *,
+        policy: RoutingPolicy,
+        executor: Executor | None = None,
+        monotonic: Monotonic = time.monotonic,
+    ) -> None:
         self._directory = directory
         self._callbacks = callbacks
         self.policy = policy
@@ -156,20 +162,29 @@ class RoutingService:
         try:
             return self._answer(cid, deadline)
         except Exception as error:  # the flow must get an answer whatever happened
-            logger.exception("routing lookup failed unexpectedly",
-                             extra={"error_type": type(error).__name__})
+            logger.exception("routing lookup failed unexpectedly", extra={"error_type": type(error).__name__})
             return self.degraded("error", error_type=type(error).__name__)
 
-    def degraded(self, cause: str, *, phone: PhoneNumber | None = None, error_type: str | None = None
-                 ) -> RoutingAnswer:
+    def degraded(
+        self, cause: str, *, phone: PhoneNumber | None = None, error_type: str | None = None
+    ) -> RoutingAnswer:
         """The configured fallback answer, with its metric and warning."""
         _record(DEGRADED_METRIC)
-        logger.warning("routing answered degraded", extra={
-            "cause": cause, "error_type": error_type, "number": phone.masked if phone else None,
-            "budget_ms": self.policy.budget_ms,
-        })
-        return fallback_answer(found=self.policy.fallback_found, debt=self.policy.fallback_debt,
-                               number=phone.e164 if phone else None, country=phone.region if phone else None)
+        logger.warning(
+            "routing answered degraded",
+            extra={
+                "cause": cause,
+                "error_type": error_type,
+                "number": phone.masked if phone else None,
+                "budget_ms": self.policy.budget_ms,
+            },
+        )
+        return fallback_answer(
+            found=self.policy.fallback_found,
+            debt=self.policy.fallback_debt,
+            number=phone.e164 if phone else None,
+            country=phone.region if phone else None,
+        )
 
     def probe(self, deadline: Deadline | None = None) -> dict[str, str]:
         """Whether the directory and the callback index answer within the budget (health check)."""
@@ -177,8 +192,11 @@ class RoutingService:
         probe_number = "+10000000000"
         futures: dict[str, Future[Any]] = {
             "customers": self._submit(self._directory.find, probe_number),
-            "callbacks": (self._submit(self._callbacks.find_open, probe_number) if self.policy.callback_lookup
-                          else _done("disabled")),
+            "callbacks": (
+                self._submit(self._callbacks.find_open, probe_number)
+                if self.policy.callback_lookup
+                else _done("disabled")
+            ),
         }
         wait(futures.values(), timeout=deadline.remaining())
         return {name: _state(future) for name, future in futures.items()}
@@ -193,10 +211,15 @@ class RoutingService:
         try:
             phone = parse_phone(cid, self.policy.default_region)
         except InvalidPhone as error:
-            reason = (NotFoundReason.NO_CID if error.problem in (PhoneProblem.EMPTY, PhoneProblem.ANONYMOUS)
-                      else NotFoundReason.INVALID_NUMBER)
-            logger.info("routing: no usable caller number", extra={"problem": error.problem.value,
-                                                                   "reason": reason.value})
+            reason = (
+                NotFoundReason.NO_CID
+                if error.problem in (PhoneProblem.EMPTY, PhoneProblem.ANONYMOUS)
+                else NotFoundReason.INVALID_NUMBER
+            )
+            logger.info(
+                "routing: no usable caller number",
+                extra={"problem": error.problem.value, "reason": reason.value},
+            )
             return not_found(reason)
 
         cached = self._cache.get(phone.e164, self.policy.cache_ttl_s)
@@ -204,8 +227,11 @@ class RoutingService:
             return _build(phone, cached, AnswerSource.CACHE)
 
         entry_future = self._submit(self._directory.find, phone.e164)
-        callback_future = (self._submit(self._callbacks.find_open, phone.e164) if self.policy.callback_lookup
-                           else _done(None))
+        callback_future = (
+            self._submit(self._callbacks.find_open, phone.e164)
+            if self.policy.callback_lookup
+            else _done(None)
+        )
         pending: list[Future[Any]] = [entry_future, callback_future]
         wait(pending, timeout=deadline.remaining())
 
@@ -215,8 +241,10 @@ class RoutingService:
         else:
             callback_future.cancel()
             _record("RoutingCallbackLookupFailed")
-            logger.warning("routing: open-callback lookup failed or late", extra={
-                "cause": _state(callback_future), "number": phone.masked})
+            logger.warning(
+                "routing: open-callback lookup failed or late",
+                extra={"cause": _state(callback_future), "number": phone.masked},
+            )
 
         if not entry_future.done() or entry_future.exception() is not None:
             cause = _state(entry_future)
@@ -224,8 +252,10 @@ class RoutingService:
             stale = self._cache.get(phone.e164, self.policy.stale_if_error_s)
             if stale is not None:
                 _record("RoutingStaleAnswer")
-                logger.warning("routing: directory failed, answering from a recent lookup",
-                               extra={"cause": cause, "number": phone.masked})
+                logger.warning(
+                    "routing: directory failed, answering from a recent lookup",
+                    extra={"cause": cause, "number": phone.masked},
+                )
                 return _build(phone, stale, AnswerSource.CACHE)
             failure = entry_future.exception() if entry_future.done() else None
             return self.degraded(cause, phone=phone, error_type=type(failure).__name__ if failure else None)
@@ -262,13 +292,29 @@ def _build(phone: PhoneNumber, lookup: _Lookup, source: AnswerSource) -> Routing
     if entry is None:
         return replace(
             not_found(NotFoundReason.UNKNOWN_NUMBER, number=phone.e164, country=phone.region, source=source),
-            pending_callback=pending_callback, callback_id=callback_id, callback_status=callback_status)
+            pending_callback=pending_callback,
+            callback_id=callback_id,
+            callback_status=callback_status,
+        )
     return RoutingAnswer(
-        found=True, debt=entry.debt, reason=None, source=source.value, number=phone.e164,
-        country=phone.region, customer_id=entry.customer_id, name=entry.name, segment=entry.segment,
-        priority=entry.priority, agent_extension=entry.agent_extension, bucket_id=entry.bucket_id,
-        language=entry.language, debt_amount=entry.debt_amount, debt_currency=entry.debt_currency,
-        debt_as_of=entry.debt_as_of, pending_callback=pending_callback, callback_id=callback_id,
+        found=True,
+        debt=entry.debt,
+        reason=None,
+        source=source.value,
+        number=phone.e164,
+        country=phone.region,
+        customer_id=entry.customer_id,
+        name=entry.name,
+        segment=entry.segment,
+        priority=entry.priority,
+        agent_extension=entry.agent_extension,
+        bucket_id=entry.bucket_id,
+        language=entry.language,
+        debt_amount=entry.debt_amount,
+        debt_currency=entry.debt_currency,
+        debt_as_of=entry.debt_as_of,
+        pending_callback=pending_callback,
+        callback_id=callback_id,
         callback_status=callback_status,
     )
 
@@ -293,9 +339,16 @@ class TokenGate:
     ``stale_max_s``.
     """
 
-    def __init__(self, source: TokenSource, *, refresh_s: float = 300, stale_max_s: float = 3600,
-                 min_forced_s: float = 5, executor: Executor | None = None,
-                 monotonic: Monotonic = time.monotonic) -> None:
+    def __init__(
+        self,
+        source: TokenSource,
+        *,
+        refresh_s: float = 300,
+        stale_max_s: float = 3600,
+        min_forced_s: float = 5,
+        executor: Executor | None = None,
+        monotonic: Monotonic = time.monotonic,
+    ) -> None:
         self._source = source
         self._refresh_s = refresh_s
         self._stale_max_s = stale_max_s
@@ -361,7 +414,12 @@ class TokenGate:
         future.cancel()
         error = future.exception() if future.done() and not future.cancelled() else None
         _record("RoutingTokensUnavailable")
-        logger.warning("routing: could not read the bearer tokens", extra={
-            "cause": cause, "error_type": type(error).__name__ if error else None,
-            "have_previous_tokens": self._tokens is not None})
+        logger.warning(
+            "routing: could not read the bearer tokens",
+            extra={
+                "cause": cause,
+                "error_type": type(error).__name__ if error else None,
+                "have_previous_tokens": self._tokens is not None,
+            },
+        )
         return None
