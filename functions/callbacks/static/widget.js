@@ -424,12 +424,12 @@
     if (m === 'scheduled' && !slotsBox.firstChild) loadSlots(daySelect.value, true);
   }
   var slotsRequest = 0;
-  function loadSlots(day, advance) {
+  function loadSlots(day, advance, fresh) {
     var ticket = ++slotsRequest;
     slotsBox.textContent = '';
     slotsNote.textContent = T.loading;
     var url = API + '/v1/callbacks/slots?date=' + encodeURIComponent(day) + '&tz=' + encodeURIComponent(tz);
-    return fetch(url, { credentials: 'omit' }).then(function (r) {
+    return fetch(url, { credentials: 'omit', cache: fresh ? 'no-store' : 'default' }).then(function (r) {
       return r.json().then(function (body) {
         if (!r.ok) throw new Error('slots ' + r.status);
         if (ticket !== slotsRequest) return;
@@ -528,7 +528,7 @@
             var shown = showError(name, message);
             if (shown) firstField = firstField || shown; else other.push(p.message);
             if (name === 'phone') emit('otoInvalidPhone', assign(customer(phone), { problem: 'api' }));
-            if (name === 'scheduled_at') loadSlots(daySelect.value, false);
+            if (/^(scheduled_at|date|time)$/.test(name)) loadSlots(daySelect.value, false, true);
           });
           fail(other.length ? other.join(' ') : T.fix);
           if (firstField) focusField(firstField);
@@ -550,7 +550,8 @@
     if (siteKey) headers['X-Ringback-Site-Key'] = siteKey;
     return fetch(API + '/v1/callbacks', { method: 'POST', headers: headers, body: json, credentials: 'omit' })
       .then(function (r) {
-        if ((r.status === 502 || r.status === 503 || r.status === 504) && retries > 0) return wait(send, json, key, retries);
+        // 409: the first try with this key is still being processed; 5xx: the gateway gave up.
+        if (/^(409|502|503|504)$/.test(r.status) && retries > 0) return wait(send, json, key, retries);
         return r;
       }, function (error) {
         if (retries > 0) return wait(send, json, key, retries); // same key: safe to repeat
