@@ -51,6 +51,8 @@ class ProvisionedStack:
     context: Context
     names: dict[str, str] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
+    # Local-only settings on top of the template's (e.g. a short operator-config cache).
+    env_overrides: dict[str, str] = field(default_factory=dict)
 
     def function_environment(self, template: StackTemplate, logical_id: str) -> dict[str, str]:
         """The environment Lambda would give ``logical_id``, pointed at this moto server."""

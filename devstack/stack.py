@@ -77,6 +77,8 @@ class LocalStack:
             },
             secret_values={"WebitelAccessTokenSecret": {"token": self.webitel.token}},
         )
+        # An operator's config edit shows within seconds locally (60 s on AWS).
+        self.provisioned.env_overrides["RINGBACK_OPERATOR_CONFIG_MAX_AGE_S"] = "2"
         self.gateway.allowed_origins = api_origins
         self.gateway.admin = self._admin
         layer_dirs = self.template.layer_dirs

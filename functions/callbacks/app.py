@@ -13,7 +13,7 @@ import json
 from datetime import date
 from typing import Annotated, Any
 
-import widget
+import widget  # type: ignore[import-not-found,unused-ignore]  # a sibling module, as Lambda loads it
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
@@ -47,21 +47,31 @@ widget.register(app)
 @app.exception_handler(list(wiring.INFRASTRUCTURE_ERRORS))
 def _infrastructure(error: Exception) -> Response[str]:
     logger.warning("dependency failed", extra={"error_type": type(error).__name__})
-    return error_response(503, "unavailable", "a dependency is unavailable; please retry",
-                          headers={"Retry-After": "5"})
+    return error_response(
+        503, "unavailable", "a dependency is unavailable; please retry", headers={"Retry-After": "5"}
+    )
 
 
-_ERRORS = {400: "Malformed JSON or body", 401: "Missing or invalid bearer token",
-           403: "Refused: origin, site key, honeypot, CAPTCHA or self-service link",
-           404: "No such callback request", 409: "The request changed meanwhile or is already closed",
-           413: "Body too large", 415: "Body is not application/json", 422: "Invalid fields, each named",
-           429: "Rate limited (Retry-After says when to retry)", 503: "Temporarily unavailable; retry"}
+_ERRORS = {
+    400: "Malformed JSON or body",
+    401: "Missing or invalid bearer token",
+    403: "Refused: origin, site key, honeypot, CAPTCHA or self-service link",
+    404: "No such callback request",
+    409: "The request changed meanwhile or is already closed",
+    413: "Body too large",
+    415: "Body is not application/json",
+    422: "Invalid fields, each named",
+    429: "Rate limited (Retry-After says when to retry)",
+    503: "Temporarily unavailable; retry",
+}
 _ERROR_SCHEMA = {"application/json": {"schema": {"type": "object", "required": ["error", "message"]}}}
 
 
 def _responses(ok: dict[int, str], *errors: int) -> dict[int, Any]:
     answers: dict[int, Any] = {code: {"description": text} for code, text in ok.items()}
-    answers.update({code: {"description": _ERRORS[code], "content": _ERROR_SCHEMA} for code in {*errors, 503}})
+    answers.update(
+        {code: {"description": _ERRORS[code], "content": _ERROR_SCHEMA} for code in {*errors, 503}}
+    )
     return answers
 
 
@@ -70,8 +80,12 @@ _TOKEN = Query(max_length=200, description="Self-service token from the 202 answ
 
 
 def _json(status: int, body: Any, cache: str = "no-store") -> Response[str]:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
-                    body=json.dumps(body, default=str), headers={"Cache-Control": cache})
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps(body, default=str),
+        headers={"Cache-Control": cache},
+    )
 
 
 def _caller() -> Caller:
@@ -82,13 +96,29 @@ def _caller() -> Caller:
     scheme = headers.get("x-forwarded-proto") or ("http" if local else "https")
     stage = event.request_context.stage
     base = f"{scheme}://{host}" + (f"/{stage}" if stage and stage != "$default" else "")
-    return Caller(client_ip=event.request_context.http.source_ip, origin=headers.get("origin"),
-                  site_key=headers.get("x-ringback-site-key"), base_url=base if host else "")
+    return Caller(
+        client_ip=event.request_context.http.source_ip,
+        origin=headers.get("origin"),
+        site_key=headers.get("x-ringback-site-key"),
+        base_url=base if host else "",
+    )
 
 
-@app.post("/v1/callbacks", summary="Ask to be called: now, later (business hours) or at a slot",
-          responses=_responses({202: "Accepted: id, status, expected call time, self-service link"},
-                               400, 403, 409, 413, 415, 422, 429, 503))
+@app.post(
+    "/v1/callbacks",
+    summary="Ask to be called: now, later (business hours) or at a slot",
+    responses=_responses(
+        {202: "Accepted: id, status, expected call time, self-service link"},
+        400,
+        403,
+        409,
+        413,
+        415,
+        422,
+        429,
+        503,
+    ),
+)
 def submit(body: Annotated[CallbackRequest, Body()]) -> Response[str]:
     caller = _caller()
     key = app.current_event.headers.get("idempotency-key")
@@ -106,27 +136,41 @@ def submit(body: Annotated[CallbackRequest, Body()]) -> Response[str]:
     return _json(202, answer)
 
 
-@app.get("/v1/callbacks/slots", summary="Bookable slots of one or more days, in the visitor's timezone",
-         responses=_responses({200: "Slots per day (full, past and closed slots are left out)"}, 422))
-def slots(day: Annotated[date | None, Query(alias="date")] = None,
-          tz: Annotated[str | None, Query(max_length=64)] = None,
-          days: Annotated[int, Query(ge=1, le=31)] = 1) -> Response[str]:
-    answer = list_slots(wiring.config_source(), wiring.repository(), wiring.clock(), day=day, tz=tz,
-                        days=days)
+@app.get(
+    "/v1/callbacks/slots",
+    summary="Bookable slots of one or more days, in the visitor's timezone",
+    responses=_responses({200: "Slots per day (full, past and closed slots are left out)"}, 422),
+)
+def slots(
+    day: Annotated[date | None, Query(alias="date")] = None,
+    tz: Annotated[str | None, Query(max_length=64)] = None,
+    days: Annotated[int, Query(ge=1, le=31)] = 1,
+) -> Response[str]:
+    answer = list_slots(
+        wiring.config_source(), wiring.repository(), wiring.clock(), day=day, tz=tz, days=days
+    )
     return _json(200, answer.model_dump(mode="json"), cache="public, max-age=15")
 
 
-@app.get("/v1/callbacks/<callback_id>", summary="Status of a callback request (no personal data)",
-         responses=_responses({200: "The request's status"}, 404, 422))
+@app.get(
+    "/v1/callbacks/<callback_id>",
+    summary="Status of a callback request (no personal data)",
+    responses=_responses({200: "The request's status"}, 404, 422),
+)
 def get_callback(callback_id: Annotated[str, _ID]) -> Response[str]:
     return _json(200, wiring.callbacks().get(callback_id).model_dump(mode="json"))
 
 
-@app.delete("/v1/callbacks/<callback_id>", summary="Cancel (self-service token or agent bearer token)",
-            responses=_responses({200: "Cancelled", 202: "Cancelled; stopping in Webitel pending: repeat"},
-                                 401, 403, 404, 409, 422))
-def cancel_callback(callback_id: Annotated[str, _ID], token: Annotated[str | None, _TOKEN] = None
-                    ) -> Response[str]:
+@app.delete(
+    "/v1/callbacks/<callback_id>",
+    summary="Cancel (self-service token or agent bearer token)",
+    responses=_responses(
+        {200: "Cancelled", 202: "Cancelled; stopping in Webitel pending: repeat"}, 401, 403, 404, 409, 422
+    ),
+)
+def cancel_callback(
+    callback_id: Annotated[str, _ID], token: Annotated[str | None, _TOKEN] = None
+) -> Response[str]:
     service = wiring.callbacks()
     if app.current_event.headers.get("authorization"):
         require_bearer(app.current_event.headers, wiring.agent_tokens())
@@ -136,11 +180,16 @@ def cancel_callback(callback_id: Annotated[str, _ID], token: Annotated[str | Non
     return _json(202 if result.webitel == "stop_pending" else 200, result.model_dump(mode="json"))
 
 
-@app.post("/v1/callbacks/<callback_id>/reschedule", summary="Move a request to another slot (self-service)",
-          responses=_responses({200: "Moved; the new answer"}, 400, 401, 403, 404, 409, 413, 415, 422, 429,
-                               503))
-def reschedule_callback(callback_id: Annotated[str, _ID], body: Annotated[RescheduleRequest, Body()],
-                        token: Annotated[str | None, _TOKEN] = None) -> Response[str]:
+@app.post(
+    "/v1/callbacks/<callback_id>/reschedule",
+    summary="Move a request to another slot (self-service)",
+    responses=_responses({200: "Moved; the new answer"}, 400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
+)
+def reschedule_callback(
+    callback_id: Annotated[str, _ID],
+    body: Annotated[RescheduleRequest, Body()],
+    token: Annotated[str | None, _TOKEN] = None,
+) -> Response[str]:
     service = wiring.callbacks()
     if app.current_event.headers.get("authorization"):
         require_bearer(app.current_event.headers, wiring.agent_tokens())
@@ -149,26 +198,37 @@ def reschedule_callback(callback_id: Annotated[str, _ID], body: Annotated[Resche
     return _json(200, service.reschedule(callback_id, body, _caller()).model_dump(mode="json"))
 
 
-@app.post("/v1/callbacks/erasure", summary="Erase everything held for a phone number (agent bearer token)",
-          responses=_responses({200: "What was erased"}, 400, 401, 413, 415, 422))
+@app.post(
+    "/v1/callbacks/erasure",
+    summary="Erase everything held for a phone number (agent bearer token)",
+    responses=_responses({200: "What was erased"}, 400, 401, 413, 415, 422),
+)
 def erase(body: Annotated[EraseRequest, Body()]) -> Response[str]:
     require_bearer(app.current_event.headers, wiring.agent_tokens())
     return _json(200, wiring.callbacks().erase_phone(body.phone, body.country).model_dump(mode="json"))
 
 
-@app.get("/v1/status", summary="online / busy / offline for the website button (mluvii codes 1/2/0)",
-         responses=_responses({200: "The availability, cached briefly"}))
+@app.get(
+    "/v1/status",
+    summary="online / busy / offline for the website button (mluvii codes 1/2/0)",
+    responses=_responses({200: "The availability, cached briefly"}),
+)
 def status() -> Response[str]:
     answer = wiring.availability().status()
     return _json(200, answer.model_dump(mode="json"), cache=f"public, max-age={answer.cache_seconds}")
 
 
-@app.get("/v1/health/callbacks", summary="Whether the callbacks function can read its config and table",
-         responses=_responses({200: "Healthy", 503: "A dependency fails"}))
+@app.get(
+    "/v1/health/callbacks",
+    summary="Whether the callbacks function can read its config and table",
+    responses=_responses({200: "Healthy", 503: "A dependency fails"}),
+)
 def health() -> Response[str]:
     checks: dict[str, str] = {}
-    for name, probe in (("config", lambda: wiring.config_source().load()),
-                        ("table", lambda: wiring.repository().get("health-probe-0000"))):
+    for name, probe in (
+        ("config", lambda: wiring.config_source().load()),
+        ("table", lambda: wiring.repository().get("health-probe-0000")),
+    ):
         try:
             probe()
             checks[name] = "ok"
@@ -210,8 +270,12 @@ def _as_event_answer(event: dict[str, Any], response: Response[str]) -> dict[str
     origin = (event.get("headers") or {}).get("origin")
     if origin and origin in get_settings().allowed_origin_list:
         headers.update({"Access-Control-Allow-Origin": origin, "Vary": "Origin"})
-    return {"statusCode": response.status_code, "headers": headers, "body": response.body,
-            "isBase64Encoded": False}
+    return {
+        "statusCode": response.status_code,
+        "headers": headers,
+        "body": response.body,
+        "isBase64Encoded": False,
+    }
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -41,23 +41,37 @@ def serve(name: str, if_none_match: str | None) -> Response[str]:
         _load.cache_clear()  # look again next time: the files may arrive with a deploy
         return error_response(503, "unavailable", "widget not built yet")
     text, etag = loaded
-    headers = {"Cache-Control": CACHE_CONTROL, "ETag": etag, "X-Content-Type-Options": "nosniff",
-               "Vary": "Accept-Encoding"}
+    headers = {
+        "Cache-Control": CACHE_CONTROL,
+        "ETag": etag,
+        "X-Content-Type-Options": "nosniff",
+        "Vary": "Accept-Encoding",
+    }
     if name.endswith(".html"):
-        headers["Content-Security-Policy"] = ("default-src 'self'; script-src 'self' 'unsafe-inline'; "
-                                              "style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-                                              "connect-src 'self'; frame-ancestors 'none'")
+        headers["Content-Security-Policy"] = (
+            "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+            "style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+            "connect-src 'self'; frame-ancestors 'none'"
+        )
     if if_none_match and etag in {tag.strip() for tag in if_none_match.split(",")}:
         return Response(status_code=304, body="", headers=headers)
     # HTTP APIs do not compress answers themselves: gzip here when the client accepts it.
     return Response(status_code=200, content_type=FILES[name], body=text, headers=headers, compress=True)
 
 
-def _responses(kind: str) -> dict[int | str, Any]:
-    return {200: {"description": kind, "content": {FILES["widget.js" if "script" in kind else "widget.html"]
-                                                   .split(";")[0]: {"schema": {"type": "string"}}}},
-            304: {"description": "Not modified (If-None-Match matched the ETag)"},
-            503: {"description": "The widget files are not built yet", "content": _NOT_BUILT}}
+def _responses(kind: str) -> dict[int, Any]:
+    return {
+        200: {
+            "description": kind,
+            "content": {
+                FILES["widget.js" if "script" in kind else "widget.html"].split(";")[0]: {
+                    "schema": {"type": "string"}
+                }
+            },
+        },
+        304: {"description": "Not modified (If-None-Match matched the ETag)"},
+        503: {"description": "The widget files are not built yet", "content": _NOT_BUILT},
+    }
 
 
 def register(app: APIGatewayHttpResolver) -> None:

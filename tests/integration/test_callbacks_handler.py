@@ -37,9 +37,18 @@ def new_ip() -> str:
 def put_config(**changes: Any) -> str:
     """A config parameter of this test's own (the template's one is shared by the session)."""
     base: dict[str, Any] = {
-        "timezone": "Europe/Prague", "business_hours": {}, "holidays": [], "callback_queue_id": "1",
-        "communication_type_id": "1", "allowed_countries": ["CZ", "SK"], "slot_minutes": 30, "slot_capacity": 2,
-        "booking_horizon_days": 14, "status_cache_seconds": 10, "callbacks": {"per_ip_per_hour": 50}}
+        "timezone": "Europe/Prague",
+        "business_hours": {},
+        "holidays": [],
+        "callback_queue_id": "1",
+        "communication_type_id": "1",
+        "allowed_countries": ["CZ", "SK"],
+        "slot_minutes": 30,
+        "slot_capacity": 2,
+        "booking_horizon_days": 14,
+        "status_cache_seconds": 10,
+        "callbacks": {"per_ip_per_hour": 50},
+    }
     callbacks = {**base["callbacks"], **changes.pop("callbacks", {})}
     base.update(changes)
     base["callbacks"] = callbacks
@@ -55,21 +64,43 @@ class Api:
         self.context = context
         self.ip = new_ip()
 
-    def __call__(self, method: str, path: str, *, body: Any = None, query: dict[str, str] | None = None,
-                 headers: dict[str, str] | None = None, **kwargs: Any) -> tuple[int, Any, dict[str, str]]:
-        event = http_event(method, path, body=body, query=query, source_ip=kwargs.pop("source_ip", self.ip),
-                           headers={"origin": ORIGIN, **(headers or {})}, **kwargs)
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        query: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> tuple[int, Any, dict[str, str]]:
+        event = http_event(
+            method,
+            path,
+            body=body,
+            query=query,
+            source_ip=kwargs.pop("source_ip", self.ip),
+            headers={"origin": ORIGIN, **(headers or {})},
+            **kwargs,
+        )
         response = self.module.lambda_handler(event, self.context)
         headers = response.get("headers", {})
-        body = response_json(response) if headers.get("Content-Type", "").startswith("application/json") \
+        body = (
+            response_json(response)
+            if headers.get("Content-Type", "").startswith("application/json")
             else response.get("body")
+        )
         return int(response["statusCode"]), body, headers
 
 
 @pytest.fixture
-def api_factory(lambda_env: Callable[..., dict[str, str]], load_handler: Callable[[str], ModuleType],
-                lambda_context: Any, moto_stack: aws.ProvisionedStack, webitel_sandbox: Any
-                ) -> Iterator[Callable[..., Api]]:
+def api_factory(
+    lambda_env: Callable[..., dict[str, str]],
+    load_handler: Callable[[str], ModuleType],
+    lambda_context: Any,
+    moto_stack: aws.ProvisionedStack,
+    webitel_sandbox: Any,
+) -> Iterator[Callable[..., Api]]:
     def make(**config: Any) -> Api:
         lambda_env("CallbacksFunction")
         lambda_env("CallbacksFunction", RINGBACK_CONFIG_PARAMETER=put_config(**config))
@@ -83,13 +114,25 @@ def members_for(sandbox: Any, callback_id: str) -> list[dict[str, Any]]:
     return [m for m in sandbox.members("1") if m.get("variables", {}).get(CALLBACK_TAG) == callback_id]
 
 
-def test_now_reaches_the_sandbox_at_once_and_can_be_cancelled(api_factory: Callable[..., Api],
-                                                              webitel_sandbox: Any) -> None:
+def test_now_reaches_the_sandbox_at_once_and_can_be_cancelled(
+    api_factory: Callable[..., Api], webitel_sandbox: Any
+) -> None:
     api = api_factory()
     phone = new_mobile()
-    status, answer, headers = api("POST", "/v1/callbacks", body={
-        "mode": "now", "phone": phone[4:], "country": "CZ", "name": "Jana", "provider": "whisbi",
-        "pageUrl": "https://www.example.com/pricing", "utm_source": "newsletter", "leadGuid": "L-77"})
+    status, answer, headers = api(
+        "POST",
+        "/v1/callbacks",
+        body={
+            "mode": "now",
+            "phone": phone[4:],
+            "country": "CZ",
+            "name": "Jana",
+            "provider": "whisbi",
+            "pageUrl": "https://www.example.com/pricing",
+            "utm_source": "newsletter",
+            "leadGuid": "L-77",
+        },
+    )
     assert status == 202, answer
     assert headers.get("Access-Control-Allow-Origin") == ORIGIN
     (member,) = members_for(webitel_sandbox, answer["id"])
@@ -117,7 +160,9 @@ def test_webitel_down_still_202_and_stored(api_factory: Callable[..., Api], webi
     assert api("GET", f"/v1/callbacks/{answer['id']}")[1]["status"] == "received"
 
 
-def test_idempotency_key_returns_the_same_answer(api_factory: Callable[..., Api], webitel_sandbox: Any) -> None:
+def test_idempotency_key_returns_the_same_answer(
+    api_factory: Callable[..., Api], webitel_sandbox: Any
+) -> None:
     api = api_factory()
     body = {"mode": "later", "phone": new_mobile()}
     key = {"idempotency-key": str(uuid.uuid4())}
@@ -132,49 +177,72 @@ def test_repeat_links_to_the_first(api_factory: Callable[..., Api]) -> None:
     api = api_factory()
     phone = new_mobile()
     first = api("POST", "/v1/callbacks", body={"mode": "later", "phone": phone})[1]
-    status, again, _ = api("POST", "/v1/callbacks", body={"mode": "now", "phone": phone, "provider": "mluvii"})
+    status, again, _ = api(
+        "POST", "/v1/callbacks", body={"mode": "now", "phone": phone, "provider": "mluvii"}
+    )
     assert status == 202 and again["id"] == first["id"] and again["repeat"] and again["repeat_count"] == 1
 
 
 def test_scheduled_slot_listing_booking_and_full(api_factory: Callable[..., Api]) -> None:
     api = api_factory(slot_capacity=1)
     tomorrow = (datetime.now(PRAGUE) + timedelta(days=1)).date()
-    status, listing, headers = api("GET", "/v1/callbacks/slots",
-                                   query={"date": tomorrow.isoformat(), "tz": "Europe/Prague"})
+    status, listing, headers = api(
+        "GET", "/v1/callbacks/slots", query={"date": tomorrow.isoformat(), "tz": "Europe/Prague"}
+    )
     assert status == 200 and headers["Cache-Control"].startswith("public")
     slots = listing["days"][0]["slots"]
     assert len(slots) == 48 and slots[0]["remaining"] == 1
     chosen = slots[20]["start"]
-    status, booked, _ = api("POST", "/v1/callbacks", body={"mode": "scheduled", "phone": new_mobile(),
-                                                           "scheduled_at": chosen})
-    assert status == 202 and booked["expected_call_at"] == datetime.fromisoformat(chosen).astimezone(
-        UTC).isoformat().replace("+00:00", "Z") or booked["expected_call_at"].startswith(chosen[:10])
-    listing = api("GET", "/v1/callbacks/slots", query={"date": tomorrow.isoformat(), "tz": "Europe/Prague"})[1]
+    status, booked, _ = api(
+        "POST", "/v1/callbacks", body={"mode": "scheduled", "phone": new_mobile(), "scheduled_at": chosen}
+    )
+    assert (
+        status == 202
+        and booked["expected_call_at"]
+        == datetime.fromisoformat(chosen).astimezone(UTC).isoformat().replace("+00:00", "Z")
+    ) or booked["expected_call_at"].startswith(chosen[:10])
+    listing = api("GET", "/v1/callbacks/slots", query={"date": tomorrow.isoformat(), "tz": "Europe/Prague"})[
+        1
+    ]
     assert chosen not in [s["start"] for s in listing["days"][0]["slots"]]
-    status, full, _ = api("POST", "/v1/callbacks", body={"mode": "scheduled", "phone": new_mobile(),
-                                                         "scheduled_at": chosen})
+    status, full, _ = api(
+        "POST", "/v1/callbacks", body={"mode": "scheduled", "phone": new_mobile(), "scheduled_at": chosen}
+    )
     assert status == 422 and full["fields"][0]["field"] == "scheduled_at"
     # Reschedule the booked one with its self-service link: the old slot is offered again.
     other = slots[21]["start"]
-    status, moved, _ = api("POST", f"/v1/callbacks/{booked['id']}/reschedule",
-                           query={"token": booked["self_service"]["token"]}, body={"scheduled_at": other})
+    status, moved, _ = api(
+        "POST",
+        f"/v1/callbacks/{booked['id']}/reschedule",
+        query={"token": booked["self_service"]["token"]},
+        body={"scheduled_at": other},
+    )
     assert status == 200, moved
-    listing = api("GET", "/v1/callbacks/slots", query={"date": tomorrow.isoformat(), "tz": "Europe/Prague"})[1]
+    listing = api("GET", "/v1/callbacks/slots", query={"date": tomorrow.isoformat(), "tz": "Europe/Prague"})[
+        1
+    ]
     starts = [s["start"] for s in listing["days"][0]["slots"]]
     assert chosen in starts and other not in starts
 
 
-@pytest.mark.parametrize(("request_kwargs", "status", "needle"), [
-    ({"body": "{not json", "headers": {"content-type": "application/json"}}, 400, "malformed_json"),
-    ({"body": "phone=777666555", "headers": {"content-type": "application/x-www-form-urlencoded"}}, 415,
-     "unsupported_media_type"),
-    ({"body": {"phone": "777666555", "extra": "x" * 9000}}, 413, "payload_too_large"),
-    ({"body": {"phone": "12345", "country": "CZ", "email": "nope"}}, 422, "not a valid number for CZ"),
-    ({"body": {"phone": "+420 900 123 456"}}, 422, "premium rate"),
-    ({"body": {"phone": "777666555", "website": "spam"}}, 403, "website"),
-])
-def test_bad_input_answers(api_factory: Callable[..., Api], request_kwargs: dict[str, Any], status: int,
-                           needle: str) -> None:
+@pytest.mark.parametrize(
+    ("request_kwargs", "status", "needle"),
+    [
+        ({"body": "{not json", "headers": {"content-type": "application/json"}}, 400, "malformed_json"),
+        (
+            {"body": "phone=777666555", "headers": {"content-type": "application/x-www-form-urlencoded"}},
+            415,
+            "unsupported_media_type",
+        ),
+        ({"body": {"phone": "777666555", "extra": "x" * 9000}}, 413, "payload_too_large"),
+        ({"body": {"phone": "12345", "country": "CZ", "email": "nope"}}, 422, "not a valid number for CZ"),
+        ({"body": {"phone": "+420 900 123 456"}}, 422, "premium rate"),
+        ({"body": {"phone": "777666555", "website": "spam"}}, 403, "website"),
+    ],
+)
+def test_bad_input_answers(
+    api_factory: Callable[..., Api], request_kwargs: dict[str, Any], status: int, needle: str
+) -> None:
     api = api_factory()
     got, body, headers = api("POST", "/v1/callbacks", **request_kwargs)
     assert got == status and needle in json.dumps(body)
@@ -189,7 +257,9 @@ def test_rate_limit_is_429_with_retry_after(api_factory: Callable[..., Api]) -> 
     assert status == 429 and "your network" in body["message"] and int(headers["Retry-After"]) > 0
 
 
-def test_status_from_sandbox_agents_and_degraded(api_factory: Callable[..., Api], webitel_sandbox: Any) -> None:
+def test_status_from_sandbox_agents_and_degraded(
+    api_factory: Callable[..., Api], webitel_sandbox: Any
+) -> None:
     api = api_factory()
     status, answer, headers = api("GET", "/v1/status")
     assert status == 200 and answer["status"] == "online" and answer["code"] == 1 and not answer["degraded"]
@@ -202,14 +272,19 @@ def test_status_from_sandbox_agents_and_degraded(api_factory: Callable[..., Api]
     assert (closed["status"], closed["code"], closed["reason"]) == ("offline", 0, "holiday")
 
 
-def test_erasure_needs_the_agent_token(api_factory: Callable[..., Api], moto_stack: aws.ProvisionedStack,
-                                       webitel_sandbox: Any) -> None:
+def test_erasure_needs_the_agent_token(
+    api_factory: Callable[..., Api], moto_stack: aws.ProvisionedStack, webitel_sandbox: Any
+) -> None:
     api = api_factory()
     phone = new_mobile()
     answer = api("POST", "/v1/callbacks", body={"mode": "now", "phone": phone, "consent": True})[1]
     assert api("POST", "/v1/callbacks/erasure", body={"phone": phone})[0] == 401
-    status, report, _ = api("POST", "/v1/callbacks/erasure", body={"phone": phone},
-                            headers={"authorization": f"Bearer {moto_stack.tokens['agent']}"})
+    status, report, _ = api(
+        "POST",
+        "/v1/callbacks/erasure",
+        body={"phone": phone},
+        headers={"authorization": f"Bearer {moto_stack.tokens['agent']}"},
+    )
     assert status == 200 and report["requests"] == 1 and report["items_deleted"] >= 2
     assert api("GET", f"/v1/callbacks/{answer['id']}")[0] == 404
     assert members_for(webitel_sandbox, answer["id"]) == []
@@ -219,7 +294,7 @@ def test_health_and_widget_placeholder(api_factory: Callable[..., Api]) -> None:
     api = api_factory()
     status, body, _ = api("GET", "/v1/health/callbacks")
     assert status == 200 and body["checks"] == {"config": "ok", "table": "ok"}
-    static = Path(api.module.__file__).parent / "static" / "widget.js"
+    static = Path(str(api.module.__file__)).parent / "static" / "widget.js"
     status, script, headers = api("GET", "/widget.js")
     if not static.is_file():
         assert status == 503 and script["message"] == "widget not built yet"
@@ -230,8 +305,9 @@ def test_health_and_widget_placeholder(api_factory: Callable[..., Api]) -> None:
     assert status == 304
 
 
-@pytest.mark.parametrize("name", ["callbacks-submit-now.json", "callbacks-submit-scheduled.json",
-                                  "callbacks-status.json"])
+@pytest.mark.parametrize(
+    "name", ["callbacks-submit-now.json", "callbacks-submit-scheduled.json", "callbacks-status.json"]
+)
 def test_sample_events(api_factory: Callable[..., Api], name: str) -> None:
     api = api_factory()
     event = json.loads((EVENTS / name).read_text())
@@ -239,7 +315,9 @@ def test_sample_events(api_factory: Callable[..., Api], name: str) -> None:
         body = json.loads(event["body"])
         body["phone"] = new_mobile()
         if body.get("mode") == "scheduled":
-            slot = (datetime.now(PRAGUE) + timedelta(days=2)).replace(hour=10, minute=0, second=0, microsecond=0)
+            slot = (datetime.now(PRAGUE) + timedelta(days=2)).replace(
+                hour=10, minute=0, second=0, microsecond=0
+            )
             body["scheduled_at"] = slot.isoformat()
         event["body"] = json.dumps(body)
         event["requestContext"]["http"]["sourceIp"] = new_ip()
@@ -253,8 +331,9 @@ def fuzz_schema(module: ModuleType) -> dict[str, Any]:
     return schema
 
 
-def test_openapi_fuzz_no_5xx_no_undocumented_status(api_factory: Callable[..., Api],
-                                                    moto_stack: aws.ProvisionedStack) -> None:
+def test_openapi_fuzz_no_5xx_no_undocumented_status(
+    api_factory: Callable[..., Api], moto_stack: aws.ProvisionedStack
+) -> None:
     import schemathesis
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
@@ -280,15 +359,23 @@ def test_openapi_fuzz_no_5xx_no_undocumented_status(api_factory: Callable[..., A
                 # Random text is almost never a valid number: let some submits get through to storage.
                 body = {k: v for k, v in body.items() if k not in ("country", "dial_code", "website")}
                 body["phone"] = new_mobile()
-            status, _, response_headers = api(case.method, case.formatted_path, body=body, query=query or None,
-                                              headers=headers, source_ip=new_ip())
+            status, _, response_headers = api(
+                case.method,
+                case.formatted_path,
+                body=body,
+                query=query or None,
+                headers=headers,
+                source_ip=new_ip(),
+            )
             seen.add(status)
             assert status in documented, (case.method, case.formatted_path, status)
             assert status < 500 or status == 503
-            assert response_headers["Content-Type"].startswith(("application/json", "text/", "application/javascript"))
+            assert response_headers["Content-Type"].startswith(
+                ("application/json", "text/", "application/javascript")
+            )
 
         run()
 
     for operation in schema.get_all_operations():
-        fuzz(operation.ok())
+        fuzz(operation.ok())  # type: ignore[union-attr]
     assert 202 in seen and 422 in seen

@@ -22,15 +22,26 @@ from tests.unit.dialer_fakes import FakeWebitel
 
 KEYS = KeyRing(current="k" * 40, accepted=["k" * 40])
 
-BUSINESS_HOURS = {"mon": ["08:00-18:00"], "tue": ["08:00-18:00"], "wed": ["08:00-18:00"],
-                  "thu": ["08:00-18:00"], "fri": ["08:00-16:00"], "sat": [], "sun": []}
+BUSINESS_HOURS = {
+    "mon": ["08:00-18:00"],
+    "tue": ["08:00-18:00"],
+    "wed": ["08:00-18:00"],
+    "thu": ["08:00-18:00"],
+    "fri": ["08:00-16:00"],
+    "sat": [],
+    "sun": [],
+}
 
 
 def make_config(**overrides: Any) -> OperatorConfig:
     data: dict[str, Any] = {
-        "timezone": "Europe/Prague", "business_hours": BUSINESS_HOURS,
-        "holidays": ["2026-12-24", "2026-12-25"], "callback_queue_id": "1",
-        "allowed_countries": ["CZ", "SK", "AT", "DE", "PL"], "slot_minutes": 30, "slot_capacity": 2,
+        "timezone": "Europe/Prague",
+        "business_hours": BUSINESS_HOURS,
+        "holidays": ["2026-12-24", "2026-12-25"],
+        "callback_queue_id": "1",
+        "allowed_countries": ["CZ", "SK", "AT", "DE", "PL"],
+        "slot_minutes": 30,
+        "slot_capacity": 2,
     }
     callbacks = overrides.pop("callbacks", {})
     data.update(overrides)
@@ -58,55 +69,77 @@ class MemoryCallbacks:
         self.counters: dict[str, int] = {}
         self.sets: dict[str, set[str]] = {}
         self.fail_create = False
+        self.fail_store = False
         self._lock = threading.RLock()
 
-    def _check_guards(self, guards: Sequence[Guard]) -> None:
-        for guard in guards:
-            if guard.kind == "counter" and self.counters.get(guard.storage_key, 0) >= guard.limit:
-                raise WriteRefused("guard", guard=guard)
-            members = self.sets.get(guard.storage_key, set())
-            if guard.kind == "distinct" and guard.member not in members and len(members) >= guard.limit:
-                raise WriteRefused("guard", guard=guard)
-
-    def _apply_guards(self, guards: Sequence[Guard]) -> None:
-        for guard in guards:
-            if guard.kind == "counter":
-                self.counters[guard.storage_key] = self.counters.get(guard.storage_key, 0) + 1
-            else:
-                self.sets.setdefault(guard.storage_key, set()).add(guard.member or "")
-
-    def create(self, record: CallbackRecord, *, lock_until: datetime, guards: Sequence[Guard],
-               slot: SlotBooking | None, consent: ConsentEvidence | None, now: datetime,
-               replace_lock_of: str | None = None) -> None:
+    def reserve(
+        self,
+        record: CallbackRecord,
+        *,
+        lock_until: datetime,
+        guards: Sequence[Guard],
+        slot: SlotBooking | None,
+        now: datetime,
+        replace_lock_of: str | None = None,
+    ) -> None:
         with self._lock:
             if self.fail_create:
                 raise RuntimeError("DynamoDB is down")
-            if record.id in self.records:
-                raise WriteRefused("exists")
+            refused = self._consume_guards(guards)  # a refused guard still counts the attempt
+            if refused is not None:
+                raise WriteRefused("guard", guard=refused)
+            if slot is not None and self.slots.get((slot.day, slot.key), 0) >= slot.capacity:
+                raise WriteRefused("slot_full")
             lock = self.locks.get(record.phone)
             if lock is not None and lock[1] >= now.timestamp() and lock[0] != replace_lock_of:
                 raise WriteRefused("phone_open", open_id=lock[0])
-            self._check_guards(guards)
-            if slot is not None and self.slots.get((slot.day, slot.key), 0) >= slot.capacity:
-                raise WriteRefused("slot_full")
-            self.records[record.id] = record
             self.locks[record.phone] = (record.id, int(lock_until.timestamp()))
-            self._apply_guards(guards)
             if slot is not None:
                 self.slots[(slot.day, slot.key)] = self.slots.get((slot.day, slot.key), 0) + 1
+
+    def _consume_guards(self, guards: Sequence[Guard]) -> Guard | None:
+        refused = None
+        for guard in guards:
+            if guard.kind == "counter":
+                if self.counters.get(guard.storage_key, 0) >= guard.limit:
+                    refused = refused or guard
+                else:
+                    self.counters[guard.storage_key] = self.counters.get(guard.storage_key, 0) + 1
+            else:
+                members = self.sets.setdefault(guard.storage_key, set())
+                if guard.member not in members and len(members) >= guard.limit:
+                    refused = refused or guard
+                else:
+                    members.add(guard.member or "")
+        return refused
+
+    def store(self, record: CallbackRecord, consent: ConsentEvidence | None) -> None:
+        with self._lock:
+            if self.fail_store:
+                raise RuntimeError("DynamoDB is down")
+            if record.id in self.records:
+                raise WriteRefused("exists")
+            self.records[record.id] = record
             if consent is not None:
                 self.consents[record.id] = consent
 
-    def add_repeat(self, primary: CallbackRecord, repeat: RepeatRecord, *, priority: int,
-                   guards: Sequence[Guard], now: datetime) -> CallbackRecord:
+    def release(self, record: CallbackRecord, slot: SlotBooking | None) -> None:
+        with self._lock:
+            if self.locks.get(record.phone, ("",))[0] == record.id:
+                del self.locks[record.phone]
+            if slot is not None and self.slots.get((slot.day, slot.key), 0) > 0:
+                self.slots[(slot.day, slot.key)] -= 1
+
+    def add_repeat(
+        self, primary: CallbackRecord, repeat: RepeatRecord, *, priority: int, now: datetime
+    ) -> CallbackRecord:
         with self._lock:
             stored = self.records.get(primary.id)
-            self._check_guards(guards)
             if stored is None or stored.status != primary.status:
                 raise WriteRefused("changed")
-            self._apply_guards(guards)
-            updated = stored.model_copy(update={"repeat_count": stored.repeat_count + 1, "priority": priority,
-                                                "last_repeat_at": now})
+            updated = stored.model_copy(
+                update={"repeat_count": stored.repeat_count + 1, "priority": priority, "last_repeat_at": now}
+            )
             self.records[primary.id] = updated
             self.repeats.setdefault(primary.id, []).append(repeat)
             return updated
@@ -120,7 +153,7 @@ class MemoryCallbacks:
             self.consents.pop(record.id, None)
             if self.locks.get(record.phone, ("",))[0] == record.id:
                 del self.locks[record.phone]
-            if slot is not None:
+            if slot is not None and self.slots.get((slot.day, slot.key), 0) > 0:
                 self.slots[(slot.day, slot.key)] -= 1
 
     def cancel(self, record: CallbackRecord, *, now: datetime, slot: SlotBooking | None) -> CallbackRecord:
@@ -128,8 +161,13 @@ class MemoryCallbacks:
             stored = self.records.get(record.id)
             if stored is None or stored.status != record.status:
                 raise WriteRefused("changed")
-            cancelled = stored.model_copy(update={"status": CallbackStatus.CANCELLED,
-                                                  "status_at": int(now.timestamp() * 1000), "cancelled_at": now})
+            cancelled = stored.model_copy(
+                update={
+                    "status": CallbackStatus.CANCELLED,
+                    "status_at": int(now.timestamp() * 1000),
+                    "cancelled_at": now,
+                }
+            )
             self.records[record.id] = cancelled
             if self.locks.get(record.phone, ("",))[0] == record.id:
                 del self.locks[record.phone]
@@ -149,12 +187,22 @@ class MemoryCallbacks:
             self.records[callback_id] = stored.model_copy(update={"status": status, "status_at": at_ms})
             return True
 
-    def reschedule(self, before: CallbackRecord, after: CallbackRecord, *, old_slot: SlotBooking | None,
-                   new_slot: SlotBooking, lock_until: datetime) -> None:
+    def reschedule(
+        self,
+        before: CallbackRecord,
+        after: CallbackRecord,
+        *,
+        old_slot: SlotBooking | None,
+        new_slot: SlotBooking,
+        lock_until: datetime,
+    ) -> None:
         with self._lock:
             stored = self.records.get(before.id)
-            if stored is None or stored.status != before.status \
-                    or stored.reschedule_count != before.reschedule_count:
+            if (
+                stored is None
+                or stored.status != before.status
+                or stored.reschedule_count != before.reschedule_count
+            ):
                 raise WriteRefused("changed")
             if self.slots.get((new_slot.day, new_slot.key), 0) >= new_slot.capacity:
                 raise WriteRefused("slot_full")
@@ -211,8 +259,9 @@ class CallbacksWebitel(FakeWebitel):
             raise WebitelUnavailable("down", may_have_committed=False)
         super().stop_member(queue_id, member_id, cause)
 
-    def delete_members(self, queue_id: str, *, ids: Sequence[str] = (),
-                       variables: Mapping[str, str] | None = None) -> None:
+    def delete_members(
+        self, queue_id: str, *, ids: Sequence[str] = (), variables: Mapping[str, str] | None = None
+    ) -> None:
         self.deleted.append(dict(variables or {}))
         for member_id, member in list(self.members.items()):
             if variables and all(member.variables.get(k) == v for k, v in variables.items()):
@@ -220,7 +269,7 @@ class CallbacksWebitel(FakeWebitel):
 
 
 class FakeCaptcha:
-    def __init__(self, ok_token: str = "good") -> None:
+    def __init__(self, ok_token: str = "good") -> None:  # noqa: S107 - a test value
         self.ok_token = ok_token
         self.calls = 0
 

@@ -26,15 +26,18 @@ def test_guards_are_keyed_by_pseudonyms_and_fixed_windows() -> None:
     assert window_start(now + timedelta(hours=1), 3600) == at("2026-11-18T11:00:00+00:00")
 
 
-@pytest.mark.parametrize(("raw", "allowed", "policy", "ok"), [
-    ("+420777666555", ["CZ"], {}, True),
-    ("+420900123456", [], {}, False),
-    ("+4915201234567", ["CZ"], {}, False),
-    ("+4915201234567", [], {}, True),
-    ("+4915201234567", [], {"denied_prefixes": ["+49152"]}, False),
-    ("+420800123456", [], {}, True),  # toll-free is free to call
-    ("+420800123456", [], {"denied_kinds": ["toll_free"]}, False),
-])
+@pytest.mark.parametrize(
+    ("raw", "allowed", "policy", "ok"),
+    [
+        ("+420777666555", ["CZ"], {}, True),
+        ("+420900123456", [], {}, False),
+        ("+4915201234567", ["CZ"], {}, False),
+        ("+4915201234567", [], {}, True),
+        ("+4915201234567", [], {"denied_prefixes": ["+49152"]}, False),
+        ("+420800123456", [], {}, True),  # toll-free is free to call
+        ("+420800123456", [], {"denied_kinds": ["toll_free"]}, False),
+    ],
+)
 def test_number_problem(raw: str, allowed: list[str], policy: dict[str, object], ok: bool) -> None:
     number = parse_phone(raw, "CZ")
     problem = number_problem(number, CallbackPolicy.model_validate(policy), allowed)
@@ -42,7 +45,7 @@ def test_number_problem(raw: str, allowed: list[str], policy: dict[str, object],
 
 
 def test_policy_validates_prefixes() -> None:
-    with pytest.raises(ValueError, match="E.164 prefix"):
+    with pytest.raises(ValueError, match=r"E\.164 prefix"):
         CallbackPolicy.model_validate({"denied_prefixes": ["0900"]})
     with pytest.raises(ValueError, match="Extra inputs"):
         CallbackPolicy.model_validate({"per_numbr_per_hour": 3})

@@ -14,18 +14,26 @@ pytestmark = pytest.mark.unit
 OPEN = at("2026-11-18T10:00:00+00:00")
 
 
-def service(webitel: CallbacksWebitel, clock: FakeClock, cache: MemoryCache | None = None,
-            **config: object) -> AvailabilityService:
-    return AvailabilityService(config=StaticConfig(make_config(status_cache_seconds=10, **config)), clock=clock,
-                               webitel=lambda: webitel, cache=cache)
+def service(
+    webitel: CallbacksWebitel, clock: FakeClock, cache: MemoryCache | None = None, **config: object
+) -> AvailabilityService:
+    return AvailabilityService(
+        config=StaticConfig(make_config(status_cache_seconds=10, **config)),
+        clock=clock,
+        webitel=lambda: webitel,
+        cache=cache,
+    )
 
 
-@pytest.mark.parametrize(("counts", "status", "code", "reason"), [
-    (QueueAgentCounts(online=3, free=2, busy=1), "online", 1, "agents_free"),
-    (QueueAgentCounts(online=0, free=0, busy=2), "busy", 2, "agents_busy"),
-    (QueueAgentCounts(pause=2), "busy", 2, "agents_busy"),
-    (QueueAgentCounts(), "offline", 0, "no_agents"),
-])
+@pytest.mark.parametrize(
+    ("counts", "status", "code", "reason"),
+    [
+        (QueueAgentCounts(online=3, free=2, busy=1), "online", 1, "agents_free"),
+        (QueueAgentCounts(online=0, free=0, busy=2), "busy", 2, "agents_busy"),
+        (QueueAgentCounts(pause=2), "busy", 2, "agents_busy"),
+        (QueueAgentCounts(), "offline", 0, "no_agents"),
+    ],
+)
 def test_live_agents_decide_when_open(counts: QueueAgentCounts, status: str, code: int, reason: str) -> None:
     webitel = CallbacksWebitel()
     webitel.counts = counts

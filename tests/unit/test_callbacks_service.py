@@ -12,7 +12,7 @@ from ringback.domain.callback_status import CallbackStatus
 from ringback.domain.callbacks import CallbackRequest, RescheduleRequest
 from ringback.domain.errors import Conflict, Forbidden, RateLimited, Unavailable, Unprocessable
 from ringback.domain.outbox import CALLBACK_TAG, ID_TAG, OutboxState
-from ringback.services.callbacks import Caller, CallbackService
+from ringback.services.callbacks import CallbackService, Caller
 from ringback.services.dialer_upload import deliver_now
 from tests.unit.callbacks_fakes import (
     KEYS,
@@ -29,7 +29,9 @@ pytestmark = pytest.mark.unit
 
 # Wednesday 18 Nov 2026, 11:00 in Prague (open 08:00-18:00).
 OPEN_NOW = at("2026-11-18T10:00:00+00:00")
-CALLER = Caller(client_ip="198.51.100.7", origin="https://www.example.com", base_url="https://api.example.com")
+CALLER = Caller(
+    client_ip="198.51.100.7", origin="https://www.example.com", base_url="https://api.example.com"
+)
 
 
 class World:
@@ -47,9 +49,17 @@ class World:
             return deliver_now(outbox, webitel, entry_ids, clock, owner, **kwargs)
 
         self.service = CallbackService(
-            repo=self.repo, outbox=self.outbox, config=self.config, clock=self.clock, keys=lambda: KEYS,
-            captcha=lambda: self.captcha, webitel=lambda: self.webitel, deliver=deliver,
-            default_region="CZ", allowed_origins=["https://www.example.com"])
+            repo=self.repo,
+            outbox=self.outbox,
+            config=self.config,
+            clock=self.clock,
+            keys=lambda: KEYS,
+            captcha=lambda: self.captcha,
+            webitel=lambda: self.webitel,
+            deliver=deliver,
+            default_region="CZ",
+            allowed_origins=["https://www.example.com"],
+        )
 
     def submit(self, caller: Caller = CALLER, **body: Any) -> Any:
         body.setdefault("phone", "777 666 555")
@@ -58,9 +68,17 @@ class World:
 
 def test_now_in_hours_is_pushed_at_once_with_its_origin_and_top_priority() -> None:
     world = World()
-    answer = world.submit(mode="now", country="CZ", name="Jana", source="whisbi",
-                          page_url="https://www.example.com/pricing", utm_campaign="autumn", leadGuid="L-1",
-                          kpiGuid="K-9", extra={"plan": "pro"})
+    answer = world.submit(
+        mode="now",
+        country="CZ",
+        name="Jana",
+        source="whisbi",
+        page_url="https://www.example.com/pricing",
+        utm_campaign="autumn",
+        leadGuid="L-1",
+        kpiGuid="K-9",
+        extra={"plan": "pro"},
+    )
     record = world.repo.get(answer.id)
     assert record is not None and record.phone == "+420777666555"
     entry = world.outbox.get(record.outbox_entry_id)
@@ -139,14 +157,17 @@ def test_scheduled_date_time_and_zone() -> None:
     assert answer.expected_call_at == at("2026-11-19T09:00:00+00:00")
 
 
-@pytest.mark.parametrize(("when", "needle"), [
-    ("2026-11-18T08:00:00+01:00", "in the past"),
-    ("2026-11-18T11:05:00+01:00", "too soon"),
-    ("2026-12-20T10:00:00+01:00", "more than 14 days"),
-    ("2026-11-19T19:00:00+01:00", "outside our business hours"),
-    ("2026-11-19T10:10:00+01:00", "30-minute slot grid"),
-    ("2026-11-21T10:00:00+01:00", "outside our business hours"),
-])
+@pytest.mark.parametrize(
+    ("when", "needle"),
+    [
+        ("2026-11-18T08:00:00+01:00", "in the past"),
+        ("2026-11-18T11:05:00+01:00", "too soon"),
+        ("2026-12-20T10:00:00+01:00", "more than 14 days"),
+        ("2026-11-19T19:00:00+01:00", "outside our business hours"),
+        ("2026-11-19T10:10:00+01:00", "30-minute slot grid"),
+        ("2026-11-21T10:00:00+01:00", "outside our business hours"),
+    ],
+)
 def test_scheduled_refusals_name_the_field_and_the_reason(when: str, needle: str) -> None:
     world = World()
     with pytest.raises(Unprocessable) as refused:
@@ -170,13 +191,16 @@ def test_every_field_problem_at_once() -> None:
     assert fields == {"phone", "consent", "scheduled_at"}
 
 
-@pytest.mark.parametrize(("phone", "config", "needle"), [
-    ("+420 900 123 456", {}, "premium rate"),
-    ("+420 810 123 456", {}, "shared cost"),
-    ("+33 6 12 34 56 78", {}, "only call back numbers from CZ"),
-    ("+49 1520 1234567", {"callbacks": {"denied_prefixes": ["+491520"]}}, "range"),
-    ("+420 777 666 555", {"callbacks": {"denied_kinds": ["mobile"]}}, "mobile"),
-])
+@pytest.mark.parametrize(
+    ("phone", "config", "needle"),
+    [
+        ("+420 900 123 456", {}, "premium rate"),
+        ("+420 810 123 456", {}, "shared cost"),
+        ("+33 6 12 34 56 78", {}, "only call back numbers from CZ"),
+        ("+49 1520 1234567", {"callbacks": {"denied_prefixes": ["+491520"]}}, "range"),
+        ("+420 777 666 555", {"callbacks": {"denied_kinds": ["mobile"]}}, "mobile"),
+    ],
+)
 def test_costly_and_foreign_numbers_are_refused(phone: str, config: dict[str, Any], needle: str) -> None:
     world = World(**config)
     with pytest.raises(Unprocessable) as refused:
@@ -207,7 +231,8 @@ def test_captcha_when_required() -> None:
         world.submit()
     with pytest.raises(Forbidden, match="not accepted"):
         world.submit(captcha_token="bad")
-    assert world.submit(**{"cf-turnstile-response": "good"}).id
+    turnstile: dict[str, Any] = {"cf-turnstile-response": "good"}
+    assert world.submit(**turnstile).id
     assert world.captcha.calls == 2
 
 
@@ -338,18 +363,24 @@ def test_reschedule_moves_the_slot_and_replaces_the_member() -> None:
     world = World(slot_capacity=1)
     answer = world.submit(mode="now")
     moved = world.service.reschedule(
-        answer.id, RescheduleRequest.model_validate({"scheduled_at": "2026-11-19T15:00:00+01:00"}), CALLER)
+        answer.id, RescheduleRequest.model_validate({"scheduled_at": "2026-11-19T15:00:00+01:00"}), CALLER
+    )
     assert moved.mode == "scheduled" and moved.expected_call_at == at("2026-11-19T15:00:00+01:00")
     record = world.repo.get(answer.id)
     assert record is not None and record.reschedule_count == 1
     assert len(world.webitel.stopped) == 1  # the member of the "now" push
     new_entry = world.outbox.get(record.outbox_entry_id)
-    assert new_entry is not None and new_entry.state == OutboxState.PENDING and new_entry.entry_id.endswith("_r1")
+    assert (
+        new_entry is not None
+        and new_entry.state == OutboxState.PENDING
+        and new_entry.entry_id.endswith("_r1")
+    )
     # The slot is now full for others; a retry of the same move is a no-op.
     with pytest.raises(Unprocessable, match="slot is full"):
         world.submit(phone="+420 602 000 003", mode="scheduled", scheduled_at="2026-11-19T15:00:00+01:00")
     again = world.service.reschedule(
-        answer.id, RescheduleRequest.model_validate({"scheduled_at": "2026-11-19T15:00:00+01:00"}), CALLER)
+        answer.id, RescheduleRequest.model_validate({"scheduled_at": "2026-11-19T15:00:00+01:00"}), CALLER
+    )
     assert again.expected_call_at == moved.expected_call_at and len(world.outbox.entries) == 2
 
 
@@ -375,8 +406,9 @@ def test_consent_evidence_hashes_the_ip_and_keeps_the_version() -> None:
     assert evidence.expires_at == int((OPEN_NOW + timedelta(days=1095)).timestamp())
 
 
-def test_no_raw_number_or_email_in_logs(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
-                                        ) -> None:
+def test_no_raw_number_or_email_in_logs(
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
     world = World()
     caplog.set_level(logging.DEBUG)
     answer = world.submit(mode="now", email="jana@example.com")
@@ -395,3 +427,22 @@ def test_records_expire_after_their_call_plus_retention() -> None:
     assert record is not None
     assert record.expires_at > int((OPEN_NOW + timedelta(days=90)).timestamp())
     assert datetime.fromtimestamp(record.expires_at, UTC) < OPEN_NOW + timedelta(days=92)
+
+
+def test_request_write_failure_cancels_the_entry_written_beside_it() -> None:
+    world = World(now=at("2026-11-21T09:00:00+00:00"))
+    world.repo.fail_store = True
+    with pytest.raises(Unavailable):
+        world.submit(mode="later")
+    (entry,) = world.outbox.entries.values()
+    assert entry.state == OutboxState.CANCELLED
+    assert not world.repo.records and not world.repo.locks
+
+
+def test_a_refused_guard_gives_back_the_lock_and_slot() -> None:
+    world = World(callbacks={"per_number_per_hour": 1})
+    first = world.submit(mode="scheduled", scheduled_at="2026-11-19T14:00:00+01:00")
+    world.service.cancel(first.id)
+    with pytest.raises(RateLimited):
+        world.submit(mode="scheduled", scheduled_at="2026-11-19T14:00:00+01:00")
+    assert not world.repo.locks and all(count == 0 for count in world.repo.slots.values())

@@ -43,13 +43,28 @@ def test_never_open_and_always_open() -> None:
 
 def test_slot_grid_follows_each_opening_and_ends_by_close() -> None:
     config = make_config(business_hours={"wed": ["08:00-12:15", "13:00-14:00"]}, slot_minutes=30)
-    starts = [s.astimezone(config.zone).strftime("%H:%M") for s in schedule.slot_starts(config, date(2026, 11, 18))]
-    assert starts == ["08:00", "08:30", "09:00", "09:30", "10:00", "10:30", "11:00", "11:30", "13:00", "13:30"]
+    starts = [
+        s.astimezone(config.zone).strftime("%H:%M") for s in schedule.slot_starts(config, date(2026, 11, 18))
+    ]
+    assert starts == [
+        "08:00",
+        "08:30",
+        "09:00",
+        "09:30",
+        "10:00",
+        "10:30",
+        "11:00",
+        "11:30",
+        "13:00",
+        "13:30",
+    ]
 
 
 def test_slot_grid_across_the_spring_clock_change() -> None:
     config = make_config(business_hours={"sun": ["00:00-04:00"]}, slot_minutes=30)
-    starts = [s.astimezone(config.zone).strftime("%H:%M") for s in schedule.slot_starts(config, date(2027, 3, 28))]
+    starts = [
+        s.astimezone(config.zone).strftime("%H:%M") for s in schedule.slot_starts(config, date(2027, 3, 28))
+    ]
     assert "02:00" not in starts and "02:30" not in starts and starts[-1] == "03:30"
     assert len(set(schedule.slot_starts(config, date(2027, 3, 28)))) == len(starts)
 

@@ -32,7 +32,9 @@ def test_round_trip_and_expiry() -> None:
 
 def test_rotation_accepts_every_key_of_the_secret() -> None:
     old = sign("old" * 20, "cb-1234567890abcdef", NOW + timedelta(hours=1))
-    assert verify(KeyRing(current="new" * 20, accepted=["new" * 20, "old" * 20]), old, "cb-1234567890abcdef", NOW)
+    assert verify(
+        KeyRing(current="new" * 20, accepted=["new" * 20, "old" * 20]), old, "cb-1234567890abcdef", NOW
+    )
     with pytest.raises(Forbidden):
         verify(KeyRing(current="new" * 20, accepted=["new" * 20]), old, "cb-1234567890abcdef", NOW)
 

@@ -382,9 +382,11 @@
         state.status = body.status;
         state.code = CODE[body.status];
         state.wait = body.estimated_wait_s;
-        // Nobody can take a call now: offer "call me back" first, unless the visitor already chose.
-        if (!state.touched && state.mode === 'now' && body.modes && body.modes.now === false &&
-          modes.indexOf('later') >= 0) setMode('later');
+        // Nobody can take a call now: offer "call me back" first, until the visitor opens the panel.
+        if (!state.touched && body.modes && modes[0] === 'now' && modes.indexOf('later') > 0) {
+          var preferred = body.modes.now === false ? 'later' : 'now';
+          if (preferred !== state.mode) setMode(preferred);
+        }
         showStatus();
         if (changed) emit('ringbackStatus', { status: state.status, code: state.code });
         schedulePoll(Math.max(age ? +age[1] : 0, minPoll));

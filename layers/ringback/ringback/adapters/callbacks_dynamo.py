@@ -10,13 +10,18 @@ Items (see ``domain/callback_status.py`` for the shared part of the convention):
   ``lock_until`` epoch s); makes "one open request per number" one conditional write.
 - ``SLOTS#<operator day>`` / ``SLOT#<UTC start>``: ``booked`` count of a slot.
 
-A submit is ONE ``TransactWriteItems``: request + lock + slot + consent + GuardTable counters.
+A submit is two rounds of single-item conditional writes, each round concurrent: ``reserve``
+(GuardTable counters, the lock, the slot; what was taken is given back on a refusal) and then
+``store`` (request, consent) beside the outbox entry. Single-item writes keep a submit at two
+round trips on DynamoDB and on moto alike (moto's TransactWriteItems copies whole tables).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -32,6 +37,8 @@ from ringback.ports.callbacks import SlotBooking, WriteRefused
 _REQUEST = "REQUEST"
 _CONSENT = "CONSENT"
 _LOCK = "LOCK"
+# The conditional writes of one submit run concurrently (the low-level client is thread-safe).
+_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="callbacks-ddb")
 
 
 def _pk(callback_id: str) -> str:
@@ -52,11 +59,14 @@ def _epoch(moment: datetime) -> int:
 
 def record_item(record: CallbackRecord) -> dict[str, Any]:
     data = record.model_dump(mode="json", exclude_none=True)
-    data.update({
-        "pk": _pk(record.id), "sk": _REQUEST,
-        "gsi1pk": f"PHONE#{record.phone}",
-        "gsi1sk": f"{record.created_at.astimezone(UTC).isoformat()}#{record.id}",
-    })
+    data.update(
+        {
+            "pk": _pk(record.id),
+            "sk": _REQUEST,
+            "gsi1pk": f"PHONE#{record.phone}",
+            "gsi1sk": f"{record.created_at.astimezone(UTC).isoformat()}#{record.id}",
+        }
+    )
     return to_item(data)
 
 
@@ -83,52 +93,94 @@ class CallbacksTable:
         self._guard_table = guard_table
         self._client = client
 
-    # -- create -----------------------------------------------------------------------------
+    # -- reserve and store -------------------------------------------------------------------
 
-    def create(self, record: CallbackRecord, *, lock_until: datetime, guards: Sequence[Guard],
-               slot: SlotBooking | None, consent: ConsentEvidence | None, now: datetime,
-               replace_lock_of: str | None = None) -> None:
+    def reserve(
+        self,
+        record: CallbackRecord,
+        *,
+        lock_until: datetime,
+        guards: Sequence[Guard],
+        slot: SlotBooking | None,
+        now: datetime,
+        replace_lock_of: str | None = None,
+    ) -> None:
         lock_condition = "attribute_not_exists(pk) OR lock_until < :now"
         lock_values: dict[str, Any] = {":now": {"N": str(_epoch(now))}}
         if replace_lock_of:
             lock_condition += " OR callback_id = :old"
             lock_values[":old"] = {"S": replace_lock_of}
-        items: list[dict[str, Any]] = [
-            {"Put": {"TableName": self._table, "Item": record_item(record),
-                     "ConditionExpression": "attribute_not_exists(pk)"}},
-            {"Put": {"TableName": self._table,
-                     "Item": {**_lock_key(record.phone), "callback_id": {"S": record.id},
-                              "lock_until": {"N": str(_epoch(lock_until))},
-                              "expires_at": {"N": str(_epoch(lock_until) + 86400)}},
-                     "ConditionExpression": lock_condition, "ExpressionAttributeValues": lock_values}},
+        lock = {
+            "TableName": self._table,
+            "ConditionExpression": lock_condition,
+            "ExpressionAttributeValues": lock_values,
+            "Item": {
+                **_lock_key(record.phone),
+                "callback_id": {"S": record.id},
+                "lock_until": {"N": str(_epoch(lock_until))},
+                "expires_at": {"N": str(_epoch(lock_until) + 86400)},
+            },
+        }
+        calls: list[Callable[[], bool]] = [lambda: self._conditional(self._client.put_item, lock)]
+        calls += [
+            partial(self._conditional, self._client.update_item, guard_update(self._guard_table, guard))
+            for guard in guards
         ]
-        items += [{"Update": guard_update(self._guard_table, guard)} for guard in guards]
         if slot is not None:
-            items.append({"Update": self._slot_update(slot, +1)})
+            calls.append(lambda: self._conditional(self._client.update_item, self._slot_update(slot, +1)))
+        results = list(_POOL.map(lambda call: call(), calls))
+        lock_taken, guard_ok = results[0], results[1 : 1 + len(guards)]
+        slot_taken = results[-1] if slot is not None else True
+        if all(results):
+            return
+        if lock_taken:
+            self._release_lock(record)
+        if slot is not None and slot_taken:
+            self._release_slot(slot)
+        refused = [guard for guard, ok in zip(guards, guard_ok, strict=True) if not ok]
+        if refused:
+            raise WriteRefused("guard", guard=refused[0])
+        if not slot_taken:
+            raise WriteRefused("slot_full")
+        holder = self._client.get_item(
+            TableName=self._table, Key=_lock_key(record.phone), ConsistentRead=True
+        ).get("Item", {})
+        raise WriteRefused("phone_open", open_id=holder.get("callback_id", {}).get("S"))
+
+    @staticmethod
+    def _conditional(call: Callable[..., Any], kwargs: dict[str, Any]) -> bool:
+        try:
+            call(**kwargs)
+        except ClientError as error:
+            if _code(error) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def store(self, record: CallbackRecord, consent: ConsentEvidence | None) -> None:
+        request = {
+            "TableName": self._table,
+            "Item": record_item(record),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+        calls: list[Callable[[], bool]] = [lambda: self._conditional(self._client.put_item, request)]
         if consent is not None:
-            items.append({"Put": {"TableName": self._table, "Item": self._consent_item(consent, record)}})
-        self._transact(items, self._create_refusal(record, guards, slot))
+            item = self._consent_item(consent, record)
+            calls.append(
+                lambda: self._conditional(self._client.put_item, {"TableName": self._table, "Item": item})
+            )
+        if not all(_POOL.map(lambda call: call(), calls)):
+            raise WriteRefused("exists")
 
-    def _create_refusal(self, record: CallbackRecord, guards: Sequence[Guard],
-                        slot: SlotBooking | None) -> Any:
-        def refusal(index: int) -> WriteRefused:
-            if index == 0:
-                return WriteRefused("exists")
-            if index == 1:
-                lock = self._client.get_item(TableName=self._table, Key=_lock_key(record.phone),
-                                             ConsistentRead=True).get("Item", {})
-                return WriteRefused("phone_open", open_id=lock.get("callback_id", {}).get("S"))
-            if 2 <= index < 2 + len(guards):
-                return WriteRefused("guard", guard=guards[index - 2])
-            if slot is not None and index == 2 + len(guards):
-                return WriteRefused("slot_full")
-            return WriteRefused("changed")
-
-        return refusal
+    def release(self, record: CallbackRecord, slot: SlotBooking | None) -> None:
+        self._release_lock(record)
+        if slot is not None:
+            self._release_slot(slot)
 
     def _slot_update(self, slot: SlotBooking, delta: int) -> dict[str, Any]:
         update: dict[str, Any] = {
-            "TableName": self._table, "Key": _slot_key(slot),
+            "TableName": self._table,
+            "Key": _slot_key(slot),
             "UpdateExpression": "ADD booked :d SET expires_at = if_not_exists(expires_at, :exp)",
             "ExpressionAttributeValues": {":d": {"N": str(delta)}, ":exp": {"N": str(slot.expires_at)}},
         }
@@ -142,8 +194,14 @@ class CallbacksTable:
 
     def _consent_item(self, consent: ConsentEvidence, record: CallbackRecord) -> dict[str, Any]:
         data = consent.model_dump(mode="json", exclude_none=True)
-        data.update({"pk": _pk(record.id), "sk": _CONSENT, "gsi1pk": f"CONSENT#{record.phone}",
-                     "gsi1sk": f"{record.created_at.astimezone(UTC).isoformat()}#{record.id}"})
+        data.update(
+            {
+                "pk": _pk(record.id),
+                "sk": _CONSENT,
+                "gsi1pk": f"CONSENT#{record.phone}",
+                "gsi1sk": f"{record.created_at.astimezone(UTC).isoformat()}#{record.id}",
+            }
+        )
         return to_item(data)
 
     def _transact(self, items: list[dict[str, Any]], refusal: Any) -> None:
@@ -159,40 +217,52 @@ class CallbacksTable:
 
     # -- repeats ----------------------------------------------------------------------------
 
-    def add_repeat(self, primary: CallbackRecord, repeat: RepeatRecord, *, priority: int,
-                   guards: Sequence[Guard], now: datetime) -> CallbackRecord:
-        repeat_item = to_item({**repeat.model_dump(mode="json", exclude_none=True), "pk": _pk(primary.id),
-                               "sk": f"REPEAT#{repeat.created_at.astimezone(UTC).isoformat()}#{repeat.id}"})
-        items: list[dict[str, Any]] = [
-            {"Put": {"TableName": self._table, "Item": repeat_item,
-                     "ConditionExpression": "attribute_not_exists(pk)"}},
-            {"Update": {
-                "TableName": self._table, "Key": {"pk": {"S": _pk(primary.id)}, "sk": {"S": _REQUEST}},
-                "UpdateExpression": "SET repeat_count = if_not_exists(repeat_count, :zero) + :one, "
-                                    "priority = :p, last_repeat_at = :at",
-                "ConditionExpression": "attribute_exists(pk) AND #s = :s",
-                "ExpressionAttributeNames": {"#s": "status"},
-                "ExpressionAttributeValues": {":zero": {"N": "0"}, ":one": {"N": "1"},
-                                              ":p": {"N": str(priority)}, ":at": {"S": now.isoformat()},
-                                              ":s": {"S": primary.status.value}}}},
-        ]
-        items += [{"Update": guard_update(self._guard_table, guard)} for guard in guards]
-
-        def refusal(index: int) -> WriteRefused:
-            if 2 <= index < 2 + len(guards):
-                return WriteRefused("guard", guard=guards[index - 2])
-            return WriteRefused("changed")
-
-        self._transact(items, refusal)
-        return primary.model_copy(update={"repeat_count": primary.repeat_count + 1, "priority": priority,
-                                          "last_repeat_at": now})
+    def add_repeat(
+        self, primary: CallbackRecord, repeat: RepeatRecord, *, priority: int, now: datetime
+    ) -> CallbackRecord:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": _pk(primary.id)}, "sk": {"S": _REQUEST}},
+                UpdateExpression="SET repeat_count = if_not_exists(repeat_count, :zero) + :one, "
+                "priority = :p, last_repeat_at = :at",
+                ConditionExpression="attribute_exists(pk) AND #s = :s",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":zero": {"N": "0"},
+                    ":one": {"N": "1"},
+                    ":p": {"N": str(priority)},
+                    ":at": {"S": now.isoformat()},
+                    ":s": {"S": primary.status.value},
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if _code(error) == "ConditionalCheckFailedException":
+                raise WriteRefused("changed") from None
+            raise
+        self._client.put_item(
+            TableName=self._table,
+            Item=to_item(
+                {
+                    **repeat.model_dump(mode="json", exclude_none=True),
+                    "pk": _pk(primary.id),
+                    "sk": f"REPEAT#{repeat.created_at.astimezone(UTC).isoformat()}#{repeat.id}",
+                }
+            ),
+        )
+        return primary.model_copy(
+            update={"repeat_count": primary.repeat_count + 1, "priority": priority, "last_repeat_at": now}
+        )
 
     # -- reads and updates ------------------------------------------------------------------
 
     def get(self, callback_id: str) -> CallbackRecord | None:
-        item = self._client.get_item(TableName=self._table,
-                                     Key={"pk": {"S": _pk(callback_id)}, "sk": {"S": _REQUEST}},
-                                     ConsistentRead=True).get("Item")
+        item = self._client.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": _pk(callback_id)}, "sk": {"S": _REQUEST}},
+            ConsistentRead=True,
+        ).get("Item")
         if not item:
             return None
         data = from_item(item)
@@ -203,19 +273,26 @@ class CallbacksTable:
 
     def delete_new(self, record: CallbackRecord, slot: SlotBooking | None) -> None:
         key = {"pk": {"S": _pk(record.id)}}
-        self._client.batch_write_item(RequestItems={self._table: [
-            {"DeleteRequest": {"Key": {**key, "sk": {"S": _REQUEST}}}},
-            {"DeleteRequest": {"Key": {**key, "sk": {"S": _CONSENT}}}},
-        ]})
+        self._client.batch_write_item(
+            RequestItems={
+                self._table: [
+                    {"DeleteRequest": {"Key": {**key, "sk": {"S": _REQUEST}}}},
+                    {"DeleteRequest": {"Key": {**key, "sk": {"S": _CONSENT}}}},
+                ]
+            }
+        )
         self._release_lock(record)
         if slot is not None:
             self._release_slot(slot)
 
     def _release_lock(self, record: CallbackRecord) -> None:
         try:
-            self._client.delete_item(TableName=self._table, Key=_lock_key(record.phone),
-                                     ConditionExpression="callback_id = :id",
-                                     ExpressionAttributeValues={":id": {"S": record.id}})
+            self._client.delete_item(
+                TableName=self._table,
+                Key=_lock_key(record.phone),
+                ConditionExpression="callback_id = :id",
+                ExpressionAttributeValues={":id": {"S": record.id}},
+            )
         except ClientError as error:
             if _code(error) != "ConditionalCheckFailedException":
                 raise
@@ -231,13 +308,18 @@ class CallbacksTable:
         status_at = int(now.timestamp() * 1000)
         try:
             self._client.update_item(
-                TableName=self._table, Key={"pk": {"S": _pk(record.id)}, "sk": {"S": _REQUEST}},
+                TableName=self._table,
+                Key={"pk": {"S": _pk(record.id)}, "sk": {"S": _REQUEST}},
                 UpdateExpression="SET #s = :c, status_at = :at, cancelled_at = :when",
                 ConditionExpression="#s = :current",
                 ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":c": {"S": CallbackStatus.CANCELLED.value},
-                                           ":at": {"N": str(status_at)}, ":when": {"S": now.isoformat()},
-                                           ":current": {"S": record.status.value}})
+                ExpressionAttributeValues={
+                    ":c": {"S": CallbackStatus.CANCELLED.value},
+                    ":at": {"N": str(status_at)},
+                    ":when": {"S": now.isoformat()},
+                    ":current": {"S": record.status.value},
+                },
+            )
         except ClientError as error:
             if _code(error) == "ConditionalCheckFailedException":
                 raise WriteRefused("changed") from None
@@ -245,8 +327,9 @@ class CallbacksTable:
         self._release_lock(record)
         if slot is not None:
             self._release_slot(slot)
-        return record.model_copy(update={"status": CallbackStatus.CANCELLED, "status_at": status_at,
-                                         "cancelled_at": now})
+        return record.model_copy(
+            update={"status": CallbackStatus.CANCELLED, "status_at": status_at, "cancelled_at": now}
+        )
 
     def update(self, callback_id: str, **fields: object) -> None:
         if not fields:
@@ -260,9 +343,13 @@ class CallbacksTable:
         if values:
             kwargs["ExpressionAttributeValues"] = values
         self._client.update_item(
-            TableName=self._table, Key={"pk": {"S": _pk(callback_id)}, "sk": {"S": _REQUEST}},
-            UpdateExpression=expression.strip(), ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeNames=names, **kwargs)
+            TableName=self._table,
+            Key={"pk": {"S": _pk(callback_id)}, "sk": {"S": _REQUEST}},
+            UpdateExpression=expression.strip(),
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames=names,
+            **kwargs,
+        )
 
     def advance_status(self, callback_id: str, status: CallbackStatus, at_ms: int) -> bool:
         earlier = [s for s in CallbackStatus if may_advance(s, status)]
@@ -271,25 +358,41 @@ class CallbacksTable:
         values = {f":s{i}": {"S": s.value} for i, s in enumerate(earlier)}
         try:
             self._client.update_item(
-                TableName=self._table, Key={"pk": {"S": _pk(callback_id)}, "sk": {"S": _REQUEST}},
+                TableName=self._table,
+                Key={"pk": {"S": _pk(callback_id)}, "sk": {"S": _REQUEST}},
                 UpdateExpression="SET #s = :new, status_at = :at",
                 ConditionExpression=f"#s IN ({', '.join(values)})",
                 ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={**values, ":new": {"S": status.value}, ":at": {"N": str(at_ms)}})
+                ExpressionAttributeValues={**values, ":new": {"S": status.value}, ":at": {"N": str(at_ms)}},
+            )
         except ClientError as error:
             if _code(error) == "ConditionalCheckFailedException":
                 return False
             raise
         return True
 
-    def reschedule(self, before: CallbackRecord, after: CallbackRecord, *, old_slot: SlotBooking | None,
-                   new_slot: SlotBooking, lock_until: datetime) -> None:
+    def reschedule(
+        self,
+        before: CallbackRecord,
+        after: CallbackRecord,
+        *,
+        old_slot: SlotBooking | None,
+        new_slot: SlotBooking,
+        lock_until: datetime,
+    ) -> None:
         items: list[dict[str, Any]] = [
-            {"Put": {"TableName": self._table, "Item": record_item(after),
-                     "ConditionExpression": "#s = :s AND reschedule_count = :rc",
-                     "ExpressionAttributeNames": {"#s": "status"},
-                     "ExpressionAttributeValues": {":s": {"S": before.status.value},
-                                                   ":rc": {"N": str(before.reschedule_count)}}}},
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": record_item(after),
+                    "ConditionExpression": "#s = :s AND reschedule_count = :rc",
+                    "ExpressionAttributeNames": {"#s": "status"},
+                    "ExpressionAttributeValues": {
+                        ":s": {"S": before.status.value},
+                        ":rc": {"N": str(before.reschedule_count)},
+                    },
+                }
+            },
             {"Update": self._slot_update(new_slot, +1)},
         ]
         self._transact(items, lambda index: WriteRefused("slot_full" if index == 1 else "changed"))
@@ -297,12 +400,16 @@ class CallbacksTable:
             self._release_slot(old_slot)
         try:
             self._client.update_item(
-                TableName=self._table, Key=_lock_key(after.phone),
+                TableName=self._table,
+                Key=_lock_key(after.phone),
                 UpdateExpression="SET lock_until = :u, expires_at = :e",
                 ConditionExpression="callback_id = :id",
-                ExpressionAttributeValues={":u": {"N": str(_epoch(lock_until))},
-                                           ":e": {"N": str(_epoch(lock_until) + 86400)},
-                                           ":id": {"S": after.id}})
+                ExpressionAttributeValues={
+                    ":u": {"N": str(_epoch(lock_until))},
+                    ":e": {"N": str(_epoch(lock_until) + 86400)},
+                    ":id": {"S": after.id},
+                },
+            )
         except ClientError as error:
             if _code(error) != "ConditionalCheckFailedException":
                 raise
@@ -312,8 +419,9 @@ class CallbacksTable:
     def slot_counts(self, days: Sequence[str]) -> dict[str, int]:
         counts: dict[str, int] = {}
         for day in days:
-            for item in self._query(KeyConditionExpression="pk = :p",
-                                    ExpressionAttributeValues={":p": {"S": f"SLOTS#{day}"}}):
+            for item in self._query(
+                KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": f"SLOTS#{day}"}}
+            ):
                 counts[item["sk"]["S"].removeprefix("SLOT#")] = int(item.get("booked", {}).get("N", "0"))
         return counts
 
@@ -331,9 +439,12 @@ class CallbacksTable:
     def ids_for_phone(self, e164: str) -> list[str]:
         ids: list[str] = []
         for prefix in ("PHONE#", "CONSENT#"):
-            for item in self._query(IndexName="gsi1", KeyConditionExpression="gsi1pk = :p",
-                                    ExpressionAttributeValues={":p": {"S": f"{prefix}{e164}"}},
-                                    ProjectionExpression="pk"):
+            for item in self._query(
+                IndexName="gsi1",
+                KeyConditionExpression="gsi1pk = :p",
+                ExpressionAttributeValues={":p": {"S": f"{prefix}{e164}"}},
+                ProjectionExpression="pk",
+            ):
                 callback_id = item["pk"]["S"].removeprefix("CB#")
                 if callback_id not in ids:
                     ids.append(callback_id)
@@ -342,13 +453,18 @@ class CallbacksTable:
     def erase(self, callback_ids: Sequence[str], e164: str) -> int:
         keys: list[dict[str, Any]] = []
         for callback_id in callback_ids:
-            for item in self._query(KeyConditionExpression="pk = :p",
-                                    ExpressionAttributeValues={":p": {"S": _pk(callback_id)}},
-                                    ProjectionExpression="pk, sk", ConsistentRead=True):
+            for item in self._query(
+                KeyConditionExpression="pk = :p",
+                ExpressionAttributeValues={":p": {"S": _pk(callback_id)}},
+                ProjectionExpression="pk, sk",
+                ConsistentRead=True,
+            ):
                 keys.append({"pk": item["pk"], "sk": item["sk"]})
         keys.append(_lock_key(e164))
         for start in range(0, len(keys), 25):
-            requests: list[dict[str, Any]] = [{"DeleteRequest": {"Key": key}} for key in keys[start:start + 25]]
+            requests: list[dict[str, Any]] = [
+                {"DeleteRequest": {"Key": key}} for key in keys[start : start + 25]
+            ]
             pending: dict[str, Any] = {self._table: requests}
             for _ in range(5):
                 answer = self._client.batch_write_item(RequestItems=pending)

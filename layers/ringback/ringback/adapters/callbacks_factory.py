@@ -8,13 +8,13 @@ from functools import lru_cache
 from typing import Any
 
 import httpx
-from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
-from botocore.exceptions import BotoCoreError, ClientError
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
     idempotent_function,
 )
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from ringback.adapters.aws import client
 from ringback.adapters.callbacks_dynamo import CallbacksTable
@@ -34,10 +34,13 @@ from ringback.ports.webitel import WebitelClient
 from ringback.services.availability import AvailabilityService
 from ringback.services.callbacks import CallbackService, Caller
 
-
 # Failures of the infrastructure below the service: the caller should retry (503), not see a 500.
-INFRASTRUCTURE_ERRORS: tuple[type[Exception], ...] = (ClientError, BotoCoreError, GetParameterError,
-                                                      httpx.HTTPError)
+INFRASTRUCTURE_ERRORS: tuple[type[Exception], ...] = (
+    ClientError,
+    BotoCoreError,
+    GetParameterError,
+    httpx.HTTPError,
+)
 
 
 def dynamodb() -> object:
@@ -73,8 +76,7 @@ def webitel() -> WebitelClient:
     settings = get_settings()
     token = secret_value(settings.webitel_token_secret, "token", max_age_s=settings.secrets_max_age_s)
     # A visitor waits for a "now" push: connect fast, give up early; the uploader retries.
-    return HttpWebitelClient(settings.webitel_base_url, token,
-                             timeout=httpx.Timeout(2.5, connect=1.0))
+    return HttpWebitelClient(settings.webitel_base_url, token, timeout=httpx.Timeout(2.5, connect=1.0))
 
 
 def keys() -> KeyRing:
@@ -88,7 +90,9 @@ def keys() -> KeyRing:
 def captcha() -> CaptchaVerifier:
     settings = get_settings()
     if settings.captcha_backend == "turnstile":
-        return TurnstileCaptcha(secret_value(settings.captcha_secret, "secret"), url=settings.captcha_verify_url)
+        return TurnstileCaptcha(
+            secret_value(settings.captcha_secret, "secret"), url=settings.captcha_verify_url
+        )
     return SandboxCaptcha()
 
 
@@ -108,10 +112,18 @@ def _deliver_now() -> object:
 def callbacks() -> CallbackService:
     settings = get_settings()
     return CallbackService(
-        repo=repository(), outbox=outbox(), config=config_source(), clock=SystemClock(), keys=keys,
-        captcha=captcha, webitel=webitel, deliver=_deliver_now(),  # type: ignore[arg-type]
-        default_region=settings.default_region, allowed_origins=settings.allowed_origin_list,
-        owner=f"callbacks-{os.getpid()}")
+        repo=repository(),
+        outbox=outbox(),
+        config=config_source(),
+        clock=SystemClock(),
+        keys=keys,
+        captcha=captcha,
+        webitel=webitel,
+        deliver=_deliver_now(),  # type: ignore[arg-type]
+        default_region=settings.default_region,
+        allowed_origins=settings.allowed_origin_list,
+        owner=f"callbacks-{os.getpid()}",
+    )
 
 
 @lru_cache(maxsize=1)
@@ -120,8 +132,7 @@ def idempotency() -> tuple[Callable[..., dict[str, Any]], IdempotencyConfig]:
     table). The wrapped function hashes its ``key`` argument: the ``Idempotency-Key`` header
     plus the SHA-256 of the raw body. Returns it with its config (to register the context)."""
     settings = get_settings()
-    persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table,
-                                           boto3_client=dynamodb())  # type: ignore[arg-type]
+    persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=dynamodb())  # type: ignore[arg-type]
     config = IdempotencyConfig(expires_after_seconds=settings.idempotency_ttl_s)
 
     @idempotent_function(data_keyword_argument="key", persistence_store=persistence, config=config)
@@ -134,6 +145,9 @@ def idempotency() -> tuple[Callable[..., dict[str, Any]], IdempotencyConfig]:
 @lru_cache(maxsize=1)
 def availability() -> AvailabilityService:
     settings = get_settings()
-    return AvailabilityService(config=config_source(), clock=SystemClock(), webitel=webitel,
-                               cache=DynamoSharedCache(settings.guard_table, dynamodb()))
-
+    return AvailabilityService(
+        config=config_source(),
+        clock=SystemClock(),
+        webitel=webitel,
+        cache=DynamoSharedCache(settings.guard_table, dynamodb()),
+    )

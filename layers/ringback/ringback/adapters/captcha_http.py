@@ -32,14 +32,21 @@ class SandboxCaptcha:
 class TurnstileCaptcha:
     """Implements ``ports.captcha.CaptchaVerifier`` with Turnstile's siteverify API."""
 
-    def __init__(self, secret: str, *, url: str = TURNSTILE_VERIFY_URL, timeout_s: float = 3.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        secret: str,
+        *,
+        url: str = TURNSTILE_VERIFY_URL,
+        timeout_s: float = 3.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         if not secret:
             raise ValueError("a Turnstile secret key is required")
         self._secret = secret
         self._url = url
-        self._client = httpx.Client(timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 1.5)),
-                                    transport=transport)
+        self._client = httpx.Client(
+            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 1.5)), transport=transport
+        )
 
     def __repr__(self) -> str:
         return f"TurnstileCaptcha(url={self._url!r})"

@@ -67,8 +67,11 @@ class DynamoRateLimiter:
                 Key={"pk": {"S": f"RL#{key}#{int(start.timestamp())}"}},
                 UpdateExpression="ADD n :one SET expires_at = if_not_exists(expires_at, :exp)",
                 ConditionExpression="attribute_not_exists(n) OR n < :limit",
-                ExpressionAttributeValues={":one": {"N": "1"}, ":limit": {"N": str(limit)},
-                                           ":exp": {"N": str(int(end.timestamp()) + _TTL_SLACK_S)}},
+                ExpressionAttributeValues={
+                    ":one": {"N": "1"},
+                    ":limit": {"N": str(limit)},
+                    ":exp": {"N": str(int(end.timestamp()) + _TTL_SLACK_S)},
+                },
                 ReturnValues="UPDATED_NEW",
             )
         except ClientError as error:
@@ -99,12 +102,15 @@ class DynamoSharedCache:
         now_ms = int(now.timestamp() * 1000)
         try:
             self._client.update_item(
-                TableName=self._table, Key=self._key(key),
+                TableName=self._table,
+                Key=self._key(key),
                 UpdateExpression="SET lease_until = :until, expires_at = if_not_exists(expires_at, :exp)",
                 ConditionExpression="attribute_not_exists(lease_until) OR lease_until < :now",
-                ExpressionAttributeValues={":until": {"N": str(now_ms + lease_s * 1000)},
-                                           ":now": {"N": str(now_ms)},
-                                           ":exp": {"N": str(int(now.timestamp()) + 3600)}},
+                ExpressionAttributeValues={
+                    ":until": {"N": str(now_ms + lease_s * 1000)},
+                    ":now": {"N": str(now_ms)},
+                    ":exp": {"N": str(int(now.timestamp()) + 3600)},
+                },
             )
         except ClientError as error:
             if _conditional_failed(error):
@@ -114,10 +120,13 @@ class DynamoSharedCache:
 
     def write(self, key: str, value: dict[str, Any], *, now: datetime, ttl_s: int) -> None:
         self._client.update_item(
-            TableName=self._table, Key=self._key(key),
+            TableName=self._table,
+            Key=self._key(key),
             UpdateExpression="SET #v = :v, fetched_at = :f, expires_at = :exp",
             ExpressionAttributeNames={"#v": "value"},
-            ExpressionAttributeValues={":v": {"S": json.dumps(value, separators=(",", ":"))},
-                                       ":f": {"N": str(int(now.timestamp() * 1000))},
-                                       ":exp": {"N": str(int(now.timestamp()) + ttl_s)}},
+            ExpressionAttributeValues={
+                ":v": {"S": json.dumps(value, separators=(",", ":"))},
+                ":f": {"N": str(int(now.timestamp() * 1000))},
+                ":exp": {"N": str(int(now.timestamp()) + ttl_s)},
+            },
         )

@@ -53,28 +53,58 @@ def window_start(now: datetime, window_s: int) -> datetime:
     return datetime.fromtimestamp(epoch - epoch % window_s, UTC)
 
 
-def submit_guards(policy: CallbackPolicy, *, phone_key: str, ip_key: str | None,
-                  now: datetime) -> list[Guard]:
+def submit_guards(
+    policy: CallbackPolicy, *, phone_key: str, ip_key: str | None, now: datetime
+) -> list[Guard]:
     """The limits one accepted submit consumes: per number, per client IP, distinct numbers."""
     guards = [
-        Guard("number_hour", "counter", phone_key, policy.per_number_per_hour, HOUR,
-              window_start(now, HOUR), "too many callback requests for this number in the last hour"),
-        Guard("number_day", "counter", phone_key, policy.per_number_per_day, DAY,
-              window_start(now, DAY), "too many callback requests for this number today"),
+        Guard(
+            "number_hour",
+            "counter",
+            phone_key,
+            policy.per_number_per_hour,
+            HOUR,
+            window_start(now, HOUR),
+            "too many callback requests for this number in the last hour",
+        ),
+        Guard(
+            "number_day",
+            "counter",
+            phone_key,
+            policy.per_number_per_day,
+            DAY,
+            window_start(now, DAY),
+            "too many callback requests for this number today",
+        ),
     ]
     if ip_key:
         guards += [
-            Guard("ip_hour", "counter", ip_key, policy.per_ip_per_hour, HOUR, window_start(now, HOUR),
-                  "too many callback requests from your network in the last hour"),
-            Guard("ip_numbers_day", "distinct", ip_key, policy.distinct_numbers_per_ip_per_day, DAY,
-                  window_start(now, DAY), "too many different phone numbers from your network today",
-                  member=phone_key),
+            Guard(
+                "ip_hour",
+                "counter",
+                ip_key,
+                policy.per_ip_per_hour,
+                HOUR,
+                window_start(now, HOUR),
+                "too many callback requests from your network in the last hour",
+            ),
+            Guard(
+                "ip_numbers_day",
+                "distinct",
+                ip_key,
+                policy.distinct_numbers_per_ip_per_day,
+                DAY,
+                window_start(now, DAY),
+                "too many different phone numbers from your network today",
+                member=phone_key,
+            ),
         ]
     return guards
 
 
-def number_problem(number: PhoneNumber, policy: CallbackPolicy,
-                   allowed_countries: Sequence[str]) -> str | None:
+def number_problem(
+    number: PhoneNumber, policy: CallbackPolicy, allowed_countries: Sequence[str]
+) -> str | None:
     """Why ringback must not dial ``number`` on a website visitor's word (None: it may)."""
     if number.kind in COSTLY_KINDS or number.kind in policy.denied_kinds:
         return f"we cannot call back this kind of number ({number.kind.value.replace('_', ' ')})"

@@ -54,13 +54,25 @@ MAX_UTM = 200
 
 # Mode spellings of the widgets we meet, all mapped to ringback's three modes.
 _MODE_ALIASES = {
-    "now": "now", "call_me_now": "now", "callmenow": "now", "cmn": "now", "session": "now",
-    "later": "later", "call_me_back": "later", "callmeback": "later", "cmb": "later",
+    "now": "now",
+    "call_me_now": "now",
+    "callmenow": "now",
+    "cmn": "now",
+    "session": "now",
+    "later": "later",
+    "call_me_back": "later",
+    "callmeback": "later",
+    "cmb": "later",
     "callback": "later",
-    "scheduled": "scheduled", "schedule": "scheduled", "booked": "scheduled", "booking": "scheduled",
+    "scheduled": "scheduled",
+    "schedule": "scheduled",
+    "booked": "scheduled",
+    "booking": "scheduled",
 }
-_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8}){0,3}$")
 _EXTRA_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _SOURCE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,31}$")
@@ -150,59 +162,89 @@ def _blank_to_none(value: Any) -> Any:
 class CallbackRequest(BaseModel):
     """The body of ``POST /v1/callbacks``."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True,
-                              validate_by_name=True, validate_by_alias=True)
+    model_config = ConfigDict(
+        extra="ignore", frozen=True, str_strip_whitespace=True, validate_by_name=True, validate_by_alias=True
+    )
 
-    mode: CallbackMode = Field(default="now", description="now | later | scheduled "
-                               "(also call_me_now, cmb, call_me_back, schedule)")
+    mode: CallbackMode = Field(
+        default="now", description="now | later | scheduled (also call_me_now, cmb, call_me_back, schedule)"
+    )
     country: str | None = Field(default=None, description="ISO 3166 alpha-2 region of a national number")
-    dial_code: str | None = Field(default=None, validation_alias=AliasChoices("dial_code", "dialCode"),
-                                  description="Country calling code as Whisbi sends it, e.g. +420")
+    dial_code: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("dial_code", "dialCode"),
+        description="Country calling code as Whisbi sends it, e.g. +420",
+    )
     phone: str = Field(description="The number as typed: 777 666 555, +420 777 666 555, 00420...")
     name: str | None = Field(default=None, max_length=MAX_NAME)
     email: str | None = Field(default=None, max_length=254)
     language: str | None = Field(default=None, max_length=35)
     extra: str | dict[str, str] | None = Field(
-        default=None, description=f"Free text (<= {MAX_EXTRA_TEXT} chars) or a flat map "
-        f"(<= {MAX_EXTRA_KEYS} keys, values <= {MAX_EXTRA_VALUE} chars)")
+        default=None,
+        description=f"Free text (<= {MAX_EXTRA_TEXT} chars) or a flat map "
+        f"(<= {MAX_EXTRA_KEYS} keys, values <= {MAX_EXTRA_VALUE} chars)",
+    )
     consent: bool | None = None
     consent_text_version: str | None = Field(
-        default=None, max_length=64, validation_alias=AliasChoices("consent_text_version", "consentVersion"))
+        default=None, max_length=64, validation_alias=AliasChoices("consent_text_version", "consentVersion")
+    )
     consent_text: str | None = Field(default=None, max_length=4000)
     date: dt.date | None = Field(default=None, description="With time: the wanted call date")
     time: dt.time | None = Field(default=None, description="With date: the wanted wall-clock time")
-    timezone: str | None = Field(default=None, validation_alias=AliasChoices("timezone", "tz"), max_length=64,
-                                 description="IANA zone of date + time (default: the contact centre's)")
+    timezone: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("timezone", "tz"),
+        max_length=64,
+        description="IANA zone of date + time (default: the contact centre's)",
+    )
     scheduled_at: AwareDatetime | None = Field(
-        default=None, validation_alias=AliasChoices("scheduled_at", "scheduledAt"), validate_default=True,
-        description="ISO 8601 with offset; or give date + time (+ timezone)")
-    source: str = Field(default="web", validation_alias=AliasChoices("source", "provider"),
-                        description="Widget provider: whisbi, mluvii, web, ...")
-    page_url: str | None = Field(default=None, max_length=MAX_URL,
-                                 validation_alias=AliasChoices("page_url", "pageUrl", "page"))
+        default=None,
+        validation_alias=AliasChoices("scheduled_at", "scheduledAt"),
+        validate_default=True,
+        description="ISO 8601 with offset; or give date + time (+ timezone)",
+    )
+    source: str = Field(
+        default="web",
+        validation_alias=AliasChoices("source", "provider"),
+        description="Widget provider: whisbi, mluvii, web, ...",
+    )
+    page_url: str | None = Field(
+        default=None, max_length=MAX_URL, validation_alias=AliasChoices("page_url", "pageUrl", "page")
+    )
     referrer: str | None = Field(default=None, max_length=MAX_URL)
     utm_source: str | None = Field(default=None, max_length=MAX_UTM)
     utm_medium: str | None = Field(default=None, max_length=MAX_UTM)
     utm_campaign: str | None = Field(default=None, max_length=MAX_UTM)
     utm_term: str | None = Field(default=None, max_length=MAX_UTM)
     utm_content: str | None = Field(default=None, max_length=MAX_UTM)
-    lead_guid: str | None = Field(default=None, validation_alias=AliasChoices("lead_guid", "leadGuid", "lead"))
+    lead_guid: str | None = Field(
+        default=None, validation_alias=AliasChoices("lead_guid", "leadGuid", "lead")
+    )
     kpi_guid: str | None = Field(default=None, validation_alias=AliasChoices("kpi_guid", "kpiGuid"))
-    session_guid: str | None = Field(default=None,
-                                     validation_alias=AliasChoices("session_guid", "sessionGuid"))
+    session_guid: str | None = Field(
+        default=None, validation_alias=AliasChoices("session_guid", "sessionGuid")
+    )
     widget_id: str | None = Field(default=None, validation_alias=AliasChoices("widget_id", "widgetId"))
-    website: str | None = Field(default=None, validation_alias=AliasChoices("website", "honeypot"),
-                                description="Honeypot: a hidden field that people leave empty")
+    website: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("website", "honeypot"),
+        description="Honeypot: a hidden field that people leave empty",
+    )
     captcha_token: str | None = Field(
-        default=None, max_length=2048,
-        validation_alias=AliasChoices("captcha_token", "cf-turnstile-response", "captchaToken"))
+        default=None,
+        max_length=2048,
+        validation_alias=AliasChoices("captcha_token", "cf-turnstile-response", "captchaToken"),
+    )
 
     @model_validator(mode="before")
     @classmethod
     def _unset_blanks(cls, data: Any) -> Any:
         if isinstance(data, Mapping):
-            return {k: v for k, v in data.items()
-                    if k in ("phone", "website", "honeypot") or _blank_to_none(v) is not None}
+            return {
+                k: v
+                for k, v in data.items()
+                if k in ("phone", "website", "honeypot") or _blank_to_none(v) is not None
+            }
         return data
 
     @field_validator("mode", mode="before")
@@ -231,8 +273,9 @@ class CallbackRequest(BaseModel):
         if value is None:
             return None
         digits = re.sub(r"^(\+|00)", "", value.replace(" ", ""))
-        if not (digits.isdigit() and len(digits) <= 3
-                and int(digits) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE):
+        if not (
+            digits.isdigit() and len(digits) <= 3 and int(digits) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE
+        ):
             raise ValueError("not a country calling code like +420")
         return "+" + digits
 
@@ -345,9 +388,13 @@ class CallbackRequest(BaseModel):
 
     @property
     def utm(self) -> dict[str, str]:
-        pairs = {"utm_source": self.utm_source, "utm_medium": self.utm_medium,
-                 "utm_campaign": self.utm_campaign, "utm_term": self.utm_term,
-                 "utm_content": self.utm_content}
+        pairs = {
+            "utm_source": self.utm_source,
+            "utm_medium": self.utm_medium,
+            "utm_campaign": self.utm_campaign,
+            "utm_term": self.utm_term,
+            "utm_content": self.utm_content,
+        }
         return {k: v for k, v in pairs.items() if v}
 
     @property
@@ -365,7 +412,8 @@ class RescheduleRequest(BaseModel):
     time: dt.time | None = None
     timezone: str | None = Field(default=None, validation_alias=AliasChoices("timezone", "tz"), max_length=64)
     scheduled_at: AwareDatetime | None = Field(
-        default=None, validation_alias=AliasChoices("scheduled_at", "scheduledAt"), validate_default=True)
+        default=None, validation_alias=AliasChoices("scheduled_at", "scheduledAt"), validate_default=True
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -482,14 +530,18 @@ class CallbackAccepted(BaseModel):
     expected_call_by: datetime = Field(description="Latest time we expect to call")
     timezone: str = Field(description="The contact centre's timezone")
     scheduled_for_next_opening: bool = Field(
-        description="true when asked out of hours: the call comes when we open")
-    repeat: bool = Field(description="true when this number already had an open request; "
-                         "the answer is that request (now with a higher priority)")
+        description="true when asked out of hours: the call comes when we open"
+    )
+    repeat: bool = Field(
+        description="true when this number already had an open request; "
+        "the answer is that request (now with a higher priority)"
+    )
     repeat_count: int = 0
     message: str
     links: dict[str, str]
     self_service: SelfServiceLinks | None = Field(
-        default=None, description="Signed cancel/reschedule link; left out for a repeat from another visitor")
+        default=None, description="Signed cancel/reschedule link; left out for a repeat from another visitor"
+    )
 
 
 class CallbackView(BaseModel):
@@ -557,8 +609,13 @@ def member_variables(record: CallbackRecord, entry_id: str) -> dict[str, str]:
     return variables
 
 
-def local_schedule(value: datetime | None, day: dt.date | None, clock_time: dt.time | None,
-                   zone_name: str | None, default_zone: str) -> datetime:
+def local_schedule(
+    value: datetime | None,
+    day: dt.date | None,
+    clock_time: dt.time | None,
+    zone_name: str | None,
+    default_zone: str,
+) -> datetime:
     """The requested call time as an aware datetime (``scheduled_at``, or date + time in a zone).
 
     Raises ``ValueError`` for a wall-clock time that does not exist in that zone (DST gap).

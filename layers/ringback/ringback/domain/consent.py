@@ -36,8 +36,14 @@ class ConsentEvidence(BaseModel):
     expires_at: int
 
 
-def consent_evidence(request: CallbackRequest, policy: CallbackPolicy, *, callback_id: str,
-                     now: datetime, client_ip_hash: str | None) -> ConsentEvidence | None:
+def consent_evidence(
+    request: CallbackRequest,
+    policy: CallbackPolicy,
+    *,
+    callback_id: str,
+    now: datetime,
+    client_ip_hash: str | None,
+) -> ConsentEvidence | None:
     """Evidence for a request that carried a consent answer (None when it carried none)."""
     if request.consent is None:
         return None

@@ -142,7 +142,7 @@ def schedule_problem(config: OperatorConfig, at: datetime, now: datetime) -> str
     if at <= now:
         return "is in the past"
     if at < earliest:
-        return (f"is too soon: book at least {config.callbacks.booking_lead_minutes} minutes ahead")
+        return f"is too soon: book at least {config.callbacks.booking_lead_minutes} minutes ahead"
     if at > latest:
         return f"is more than {config.booking_horizon_days} days ahead"
     day = local.date()
@@ -151,8 +151,10 @@ def schedule_problem(config: OperatorConfig, at: datetime, now: datetime) -> str
     if not is_open(config, at):
         return f"is outside our business hours ({_hours_text(config, day)}, {zone.key})"
     if at.astimezone(UTC) not in slot_starts(config, day):
-        return (f"is not on the {config.slot_minutes}-minute slot grid "
-                f"(for example {_grid_example(config, day)}); pick a listed slot")
+        return (
+            f"is not on the {config.slot_minutes}-minute slot grid "
+            f"(for example {_grid_example(config, day)}); pick a listed slot"
+        )
     return None
 
 
@@ -175,8 +177,9 @@ def operator_days(config: OperatorConfig, start: datetime, end: datetime) -> lis
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
-def bookable_slots(config: OperatorConfig, start: datetime, end: datetime, now: datetime,
-                   booked: Mapping[str, int]) -> list[Slot]:
+def bookable_slots(
+    config: OperatorConfig, start: datetime, end: datetime, now: datetime, booked: Mapping[str, int]
+) -> list[Slot]:
     """Slots starting in [start, end) a visitor may book now: in bounds and not full.
 
     ``booked`` maps ``slot_key`` to the number of callbacks already booked in that slot.

@@ -30,8 +30,13 @@ class SlotBooking:
 class WriteRefused(Exception):
     """A conditional write did not happen; ``reason`` says which condition stopped it."""
 
-    def __init__(self, reason: Literal["exists", "phone_open", "guard", "slot_full", "changed"], *,
-                 guard: Guard | None = None, open_id: str | None = None) -> None:
+    def __init__(
+        self,
+        reason: Literal["exists", "phone_open", "guard", "slot_full", "changed"],
+        *,
+        guard: Guard | None = None,
+        open_id: str | None = None,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.guard = guard
@@ -39,23 +44,44 @@ class WriteRefused(Exception):
 
 
 class CallbackRepository(Protocol):
-    def create(self, record: CallbackRecord, *, lock_until: datetime, guards: Sequence[Guard],
-               slot: SlotBooking | None, consent: ConsentEvidence | None, now: datetime,
-               replace_lock_of: str | None = None) -> None:
-        """Store a new request atomically with: the number's open-request lock (refused with
-        ``phone_open`` while another fresh request holds it, unless it is ``replace_lock_of``),
-        every guard, the slot booking and the consent evidence. Raises :class:`WriteRefused`."""
+    def reserve(
+        self,
+        record: CallbackRecord,
+        *,
+        lock_until: datetime,
+        guards: Sequence[Guard],
+        slot: SlotBooking | None,
+        now: datetime,
+        replace_lock_of: str | None = None,
+    ) -> None:
+        """Take what a new request needs, each with one conditional write (run concurrently):
+        every guard (a refused guard still counts the attempt), the number's open-request lock
+        (refused with ``phone_open`` while another fresh request holds it, unless it is
+        ``replace_lock_of``) and the slot. On a refusal, the lock and slot taken are given back
+        before :class:`WriteRefused` is raised (``guard`` first, then ``slot_full``, then
+        ``phone_open``)."""
         ...
 
-    def add_repeat(self, primary: CallbackRecord, repeat: RepeatRecord, *, priority: int,
-                   guards: Sequence[Guard], now: datetime) -> CallbackRecord:
-        """Link a repeat to its open primary (repeat_count + 1, priority raised) with the guards."""
+    def store(self, record: CallbackRecord, consent: ConsentEvidence | None) -> None:
+        """Write the request (``exists`` if its id is taken) and its consent evidence."""
+        ...
+
+    def release(self, record: CallbackRecord, slot: SlotBooking | None) -> None:
+        """Give back a reservation whose request was not kept (its lock and slot)."""
+        ...
+
+    def add_repeat(
+        self, primary: CallbackRecord, repeat: RepeatRecord, *, priority: int, now: datetime
+    ) -> CallbackRecord:
+        """Link a repeat to its open primary (repeat_count + 1, priority raised); ``changed``
+        when the primary is no longer in the status it was read in."""
         ...
 
     def get(self, callback_id: str) -> CallbackRecord | None: ...
 
     def delete_new(self, record: CallbackRecord, slot: SlotBooking | None) -> None:
-        """Undo a ``create`` whose follow-up failed (the request, its lock, consent, slot)."""
+        """Undo a stored request whose outbox entry could not be written (request, consent,
+        lock, slot)."""
         ...
 
     def cancel(self, record: CallbackRecord, *, now: datetime, slot: SlotBooking | None) -> CallbackRecord:
@@ -71,8 +97,15 @@ class CallbackRepository(Protocol):
         """Move ``status`` forward (``may_advance``); False when it may not."""
         ...
 
-    def reschedule(self, before: CallbackRecord, after: CallbackRecord, *, old_slot: SlotBooking | None,
-                   new_slot: SlotBooking, lock_until: datetime) -> None:
+    def reschedule(
+        self,
+        before: CallbackRecord,
+        after: CallbackRecord,
+        *,
+        old_slot: SlotBooking | None,
+        new_slot: SlotBooking,
+        lock_until: datetime,
+    ) -> None:
         """Replace the request's timing atomically with the slot move; ``changed``/``slot_full``."""
         ...
 

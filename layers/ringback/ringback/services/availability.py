@@ -53,8 +53,14 @@ class _Counts:
 
 
 class AvailabilityService:
-    def __init__(self, *, config: OperatorConfigSource, clock: Clock, webitel: Callable[[], WebitelClient],
-                 cache: SharedCache | None) -> None:
+    def __init__(
+        self,
+        *,
+        config: OperatorConfigSource,
+        clock: Clock,
+        webitel: Callable[[], WebitelClient],
+        cache: SharedCache | None,
+    ) -> None:
         self._config = config
         self._clock = clock
         self._webitel = webitel
@@ -80,14 +86,30 @@ class AvailabilityService:
             return self._answer("busy", config, now, reason="agents_busy", wait=wait, degraded=False)
         return self._answer("offline", config, now, reason="no_agents", wait=None, degraded=False)
 
-    def _answer(self, status: StatusName, config: OperatorConfig, now: datetime, *, reason: Any,
-                wait: int | None, degraded: bool, open_: bool = True) -> Availability:
+    def _answer(
+        self,
+        status: StatusName,
+        config: OperatorConfig,
+        now: datetime,
+        *,
+        reason: Any,
+        wait: int | None,
+        degraded: bool,
+        open_: bool = True,
+    ) -> Availability:
         opening = None if open_ else schedule.next_opening(config, now)
         return Availability(
-            status=status, code=CODES[status], open=open_, reason=reason, estimated_wait_s=wait,
-            next_opening_at=opening, modes={"now": open_ and status != "offline", "later": True,
-                                            "scheduled": True},
-            degraded=degraded, checked_at=now, cache_seconds=config.status_cache_seconds)
+            status=status,
+            code=CODES[status],
+            open=open_,
+            reason=reason,
+            estimated_wait_s=wait,
+            next_opening_at=opening,
+            modes={"now": open_ and status != "offline", "later": True, "scheduled": True},
+            degraded=degraded,
+            checked_at=now,
+            cache_seconds=config.status_cache_seconds,
+        )
 
     def _counts(self, config: OperatorConfig, now: datetime) -> QueueAgentCounts | None:
         ttl = timedelta(seconds=config.status_cache_seconds)
@@ -108,8 +130,10 @@ class AvailabilityService:
         fresh = _Counts(now, self._fetch(config.callback_queue_id))
         self._local[key] = fresh
         if self._cache is not None:
-            value = {"ok": fresh.counts is not None,
-                     "counts": fresh.counts.model_dump() if fresh.counts is not None else None}
+            value = {
+                "ok": fresh.counts is not None,
+                "counts": fresh.counts.model_dump() if fresh.counts is not None else None,
+            }
             try:
                 self._cache.write(key, value, now=now, ttl_s=max(config.status_cache_seconds * 6, 60))
             except Exception as error:
@@ -126,8 +150,9 @@ class AvailabilityService:
         if cached is None:
             return None
         raw = cached.value.get("counts")
-        counts = QueueAgentCounts.model_validate(raw) if cached.value.get("ok") and isinstance(raw, dict) \
-            else None
+        counts = (
+            QueueAgentCounts.model_validate(raw) if cached.value.get("ok") and isinstance(raw, dict) else None
+        )
         return _Counts(cached.fetched_at, counts)
 
     def _claim(self, key: str, now: datetime, lease_s: int) -> bool:
@@ -144,7 +169,9 @@ class AvailabilityService:
         try:
             return self._webitel().queue_agent_counts(queue_id)
         except Exception as error:
-            logger.warning("Webitel availability unavailable; using business hours",
-                           extra={"error_type": type(error).__name__})
+            logger.warning(
+                "Webitel availability unavailable; using business hours",
+                extra={"error_type": type(error).__name__},
+            )
             metrics.add_metric(name="StatusDegraded", unit="Count", value=1)
             return None

@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from ringback.domain import schedule
-from ringback.domain.abuse import Guard, number_problem, origin_allowed, submit_guards
+from ringback.domain.abuse import number_problem, origin_allowed, submit_guards
 from ringback.domain.callback_status import TERMINAL, CallbackStatus
 from ringback.domain.callbacks import (
     PRIORITY,
@@ -44,7 +45,7 @@ from ringback.domain.callbacks import (
     local_schedule,
     member_variables,
 )
-from ringback.domain.consent import consent_evidence, consent_problem, keyed_hash
+from ringback.domain.consent import ConsentEvidence, consent_evidence, consent_problem, keyed_hash
 from ringback.domain.errors import (
     Conflict,
     FieldProblem,
@@ -75,6 +76,8 @@ from ringback.ports.outbox import DialerOutbox
 from ringback.ports.webitel import WebitelClient
 
 _SLOT_COUNTER_GRACE = timedelta(days=2)
+# The request and its outbox entry are written at the same time (two tables, two adapters).
+_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="callbacks-submit")
 _CANCELLABLE = frozenset({CallbackStatus.RECEIVED, CallbackStatus.QUEUED, CallbackStatus.DIALING})
 _RESCHEDULABLE = frozenset({CallbackStatus.RECEIVED, CallbackStatus.QUEUED})
 
@@ -82,9 +85,16 @@ _RESCHEDULABLE = frozenset({CallbackStatus.RECEIVED, CallbackStatus.QUEUED})
 class DeliverNow(Protocol):
     """``services.dialer_upload.deliver_now``: claim these entries and deliver them exactly once."""
 
-    def __call__(self, outbox: DialerOutbox, webitel: WebitelClient, entry_ids: Sequence[str],
-                 clock: Clock, owner: str, *,
-                 on_delivered: Callable[[OutboxEntry, str], None] | None = None) -> Mapping[str, Any]: ...
+    def __call__(
+        self,
+        outbox: DialerOutbox,
+        webitel: WebitelClient,
+        entry_ids: Sequence[str],
+        clock: Clock,
+        owner: str,
+        *,
+        on_delivered: Callable[[OutboxEntry, str], None] | None = None,
+    ) -> Mapping[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -111,10 +121,21 @@ def _ms(moment: datetime) -> int:
 
 
 class CallbackService:
-    def __init__(self, *, repo: CallbackRepository, outbox: DialerOutbox, config: OperatorConfigSource,
-                 clock: Clock, keys: Callable[[], KeyRing], captcha: Callable[[], CaptchaVerifier],
-                 webitel: Callable[[], WebitelClient], deliver: DeliverNow | None,
-                 default_region: str, allowed_origins: Sequence[str] = (), owner: str = "callbacks") -> None:
+    def __init__(
+        self,
+        *,
+        repo: CallbackRepository,
+        outbox: DialerOutbox,
+        config: OperatorConfigSource,
+        clock: Clock,
+        keys: Callable[[], KeyRing],
+        captcha: Callable[[], CaptchaVerifier],
+        webitel: Callable[[], WebitelClient],
+        deliver: DeliverNow | None,
+        default_region: str,
+        allowed_origins: Sequence[str] = (),
+        owner: str = "callbacks",
+    ) -> None:
         self._repo = repo
         self._outbox = outbox
         self._config = config
@@ -150,33 +171,77 @@ class CallbackService:
         replace: str | None = None
         for _ in range(2):
             try:
-                self._repo.create(record, lock_until=lock_until, guards=guards, slot=slot, consent=consent,
-                                  now=now, replace_lock_of=replace)
+                self._repo.reserve(
+                    record, lock_until=lock_until, guards=guards, slot=slot, now=now, replace_lock_of=replace
+                )
                 break
             except WriteRefused as refused:
                 if refused.reason != "phone_open" or refused.open_id is None:
                     raise self._refusal(refused, request.schedule_field, now) from None
                 existing = self._repo.get(refused.open_id)
                 if existing is not None and existing.is_open and existing.id != replace:
-                    return self._repeat(existing, request, config, guards, now, ip_hash, caller)
+                    return self._repeat(existing, request, config, now, ip_hash, caller)
                 replace = refused.open_id  # the lock names a closed or vanished request
         else:
             raise Unavailable("could not store the request; please try again")
 
         entry = self._entry_for(record, config)
-        try:
-            self._outbox.add(entry)
-        except Exception as error:
-            logger.exception("callback not queued; undoing it", extra={"callback_id": record.id,
-                                                                       "error_type": type(error).__name__})
-            self._undo(record, slot)
-            raise Unavailable("could not queue the callback request; please try again") from error
+        self._store_with_entry(record, consent, entry, slot)
         metrics.add_metric(name="CallbackAccepted", unit="Count", value=1)
-        logger.info("callback accepted", extra={"callback_id": record.id, "mode": record.mode,
-                                                "phone": number.masked, "source": record.source,
-                                                "next_opening": record.next_opening})
+        logger.info(
+            "callback accepted",
+            extra={
+                "callback_id": record.id,
+                "mode": record.mode,
+                "phone": number.masked,
+                "source": record.source,
+                "next_opening": record.next_opening,
+            },
+        )
         record = self._dispatch(record, entry, config, now)
         return self._accepted(record, config, caller, repeat=False, with_link=True)
+
+    def _store_with_entry(
+        self,
+        record: CallbackRecord,
+        consent: ConsentEvidence | None,
+        entry: OutboxEntry,
+        slot: SlotBooking | None,
+    ) -> None:
+        """The request and its outbox entry, written concurrently; both or neither (503)."""
+        stored = _POOL.submit(self._repo.store, record, consent)
+        added = _POOL.submit(self._outbox.add, entry)
+        store_error, add_error = stored.exception(), added.exception()
+        if (
+            isinstance(store_error, WriteRefused)
+            and store_error.reason == "exists"
+            and self._stored_is(record)
+        ):
+            store_error = None  # our own write, committed before a timed-out attempt was retried
+        if store_error is None and add_error is None:
+            return
+        failed = store_error or add_error
+        logger.error(
+            "callback not stored and queued; undoing it",
+            extra={
+                "callback_id": record.id,
+                "error_type": type(failed).__name__,
+                "stored": store_error is None,
+                "queued": add_error is None,
+            },
+        )
+        try:
+            self._outbox.cancel(entry.entry_id, reason="not stored")
+        except Exception:
+            logger.exception(
+                "could not cancel the outbox entry of an undone callback", extra={"callback_id": record.id}
+            )
+        self._undo(record, slot)
+        raise Unavailable("could not store the callback request; please try again") from failed
+
+    def _stored_is(self, record: CallbackRecord) -> bool:
+        stored = self._repo.get(record.id)
+        return stored is not None and stored.phone == record.phone and stored.created_at == record.created_at
 
     def _check_caller(self, request: CallbackRequest, caller: Caller, config: OperatorConfig) -> None:
         if not origin_allowed(caller.origin, self._allowed_origins):
@@ -187,8 +252,9 @@ class CallbackService:
             metrics.add_metric(name="CallbackHoneypot", unit="Count", value=1)
             raise Forbidden("refused: the hidden 'website' field must stay empty (it catches bots)")
 
-    def _check_fields(self, request: CallbackRequest, config: OperatorConfig,
-                      now: datetime) -> tuple[PhoneNumber, datetime | None]:
+    def _check_fields(
+        self, request: CallbackRequest, config: OperatorConfig, now: datetime
+    ) -> tuple[PhoneNumber, datetime | None]:
         problems: list[FieldProblem] = []
         number: PhoneNumber | None = None
         region = request.country or self._default_region
@@ -212,11 +278,16 @@ class CallbackService:
         return number, scheduled_at
 
     @staticmethod
-    def _scheduled_time(request: CallbackRequest | RescheduleRequest, config: OperatorConfig, now: datetime,
-                        problems: list[FieldProblem]) -> datetime | None:
+    def _scheduled_time(
+        request: CallbackRequest | RescheduleRequest,
+        config: OperatorConfig,
+        now: datetime,
+        problems: list[FieldProblem],
+    ) -> datetime | None:
         try:
-            at = local_schedule(request.scheduled_at, request.date, request.time, request.timezone,
-                                config.timezone).astimezone(UTC)
+            at = local_schedule(
+                request.scheduled_at, request.date, request.time, request.timezone, config.timezone
+            ).astimezone(UTC)
         except ValueError as error:
             problems.append(FieldProblem(request.schedule_field, str(error)))
             return None
@@ -244,28 +315,62 @@ class CallbackService:
             metrics.add_metric(name="CallbackRateLimited", unit="Count", value=1)
             return RateLimited(refused.guard.message, retry_after_s=refused.guard.retry_after_s(now))
         if refused.reason == "slot_full":
-            return Unprocessable("the slot is full", fields=(
-                FieldProblem(schedule_field, "this slot is fully booked; please pick another"),))
+            return Unprocessable(
+                "the slot is full",
+                fields=(FieldProblem(schedule_field, "this slot is fully booked; please pick another"),),
+            )
         return Conflict("the request could not be stored; please try again")
 
-    def _new_record(self, request: CallbackRequest, config: OperatorConfig, number: PhoneNumber,
-                    scheduled_at: datetime | None, now: datetime, ip_hash: str | None) -> CallbackRecord:
+    def _new_record(
+        self,
+        request: CallbackRequest,
+        config: OperatorConfig,
+        number: PhoneNumber,
+        scheduled_at: datetime | None,
+        now: datetime,
+        ip_hash: str | None,
+    ) -> CallbackRecord:
         timing = schedule.timing_for(config, request.mode, now, scheduled_at)
         callback_id = new_callback_id()
-        direct = (config.callback_mode == "direct" and bool(config.direct_from_extension)
-                  and request.mode == "now" and not timing.next_opening)
+        direct = (
+            config.callback_mode == "direct"
+            and bool(config.direct_from_extension)
+            and request.mode == "now"
+            and not timing.next_opening
+        )
         retention = timedelta(days=config.callbacks.retention_days)
         return CallbackRecord(
-            id=callback_id, status=CallbackStatus.RECEIVED, status_at=_ms(now), created_at=now,
-            mode=request.mode, phone=number.e164, phone_region=number.region, phone_kind=number.kind.value,
-            name=request.name, email=request.email, language=request.language, extra=request.extra,
-            source=request.source, page_url=request.page_url, referrer=request.referrer, utm=request.utm,
-            lead_guid=request.lead_guid, kpi_guid=request.kpi_guid, session_guid=request.session_guid,
-            widget_id=request.widget_id, priority=PRIORITY[request.mode], due_at=timing.due_at,
-            expected_call_at=timing.due_at, expected_call_by=timing.expected_by,
-            next_opening=timing.next_opening, slot_start=scheduled_at, queue_id=config.callback_queue_id,
-            delivery="direct" if direct else "queue", outbox_entry_id=entry_id_for(callback_id),
-            client_ip_hash=ip_hash, consent_given=request.consent,
+            id=callback_id,
+            status=CallbackStatus.RECEIVED,
+            status_at=_ms(now),
+            created_at=now,
+            mode=request.mode,
+            phone=number.e164,
+            phone_region=number.region,
+            phone_kind=number.kind.value,
+            name=request.name,
+            email=request.email,
+            language=request.language,
+            extra=request.extra,
+            source=request.source,
+            page_url=request.page_url,
+            referrer=request.referrer,
+            utm=request.utm,
+            lead_guid=request.lead_guid,
+            kpi_guid=request.kpi_guid,
+            session_guid=request.session_guid,
+            widget_id=request.widget_id,
+            priority=PRIORITY[request.mode],
+            due_at=timing.due_at,
+            expected_call_at=timing.due_at,
+            expected_call_by=timing.expected_by,
+            next_opening=timing.next_opening,
+            slot_start=scheduled_at,
+            queue_id=config.callback_queue_id,
+            delivery="direct" if direct else "queue",
+            outbox_entry_id=entry_id_for(callback_id),
+            client_ip_hash=ip_hash,
+            consent_given=request.consent,
             expires_at=int((max(timing.expire_at, now) + retention).timestamp()),
         )
 
@@ -273,17 +378,24 @@ class CallbackService:
     def _slot_booking(config: OperatorConfig, start: datetime | None) -> SlotBooking | None:
         if start is None:
             return None
-        return SlotBooking(day=schedule.slot_day(config, start), key=schedule.slot_key(start),
-                           capacity=config.slot_capacity,
-                           expires_at=int((start + _SLOT_COUNTER_GRACE).timestamp()))
+        return SlotBooking(
+            day=schedule.slot_day(config, start),
+            key=schedule.slot_key(start),
+            capacity=config.slot_capacity,
+            expires_at=int((start + _SLOT_COUNTER_GRACE).timestamp()),
+        )
 
     @staticmethod
     def _lock_until(record: CallbackRecord, config: OperatorConfig) -> datetime:
-        return schedule.timing_for(config, record.mode, record.due_at, record.slot_start).expire_at \
-            if record.mode == "scheduled" else record.due_at + timedelta(hours=config.callbacks.member_ttl_hours)
+        return (
+            schedule.timing_for(config, record.mode, record.due_at, record.slot_start).expire_at
+            if record.mode == "scheduled"
+            else record.due_at + timedelta(hours=config.callbacks.member_ttl_hours)
+        )
 
-    def _entry_for(self, record: CallbackRecord, config: OperatorConfig, *,
-                   generation: int | None = None) -> OutboxEntry:
+    def _entry_for(
+        self, record: CallbackRecord, config: OperatorConfig, *, generation: int | None = None
+    ) -> OutboxEntry:
         entry_id = record.outbox_entry_id if generation is None else entry_id_for(record.id, generation)
         policy = config.callbacks
         if record.mode == "scheduled" and record.slot_start is not None:
@@ -300,13 +412,24 @@ class CallbackService:
             expire_at=epoch_ms(expire),
             min_offering_at=epoch_ms(record.due_at) if record.due_at > record.created_at else None,
             variables=member_variables(record, entry_id),
-            communications=[MemberCommunication(
-                destination=record.phone, type=Lookup(id=config.communication_type_id),
-                description=f"web callback ({record.source}, {record.mode})"[:200])],
+            communications=[
+                MemberCommunication(
+                    destination=record.phone,
+                    type=Lookup(id=config.communication_type_id),
+                    description=f"web callback ({record.source}, {record.mode})"[:200],
+                )
+            ],
         )
-        return OutboxEntry(entry_id=entry_id, source="callback", source_id=record.id, queue_id=record.queue_id,
-                           member=member, due_at=due, expires_at=expire,
-                           file_name=f"ringback-callback-{record.created_at:%Y%m%d}")
+        return OutboxEntry(
+            entry_id=entry_id,
+            source="callback",
+            source_id=record.id,
+            queue_id=record.queue_id,
+            member=member,
+            due_at=due,
+            expires_at=expire,
+            file_name=f"ringback-callback-{record.created_at:%Y%m%d}",
+        )
 
     def _undo(self, record: CallbackRecord, slot: SlotBooking | None) -> None:
         try:
@@ -316,8 +439,9 @@ class CallbackService:
 
     # -- delivery ---------------------------------------------------------------------------
 
-    def _dispatch(self, record: CallbackRecord, entry: OutboxEntry, config: OperatorConfig,
-                  now: datetime) -> CallbackRecord:
+    def _dispatch(
+        self, record: CallbackRecord, entry: OutboxEntry, config: OperatorConfig, now: datetime
+    ) -> CallbackRecord:
         """Push a ``now`` request at once (direct call or top-priority member); never raises."""
         if record.mode != "now" or record.due_at > now:
             return record
@@ -330,14 +454,20 @@ class CallbackService:
 
     def _direct_call(self, record: CallbackRecord, config: OperatorConfig) -> CallbackRecord | None:
         policy = config.callbacks
-        params = CallParams(timeout=policy.direct_ring_timeout_seconds, display=policy.direct_display_text,
-                            variables=member_variables(record, record.outbox_entry_id))
+        params = CallParams(
+            timeout=policy.direct_ring_timeout_seconds,
+            display=policy.direct_display_text,
+            variables=member_variables(record, record.outbox_entry_id),
+        )
         try:
-            call_id = self._webitel().create_call(CreateCallRequest.from_extension(
-                config.direct_from_extension, record.phone, params))
+            call_id = self._webitel().create_call(
+                CreateCallRequest.from_extension(config.direct_from_extension, record.phone, params)
+            )
         except Exception as error:
-            logger.warning("direct call failed; falling back to the queue",
-                           extra={"callback_id": record.id, "error_type": type(error).__name__})
+            logger.warning(
+                "direct call failed; falling back to the queue",
+                extra={"callback_id": record.id, "error_type": type(error).__name__},
+            )
             metrics.add_metric(name="CallbackDirectFallback", unit="Count", value=1)
             return None
         try:
@@ -353,11 +483,19 @@ class CallbackService:
         if self._deliver is None:
             return
         try:
-            outcomes = self._deliver(self._outbox, self._webitel(), entry_ids, self._clock, self._owner,
-                                     on_delivered=self._delivered)
+            outcomes = self._deliver(
+                self._outbox,
+                self._webitel(),
+                entry_ids,
+                self._clock,
+                self._owner,
+                on_delivered=self._delivered,
+            )
         except Exception as error:
-            logger.warning("immediate push failed; the scheduled upload delivers it",
-                           extra={"callback_id": record.id, "error_type": type(error).__name__})
+            logger.warning(
+                "immediate push failed; the scheduled upload delivers it",
+                extra={"callback_id": record.id, "error_type": type(error).__name__},
+            )
             return
         outcome = outcomes.get(entry_ids[0])
         state = getattr(outcome, "state", None)
@@ -369,29 +507,49 @@ class CallbackService:
 
     # -- repeats ----------------------------------------------------------------------------
 
-    def _repeat(self, existing: CallbackRecord, request: CallbackRequest, config: OperatorConfig,
-                guards: Sequence[Guard], now: datetime, ip_hash: str | None, caller: Caller) -> CallbackAccepted:
+    def _repeat(
+        self,
+        existing: CallbackRecord,
+        request: CallbackRequest,
+        config: OperatorConfig,
+        now: datetime,
+        ip_hash: str | None,
+        caller: Caller,
+    ) -> CallbackAccepted:
         priority = min(max(existing.priority, PRIORITY[request.mode]) + REPEAT_BOOST, PRIORITY_CAP)
-        repeat = RepeatRecord(id=new_callback_id(), primary_id=existing.id, created_at=now, mode=request.mode,
-                              source=request.source, page_url=request.page_url, utm=request.utm,
-                              lead_guid=request.lead_guid, kpi_guid=request.kpi_guid,
-                              client_ip_hash=ip_hash, expires_at=existing.expires_at)
+        repeat = RepeatRecord(
+            id=new_callback_id(),
+            primary_id=existing.id,
+            created_at=now,
+            mode=request.mode,
+            source=request.source,
+            page_url=request.page_url,
+            utm=request.utm,
+            lead_guid=request.lead_guid,
+            kpi_guid=request.kpi_guid,
+            client_ip_hash=ip_hash,
+            expires_at=existing.expires_at,
+        )
         try:
-            updated = self._repo.add_repeat(existing, repeat, priority=priority, guards=guards, now=now)
+            updated = self._repo.add_repeat(existing, repeat, priority=priority, now=now)
         except WriteRefused as refused:
             raise self._refusal(refused, request.schedule_field, now) from None
         metrics.add_metric(name="CallbackRepeat", unit="Count", value=1)
-        logger.info("repeat callback request linked", extra={"callback_id": existing.id,
-                                                             "repeat_id": repeat.id,
-                                                             "repeat_count": updated.repeat_count})
+        logger.info(
+            "repeat callback request linked",
+            extra={"callback_id": existing.id, "repeat_id": repeat.id, "repeat_count": updated.repeat_count},
+        )
         entry = self._ensure_entry(updated, config)
         if entry is not None and entry.state == OutboxState.PENDING:
             raised = entry.member.model_copy(update={"priority": priority})
             try:
-                self._outbox.replace(entry.model_copy(update={"member": raised}), expected=OutboxState.PENDING)
+                self._outbox.replace(
+                    entry.model_copy(update={"member": raised}), expected=OutboxState.PENDING
+                )
             except Exception:
-                logger.exception("could not raise the priority in the outbox",
-                                 extra={"callback_id": updated.id})
+                logger.exception(
+                    "could not raise the priority in the outbox", extra={"callback_id": updated.id}
+                )
             if updated.mode == "now" and updated.due_at <= now and updated.delivery == "queue":
                 self._push(updated, [entry.entry_id])
         same_visitor = ip_hash is not None and ip_hash == existing.client_ip_hash
@@ -408,28 +566,43 @@ class CallbackService:
 
     # -- answers ----------------------------------------------------------------------------
 
-    def _accepted(self, record: CallbackRecord, config: OperatorConfig, caller: Caller, *, repeat: bool,
-                  with_link: bool) -> CallbackAccepted:
+    def _accepted(
+        self, record: CallbackRecord, config: OperatorConfig, caller: Caller, *, repeat: bool, with_link: bool
+    ) -> CallbackAccepted:
         links = {"self": f"{caller.base_url}/v1/callbacks/{record.id}"}
         token_expiry = max(record.expected_call_by, record.created_at) + timedelta(
-            hours=config.callbacks.self_service_hours)
+            hours=config.callbacks.self_service_hours
+        )
         self_service = None
         if with_link:
             token = sign(self._keys().current, record.id, token_expiry)
             manage = f"{caller.base_url}/v1/callbacks/{record.id}?token={token}"
             self_service = SelfServiceLinks(
-                token=token, expires_at=datetime.fromtimestamp(int(token_expiry.timestamp()), UTC),
+                token=token,
+                expires_at=datetime.fromtimestamp(int(token_expiry.timestamp()), UTC),
                 manage_url=manage,
                 cancel={"method": "DELETE", "url": manage},
-                reschedule={"method": "POST",
-                            "url": f"{caller.base_url}/v1/callbacks/{record.id}/reschedule?token={token}"})
+                reschedule={
+                    "method": "POST",
+                    "url": f"{caller.base_url}/v1/callbacks/{record.id}/reschedule?token={token}",
+                },
+            )
             links["manage"] = manage
         return CallbackAccepted(
-            id=record.id, status=record.status, mode=record.mode, created_at=record.created_at,
-            expected_call_at=record.expected_call_at, expected_call_by=record.expected_call_by,
-            timezone=config.timezone, scheduled_for_next_opening=record.next_opening, repeat=repeat,
-            repeat_count=record.repeat_count, message=_message(record, config, repeat=repeat),
-            links=links, self_service=self_service)
+            id=record.id,
+            status=record.status,
+            mode=record.mode,
+            created_at=record.created_at,
+            expected_call_at=record.expected_call_at,
+            expected_call_by=record.expected_call_by,
+            timezone=config.timezone,
+            scheduled_for_next_opening=record.next_opening,
+            repeat=repeat,
+            repeat_count=record.repeat_count,
+            message=_message(record, config, repeat=repeat),
+            links=links,
+            self_service=self_service,
+        )
 
     def get(self, callback_id: str) -> CallbackView:
         record = self._repo.get(callback_id)
@@ -456,7 +629,9 @@ class CallbackService:
             if record.status in TERMINAL or record.status not in _CANCELLABLE:
                 raise Conflict(f"the callback request is already {record.status.value}")
             try:
-                cancelled = self._repo.cancel(record, now=now, slot=self._slot_booking(config, record.slot_start))
+                cancelled = self._repo.cancel(
+                    record, now=now, slot=self._slot_booking(config, record.slot_start)
+                )
             except WriteRefused:
                 continue  # its status moved meanwhile: look again
             entry = None
@@ -475,24 +650,42 @@ class CallbackService:
             except Exception:
                 entry = None
         if record.call_id is not None:
-            return CancelResult(id=record.id, status=record.status, webitel="not_applicable",
-                                message="cancelled; a direct call that already rang cannot be recalled")
+            return CancelResult(
+                id=record.id,
+                status=record.status,
+                webitel="not_applicable",
+                message="cancelled; a direct call that already rang cannot be recalled",
+            )
         member_id = entry.webitel_member_id if entry is not None else None
         if member_id is None:
-            return CancelResult(id=record.id, status=record.status, webitel="not_uploaded",
-                                message="cancelled before it reached the dialer")
+            return CancelResult(
+                id=record.id,
+                status=record.status,
+                webitel="not_uploaded",
+                message="cancelled before it reached the dialer",
+            )
         try:
             self._webitel().stop_member(record.queue_id, member_id, "cancel")
         except Exception as error:
-            logger.warning("could not stop the Webitel member; retry the cancel",
-                           extra={"callback_id": record.id, "error_type": type(error).__name__})
+            logger.warning(
+                "could not stop the Webitel member; retry the cancel",
+                extra={"callback_id": record.id, "error_type": type(error).__name__},
+            )
             self._safe_update(record.id, webitel_stop_pending=True)
-            return CancelResult(id=record.id, status=record.status, webitel="stop_pending",
-                                message="cancelled; stopping the dialer failed, repeat the request to finish")
+            return CancelResult(
+                id=record.id,
+                status=record.status,
+                webitel="stop_pending",
+                message="cancelled; stopping the dialer failed, repeat the request to finish",
+            )
         if record.webitel_stop_pending:
             self._safe_update(record.id, webitel_stop_pending=False)
-        return CancelResult(id=record.id, status=record.status, webitel="stopped",
-                            message="cancelled and removed from the dialer")
+        return CancelResult(
+            id=record.id,
+            status=record.status,
+            webitel="stopped",
+            message="cancelled and removed from the dialer",
+        )
 
     def _safe_update(self, callback_id: str, **fields: object) -> None:
         try:
@@ -525,20 +718,36 @@ class CallbackService:
             raise Conflict("the request is being handed to the dialer right now; try again in a minute")
         timing = schedule.timing_for(config, "scheduled", now, at)
         generation = record.reschedule_count + 1
-        after = record.model_copy(update={
-            "mode": "scheduled", "due_at": timing.due_at, "expected_call_at": timing.due_at,
-            "expected_call_by": timing.expected_by, "next_opening": False, "slot_start": at,
-            "reschedule_count": generation, "outbox_entry_id": entry_id_for(record.id, generation),
-            "priority": max(record.priority, PRIORITY["scheduled"]), "delivery": "queue",
-            "status": CallbackStatus.QUEUED, "status_at": _ms(now),
-            "expires_at": max(record.expires_at, int((timing.expire_at + timedelta(
-                days=config.callbacks.retention_days)).timestamp())),
-        })
+        after = record.model_copy(
+            update={
+                "mode": "scheduled",
+                "due_at": timing.due_at,
+                "expected_call_at": timing.due_at,
+                "expected_call_by": timing.expected_by,
+                "next_opening": False,
+                "slot_start": at,
+                "reschedule_count": generation,
+                "outbox_entry_id": entry_id_for(record.id, generation),
+                "priority": max(record.priority, PRIORITY["scheduled"]),
+                "delivery": "queue",
+                "status": CallbackStatus.QUEUED,
+                "status_at": _ms(now),
+                "expires_at": max(
+                    record.expires_at,
+                    int((timing.expire_at + timedelta(days=config.callbacks.retention_days)).timestamp()),
+                ),
+            }
+        )
         new_slot = self._slot_booking(config, at)
         assert new_slot is not None
         try:
-            self._repo.reschedule(record, after, old_slot=self._slot_booking(config, record.slot_start),
-                                  new_slot=new_slot, lock_until=timing.expire_at)
+            self._repo.reschedule(
+                record,
+                after,
+                old_slot=self._slot_booking(config, record.slot_start),
+                new_slot=new_slot,
+                lock_until=timing.expire_at,
+            )
         except WriteRefused as refused:
             if refused.reason == "slot_full":
                 raise self._refusal(refused, request.schedule_field, now) from None
@@ -552,12 +761,16 @@ class CallbackService:
             try:
                 self._webitel().stop_member(record.queue_id, before.webitel_member_id, "cancel")
             except Exception as error:
-                logger.warning("could not stop the old Webitel member",
-                               extra={"callback_id": record.id, "error_type": type(error).__name__})
+                logger.warning(
+                    "could not stop the old Webitel member",
+                    extra={"callback_id": record.id, "error_type": type(error).__name__},
+                )
         try:
             self._outbox.add(self._entry_for(after, config))
         except Exception as error:
-            raise Unavailable("moved, but not yet queued for the dialer; please repeat the request") from error
+            raise Unavailable(
+                "moved, but not yet queued for the dialer; please repeat the request"
+            ) from error
         logger.info("callback rescheduled", extra={"callback_id": record.id, "generation": generation})
         return self._accepted(after, config, caller, repeat=False, with_link=True)
 
@@ -569,7 +782,9 @@ class CallbackService:
         try:
             number = parse_phone(phone, country or self._default_region)
         except InvalidPhone as error:
-            raise Unprocessable("not a phone number", fields=(FieldProblem("phone", error.message),)) from None
+            raise Unprocessable(
+                "not a phone number", fields=(FieldProblem("phone", error.message),)
+            ) from None
         ids = self._repo.ids_for_phone(number.e164)
         problems: list[str] = []
         cancelled = deleted_members = 0
@@ -579,7 +794,10 @@ class CallbackService:
                 continue
             for generation in range(record.reschedule_count + 1):
                 try:
-                    if self._outbox.cancel(entry_id_for(callback_id, generation), reason="erased") is not None:
+                    if (
+                        self._outbox.cancel(entry_id_for(callback_id, generation), reason="erased")
+                        is not None
+                    ):
                         cancelled += 1
                 except Exception as error:
                     problems.append(f"outbox entry of {callback_id}: {type(error).__name__}")
@@ -589,17 +807,25 @@ class CallbackService:
             except Exception as error:
                 problems.append(f"Webitel members of {callback_id}: {type(error).__name__}")
         items = self._repo.erase(ids, number.e164)
-        logger.info("erased a number's callback data", extra={"phone": number.masked, "requests": len(ids),
-                                                              "items": items, "problems": len(problems)})
-        return ErasureReport(phone_masked=number.masked, requests=len(ids), items_deleted=items,
-                             webitel_members_deleted=deleted_members, outbox_entries_cancelled=cancelled,
-                             problems=problems)
+        logger.info(
+            "erased a number's callback data",
+            extra={"phone": number.masked, "requests": len(ids), "items": items, "problems": len(problems)},
+        )
+        return ErasureReport(
+            phone_masked=number.masked,
+            requests=len(ids),
+            items_deleted=items,
+            webitel_members_deleted=deleted_members,
+            outbox_entries_cancelled=cancelled,
+            problems=problems,
+        )
 
 
 def _same_request(request: RescheduleRequest, record: CallbackRecord, config: OperatorConfig) -> bool:
     try:
-        wanted = local_schedule(request.scheduled_at, request.date, request.time, request.timezone,
-                                config.timezone)
+        wanted = local_schedule(
+            request.scheduled_at, request.date, request.time, request.timezone, config.timezone
+        )
     except ValueError:
         return False
     return wanted.astimezone(UTC) == record.slot_start
@@ -607,12 +833,18 @@ def _same_request(request: RescheduleRequest, record: CallbackRecord, config: Op
 
 def view_of(record: CallbackRecord) -> CallbackView:
     return CallbackView(
-        id=record.id, status=record.status,
+        id=record.id,
+        status=record.status,
         status_at=datetime.fromtimestamp(record.status_at / 1000, UTC) if record.status_at else None,
-        mode=record.mode, created_at=record.created_at, expected_call_at=record.expected_call_at,
-        expected_call_by=record.expected_call_by, phone_masked=mask_e164(record.phone),
-        repeat_count=record.repeat_count, cancellable=record.status in _CANCELLABLE,
-        reschedulable=record.status in _RESCHEDULABLE)
+        mode=record.mode,
+        created_at=record.created_at,
+        expected_call_at=record.expected_call_at,
+        expected_call_by=record.expected_call_by,
+        phone_masked=mask_e164(record.phone),
+        repeat_count=record.repeat_count,
+        cancellable=record.status in _CANCELLABLE,
+        reschedulable=record.status in _RESCHEDULABLE,
+    )
 
 
 def _message(record: CallbackRecord, config: OperatorConfig, *, repeat: bool) -> str:
@@ -624,8 +856,10 @@ def _message(record: CallbackRecord, config: OperatorConfig, *, repeat: bool) ->
     if mode == "scheduled":
         text = f"We will call you on {at:%A %d %B} at {at:%H:%M} ({zone.key})."
     elif record.next_opening:
-        text = (f"We are closed now. We will call you when we open, on {at:%A %d %B} "
-                f"between {at:%H:%M} and {by:%H:%M} ({zone.key}).")
+        text = (
+            f"We are closed now. We will call you when we open, on {at:%A %d %B} "
+            f"between {at:%H:%M} and {by:%H:%M} ({zone.key})."
+        )
     elif mode == "now":
         text = "We will call you as soon as an agent is free."
     else:

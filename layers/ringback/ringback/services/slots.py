@@ -39,8 +39,15 @@ class SlotsAnswer(BaseModel):
     days: list[DaySlots]
 
 
-def list_slots(config_source: OperatorConfigSource, repo: CallbackRepository, clock: Clock, *,
-               day: date | None, tz: str | None, days: int = 1) -> SlotsAnswer:
+def list_slots(
+    config_source: OperatorConfigSource,
+    repo: CallbackRepository,
+    clock: Clock,
+    *,
+    day: date | None,
+    tz: str | None,
+    days: int = 1,
+) -> SlotsAnswer:
     config = config_source.load()
     problems = []
     zone = config.zone
@@ -67,7 +74,12 @@ def list_slots(config_source: OperatorConfigSource, repo: CallbackRepository, cl
     for slot in slots:
         local_start = slot.start.astimezone(zone)
         by_day.setdefault(local_start.date(), []).append(
-            SlotView(start=local_start, end=slot.end.astimezone(zone), remaining=slot.remaining))
-    return SlotsAnswer(timezone=zone.key, operator_timezone=config.timezone, slot_minutes=config.slot_minutes,
-                       booking_horizon_days=config.booking_horizon_days,
-                       days=[DaySlots(date=d, slots=s) for d, s in sorted(by_day.items())])
+            SlotView(start=local_start, end=slot.end.astimezone(zone), remaining=slot.remaining)
+        )
+    return SlotsAnswer(
+        timezone=zone.key,
+        operator_timezone=config.timezone,
+        slot_minutes=config.slot_minutes,
+        booking_horizon_days=config.booking_horizon_days,
+        days=[DaySlots(date=d, slots=s) for d, s in sorted(by_day.items())],
+    )

@@ -194,9 +194,16 @@ class WidgetEvent(BaseModel):
         return found
 
     def identity_parts(self) -> dict[str, Any]:
-        """The sender's event id when given (one per emission), else the whole body."""
+        """The sender's event id when given (one per emission), else the whole body.
+
+        The event type and time are part of it: a sender that reuses an id for another event
+        must not have the second dropped as a redelivery of the first (which one survived
+        would depend on arrival order); a true redelivery repeats both.
+        """
         if self.event_id:
             return {
+                "event": self.event,
+                "occurred_at": self.occurred_at,
                 "provider": self.provider,
                 "site_key": self.site_key,
                 "session_id": self.session_id,
