@@ -1,5 +1,9 @@
-"""The order/duplication property again, through the real DynamoDB adapters (in-process moto):
-conditional register writes, callback advances and idempotent puts behave like the fakes."""
+"""The order/duplication property again, through the real DynamoDB adapters on the session's
+moto server: conditional register writes, callback advances and idempotent puts behave like
+the fakes.
+
+Not ``mock_aws``: leaving it resets every moto backend of the process, which would wipe the
+tables and secrets the other integration tests share."""
 
 from __future__ import annotations
 
@@ -12,7 +16,6 @@ import boto3
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from moto import mock_aws
 
 from ringback.adapters.event_log_dynamo import DynamoEventLog
 from ringback.adapters.projections_dynamo import DynamoCallbackStatus, DynamoProjections
@@ -36,14 +39,19 @@ RUNS = itertools.count()
 
 
 @pytest.fixture(scope="module")
-def dynamo() -> Iterator[Any]:
-    with mock_aws():
-        yield boto3.client("dynamodb", region_name="eu-central-1")
+def dynamo(moto_stack: Any) -> Iterator[Any]:
+    yield boto3.client(
+        "dynamodb",
+        endpoint_url=moto_stack.endpoint,
+        region_name="eu-central-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
 
 
 def run(client: Any, sequence: list[tuple[EventSource, dict[str, Any]]]) -> tuple[Any, ...]:
     n = next(RUNS)
-    names = {kind: f"{kind}{n}" for kind in ("log", "projections", "callbacks")}
+    names = {kind: f"prop-{kind}{n}" for kind in ("log", "projections", "callbacks")}
     for name in (names["log"], names["projections"]):
         client.create_table(TableName=name, **KEYS)
     client.create_table(

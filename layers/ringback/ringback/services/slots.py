@@ -58,10 +58,14 @@ def list_slots(
             problems.append(FieldProblem("tz", f"'{tz[:64]}' is not an IANA timezone like Europe/Prague"))
     if not 1 <= days <= MAX_DAYS:
         problems.append(FieldProblem("days", f"must be between 1 and {MAX_DAYS}"))
-    if problems:
-        raise Unprocessable("some parameters are not valid", fields=tuple(problems))
     now = clock.now()
     first = day or now.astimezone(zone).date()
+    # Dates far from today have no slots; refusing them also keeps day arithmetic in range.
+    today = now.astimezone(zone).date()
+    if abs((first - today).days) > 366:
+        problems.append(FieldProblem("date", "must be within a year of today"))
+    if problems:
+        raise Unprocessable("some parameters are not valid", fields=tuple(problems))
     start, _ = schedule.visitor_day_bounds(first, zone)
     _, end = schedule.visitor_day_bounds(first + timedelta(days=days - 1), zone)
     booked: dict[str, int] = {}
