@@ -36,7 +36,7 @@ TOKEN_NAMES = {
 
 
 def aws_client(service: str, endpoint: str) -> Any:
-    return boto3.client(
+    return boto3.client(  # type: ignore[call-overload]
         service,
         endpoint_url=endpoint,
         region_name=REGION,

@@ -102,7 +102,7 @@ class FunctionPool:
         )
         if not ready.get("ready"):
             process.kill()
-            raise InvocationError(ready.get("errorType", "Runtime.Init"), ready.get("errorMessage", ""))
+            raise InvocationError(str(ready.get("errorType", "Runtime.Init")), str(ready.get("errorMessage", "")))
         self.cold_starts += 1
         return _Worker(process, conn)
 
@@ -166,7 +166,7 @@ class FunctionPool:
             raise InvocationError("Runtime.ExitError", str(error)) from error
         self._release(worker)
         if not answer.get("ok"):
-            raise InvocationError(answer.get("errorType", "Error"), answer.get("errorMessage", ""))
+            raise InvocationError(str(answer.get("errorType", "Error")), str(answer.get("errorMessage", "")))
         return answer["result"]
 
     def prewarm(self) -> None:

@@ -78,7 +78,7 @@ class LocalGateway:
 
         self.server = ThreadingHTTPServer((host, port), _Handler)
         self.server.daemon_threads = True
-        self.host, self.port = self.server.server_address[0], self.server.server_address[1]
+        self.host, self.port = str(self.server.server_address[0]), int(self.server.server_address[1])
         self._thread: threading.Thread | None = None
 
     @property

@@ -80,7 +80,8 @@ class StreamPoller:
         ):
             dynamodb["ApproximateCreationDateTime"] = time.time()
         record["dynamodb"] = dynamodb
-        return json.loads(json.dumps(record, default=str))
+        normalised: dict[str, Any] = json.loads(json.dumps(record, default=str))
+        return normalised
 
     def _deliver(self, records: list[dict[str, Any]]) -> None:
         pending = records
