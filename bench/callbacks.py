@@ -5,7 +5,8 @@
 
 Measures, against a local moto server (its own process, so it does not share our GIL):
   1. warm latency of ``POST /v1/callbacks`` through the handler (API Gateway v2 event in, 202 out:
-     validation, phone parsing, the one transaction of request + lock + rate-limit counters, the
+     validation, phone parsing, round trip one: the number's and the client's folded rate-limit
+     items + the number's lock; round trip two: request + consent (one BatchWriteItem) and the
      dialer outbox entry) vs one bare boto3 ``put_item`` of a request-sized item (the baseline),
      interleaved so both see the same load; also the same submit with an ``Idempotency-Key``
      (Powertools Idempotency adds its own reads and writes) for information;
@@ -14,11 +15,14 @@ Measures, against a local moto server (its own process, so it does not share our
 Mode ``later`` in an always-open configuration: the request is stored and queued for the
 scheduled uploader (``now`` would add a Webitel round trip that is not ringback's latency).
 Also measured, for reading the ratio: the bare writes a submit cannot avoid, issued the same
-way without the handler (``floor_p99_ms``: four rate-limit counters and the number's lock, then
-request, consent and outbox entry, each round concurrent). A submit is eight single-item writes
-where the baseline is one; on DynamoDB they cost two round trips, but moto serves requests one
-at a time under its GIL, so there they cost roughly their number. ``p99_ratio_vs_floor`` shows
-what ringback adds on top of its own writes.
+way without the handler (``floor_p99_ms``: two folded counter updates and the lock, then the
+request + consent batch and the outbox put, each round concurrent). ``p99_ratio_vs_floor`` shows
+what ringback adds on top of its own writes. The handler's DynamoDB client is instrumented:
+``dynamodb_requests_per_submit`` and ``dynamodb_round_trips_per_submit`` (a round trip starts
+when a request leaves with none in flight) are the design's cost on DynamoDB, where concurrent
+requests are served in parallel. moto is one Python process and serves them one after the
+other under its own GIL (two concurrent UpdateItems take as long as two sequential ones), so
+on moto a submit costs about the sum of its requests, not its round trips.
 Prints a table, then one JSON line. Target: ``p99_ratio`` <= 2.0.
 """
 
@@ -166,6 +170,30 @@ def warm_latency(
         baseline_table = stack.names["ProjectionsTable"]
         rng = random.Random(5)
 
+        from ringback.adapters import callbacks_factory
+
+        calls = {"requests": 0, "rounds": 0, "in_flight": 0, "on": False}
+        calls_lock = threading.Lock()
+
+        def before_call(**_: Any) -> None:
+            with calls_lock:
+                if calls["on"]:
+                    calls["rounds"] += calls["in_flight"] == 0  # nothing in flight: a new round trip
+                    calls["requests"] += 1
+                    calls["in_flight"] += 1
+
+        def after_call(**_: Any) -> None:
+            with calls_lock:
+                if calls["on"]:
+                    calls["in_flight"] -= 1
+
+        events = callbacks_factory.dynamodb().meta.events  # type: ignore[attr-defined]
+        events.register("before-call.dynamodb", before_call)
+        events.register("after-call.dynamodb", after_call)
+        events.register("after-call-error.dynamodb", after_call)
+        requests_per_submit: list[int] = []
+        rounds_per_submit: list[int] = []
+
         def handler_once(idempotent: bool = False) -> float:
             headers = {"idempotency-key": str(uuid.uuid4())} if idempotent else {}
             event = http_event(
@@ -175,10 +203,17 @@ def warm_latency(
                 headers=headers,
                 source_ip=f"10.0.{rng.randrange(256)}.{rng.randrange(1, 255)}",
             )
+            with calls_lock:
+                calls.update(requests=0, rounds=0, in_flight=0, on=not idempotent)
             started = time.perf_counter()
             response = app.lambda_handler(event, context)
             elapsed = time.perf_counter() - started
+            with calls_lock:
+                calls["on"] = False
             assert response["statusCode"] == 202, response["body"]
+            if not idempotent:
+                requests_per_submit.append(calls["requests"])
+                rounds_per_submit.append(calls["rounds"])
             return elapsed
 
         guard_table = stack.names["GuardTable"]
@@ -186,21 +221,22 @@ def warm_latency(
         floor_pool = ThreadPoolExecutor(max_workers=8)
 
         def floor_once() -> float:
-            """The writes a submit cannot avoid, bare and in the same two concurrent rounds: four
-            rate-limit counters and the lock; then the request, its consent and the outbox entry."""
+            """The writes a submit cannot avoid, bare and in the same two concurrent rounds: the
+            number's and the client's folded counter items and the lock; then the request with
+            its consent (one BatchWriteItem) and the conditional put of the outbox entry."""
             callback_id = uuid.uuid4().hex
             number = phone()
-            window = str(int(time.time()) // 3600)
+            window = str(int(time.time()) // 86400)
             first: list[Any] = [
                 partial(
                     bare.update_item,
                     TableName=guard_table,
                     Key={"pk": {"S": f"RL#{n}#{uuid.uuid4().hex}#{window}"}},
-                    UpdateExpression="ADD n :one SET expires_at = if_not_exists(expires_at, :e)",
-                    ConditionExpression="attribute_not_exists(n) OR n < :l",
+                    UpdateExpression="ADD h :one, d :one SET expires_at = if_not_exists(expires_at, :e)",
+                    ConditionExpression="(attribute_not_exists(h) OR h < :l) AND (attribute_not_exists(d) OR d < :l)",
                     ExpressionAttributeValues={":one": {"N": "1"}, ":l": {"N": "100"}, ":e": {"N": "1"}},
                 )
-                for n in range(4)
+                for n in range(2)
             ]
             first.append(
                 partial(
@@ -212,24 +248,31 @@ def warm_latency(
             )
             second: list[Any] = [
                 partial(
-                    bare.put_item,
-                    TableName=table,
-                    ConditionExpression="attribute_not_exists(pk)",
-                    Item={
-                        "pk": {"S": f"CB#{callback_id}"},
-                        "sk": {"S": "REQUEST"},
-                        "payload": {"S": json.dumps(body())},
+                    bare.batch_write_item,
+                    RequestItems={
+                        table: [
+                            {
+                                "PutRequest": {
+                                    "Item": {
+                                        "pk": {"S": f"CB#{callback_id}"},
+                                        "sk": {"S": "REQUEST"},
+                                        "payload": {"S": json.dumps(body())},
+                                    }
+                                }
+                            },
+                            {
+                                "PutRequest": {
+                                    "Item": {"pk": {"S": f"CB#{callback_id}"}, "sk": {"S": "CONSENT"}}
+                                }
+                            },
+                        ]
                     },
-                ),
-                partial(
-                    bare.put_item,
-                    TableName=table,
-                    Item={"pk": {"S": f"CB#{callback_id}"}, "sk": {"S": "CONSENT"}},
                 ),
                 partial(
                     bare.put_item,
                     TableName=stack.names["DialerOutboxTable"],
                     Item={"pk": {"S": f"OUT#cb_{callback_id}"}, "sk": {"S": "ENTRY"}},
+                    ConditionExpression="attribute_not_exists(pk)",
                 ),
             ]
             started = time.perf_counter()
@@ -256,6 +299,8 @@ def warm_latency(
             baseline_once()
             handler_once(True)
             floor_once()
+        requests_per_submit.clear()
+        rounds_per_submit.clear()
         handler_times, baseline_times, idem_times, floor_times = [], [], [], []
         for i in range(requests):
             order = [0, 1, 2, 3] if i % 2 else [3, 2, 1, 0]
@@ -281,6 +326,8 @@ def warm_latency(
         "baseline_p99_ms": percentile(baseline_times, 99) * ms,
         "floor_p50_ms": statistics.median(floor_times) * ms,
         "floor_p99_ms": percentile(floor_times, 99) * ms,
+        "dynamodb_requests_per_submit": statistics.median(requests_per_submit),
+        "dynamodb_round_trips_per_submit": statistics.median(rounds_per_submit),
     }
 
 

@@ -5,7 +5,8 @@
 
 Measures, against a local moto server holding the customers:
   1. warm server-side latency of the handler (API Gateway v2 event in, JSON out; live reads, the
-     in-memory answer cache disabled) vs one bare boto3 ``get_item`` on the same table (baseline),
+     in-memory answer cache disabled; one BatchGetItem of the directory entry and the number's
+     open-callback pointer) vs one bare boto3 ``get_item`` on the same table (baseline),
      interleaved request by request so both see the same machine load;
   2. cold start: a fresh interpreter importing the function and serving its first request
      (tokens read from Secrets Manager included) vs a fresh interpreter doing ``import boto3`` and
@@ -108,13 +109,13 @@ def warm_latency(
 
     import boto3
 
-    from ringback.config import get_settings
+    from ringback.adapters.routing_settings import get_routing_settings
 
     env = function_env(stack, tpl)
     env.update(extra_env)
     saved = dict(os.environ)
     os.environ.update(env)
-    get_settings.cache_clear()
+    get_routing_settings.cache_clear()
     try:
         sys.path.insert(0, str(ROOT / "functions" / "routing"))
         spec = importlib.util.spec_from_file_location("bench_routing_app", ROOT / "functions/routing/app.py")
@@ -368,8 +369,8 @@ def main() -> int:
         load_s = load_customers(stack, customers)
         print(f"loaded {customers} customers into moto in {load_s:.1f} s", flush=True)
         warm = warm_latency(stack, tpl, customers, warm_requests)
-        # The same without the open-callback read (RINGBACK_ROUTING_CALLBACK_LOOKUP=false): shows
-        # what the second DynamoDB round trip costs when moto serialises it on this machine.
+        # The same without the open-callback pointer (RINGBACK_ROUTING_CALLBACK_LOOKUP=false): a
+        # plain GetItem instead of the BatchGetItem, showing what reading the pointer costs.
         lean = warm_latency(stack, tpl, customers, warm_requests, RINGBACK_ROUTING_CALLBACK_LOOKUP="false")
         cold = cold_starts(stack, tpl, cold_runs)
         gateway = through_gateway(stack, tpl, customers, gateway_requests)

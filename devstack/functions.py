@@ -84,6 +84,8 @@ class FunctionPool:
         env.update(self._env)
         env["PYTHONPATH"] = os.pathsep.join([str(self.spec.code_uri), *map(str, self._layer_dirs)])
         env["PYTHONUNBUFFERED"] = "1"
+        # Powertools warns on every invocation without a metric of its own: noise on a console.
+        env["PYTHONWARNINGS"] = "ignore:No application metrics to publish:UserWarning"
         process = subprocess.Popen(
             [sys.executable, str(WORKER_SCRIPT), self.spec.handler, str(child.fileno())],
             env=env,

@@ -15,10 +15,11 @@ from urllib.parse import parse_qs
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from ringback.adapters.routing_settings import get_routing_settings
 from ringback.api.errors import error_response
 from ringback.api.resolver import make_resolver
-from ringback.config import get_settings
 from ringback.domain.routing import ANSWER_JSON_SCHEMA, RoutingAnswer
+from ringback.domain.tokens import bearer_token
 from ringback.observability import logger, metrics
 from ringback.services.routing import AuthOutcome, RoutingPolicy, RoutingService, TokenGate
 
@@ -42,11 +43,9 @@ _ANSWER_RESPONSES: dict[int, Any] = {
 
 @lru_cache(maxsize=1)
 def _service() -> RoutingService:
-    from ringback.adapters.callback_lookup_dynamo import DynamoCallbackLookup
-    from ringback.adapters.customers_dynamo import DynamoCustomerDirectory, routing_client
+    from ringback.adapters.routing_dynamo import DynamoCallerLookup, routing_client
 
-    settings = get_settings()
-    client = routing_client("dynamodb", settings.routing_budget_ms)
+    settings = get_routing_settings()
     policy = RoutingPolicy(
         budget_ms=settings.routing_budget_ms,
         default_region=settings.default_region,
@@ -57,19 +56,17 @@ def _service() -> RoutingService:
         fallback_debt=settings.routing_fallback_debt,
         callback_lookup=settings.routing_callback_lookup,
     )
-    return RoutingService(
-        DynamoCustomerDirectory(settings.customers_table, client),
-        DynamoCallbackLookup(settings.callbacks_table, client),
-        policy=policy,
-    )
+    client = routing_client("dynamodb", settings.routing_budget_ms)
+    lookup = DynamoCallerLookup(settings.customers_table, settings.callbacks_table, client)
+    return RoutingService(lookup, policy=policy)
 
 
 @lru_cache(maxsize=1)
 def _gate() -> TokenGate:
-    from ringback.adapters.customers_dynamo import routing_client
+    from ringback.adapters.routing_dynamo import routing_client
     from ringback.adapters.routing_tokens import SecretsManagerTokens
 
-    settings = get_settings()
+    settings = get_routing_settings()
     # Caching is the gate's (it keeps the last tokens when the secret cannot be read).
     source = SecretsManagerTokens(
         settings.routing_tokens_secret, routing_client("secretsmanager", settings.routing_budget_ms)
@@ -91,11 +88,20 @@ def _json(status: int, body: str) -> Response[str]:
 def _route(cid: str | None) -> Response[str]:
     service, gate = _service(), _gate()  # built (clients included) before the clock starts
     deadline = service.deadline()
+    authorization = app.current_event.headers.get("authorization")
+    # When the tokens must be read first (a new container, or due for a refresh), the data is
+    # read meanwhile: the token check gates the answer, not the read. With fresh tokens the
+    # check costs no I/O and comes first, so a wrong token never causes a read.
+    pending = None
+    if bearer_token(authorization) is not None and gate.state() != "fresh":
+        pending = service.begin(cid, deadline)
     try:
-        outcome = gate.check(app.current_event.headers.get("authorization"), deadline)
+        outcome = gate.check(authorization, deadline)
     except Exception as error:  # never a 5xx to the caller's flow
         logger.exception("routing: token check failed", extra={"error_type": type(error).__name__})
         outcome = AuthOutcome.UNAVAILABLE
+    if outcome is not AuthOutcome.OK and pending is not None:
+        pending.cancel()
     if outcome in (AuthOutcome.MISSING, AuthOutcome.INVALID):
         message = (
             "missing bearer token in the Authorization header"
@@ -109,7 +115,7 @@ def _route(cid: str | None) -> Response[str]:
     if outcome is AuthOutcome.UNAVAILABLE:
         answer = service.degraded("tokens_unavailable")
     else:
-        answer = service.answer(cid, deadline)
+        answer = service.finish(pending or service.begin(cid, deadline), deadline)
     return _json(200, answer.to_json())
 
 

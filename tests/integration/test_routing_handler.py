@@ -9,6 +9,7 @@ import itertools
 import json
 import logging
 import random
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -75,6 +76,18 @@ def routing(
         return dict(module.lambda_handler(event, lambda_context))
 
     return call
+
+
+@pytest.fixture
+def live_routing(
+    lambda_env: Callable[..., dict[str, str]],
+    load_handler: Callable[[str], ModuleType],
+    lambda_context: Any,
+) -> Callable[..., dict[str, Any]]:
+    """The handler with the answer cache off: every call reads the tables."""
+    lambda_env("RoutingFunction", RINGBACK_ROUTING_CACHE_TTL_S="0", **ROOMY)
+    module = load_handler("RoutingFunction")
+    return lambda event: dict(module.lambda_handler(event, lambda_context))
 
 
 def auth(token: str) -> dict[str, str]:
@@ -346,18 +359,39 @@ def test_rotation_several_tokens_valid_and_a_new_one_accepted_at_once(
 
 
 def put_callback(
-    moto_stack: aws.ProvisionedStack, e164: str, callback_id: str, status: str, created: str, **extra: Any
+    moto_stack: aws.ProvisionedStack,
+    e164: str,
+    callback_id: str,
+    status: str,
+    created: str,
+    *,
+    lock_until: float | None = None,
 ) -> None:
+    """A request item and, with ``lock_until``, the number's open-request pointer naming it
+    (what the callbacks API writes when it accepts a request)."""
     ddb = aws.aws_client("dynamodb", moto_stack.endpoint)
-    item = {
-        "pk": {"S": f"CB#{callback_id}"},
-        "sk": {"S": "REQUEST"},
-        "status": {"S": status},
-        "gsi1pk": {"S": f"PHONE#{e164}"},
-        "gsi1sk": {"S": f"{created}#{callback_id}"},
-    }
-    item.update(extra)
-    ddb.put_item(TableName=moto_stack.names["CallbacksTable"], Item=item)
+    table = moto_stack.names["CallbacksTable"]
+    ddb.put_item(
+        TableName=table,
+        Item={
+            "pk": {"S": f"CB#{callback_id}"},
+            "sk": {"S": "REQUEST"},
+            "status": {"S": status},
+            "gsi1pk": {"S": f"PHONE#{e164}"},
+            "gsi1sk": {"S": f"{created}#{callback_id}"},
+        },
+    )
+    if lock_until is not None:
+        ddb.put_item(
+            TableName=table,
+            Item={
+                "pk": {"S": f"OPEN#{e164}"},
+                "sk": {"S": "LOCK"},
+                "callback_id": {"S": callback_id},
+                "lock_until": {"N": str(int(lock_until))},
+                "expires_at": {"N": str(int(lock_until) + 86400)},
+            },
+        )
 
 
 def test_pending_callback_is_reported_for_customers_and_strangers(
@@ -365,28 +399,100 @@ def test_pending_callback_is_reported_for_customers_and_strangers(
 ) -> None:
     token = auth(moto_stack.tokens["routing"])
     customer, stranger, closed, expired = new_mobile(), new_mobile(), new_mobile(), new_mobile()
+    ahead, past = time.time() + 3600, time.time() - 60
     seed(moto_stack, Customer("C-CB", (customer,)))
     put_callback(moto_stack, customer, "cb-old-done", "completed", "2026-10-01T08:00:00Z")
-    put_callback(moto_stack, customer, "cb-open", "queued", "2026-11-02T08:00:00Z")
-    put_callback(moto_stack, stranger, "cb-stranger", "received", "2026-11-02T09:00:00Z")
+    put_callback(moto_stack, customer, "cb-open", "queued", "2026-11-02T08:00:00Z", lock_until=ahead)
+    put_callback(moto_stack, stranger, "cb-stranger", "received", "2026-11-02T09:00:00Z", lock_until=ahead)
+    # A request whose pointer was released (cancelled), and one whose pointer ran out.
     put_callback(moto_stack, closed, "cb-closed", "cancelled", "2026-11-02T09:00:00Z")
-    put_callback(
-        moto_stack, expired, "cb-expired", "queued", "2026-01-02T09:00:00Z", expires_at={"N": "1000"}
-    )
+    put_callback(moto_stack, expired, "cb-expired", "queued", "2026-01-02T09:00:00Z", lock_until=past)
 
     def ask(number: str) -> dict[str, Any]:
         return assert_answer(routing(http_event("GET", "/v1/routing", query={"cid": number}, headers=token)))
 
-    assert (ask(customer)["pending_callback"], ask(customer)["callback_id"]) == (True, "cb-open")
-    assert ask(customer)["callback_status"] == "queued"
+    answer = ask(customer)
+    assert (answer["found"], answer["pending_callback"], answer["callback_id"]) == (True, True, "cb-open")
+    assert answer["callback_status"] is None  # the pointer names the request, not its status
     answer = ask(stranger)
     assert (answer["found"], answer["pending_callback"], answer["callback_id"]) == (
         False,
         True,
         "cb-stranger",
     )
-    assert ask(closed)["pending_callback"] is False
-    assert ask(expired)["pending_callback"] is False
+    assert (ask(closed)["pending_callback"], ask(closed)["callback_id"]) == (False, None)
+    assert (ask(expired)["pending_callback"], ask(expired)["callback_id"]) == (False, None)
+
+
+@pytest.mark.parametrize("terminal", ["completed", "failed", "expired", "cancelled"])
+def test_a_terminal_status_from_the_events_releases_the_pending_callback(
+    live_routing: Callable[..., dict[str, Any]], moto_stack: aws.ProvisionedStack, terminal: str
+) -> None:
+    from ringback.adapters.projections_dynamo import DynamoCallbackStatus
+    from ringback.domain.callback_status import CallbackStatus
+    from ringback.domain.events.projections import CallbackAdvance
+
+    token = auth(moto_stack.tokens["routing"])
+    number = new_mobile()
+    first, second = (f"cb-{terminal}-{n}-{random.randrange(10**9)}" for n in (1, 2))
+    put_callback(moto_stack, number, first, "queued", "2026-11-02T08:00:00Z", lock_until=time.time() + 3600)
+    store = DynamoCallbackStatus(
+        moto_stack.names["CallbacksTable"], client=aws.aws_client("dynamodb", moto_stack.endpoint)
+    )
+
+    def pending() -> tuple[bool, str | None]:
+        body = assert_answer(
+            live_routing(http_event("GET", "/v1/routing", query={"cid": number}, headers=token))
+        )
+        return body["pending_callback"], body["callback_id"]
+
+    assert pending() == (True, first)
+    # A non-terminal status keeps it open.
+    assert store.advance(CallbackAdvance(first, CallbackStatus.DIALING, 1_000, "ringing", "ev-1"))
+    assert pending() == (True, first)
+    assert store.advance(CallbackAdvance(first, CallbackStatus(terminal), 2_000, terminal, "ev-2"))
+    assert pending() == (False, None)
+
+    # A newer request of the number holds the pointer now: a late or repeated terminal event of
+    # the old request leaves it alone.
+    put_callback(
+        moto_stack, number, second, "received", "2026-11-02T09:00:00Z", lock_until=time.time() + 3600
+    )
+    assert not store.advance(CallbackAdvance(first, CallbackStatus(terminal), 2_000, terminal, "ev-2"))
+    assert not store.advance(CallbackAdvance(first, CallbackStatus.COMPLETED, 3_000, "late", "ev-3"))
+    assert pending() == (True, second)
+
+
+def test_a_retried_terminal_event_finishes_a_release_that_failed(
+    live_routing: Callable[..., dict[str, Any]], moto_stack: aws.ProvisionedStack
+) -> None:
+    from ringback.adapters.projections_dynamo import DynamoCallbackStatus
+    from ringback.domain.callback_status import CallbackStatus
+    from ringback.domain.events.projections import CallbackAdvance
+
+    number, callback_id = new_mobile(), f"cb-retry-{random.randrange(10**9)}"
+    put_callback(
+        moto_stack, number, callback_id, "queued", "2026-11-02T08:00:00Z", lock_until=time.time() + 3600
+    )
+    ddb = aws.aws_client("dynamodb", moto_stack.endpoint)
+    # The status was written, then the function died before the pointer was released.
+    ddb.update_item(
+        TableName=moto_stack.names["CallbacksTable"],
+        Key={"pk": {"S": f"CB#{callback_id}"}, "sk": {"S": "REQUEST"}},
+        UpdateExpression="SET #s = :s, status_at = :at, status_event = :e",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":s": {"S": "completed"}, ":at": {"N": "2000"}, ":e": {"S": "ev-9"}},
+    )
+    store = DynamoCallbackStatus(moto_stack.names["CallbacksTable"], client=ddb)
+    assert not store.advance(CallbackAdvance(callback_id, CallbackStatus.COMPLETED, 2_000, "done", "ev-9"))
+    body = assert_answer(
+        live_routing(
+            http_event(
+                "GET", "/v1/routing", query={"cid": number}, headers=auth(moto_stack.tokens["routing"])
+            )
+        )
+    )
+    assert (body["pending_callback"], body["callback_id"]) == (False, None)
 
 
 @pytest.mark.parametrize("name", ["routing-get.json", "routing-post.json"])

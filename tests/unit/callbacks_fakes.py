@@ -8,14 +8,14 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from ringback.domain.abuse import Guard
+from ringback.domain.abuse import Guard, GuardItem, fold_guards
 from ringback.domain.callback_status import CallbackStatus, may_advance
 from ringback.domain.callbacks import CallbackRecord, RepeatRecord
 from ringback.domain.consent import ConsentEvidence
 from ringback.domain.operator_config import OperatorConfig
 from ringback.domain.selfservice import KeyRing
 from ringback.domain.webitel import CreateCallRequest, QueueAgentCounts, WebitelUnavailable
-from ringback.ports.callbacks import SlotBooking, WriteRefused
+from ringback.ports.callbacks import Reservation, SlotBooking, WriteRefused
 from ringback.ports.captcha import CaptchaOutcome
 from ringback.ports.rate_limits import CachedValue
 from tests.unit.dialer_fakes import FakeWebitel
@@ -66,8 +66,7 @@ class MemoryCallbacks:
         self.consents: dict[str, ConsentEvidence] = {}
         self.locks: dict[str, tuple[str, int]] = {}
         self.slots: dict[tuple[str, str], int] = {}
-        self.counters: dict[str, int] = {}
-        self.sets: dict[str, set[str]] = {}
+        self.items: dict[str, dict[str, Any]] = {}  # folded guard items, as in the GuardTable
         self.fail_create = False
         self.fail_store = False
         self._lock = threading.RLock()
@@ -81,37 +80,63 @@ class MemoryCallbacks:
         slot: SlotBooking | None,
         now: datetime,
         replace_lock_of: str | None = None,
-    ) -> None:
+    ) -> Reservation:
         with self._lock:
             if self.fail_create:
                 raise RuntimeError("DynamoDB is down")
-            refused = self._consume_guards(guards)  # a refused guard still counts the attempt
-            if refused is not None:
-                raise WriteRefused("guard", guard=refused)
-            if slot is not None and self.slots.get((slot.day, slot.key), 0) >= slot.capacity:
-                raise WriteRefused("slot_full")
+            taken: list[tuple[GuardItem, bool]] = []
+            refused: Guard | None = None
+            for item in fold_guards(guards):  # each item: every window or none
+                stored = self.items.setdefault(item.storage_key, {})
+                exhausted = item.exhausted(stored)
+                if exhausted is not None:
+                    refused = refused or exhausted
+                    continue
+                taken.append((item, self._take(item, stored)))
             lock = self.locks.get(record.phone)
-            if lock is not None and lock[1] >= now.timestamp() and lock[0] != replace_lock_of:
-                raise WriteRefused("phone_open", open_id=lock[0])
+            lock_free = lock is None or lock[1] < now.timestamp() or lock[0] == replace_lock_of
+            slot_free = slot is None or self.slots.get((slot.day, slot.key), 0) < slot.capacity
+            if refused is not None or not slot_free:
+                for item, added in taken:  # a refused submit consumes nothing
+                    self._give(item, added)
+                if refused is not None:
+                    raise WriteRefused("guard", guard=refused)
+                raise WriteRefused("slot_full")
+            if not lock_free:
+                assert lock is not None
+                raise WriteRefused("phone_open", open_id=lock[0], kept=Reservation(counters=tuple(taken)))
             self.locks[record.phone] = (record.id, int(lock_until.timestamp()))
             if slot is not None:
                 self.slots[(slot.day, slot.key)] = self.slots.get((slot.day, slot.key), 0) + 1
+            return Reservation(counters=tuple(taken), lock=True, slot=slot)
 
-    def _consume_guards(self, guards: Sequence[Guard]) -> Guard | None:
-        refused = None
-        for guard in guards:
+    @staticmethod
+    def _take(item: GuardItem, stored: dict[str, Any]) -> bool:
+        added = False
+        for guard in item.guards:
+            name = item.attribute(guard)
             if guard.kind == "counter":
-                if self.counters.get(guard.storage_key, 0) >= guard.limit:
-                    refused = refused or guard
-                else:
-                    self.counters[guard.storage_key] = self.counters.get(guard.storage_key, 0) + 1
+                stored[name] = stored.get(name, 0) + 1
             else:
-                members = self.sets.setdefault(guard.storage_key, set())
-                if guard.member not in members and len(members) >= guard.limit:
-                    refused = refused or guard
-                else:
-                    members.add(guard.member or "")
-        return refused
+                members = stored.setdefault(name, set())
+                added = guard.member not in members
+                members.add(guard.member or "")
+        return added
+
+    def _give(self, item: GuardItem, added: bool) -> None:
+        stored = self.items.get(item.storage_key, {})
+        for guard in item.guards:
+            name = item.attribute(guard)
+            if guard.kind == "counter":
+                stored[name] = stored.get(name, 0) - 1
+            elif added:
+                stored.get(name, set()).discard(guard.member or "")
+
+    def count(self, guard: Guard) -> int:
+        """How much of ``guard`` is used (a counter's hits, a distinct set's members)."""
+        (item,) = fold_guards([guard])
+        value = self.items.get(item.storage_key, {}).get(item.attribute(guard), 0)
+        return len(value) if isinstance(value, set) else int(value)
 
     def store(self, record: CallbackRecord, consent: ConsentEvidence | None) -> None:
         with self._lock:
@@ -123,12 +148,15 @@ class MemoryCallbacks:
             if consent is not None:
                 self.consents[record.id] = consent
 
-    def release(self, record: CallbackRecord, slot: SlotBooking | None) -> None:
+    def release(self, record: CallbackRecord, reservation: Reservation) -> None:
         with self._lock:
-            if self.locks.get(record.phone, ("",))[0] == record.id:
+            if reservation.lock and self.locks.get(record.phone, ("",))[0] == record.id:
                 del self.locks[record.phone]
+            slot = reservation.slot
             if slot is not None and self.slots.get((slot.day, slot.key), 0) > 0:
                 self.slots[(slot.day, slot.key)] -= 1
+            for item, added in reservation.counters:
+                self._give(item, added)
 
     def add_repeat(
         self, primary: CallbackRecord, repeat: RepeatRecord, *, priority: int, now: datetime
@@ -147,14 +175,11 @@ class MemoryCallbacks:
     def get(self, callback_id: str) -> CallbackRecord | None:
         return self.records.get(callback_id)
 
-    def delete_new(self, record: CallbackRecord, slot: SlotBooking | None) -> None:
+    def delete_new(self, record: CallbackRecord, reservation: Reservation) -> None:
         with self._lock:
             self.records.pop(record.id, None)
             self.consents.pop(record.id, None)
-            if self.locks.get(record.phone, ("",))[0] == record.id:
-                del self.locks[record.phone]
-            if slot is not None and self.slots.get((slot.day, slot.key), 0) > 0:
-                self.slots[(slot.day, slot.key)] -= 1
+        self.release(record, reservation)
 
     def cancel(self, record: CallbackRecord, *, now: datetime, slot: SlotBooking | None) -> CallbackRecord:
         with self._lock:

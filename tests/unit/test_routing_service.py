@@ -4,7 +4,7 @@ stale-if-error, and the token gate (rotation, Secrets Manager failures)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ringback.domain.customers import DirectoryEntry
-from ringback.domain.routing import ANSWER_FIELDS, OpenCallback
+from ringback.domain.routing import ANSWER_FIELDS, CallerRecord, OpenCallback
 from ringback.observability import metrics
 from ringback.services.routing import AuthOutcome, Deadline, RoutingPolicy, RoutingService, TokenGate
 
@@ -59,6 +59,26 @@ class Callbacks:
         return self.open.get(e164)
 
 
+class Lookup:
+    """The one-round-trip port over the two fakes: a directory failure fails the read, a
+    callback failure only leaves the callback part unread (as unprocessed keys do)."""
+
+    def __init__(self, directory: Directory, callbacks: Callbacks) -> None:
+        self.directory = directory
+        self.callbacks = callbacks
+        self.reads: list[bool] = []
+
+    def read(self, e164: str, *, callbacks: bool, remaining: Callable[[], float]) -> CallerRecord:
+        self.reads.append(callbacks)
+        entry = self.directory.find(e164)
+        if not callbacks:
+            return CallerRecord(entry, None, callback_read=False)
+        try:
+            return CallerRecord(entry, self.callbacks.find_open(e164))
+        except Exception:
+            return CallerRecord(entry, None, callback_read=False)
+
+
 @pytest.fixture
 def pool() -> Iterator[ThreadPoolExecutor]:
     executor = ThreadPoolExecutor(max_workers=4)
@@ -77,8 +97,7 @@ def service(
     directory: Directory, callbacks: Callbacks, pool: ThreadPoolExecutor, clock: Clock, **policy: object
 ) -> RoutingService:
     return RoutingService(
-        directory,
-        callbacks,
+        Lookup(directory, callbacks),
         policy=RoutingPolicy(**policy),  # type: ignore[arg-type]
         executor=pool,
         monotonic=clock,
@@ -102,7 +121,7 @@ def entry(**changes: Any) -> DirectoryEntry:
             bucket_id="9",
             language="cs",
         ),
-        **changes,  # type: ignore[arg-type]
+        **changes,
     )
 
 
@@ -195,7 +214,7 @@ def test_hanging_directory_answers_degraded_at_the_deadline(
 ) -> None:
     directory, callbacks = Directory(), Callbacks()
     directory.hanging = True
-    routing = RoutingService(directory, callbacks, policy=RoutingPolicy(budget_ms=50), executor=pool)
+    routing = RoutingService(Lookup(directory, callbacks), policy=RoutingPolicy(budget_ms=50), executor=pool)
     try:
         answer = routing.answer(NUMBER)  # the real monotonic clock: a 50 ms deadline
     finally:
@@ -347,10 +366,15 @@ def test_an_empty_secret_rejects_every_token(pool: ThreadPoolExecutor) -> None:
 def test_callback_lookup_can_be_switched_off(pool: ThreadPoolExecutor) -> None:
     directory, callbacks, clock = Directory(), Callbacks(), Clock()
     callbacks.fail = AssertionError("must not be called")
+    callbacks.open[NUMBER] = OpenCallback("cb-1")
     directory.entries[NUMBER] = entry()
-    routing = service(directory, callbacks, pool, clock, callback_lookup=False)
+    lookup = Lookup(directory, callbacks)
+    routing = RoutingService(
+        lookup, policy=RoutingPolicy(callback_lookup=False), executor=pool, monotonic=clock
+    )
     answer = routing.answer(NUMBER, roomy(clock))
     assert (answer.found, answer.pending_callback, answer.source) == (True, False, "live")
+    assert lookup.reads == [False]
     assert routing.probe(roomy(clock)) == {"customers": "ok", "callbacks": "disabled"}
     assert "RoutingCallbackLookupFailed" not in metrics.metric_set
 

@@ -10,10 +10,12 @@ Items (see ``domain/callback_status.py`` for the shared part of the convention):
   ``lock_until`` epoch s); makes "one open request per number" one conditional write.
 - ``SLOTS#<operator day>`` / ``SLOT#<UTC start>``: ``booked`` count of a slot.
 
-A submit is two rounds of single-item conditional writes, each round concurrent: ``reserve``
-(GuardTable counters, the lock, the slot; what was taken is given back on a refusal) and then
-``store`` (request, consent) beside the outbox entry. Single-item writes keep a submit at two
-round trips on DynamoDB and on moto alike (moto's TransactWriteItems copies whole tables).
+A submit is two round trips, each a few requests issued concurrently (the low-level client is
+thread-safe): ``reserve`` (one conditional ``UpdateItem`` per folded GuardTable item, i.e. one for
+the number and one for the client IP whatever the number of windows, plus the lock and the slot;
+a refusal gives back what was taken) and then ``store`` (request and consent in one
+``BatchWriteItem``) beside the conditional put of the outbox entry. No transactions: moto's
+TransactWriteItems copies whole tables, and single-item writes let refusals name their reason.
 """
 
 from __future__ import annotations
@@ -22,23 +24,48 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from botocore.exceptions import ClientError
 
 from ringback.adapters.dynamo import from_item, to_item
-from ringback.adapters.rate_limits_dynamo import guard_update
-from ringback.domain.abuse import Guard
+from ringback.adapters.rate_limits_dynamo import guard_item_release, guard_item_update, stored_counts
+from ringback.domain.abuse import Guard, GuardItem, fold_guards
 from ringback.domain.callback_status import CallbackStatus, may_advance
 from ringback.domain.callbacks import CallbackRecord, RepeatRecord
 from ringback.domain.consent import ConsentEvidence
-from ringback.ports.callbacks import SlotBooking, WriteRefused
+from ringback.ports.callbacks import Reservation, SlotBooking, WriteRefused
 
 _REQUEST = "REQUEST"
 _CONSENT = "CONSENT"
 _LOCK = "LOCK"
 # The conditional writes of one submit run concurrently (the low-level client is thread-safe).
 _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="callbacks-ddb")
+
+
+class _Outcome(NamedTuple):
+    taken: bool
+    attributes: dict[str, Any]  # the item before the write (ALL_OLD), taken or not
+
+
+def _member_added(item: GuardItem, old: dict[str, Any]) -> bool:
+    """Whether a taken counter update put the submit's member into a distinct set."""
+    for guard in item.guards:
+        if guard.kind == "distinct" and guard.member:
+            return guard.member not in old.get(item.attribute(guard), {}).get("SS", [])
+    return False
+
+
+def _first_refused(items: Sequence[GuardItem], outcomes: Sequence[_Outcome]) -> Guard:
+    return next(item.guards[0] for item, outcome in zip(items, outcomes, strict=True) if not outcome.taken)
+
+
+def _error_of(call: Callable[[], object]) -> Exception | None:
+    try:
+        call()
+    except Exception as error:
+        return error
+    return None
 
 
 def _pk(callback_id: str) -> str:
@@ -104,7 +131,7 @@ class CallbacksTable:
         slot: SlotBooking | None,
         now: datetime,
         replace_lock_of: str | None = None,
-    ) -> None:
+    ) -> Reservation:
         lock_condition = "attribute_not_exists(pk) OR lock_until < :now"
         lock_values: dict[str, Any] = {":now": {"N": str(_epoch(now))}}
         if replace_lock_of:
@@ -114,6 +141,7 @@ class CallbacksTable:
             "TableName": self._table,
             "ConditionExpression": lock_condition,
             "ExpressionAttributeValues": lock_values,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             "Item": {
                 **_lock_key(record.phone),
                 "callback_id": {"S": record.id},
@@ -121,61 +149,87 @@ class CallbacksTable:
                 "expires_at": {"N": str(_epoch(lock_until) + 86400)},
             },
         }
-        calls: list[Callable[[], bool]] = [lambda: self._conditional(self._client.put_item, lock)]
+        items = fold_guards(guards)
+        calls: list[Callable[[], _Outcome]] = [partial(self._attempt, self._client.put_item, lock)]
         calls += [
-            partial(self._conditional, self._client.update_item, guard_update(self._guard_table, guard))
-            for guard in guards
+            partial(self._attempt, self._client.update_item, guard_item_update(self._guard_table, item))
+            for item in items
         ]
         if slot is not None:
-            calls.append(lambda: self._conditional(self._client.update_item, self._slot_update(slot, +1)))
-        results = list(_POOL.map(lambda call: call(), calls))
-        lock_taken, guard_ok = results[0], results[1 : 1 + len(guards)]
-        slot_taken = results[-1] if slot is not None else True
-        if all(results):
-            return
-        if lock_taken:
-            self._release_lock(record)
-        if slot is not None and slot_taken:
-            self._release_slot(slot)
-        refused = [guard for guard, ok in zip(guards, guard_ok, strict=True) if not ok]
-        if refused:
-            raise WriteRefused("guard", guard=refused[0])
-        if not slot_taken:
+            calls.append(partial(self._attempt, self._client.update_item, self._slot_update(slot, +1)))
+        outcomes = list(_POOL.map(lambda call: call(), calls))
+        lock_outcome, counter_outcomes = outcomes[0], outcomes[1 : 1 + len(items)]
+        slot_taken = outcomes[-1].taken if slot is not None else True
+        counters = tuple(
+            (item, _member_added(item, outcome.attributes))
+            for item, outcome in zip(items, counter_outcomes, strict=True)
+            if outcome.taken
+        )
+        taken = Reservation(
+            counters=counters, lock=lock_outcome.taken, slot=slot if slot is not None and slot_taken else None
+        )
+        if all(outcome.taken for outcome in outcomes):
+            return taken
+        refused = [
+            item.exhausted(stored_counts(outcome.attributes))
+            for item, outcome in zip(items, counter_outcomes, strict=True)
+            if not outcome.taken
+        ]
+        if refused or not slot_taken:
+            self.release(record, taken)  # a refused submit consumes nothing
+            if refused:
+                # A window that filled between reading and writing names no guard: the first.
+                failed = next((guard for guard in refused if guard is not None), None)
+                raise WriteRefused("guard", guard=failed or _first_refused(items, counter_outcomes))
             raise WriteRefused("slot_full")
-        holder = self._client.get_item(
-            TableName=self._table, Key=_lock_key(record.phone), ConsistentRead=True
-        ).get("Item", {})
-        raise WriteRefused("phone_open", open_id=holder.get("callback_id", {}).get("S"))
+        # Only the lock: another fresh request holds it. A repeat is an accepted request, so the
+        # counters stay taken; the slot is given back (the repeat does not book it).
+        self.release(record, Reservation(slot=taken.slot))
+        raise WriteRefused(
+            "phone_open",
+            open_id=lock_outcome.attributes.get("callback_id", {}).get("S"),
+            kept=Reservation(counters=counters),
+        )
 
     @staticmethod
-    def _conditional(call: Callable[..., Any], kwargs: dict[str, Any]) -> bool:
+    def _attempt(call: Callable[..., Any], kwargs: dict[str, Any]) -> _Outcome:
+        """A conditional write: taken (with the old item) or refused (with the item)."""
         try:
-            call(**kwargs)
+            answer = call(**kwargs)
         except ClientError as error:
             if _code(error) == "ConditionalCheckFailedException":
-                return False
+                item: Any = error.response.get("Item") or {}
+                return _Outcome(False, dict(item))
             raise
-        return True
+        return _Outcome(True, dict(answer.get("Attributes") or {}))
 
     def store(self, record: CallbackRecord, consent: ConsentEvidence | None) -> None:
-        request = {
-            "TableName": self._table,
-            "Item": record_item(record),
-            "ConditionExpression": "attribute_not_exists(pk)",
-        }
-        calls: list[Callable[[], bool]] = [lambda: self._conditional(self._client.put_item, request)]
+        # One BatchWriteItem: both items are new, under a fresh 128-bit id, so the puts need no
+        # condition and a retried write is harmless (it writes the same values again).
+        puts: list[dict[str, Any]] = [{"PutRequest": {"Item": record_item(record)}}]
         if consent is not None:
-            item = self._consent_item(consent, record)
-            calls.append(
-                lambda: self._conditional(self._client.put_item, {"TableName": self._table, "Item": item})
-            )
-        if not all(_POOL.map(lambda call: call(), calls)):
-            raise WriteRefused("exists")
+            puts.append({"PutRequest": {"Item": self._consent_item(consent, record)}})
+        pending: dict[str, Any] = {self._table: puts}
+        for _ in range(5):
+            pending = self._client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+            if not pending:
+                return
+        raise RuntimeError("DynamoDB left the request unwritten; retry")
 
-    def release(self, record: CallbackRecord, slot: SlotBooking | None) -> None:
-        self._release_lock(record)
-        if slot is not None:
-            self._release_slot(slot)
+    def release(self, record: CallbackRecord, reservation: Reservation) -> None:
+        """Give back a reservation, every part concurrently (one round trip)."""
+        calls: list[Callable[[], None]] = []
+        if reservation.lock:
+            calls.append(partial(self._release_lock, record))
+        if reservation.slot is not None:
+            calls.append(partial(self._release_slot, reservation.slot))
+        for item, member_added in reservation.counters:
+            update = guard_item_release(self._guard_table, item, member_added=member_added)
+            if update is not None:
+                calls.append(partial(self._attempt, self._client.update_item, update))  # type: ignore[arg-type]
+        errors = [error for error in _POOL.map(_error_of, calls) if error is not None]
+        if errors:
+            raise errors[0]
 
     def _slot_update(self, slot: SlotBooking, delta: int) -> dict[str, Any]:
         update: dict[str, Any] = {
@@ -271,7 +325,7 @@ class CallbacksTable:
             return None
         return CallbackRecord.model_validate(data)
 
-    def delete_new(self, record: CallbackRecord, slot: SlotBooking | None) -> None:
+    def delete_new(self, record: CallbackRecord, reservation: Reservation) -> None:
         key = {"pk": {"S": _pk(record.id)}}
         self._client.batch_write_item(
             RequestItems={
@@ -281,9 +335,7 @@ class CallbacksTable:
                 ]
             }
         )
-        self._release_lock(record)
-        if slot is not None:
-            self._release_slot(slot)
+        self.release(record, reservation)
 
     def _release_lock(self, record: CallbackRecord) -> None:
         try:

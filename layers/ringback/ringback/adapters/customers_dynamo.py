@@ -2,20 +2,18 @@
 
 Item: ``pk = "PHONE#<e164>"``, the entry's fields (strings, ``debt`` as BOOL, ``priority`` as N;
 empty fields are left out) and ``fp``, the entry's fingerprint (see ``domain.customers``).
-The routing read is one eventually consistent ``GetItem`` on a low-level client whose timeouts
-and retries fit the routing budget (:func:`routing_client`).
+The routing read of an entry is ``adapters.routing_dynamo`` (one ``BatchGetItem`` with the
+number's open-callback pointer); this module must stay cheap to import for it (no boto3).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ringback.adapters import aws
 from ringback.domain.customers import PK_PREFIX, DirectoryEntry
 
 _BATCH = 25
@@ -32,36 +30,10 @@ _STRING_FIELDS = (
 )
 
 
-def routing_client(service: str, budget_ms: int) -> Any:
-    """A low-level client for reads that must finish within ``budget_ms``.
-
-    One retry at most, and connect/read timeouts of the budget itself, so a thread stuck on a
-    silent socket frees itself soon after the request's deadline has already answered. Built on
-    botocore alone: ``import boto3`` (s3transfer and the resource layer) costs the routing
-    function's cold start about 60 ms for nothing it uses. ``AWS_ENDPOINT_URL`` and
-    ``AWS_ENDPOINT_URL_<SERVICE>`` (the local stack, the fault tests) apply as with boto3.
-    """
-    from botocore.config import Config
-
-    budget_s = max(budget_ms / 1000, 0.05)
-    config = Config(
-        connect_timeout=budget_s,
-        read_timeout=budget_s,
-        tcp_keepalive=True,
-        retries={"max_attempts": 2, "mode": "standard"},
-    )
-    return _session().create_client(service, config=config)
-
-
-@lru_cache(maxsize=1)
-def _session() -> Any:
-    import botocore.session
-
-    return botocore.session.get_session()
-
-
 def import_client() -> Any:
     """A DynamoDB client for bulk imports: patient, with retries for throttling."""
+    from ringback.adapters import aws
+
     return aws.client("dynamodb", connect_timeout=3.0, read_timeout=20.0, max_attempts=8)
 
 

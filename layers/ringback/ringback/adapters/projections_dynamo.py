@@ -16,9 +16,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ringback.adapters.aws import client as aws_client
+from ringback.adapters.callback_pointer import phone_of_request, release_pointer
 from ringback.adapters.dynamo import from_item, to_item
 from ringback.adapters.event_log_dynamo import record_item
-from ringback.domain.callback_status import OPEN, CallbackStatus
+from ringback.domain.callback_status import OPEN, TERMINAL, CallbackStatus
 from ringback.domain.events.projections import (
     CallbackAdvance,
     ProjectionRecord,
@@ -116,6 +117,11 @@ class DynamoCallbackStatus:
 
         The second rule makes ``status_at``/``status_reason`` independent of arrival order: two
         events that both say "connected" leave the time of the earlier one, whichever came first.
+
+        A terminal status releases the number's open-request pointer (``OPEN#<e164>``/``LOCK``)
+        while it names this request, so the routing lookup stops saying ``pending_callback``.
+        A terminal status refused because the request is already terminal releases it too: a
+        retried event finishes a release that failed after the status was written.
         """
         allowed = open_statuses_below(advance.status)
         names = {f":from{i}": {"S": s.value} for i, s in enumerate(allowed)}
@@ -125,8 +131,12 @@ class DynamoCallbackStatus:
             if names
             else f"attribute_exists(pk) AND {earlier}"
         )
+        terminal = advance.status in TERMINAL
+        returns: dict[str, str] = (
+            {"ReturnValues": "ALL_NEW", "ReturnValuesOnConditionCheckFailure": "ALL_OLD"} if terminal else {}
+        )
         try:
-            self._client.update_item(
+            answer = self._client.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": f"CB#{advance.callback_id}"}, "sk": {"S": "REQUEST"}},
                 UpdateExpression="SET #s = :s, status_at = :at, status_reason = :r, status_event = :e",
@@ -139,12 +149,23 @@ class DynamoCallbackStatus:
                     ":e": {"S": advance.event_id},
                     **names,
                 },
+                **returns,
             )
         except ClientError as error:
             if _conditional_failed(error):
+                old: dict[str, Any] = error.response.get("Item") or {}  # type: ignore[assignment]
+                if terminal and old.get("status", {}).get("S") in {s.value for s in TERMINAL}:
+                    self._release(old, advance.callback_id)
                 return False  # unknown request, or already at/after this status
             raise
+        if terminal:
+            self._release(answer.get("Attributes") or {}, advance.callback_id)
         return True
+
+    def _release(self, item: dict[str, Any], callback_id: str) -> None:
+        e164 = phone_of_request(item)
+        if e164 is not None:
+            release_pointer(self._client, self._table, e164, callback_id)
 
     def open_requests_for_phone(self, e164: str, created_before_ms: int) -> list[str]:
         # gsi1sk = "<created_at ISO-8601 UTC>#<id>"; everything created up to that second.

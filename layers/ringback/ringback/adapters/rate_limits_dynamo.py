@@ -1,8 +1,9 @@
 """GuardTable: fixed-window counters, distinct-member caps and a shared status cache.
 
-Every counter is one conditional ``UpdateItem`` (``ADD`` + ``if_not_exists`` TTL), or one part
-of a caller's ``TransactWriteItems`` (``guard_update``), so a refused limit consumes nothing.
-Items carry ``expires_at`` (TTL); moto never expires items, so windows are in the key.
+A submit's guards are folded per subject into one item per day (``domain.abuse.fold_guards``):
+one conditional ``UpdateItem`` (``guard_item_update``) enforces the hourly and daily counters
+and the distinct-numbers cap at once, so a refused limit consumes nothing on that item.
+Items carry ``expires_at`` (TTL); moto never expires items, so the day is in the key.
 """
 
 from __future__ import annotations
@@ -14,36 +15,94 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ringback.domain.abuse import Guard, window_start
+from ringback.domain.abuse import GuardItem, window_start
 from ringback.ports.rate_limits import CachedValue, RateDecision
 
 _TTL_SLACK_S = 300
 
 
-def guard_update(table: str, guard: Guard) -> dict[str, Any]:
-    """The ``Update`` part of a transaction that consumes ``guard`` (refused when exhausted)."""
-    expires = int(guard.window_end.timestamp()) + _TTL_SLACK_S
-    values: dict[str, Any] = {":limit": {"N": str(guard.limit)}, ":exp": {"N": str(expires)}}
-    if guard.kind == "counter":
-        values[":one"] = {"N": "1"}
-        return {
-            "TableName": table,
-            "Key": {"pk": {"S": guard.storage_key}},
-            "UpdateExpression": "ADD n :one SET expires_at = if_not_exists(expires_at, :exp)",
-            "ConditionExpression": "attribute_not_exists(n) OR n < :limit",
-            "ExpressionAttributeValues": values,
-        }
-    if not guard.member:
-        raise ValueError("a distinct guard needs a member")
-    values[":set"] = {"SS": [guard.member]}
-    values[":m"] = {"S": guard.member}
+def guard_item_update(table: str, item: GuardItem) -> dict[str, Any]:
+    """One conditional ``UpdateItem`` that consumes every guard of ``item`` or none of them.
+
+    ``ADD`` one to each counter and the member to each distinct set, on the condition that every
+    counter is below its limit and every set has room or already holds the member. On a refusal
+    the old item comes back (``ReturnValuesOnConditionCheckFailure``) so the caller can tell which
+    window refused without another read; on success ``ALL_OLD`` says whether the member was
+    new (what ``guard_item_release`` must give back).
+    """
+    adds: list[str] = []
+    conditions: list[str] = []
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {":one": {"N": "1"}, ":exp": {"N": str(item.expires_at + _TTL_SLACK_S)}}
+    for index, guard in enumerate(item.guards):
+        name, limit = f"#a{index}", f":l{index}"
+        names[name] = item.attribute(guard)
+        values[limit] = {"N": str(guard.limit)}
+        if guard.kind == "counter":
+            adds.append(f"{name} :one")
+            conditions.append(f"(attribute_not_exists({name}) OR {name} < {limit})")
+            continue
+        if not guard.member:
+            raise ValueError("a distinct guard needs a member")
+        values[f":s{index}"] = {"SS": [guard.member]}
+        values[f":m{index}"] = {"S": guard.member}
+        adds.append(f"{name} :s{index}")
+        conditions.append(
+            f"(attribute_not_exists({name}) OR contains({name}, :m{index}) OR size({name}) < {limit})"
+        )
     return {
         "TableName": table,
-        "Key": {"pk": {"S": guard.storage_key}},
-        "UpdateExpression": "ADD members :set SET expires_at = if_not_exists(expires_at, :exp)",
-        "ConditionExpression": "attribute_not_exists(members) OR contains(members, :m) OR size(members) < :limit",
+        "Key": {"pk": {"S": item.storage_key}},
+        "UpdateExpression": f"ADD {', '.join(adds)} SET expires_at = if_not_exists(expires_at, :exp)",
+        "ConditionExpression": " AND ".join(conditions),
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+        "ReturnValues": "ALL_OLD",
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+    }
+
+
+def guard_item_release(table: str, item: GuardItem, *, member_added: bool) -> dict[str, Any] | None:
+    """The ``UpdateItem`` that gives back what ``guard_item_update`` took: each counter minus
+    one, and the member out of its set only when this submit put it there (None: nothing)."""
+    adds: list[str] = []
+    deletes: list[str] = []
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    for index, guard in enumerate(item.guards):
+        name = f"#a{index}"
+        if guard.kind == "counter":
+            names[name] = item.attribute(guard)
+            values[":minus"] = {"N": "-1"}
+            adds.append(f"{name} :minus")
+        elif member_added and guard.member:
+            names[name] = item.attribute(guard)
+            values[f":s{index}"] = {"SS": [guard.member]}
+            deletes.append(f"{name} :s{index}")
+    if not names:
+        return None
+    expression = (f"ADD {', '.join(adds)}" if adds else "") + (
+        f" DELETE {', '.join(deletes)}" if deletes else ""
+    )
+    return {
+        "TableName": table,
+        "Key": {"pk": {"S": item.storage_key}},
+        "UpdateExpression": expression.strip(),
+        "ConditionExpression": "attribute_exists(pk)",
+        "ExpressionAttributeNames": names,
         "ExpressionAttributeValues": values,
     }
+
+
+def stored_counts(attributes: dict[str, Any]) -> dict[str, object]:
+    """Counter and set attributes of a guard item as ``GuardItem.exhausted`` reads them."""
+    decoded: dict[str, object] = {}
+    for name, value in attributes.items():
+        if "N" in value:
+            decoded[name] = int(value["N"])
+        elif "SS" in value:
+            decoded[name] = frozenset(value["SS"])
+    return decoded
 
 
 def _conditional_failed(error: ClientError) -> bool:

@@ -7,7 +7,7 @@ Counters are fixed windows keyed by pseudonyms (keyed hashes), never by raw numb
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -35,6 +35,7 @@ class Guard:
     window_start: datetime
     message: str
     member: str | None = None
+    subject: str = ""  # guards of one subject (``number``, ``ip``) share one stored item per day
 
     @property
     def window_end(self) -> datetime:
@@ -46,6 +47,59 @@ class Guard:
 
     def retry_after_s(self, now: datetime) -> int:
         return max(math.ceil((self.window_end - now).total_seconds()), 1)
+
+
+@dataclass(frozen=True)
+class GuardItem:
+    """The guards of one subject, folded into one stored item per day (one conditional
+    ``UpdateItem`` enforces every window at once: a refusal of any consumes nothing on it).
+
+    Counters are attributes named after the guard and its window inside the day
+    (``number_hour_10``, ``number_day``); a distinct guard is a string set (``ip_numbers_day``).
+    """
+
+    storage_key: str
+    day_start: datetime
+    guards: tuple[Guard, ...]
+
+    @property
+    def expires_at(self) -> int:
+        return int((self.day_start + timedelta(seconds=DAY)).timestamp())
+
+    def attribute(self, guard: Guard) -> str:
+        if guard.kind == "distinct" or guard.window_s == DAY:
+            return guard.name
+        index = int((guard.window_start - self.day_start).total_seconds()) // guard.window_s
+        return f"{guard.name}_{index:02d}"
+
+    def exhausted(self, stored: Mapping[str, object]) -> Guard | None:
+        """The first guard that ``stored`` (the item's attributes) leaves no room for."""
+        for guard in self.guards:
+            value = stored.get(self.attribute(guard))
+            if guard.kind == "counter":
+                if isinstance(value, int) and value >= guard.limit:
+                    return guard
+            elif (
+                isinstance(value, (set, frozenset))
+                and guard.member not in value
+                and len(value) >= guard.limit
+            ):
+                return guard
+        return None
+
+
+def fold_guards(guards: Sequence[Guard]) -> list[GuardItem]:
+    """Group guards by subject and key into one item per day (windows must divide a day)."""
+    grouped: dict[tuple[str, str], list[Guard]] = {}
+    for guard in guards:
+        if DAY % guard.window_s or guard.window_s > DAY:
+            raise ValueError(f"guard {guard.name}: its window must divide a day")
+        grouped.setdefault((guard.subject or guard.name, guard.key), []).append(guard)
+    items = []
+    for (subject, key), members in grouped.items():
+        day = window_start(members[0].window_start, DAY)
+        items.append(GuardItem(f"RL#{subject}#{key}#{int(day.timestamp())}", day, tuple(members)))
+    return items
 
 
 def window_start(now: datetime, window_s: int) -> datetime:
@@ -66,6 +120,7 @@ def submit_guards(
             HOUR,
             window_start(now, HOUR),
             "too many callback requests for this number in the last hour",
+            subject="number",
         ),
         Guard(
             "number_day",
@@ -75,6 +130,7 @@ def submit_guards(
             DAY,
             window_start(now, DAY),
             "too many callback requests for this number today",
+            subject="number",
         ),
     ]
     if ip_key:
@@ -87,6 +143,7 @@ def submit_guards(
                 HOUR,
                 window_start(now, HOUR),
                 "too many callback requests from your network in the last hour",
+                subject="ip",
             ),
             Guard(
                 "ip_numbers_day",
@@ -97,6 +154,7 @@ def submit_guards(
                 window_start(now, DAY),
                 "too many different phone numbers from your network today",
                 member=phone_key,
+                subject="ip",
             ),
         ]
     return guards

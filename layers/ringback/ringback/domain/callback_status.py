@@ -3,7 +3,10 @@ event fan-out (each moves it forward; none may move it back).
 
 Storage convention (CallbacksTable): ``pk = "CB#<id>"``, ``sk = "REQUEST"``, attributes
 ``status`` and ``status_at`` (epoch ms of the fact that set it); ``gsi1pk = "PHONE#<e164>"``,
-``gsi1sk = "<created_at ISO-8601 UTC>#<id>"`` finds a number's requests.
+``gsi1sk = "<created_at ISO-8601 UTC>#<id>"`` finds a number's requests. ``pk = "OPEN#<e164>"``,
+``sk = "LOCK"`` points at the number's open request (``callback_id``, ``lock_until`` epoch s): taken
+when a request is accepted, deleted (only while it names that request) when the request ends; the
+routing lookup reads it for ``pending_callback`` (see ``adapters.callback_pointer``).
 Webitel members created for a request carry the variables ``ringback_id`` (outbox entry id)
 and ``ringback_callback_id`` (request id), which is how call events find their request.
 """

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import Any
 
+from ringback.domain.customers import DirectoryEntry
+
 
 class NotFoundReason(StrEnum):
     """Why ``found`` is false."""
@@ -102,10 +104,27 @@ def fallback_answer(
 
 @dataclass(frozen=True, slots=True)
 class OpenCallback:
-    """A website callback request that is still open for the caller's number."""
+    """A website callback request that is still open for the caller's number.
+
+    ``status`` is None when the source only knows that the request is open (the number's
+    open-request pointer in CallbacksTable names the request, not its status).
+    """
 
     callback_id: str
-    status: str
+    status: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallerRecord:
+    """What one read of the data stores says about a number.
+
+    ``callback_read`` is False when the open-callback part could not be read (then ``callback``
+    is None and means "unknown", not "none"); a failed directory read is an exception instead.
+    """
+
+    entry: DirectoryEntry | None
+    callback: OpenCallback | None = None
+    callback_read: bool = True
 
 
 def _nullable(kind: str, **extra: Any) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
-from ringback.domain.abuse import Guard
+from ringback.domain.abuse import Guard, GuardItem
 from ringback.domain.callback_status import CallbackStatus
 from ringback.domain.callbacks import CallbackRecord, RepeatRecord
 from ringback.domain.consent import ConsentEvidence
@@ -27,6 +27,16 @@ class SlotBooking:
     expires_at: int  # epoch s; counters outlive their day a little
 
 
+@dataclass(frozen=True)
+class Reservation:
+    """What ``reserve`` took, so that it can be given back exactly: the folded counter items
+    (with whether this submit added its member to a distinct set), the lock and the slot."""
+
+    counters: tuple[tuple[GuardItem, bool], ...] = ()
+    lock: bool = False
+    slot: SlotBooking | None = None
+
+
 class WriteRefused(Exception):
     """A conditional write did not happen; ``reason`` says which condition stopped it."""
 
@@ -36,11 +46,13 @@ class WriteRefused(Exception):
         *,
         guard: Guard | None = None,
         open_id: str | None = None,
+        kept: Reservation | None = None,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.guard = guard
         self.open_id = open_id
+        self.kept = kept or Reservation()  # what stays taken (``phone_open``: the counters)
 
 
 class CallbackRepository(Protocol):
@@ -53,21 +65,24 @@ class CallbackRepository(Protocol):
         slot: SlotBooking | None,
         now: datetime,
         replace_lock_of: str | None = None,
-    ) -> None:
-        """Take what a new request needs, each with one conditional write (run concurrently):
-        every guard (a refused guard still counts the attempt), the number's open-request lock
-        (refused with ``phone_open`` while another fresh request holds it, unless it is
-        ``replace_lock_of``) and the slot. On a refusal, the lock and slot taken are given back
-        before :class:`WriteRefused` is raised (``guard`` first, then ``slot_full``, then
-        ``phone_open``)."""
+    ) -> Reservation:
+        """Take what a new request needs in ONE round of concurrent conditional writes: one
+        update per folded guard item (``fold_guards``: every window of a subject at once), the
+        number's open-request lock (refused with ``phone_open`` while another fresh request
+        holds it, unless it is ``replace_lock_of``) and the slot.
+
+        Refusals, in this order: ``guard`` (every counter, the lock and the slot taken are given
+        back: a refused submit consumes nothing), ``slot_full`` (likewise), ``phone_open`` (the
+        slot is given back; the counters stay taken, a repeat is an accepted request)."""
         ...
 
     def store(self, record: CallbackRecord, consent: ConsentEvidence | None) -> None:
-        """Write the request (``exists`` if its id is taken) and its consent evidence."""
+        """Write the request and its consent evidence (one round trip; both are new items under
+        a fresh 128-bit id, so writing them again is harmless)."""
         ...
 
-    def release(self, record: CallbackRecord, slot: SlotBooking | None) -> None:
-        """Give back a reservation whose request was not kept (its lock and slot)."""
+    def release(self, record: CallbackRecord, reservation: Reservation) -> None:
+        """Give back a reservation whose request was not kept (counters, lock and slot)."""
         ...
 
     def add_repeat(
@@ -79,9 +94,9 @@ class CallbackRepository(Protocol):
 
     def get(self, callback_id: str) -> CallbackRecord | None: ...
 
-    def delete_new(self, record: CallbackRecord, slot: SlotBooking | None) -> None:
+    def delete_new(self, record: CallbackRecord, reservation: Reservation) -> None:
         """Undo a stored request whose outbox entry could not be written (request, consent,
-        lock, slot)."""
+        and everything its reservation took)."""
         ...
 
     def cancel(self, record: CallbackRecord, *, now: datetime, slot: SlotBooking | None) -> CallbackRecord:

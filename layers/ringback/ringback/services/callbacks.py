@@ -3,12 +3,13 @@
 The life of a request (docs/callbacks.md):
 
 1. Checks that cost nothing come first (origin, site key, honeypot, every field problem at
-   once), then the CAPTCHA, then ONE atomic write: the request, the number's open-request
-   lock, every rate-limit counter, the slot booking and the consent evidence
-   (``CallbackRepository.create``). A refused condition answers 429/422; nothing is half-done.
-2. The request becomes a dialer outbox entry (the dialer issue's exactly-once path). If that
-   write fails, the request is undone and the visitor gets 503 (retry), so nothing is kept
-   that the dialer will not deliver.
+   once), then the CAPTCHA, then round trip one (``CallbackRepository.reserve``, concurrent
+   conditional writes): one update per folded rate-limit item (number, client IP: every window
+   at once), the number's open-request lock and the slot. A refusal answers 429/422 and gives
+   back what was taken; a held lock makes the submit a repeat of the open request.
+2. Round trip two: the request and its consent evidence (``store``) and the dialer outbox entry
+   (the dialer issue's exactly-once path), written concurrently. If either fails, the request
+   is undone and the visitor gets 503 (retry): the 202 answer means the outbox entry exists.
 3. ``now`` requests in business hours are pushed to Webitel at once (``deliver_now``) or, in
    ``direct`` mode, placed as a click-to-call; any Webitel trouble leaves the entry for the
    scheduled uploader: the visitor still gets 202.
@@ -22,11 +23,12 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from dataclasses import replace as replace_fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from ringback.domain import schedule
-from ringback.domain.abuse import number_problem, origin_allowed, submit_guards
+from ringback.domain.abuse import GuardItem, number_problem, origin_allowed, submit_guards
 from ringback.domain.callback_status import TERMINAL, CallbackStatus
 from ringback.domain.callbacks import (
     PRIORITY,
@@ -68,7 +70,7 @@ from ringback.domain.webitel import (
     epoch_ms,
 )
 from ringback.observability import logger, metrics
-from ringback.ports.callbacks import CallbackRepository, SlotBooking, WriteRefused
+from ringback.ports.callbacks import CallbackRepository, Reservation, SlotBooking, WriteRefused
 from ringback.ports.captcha import CaptchaVerifier
 from ringback.ports.clock import Clock
 from ringback.ports.operator_config import OperatorConfigSource
@@ -169,24 +171,34 @@ class CallbackService:
         lock_until = self._lock_until(record, config)
 
         replace: str | None = None
+        counted: tuple[tuple[GuardItem, bool], ...] = ()
         for _ in range(2):
             try:
-                self._repo.reserve(
-                    record, lock_until=lock_until, guards=guards, slot=slot, now=now, replace_lock_of=replace
+                reservation = self._repo.reserve(
+                    record,
+                    lock_until=lock_until,
+                    guards=() if counted else guards,  # counters are taken once per submit
+                    slot=slot,
+                    now=now,
+                    replace_lock_of=replace,
                 )
+                reservation = replace_fields(reservation, counters=counted + reservation.counters)
                 break
             except WriteRefused as refused:
                 if refused.reason != "phone_open" or refused.open_id is None:
+                    self._give_back(record, Reservation(counters=counted))
                     raise self._refusal(refused, request.schedule_field, now) from None
+                counted += refused.kept.counters
                 existing = self._repo.get(refused.open_id)
                 if existing is not None and existing.is_open and existing.id != replace:
                     return self._repeat(existing, request, config, now, ip_hash, caller)
                 replace = refused.open_id  # the lock names a closed or vanished request
         else:
+            self._give_back(record, Reservation(counters=counted))
             raise Unavailable("could not store the request; please try again")
 
         entry = self._entry_for(record, config)
-        self._store_with_entry(record, consent, entry, slot)
+        self._store_with_entry(record, consent, entry, reservation)
         metrics.add_metric(name="CallbackAccepted", unit="Count", value=1)
         logger.info(
             "callback accepted",
@@ -206,7 +218,7 @@ class CallbackService:
         record: CallbackRecord,
         consent: ConsentEvidence | None,
         entry: OutboxEntry,
-        slot: SlotBooking | None,
+        reservation: Reservation,
     ) -> None:
         """The request and its outbox entry, written concurrently; both or neither (503)."""
         stored = _POOL.submit(self._repo.store, record, consent)
@@ -236,7 +248,7 @@ class CallbackService:
             logger.exception(
                 "could not cancel the outbox entry of an undone callback", extra={"callback_id": record.id}
             )
-        self._undo(record, slot)
+        self._undo(record, reservation)
         raise Unavailable("could not store the callback request; please try again") from failed
 
     def _stored_is(self, record: CallbackRecord) -> bool:
@@ -431,11 +443,19 @@ class CallbackService:
             file_name=f"ringback-callback-{record.created_at:%Y%m%d}",
         )
 
-    def _undo(self, record: CallbackRecord, slot: SlotBooking | None) -> None:
+    def _undo(self, record: CallbackRecord, reservation: Reservation) -> None:
         try:
-            self._repo.delete_new(record, slot)
+            self._repo.delete_new(record, reservation)
         except Exception:
             logger.exception("could not undo an unqueued callback", extra={"callback_id": record.id})
+
+    def _give_back(self, record: CallbackRecord, reservation: Reservation) -> None:
+        if not reservation.counters:
+            return
+        try:
+            self._repo.release(record, reservation)
+        except Exception:
+            logger.exception("could not give back rate-limit counters", extra={"callback_id": record.id})
 
     # -- delivery ---------------------------------------------------------------------------
 

@@ -3,9 +3,12 @@
 The caller is on the line and Webitel's ``httpRequest`` gives up after 1000 ms (then the flow
 falls through with no variables set), so every answer here comes within a time budget:
 
-* the directory read and the open-callback read run concurrently on a small thread pool and are
-  waited for until the request's :class:`Deadline`; the adapters' own socket timeouts are sized
-  to the same budget so stuck threads free themselves, but the deadline is the guarantee;
+* the caller's directory entry and open-callback pointer are read in one round trip
+  (:class:`CallerLookup`) on a small thread pool and waited for until the request's
+  :class:`Deadline`; the adapter's own socket timeouts are sized to the same budget so stuck
+  threads free themselves, but the deadline is the guarantee. The read can start before the
+  bearer token is checked (:meth:`RoutingService.begin`), so that a container's first request
+  reads the token secret and the data concurrently; only the answer waits for the check;
 * a late or failing directory read answers from a recent in-memory answer when there is one no
   older than ``stale_if_error_s`` (``source: cache``), otherwise with the configured fallback
   (``reason: degraded``, ``source: fallback``), a ``RoutingDegraded`` metric and a warning log;
@@ -32,12 +35,11 @@ from typing import Any, TypeVar
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from ringback.domain.customers import DirectoryEntry
 from ringback.domain.phones import InvalidPhone, PhoneNumber, PhoneProblem, parse_phone
 from ringback.domain.routing import (
     AnswerSource,
+    CallerRecord,
     NotFoundReason,
-    OpenCallback,
     RoutingAnswer,
     fallback_answer,
     not_found,
@@ -45,8 +47,7 @@ from ringback.domain.routing import (
 from ringback.domain.tokens import bearer_token, token_matches
 from ringback.observability import logger, metrics
 from ringback.ports.auth import TokenSource
-from ringback.ports.callback_lookup import CallbackLookup
-from ringback.ports.customers import CustomerDirectory
+from ringback.ports.caller_lookup import CallerLookup
 
 T = TypeVar("T")
 Monotonic = Callable[[], float]
@@ -94,22 +95,16 @@ def _record(metric: str) -> None:
     metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
 
 
-@dataclass(frozen=True)
-class _Lookup:
-    entry: DirectoryEntry | None
-    callback: OpenCallback | None
-
-
 class _AnswerCache:
     """Recent lookups by number (bounded LRU), each with the time it was read."""
 
     def __init__(self, size: int, monotonic: Monotonic) -> None:
         self._size = size
         self._monotonic = monotonic
-        self._items: OrderedDict[str, tuple[float, _Lookup]] = OrderedDict()
+        self._items: OrderedDict[str, tuple[float, CallerRecord]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, e164: str, max_age_s: float) -> _Lookup | None:
+    def get(self, e164: str, max_age_s: float) -> CallerRecord | None:
         if max_age_s <= 0:
             return None
         with self._lock:
@@ -122,7 +117,7 @@ class _AnswerCache:
             self._items.move_to_end(e164)
             return lookup
 
-    def put(self, e164: str, lookup: _Lookup) -> None:
+    def put(self, e164: str, lookup: CallerRecord) -> None:
         if self._size <= 0:
             return
         with self._lock:
@@ -137,15 +132,13 @@ class RoutingService:
 
     def __init__(
         self,
-        directory: CustomerDirectory,
-        callbacks: CallbackLookup,
+        lookup: CallerLookup,
         *,
         policy: RoutingPolicy,
         executor: Executor | None = None,
         monotonic: Monotonic = time.monotonic,
     ) -> None:
-        self._directory = directory
-        self._callbacks = callbacks
+        self._lookup = lookup
         self.policy = policy
         self._executor = executor
         self._monotonic = monotonic
@@ -159,11 +152,30 @@ class RoutingService:
     def answer(self, cid: str | None, deadline: Deadline | None = None) -> RoutingAnswer:
         """The routing answer for ``cid`` as Webitel sent it; never raises."""
         deadline = deadline or self.deadline()
+        return self.finish(self.begin(cid, deadline), deadline)
+
+    def begin(self, cid: str | None, deadline: Deadline) -> PendingAnswer:
+        """Parse ``cid`` and start its read (or take it from the cache); never raises.
+
+        :meth:`finish` waits for the read; :meth:`PendingAnswer.cancel` drops it (a 401).
+        """
         try:
-            return self._answer(cid, deadline)
+            return self._begin(cid, deadline)
         except Exception as error:  # the flow must get an answer whatever happened
-            logger.exception("routing lookup failed unexpectedly", extra={"error_type": type(error).__name__})
-            return self.degraded("error", error_type=type(error).__name__)
+            return PendingAnswer(None, answer=self._unexpected(error))
+
+    def finish(self, pending: PendingAnswer, deadline: Deadline) -> RoutingAnswer:
+        """The answer of a :meth:`begin`, waiting for its read until the deadline; never raises."""
+        if pending.answer is not None:
+            return pending.answer
+        try:
+            return self._finish(pending, deadline)
+        except Exception as error:  # the flow must get an answer whatever happened
+            return self._unexpected(error)
+
+    def _unexpected(self, error: Exception) -> RoutingAnswer:
+        logger.exception("routing lookup failed unexpectedly", extra={"error_type": type(error).__name__})
+        return self.degraded("error", error_type=type(error).__name__)
 
     def degraded(
         self, cause: str, *, phone: PhoneNumber | None = None, error_type: str | None = None
@@ -187,27 +199,30 @@ class RoutingService:
         )
 
     def probe(self, deadline: Deadline | None = None) -> dict[str, str]:
-        """Whether the directory and the callback index answer within the budget (health check)."""
+        """Whether the directory and the callback pointers answer within the budget (health check)."""
         deadline = deadline or self.deadline()
-        probe_number = "+10000000000"
-        futures: dict[str, Future[Any]] = {
-            "customers": self._submit(self._directory.find, probe_number),
-            "callbacks": (
-                self._submit(self._callbacks.find_open, probe_number)
-                if self.policy.callback_lookup
-                else _done("disabled")
-            ),
-        }
-        wait(futures.values(), timeout=deadline.remaining())
-        return {name: _state(future) for name, future in futures.items()}
+        future = self._read("+10000000000", deadline)
+        wait([future], timeout=deadline.remaining())
+        customers = _state(future)
+        if not self.policy.callback_lookup:
+            callbacks = "disabled"
+        elif customers != "ok":
+            callbacks = customers
+        else:
+            callbacks = "ok" if future.result().callback_read else "error"
+        if customers != "ok":
+            future.cancel()
+        return {"customers": customers, "callbacks": callbacks}
 
     # -------------------------------------------------------------- internals
 
-    def _submit(self, fn: Callable[[str], T], arg: str) -> Future[T]:
+    def _read(self, e164: str, deadline: Deadline) -> Future[CallerRecord]:
         executor = self._executor or shared_executor()
-        return executor.submit(fn, arg)
+        return executor.submit(
+            self._lookup.read, e164, callbacks=self.policy.callback_lookup, remaining=deadline.remaining
+        )
 
-    def _answer(self, cid: str | None, deadline: Deadline) -> RoutingAnswer:
+    def _begin(self, cid: str | None, deadline: Deadline) -> PendingAnswer:
         try:
             phone = parse_phone(cid, self.policy.default_region)
         except InvalidPhone as error:
@@ -220,35 +235,20 @@ class RoutingService:
                 "routing: no usable caller number",
                 extra={"problem": error.problem.value, "reason": reason.value},
             )
-            return not_found(reason)
+            return PendingAnswer(None, answer=not_found(reason))
 
         cached = self._cache.get(phone.e164, self.policy.cache_ttl_s)
         if cached is not None:
-            return _build(phone, cached, AnswerSource.CACHE)
+            return PendingAnswer(phone, answer=_build(phone, cached, AnswerSource.CACHE))
+        return PendingAnswer(phone, read=self._read(phone.e164, deadline))
 
-        entry_future = self._submit(self._directory.find, phone.e164)
-        callback_future = (
-            self._submit(self._callbacks.find_open, phone.e164)
-            if self.policy.callback_lookup
-            else _done(None)
-        )
-        pending: list[Future[Any]] = [entry_future, callback_future]
-        wait(pending, timeout=deadline.remaining())
-
-        callback, callback_ok = None, False
-        if callback_future.done() and callback_future.exception() is None:
-            callback, callback_ok = callback_future.result(), True
-        else:
-            callback_future.cancel()
-            _record("RoutingCallbackLookupFailed")
-            logger.warning(
-                "routing: open-callback lookup failed or late",
-                extra={"cause": _state(callback_future), "number": phone.masked},
-            )
-
-        if not entry_future.done() or entry_future.exception() is not None:
-            cause = _state(entry_future)
-            entry_future.cancel()
+    def _finish(self, pending: PendingAnswer, deadline: Deadline) -> RoutingAnswer:
+        phone, future = pending.phone, pending.read
+        assert phone is not None and future is not None
+        wait([future], timeout=deadline.remaining())
+        if not future.done() or future.exception() is not None:
+            cause = _state(future)
+            future.cancel()
             stale = self._cache.get(phone.e164, self.policy.stale_if_error_s)
             if stale is not None:
                 _record("RoutingStaleAnswer")
@@ -257,19 +257,40 @@ class RoutingService:
                     extra={"cause": cause, "number": phone.masked},
                 )
                 return _build(phone, stale, AnswerSource.CACHE)
-            failure = entry_future.exception() if entry_future.done() else None
+            failure = future.exception() if future.done() else None
             return self.degraded(cause, phone=phone, error_type=type(failure).__name__ if failure else None)
 
-        lookup = _Lookup(entry_future.result(), callback)
-        if callback_ok:
-            self._cache.put(phone.e164, lookup)
-        return _build(phone, lookup, AnswerSource.LIVE)
+        record = future.result()
+        if self.policy.callback_lookup and not record.callback_read:
+            _record("RoutingCallbackLookupFailed")
+            logger.warning(
+                "routing: open-callback lookup failed or late",
+                extra={"cause": "error", "number": phone.masked},
+            )
+        else:
+            self._cache.put(phone.e164, record)
+        return _build(phone, record, AnswerSource.LIVE)
 
 
-def _done(value: T) -> Future[T]:
-    future: Future[T] = Future()
-    future.set_result(value)
-    return future
+class PendingAnswer:
+    """An answer being prepared: either final already (``answer``) or waiting on ``read``."""
+
+    __slots__ = ("answer", "phone", "read")
+
+    def __init__(
+        self,
+        phone: PhoneNumber | None,
+        *,
+        answer: RoutingAnswer | None = None,
+        read: Future[CallerRecord] | None = None,
+    ) -> None:
+        self.phone = phone
+        self.answer = answer
+        self.read = read
+
+    def cancel(self) -> None:
+        if self.read is not None:
+            self.read.cancel()
 
 
 def _state(future: Future[Any]) -> str:
@@ -277,13 +298,10 @@ def _state(future: Future[Any]) -> str:
         return "deadline"
     if future.cancelled():
         return "cancelled"
-    error = future.exception()
-    if error is not None:
-        return "error"
-    return "disabled" if future.result() == "disabled" else "ok"
+    return "error" if future.exception() is not None else "ok"
 
 
-def _build(phone: PhoneNumber, lookup: _Lookup, source: AnswerSource) -> RoutingAnswer:
+def _build(phone: PhoneNumber, lookup: CallerRecord, source: AnswerSource) -> RoutingAnswer:
     callback = lookup.callback
     pending_callback = callback is not None
     callback_id = callback.callback_id if callback else None
