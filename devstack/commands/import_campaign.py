@@ -8,11 +8,10 @@ from __future__ import annotations
 import json
 import sys
 import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-from devstack.aws import aws_client
+from devstack.commands.s3_import import upload_and_notify
 
 
 def key_for(path: Path) -> str:
@@ -26,18 +25,8 @@ def run(path: str, stack_json: dict[str, Any]) -> int:
     if not source.is_file():
         print(f"no such file: {path}", file=sys.stderr)
         return 2
-    bucket = stack_json["names"]["ImportsBucket"]
-    key = key_for(source)
-    aws_client("s3", stack_json["urls"]["moto"]).put_object(Bucket=bucket, Key=key, Body=source.read_bytes())
-    request = urllib.request.Request(
-        f"{stack_json['urls']['api']}/_local/s3-notify",
-        data=json.dumps({"bucket": bucket, "key": key}).encode(),
-        method="POST",
-        headers={"content-type": "application/json"},
-    )
     try:
-        with urllib.request.urlopen(request, timeout=900) as answer:
-            report = json.loads(answer.read() or b"null")
+        report = upload_and_notify(stack_json, source, key_for(source))
     except urllib.error.HTTPError as error:
         print(f"import failed: {error.code} {error.read().decode()}", file=sys.stderr)
         return 1

@@ -11,37 +11,14 @@ imported (unreadable file, stack not running, import failed).
 
 from __future__ import annotations
 
-import json
 import sys
 import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any, TextIO
 
-import boto3
+from devstack.commands.s3_import import upload_and_notify
 
 PREFIX = "customers/"
-
-
-def _s3(stack_json: dict[str, Any]) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=stack_json["urls"]["moto"],
-        region_name=stack_json.get("region", "eu-central-1"),
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-
-
-def _notify(api: str, bucket: str, key: str, timeout_s: float = 900) -> Any:
-    request = urllib.request.Request(
-        f"{api.rstrip('/')}/_local/s3-notify",
-        data=json.dumps({"bucket": bucket, "key": key}).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=timeout_s) as response:
-        return json.loads(response.read() or b"null")
 
 
 def print_report(report: dict[str, Any], out: TextIO | None = None) -> None:
@@ -82,11 +59,8 @@ def run(path: str, stack_json: dict[str, Any]) -> int:
     if not file.is_file():
         print(f"no such file: {path}", file=sys.stderr)
         return 1
-    bucket = stack_json["names"]["ImportsBucket"]
-    key = PREFIX + file.name
     try:
-        _s3(stack_json).put_object(Bucket=bucket, Key=key, Body=file.read_bytes(), ContentType="text/csv")
-        report = _notify(stack_json["urls"]["api"], bucket, key)
+        report = upload_and_notify(stack_json, file, PREFIX + file.name)
     except urllib.error.HTTPError as error:
         print(
             f"the import failed: HTTP {error.code}: {error.read().decode(errors='replace')}", file=sys.stderr
