@@ -41,8 +41,11 @@ def timed(fn: Callable[[], Any], repeat: int) -> list[float]:
 
 
 def summary(samples: Sequence[float]) -> dict[str, float]:
-    return {"p50": percentile(samples, 50), "p99": percentile(samples, 99),
-            "mean": statistics.fmean(samples) if samples else float("nan")}
+    return {
+        "p50": percentile(samples, 50),
+        "p99": percentile(samples, 99),
+        "mean": statistics.fmean(samples) if samples else float("nan"),
+    }
 
 
 def peak_rss_mb() -> float:
@@ -51,7 +54,9 @@ def peak_rss_mb() -> float:
 
 
 def table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    cells = [[str(h) for h in header]] + [[f"{c:.2f}" if isinstance(c, float) else str(c) for c in r] for r in rows]
+    cells = [[str(h) for h in header]] + [
+        [f"{c:.2f}" if isinstance(c, float) else str(c) for c in r] for r in rows
+    ]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     print(f"\n{title}")
     for n, row in enumerate(cells):

@@ -104,7 +104,9 @@ class FunctionPool:
         )
         if not ready.get("ready"):
             process.kill()
-            raise InvocationError(str(ready.get("errorType", "Runtime.Init")), str(ready.get("errorMessage", "")))
+            raise InvocationError(
+                str(ready.get("errorType", "Runtime.Init")), str(ready.get("errorMessage", ""))
+            )
         self.cold_starts += 1
         return _Worker(process, conn)
 

@@ -38,13 +38,18 @@ def test_demo_data_was_loaded_through_s3_and_the_import_function(local_stack: An
     assert customers["customers"] >= 3
     assert customers["rejected"] == 0
     s3 = aws_client("s3", local_stack.moto_url)
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=local_stack.provisioned.names["ImportsBucket"])["Contents"]]
+    keys = [
+        o["Key"]
+        for o in s3.list_objects_v2(Bucket=local_stack.provisioned.names["ImportsBucket"])["Contents"]
+    ]
     assert "customers/demo-customers.csv" in keys
 
 
 def test_s3_notification_for_a_key_no_function_listens_to_is_404(local_stack: Any) -> None:
-    answer = httpx.post(f"{local_stack.api_url}/_local/s3-notify",
-                        json={"bucket": local_stack.provisioned.names["ImportsBucket"], "key": "elsewhere/x.txt"})
+    answer = httpx.post(
+        f"{local_stack.api_url}/_local/s3-notify",
+        json={"bucket": local_stack.provisioned.names["ImportsBucket"], "key": "elsewhere/x.txt"},
+    )
     assert answer.status_code == 404
 
 
@@ -54,8 +59,11 @@ def test_event_log_stream_feeds_the_projector(local_stack: Any) -> None:
     body["uuid"] = f"stack-test-{time.time_ns()}"
     poller = local_stack.pollers[0]
     before = poller.delivered
-    answer = httpx.post(f"{local_stack.api_url}/v1/events/webitel", json=body,
-                        headers={"Authorization": f"Bearer {local_stack.tokens['events']}"})
+    answer = httpx.post(
+        f"{local_stack.api_url}/v1/events/webitel",
+        json=body,
+        headers={"Authorization": f"Bearer {local_stack.tokens['events']}"},
+    )
     assert answer.status_code in (200, 202), answer.text
     deadline = time.monotonic() + 30
     while poller.delivered == before and time.monotonic() < deadline:

@@ -8,7 +8,6 @@ tables and secrets the other integration tests share."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,8 +38,8 @@ RUNS = itertools.count()
 
 
 @pytest.fixture(scope="module")
-def dynamo(moto_stack: Any) -> Iterator[Any]:
-    yield boto3.client(
+def dynamo(moto_stack: Any) -> Any:
+    return boto3.client(
         "dynamodb",
         endpoint_url=moto_stack.endpoint,
         region_name="eu-central-1",

@@ -18,6 +18,14 @@ from typing import Any
 
 import httpx
 import pytest
+
+from devstack.webitel_sandbox import (
+    CALLBACK_QUEUE_ID,
+    DEBTOR_QUEUE_ID,
+    INBOUND_QUEUE_ID,
+    WebitelSandbox,
+    validation,
+)
 from ringback.adapters.webitel_http import HttpWebitelClient
 from ringback.domain.webitel import (
     CallParams,
@@ -30,14 +38,6 @@ from ringback.domain.webitel import (
     WebitelContractError,
     WebitelRejected,
     WebitelUnavailable,
-)
-
-from devstack.webitel_sandbox import (
-    CALLBACK_QUEUE_ID,
-    DEBTOR_QUEUE_ID,
-    INBOUND_QUEUE_ID,
-    WebitelSandbox,
-    validation,
 )
 
 pytestmark = pytest.mark.integration

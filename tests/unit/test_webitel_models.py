@@ -9,6 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
+
+from devstack.webitel_sandbox import validation
 from ringback.domain.webitel import (
     Agent,
     BulkMembersRequest,
@@ -26,8 +28,6 @@ from ringback.domain.webitel import (
     WebitelUnavailable,
     epoch_ms,
 )
-
-from devstack.webitel_sandbox import validation
 
 pytestmark = pytest.mark.unit
 

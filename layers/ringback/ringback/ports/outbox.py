@@ -16,8 +16,9 @@ class DialerOutbox(Protocol):
 
     def get(self, entry_id: str) -> OutboxEntry | None: ...
 
-    def claim_due(self, queue_id: str, now: datetime, *, limit: int, lease_s: int,
-                  owner: str) -> list[OutboxEntry]:
+    def claim_due(
+        self, queue_id: str, now: datetime, *, limit: int, lease_s: int, owner: str
+    ) -> list[OutboxEntry]:
         """Claim up to ``limit`` due entries (pending, or claimed with an expired lease) with a
         conditional write each, so two overlapping runs never hold the same entry.
 
@@ -25,15 +26,15 @@ class DialerOutbox(Protocol):
         previous holder may have sent it before dying."""
         ...
 
-    def claim(self, entry_ids: Sequence[str], now: datetime, *, lease_s: int,
-              owner: str) -> list[OutboxEntry]:
+    def claim(
+        self, entry_ids: Sequence[str], now: datetime, *, lease_s: int, owner: str
+    ) -> list[OutboxEntry]:
         """Claim these entries if they are pending (due or not) or their lease expired (used to
         push a ``now`` callback at once). Entries taken over from an expired lease come back
         with ``outcome_unknown=True``, as from ``claim_due``."""
         ...
 
-    def mark_delivered(self, entry_id: str, webitel_member_id: str, *,
-                       owner: str) -> OutboxState | None:
+    def mark_delivered(self, entry_id: str, webitel_member_id: str, *, owner: str) -> OutboxState | None:
         """Record the Webitel member id. Returns the state the entry was in: claimed/pending
         (now delivered), CANCELLED (cancelled meanwhile: it stays cancelled, the caller must stop
         the member), DELIVERED (already delivered: a duplicate exists), None (no such entry)."""
@@ -45,8 +46,9 @@ class DialerOutbox(Protocol):
         """A claimed entry whose ``expires_at`` passed before it reached Webitel."""
         ...
 
-    def release(self, entry_id: str, *, owner: str, error: str, retry_at: datetime,
-                outcome_unknown: bool = False) -> None:
+    def release(
+        self, entry_id: str, *, owner: str, error: str, retry_at: datetime, outcome_unknown: bool = False
+    ) -> None:
         """Give a claimed entry back (outage): pending again, due at ``retry_at``.
 
         ``outcome_unknown`` marks that a send may have reached Webitel: the next claimant
