@@ -377,20 +377,3 @@ def test_callback_lookup_can_be_switched_off(pool: ThreadPoolExecutor) -> None:
     assert lookup.reads == [False]
     assert routing.probe(roomy(clock)) == {"customers": "ok", "callbacks": "disabled"}
     assert "RoutingCallbackLookupFailed" not in metrics.metric_set
-
-
-@given(
-    value=st.one_of(
-        st.text(max_size=40),
-        st.dictionaries(
-            st.text(max_size=8), st.one_of(st.text(max_size=12), st.integers(), st.none()), max_size=4
-        ).map(__import__("json").dumps),
-        st.lists(st.one_of(st.text(max_size=8), st.integers()), max_size=4).map(__import__("json").dumps),
-    )
-)
-@settings(max_examples=300, deadline=None)
-def test_routing_token_parser_matches_the_shared_one(value: str) -> None:
-    from ringback.adapters.routing_tokens import parse_tokens
-    from ringback.adapters.secrets import parse_token_secret
-
-    assert parse_tokens(value) == parse_token_secret(value)

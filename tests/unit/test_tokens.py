@@ -2,14 +2,13 @@ from __future__ import annotations
 
 import pytest
 
-from ringback.adapters.secrets import parse_token_secret
-from ringback.domain.tokens import bearer_token, token_matches
+from ringback.domain.tokens import bearer_token, token_matches, tokens_from_secret
 
 pytestmark = pytest.mark.unit
 
 
 def test_any_of_several_rotating_tokens_is_accepted() -> None:
-    valid = parse_token_secret('{"current": "new-token", "previous": "old-token", "note": 3}')
+    valid = tokens_from_secret('{"current": "new-token", "previous": "old-token", "note": 3}')
     assert sorted(valid) == ["new-token", "old-token"]
     assert token_matches("old-token", valid)
     assert token_matches("new-token", valid)
@@ -35,6 +34,6 @@ def test_bearer_header_parsing(header: str | None, token: str | None) -> None:
 
 
 def test_plain_and_list_secret_values() -> None:
-    assert parse_token_secret("plain-token") == ["plain-token"]
-    assert parse_token_secret('["a", "", "b"]') == ["a", "b"]
-    assert parse_token_secret("   ") == []
+    assert tokens_from_secret("plain-token") == ["plain-token"]
+    assert tokens_from_secret('["a", "", "b"]') == ["a", "b"]
+    assert tokens_from_secret("   ") == []

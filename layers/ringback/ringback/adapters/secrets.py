@@ -13,6 +13,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from botocore.config import Config
 
+from ringback.domain.tokens import tokens_from_secret
+
 
 @cache
 def _provider(connect_timeout: float, read_timeout: float, max_attempts: int) -> SecretsProvider:
@@ -42,20 +44,7 @@ class SecretTokens:
 
     def tokens(self) -> list[str]:
         raw: Any = self._provider.get(self._secret_id, max_age=self._max_age_s)
-        return parse_token_secret(raw if isinstance(raw, str) else raw.decode())
-
-
-def parse_token_secret(value: str) -> list[str]:
-    """Tokens of a secret value: a JSON object's string values, or one plain string."""
-    try:
-        data = json.loads(value)
-    except ValueError:
-        return [value.strip()] if value.strip() else []
-    if isinstance(data, dict):
-        return [v for v in data.values() if isinstance(v, str) and v]
-    if isinstance(data, list):
-        return [v for v in data if isinstance(v, str) and v]
-    return [data] if isinstance(data, str) and data else []
+        return tokens_from_secret(raw if isinstance(raw, str) else raw.decode())
 
 
 def secret_value(secret_id: str, key: str, *, max_age_s: int = 300) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import json
 from collections.abc import Iterable
 
 
@@ -30,3 +31,17 @@ def bearer_token(authorization: str | None) -> str | None:
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return token.strip()
+
+
+def tokens_from_secret(value: str) -> list[str]:
+    """The tokens a secret value holds: a JSON object's (or list's) non-empty strings, or one
+    plain string. Every one is valid, so a token is rotated by adding the new one beside it."""
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return [value.strip()] if value.strip() else []
+    if isinstance(data, dict):
+        return [v for v in data.values() if isinstance(v, str) and v]
+    if isinstance(data, list):
+        return [v for v in data if isinstance(v, str) and v]
+    return [data] if isinstance(data, str) and data else []
