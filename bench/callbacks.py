@@ -28,10 +28,7 @@ Prints a table, then one JSON line. Target: ``p99_ratio`` <= 2.0.
 
 from __future__ import annotations
 
-import argparse
 import json
-import multiprocessing
-import os
 import random
 import statistics
 import sys
@@ -46,6 +43,20 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "layers" / "ringback"), str(ROOT)]
 
+from bench.benchlib import (  # noqa: E402
+    arguments,
+    environment,
+    finish,
+    gateway_load,
+    interleaved,
+    latency_ms,
+    load_function,
+    moto_stack,
+    table,
+    targets_met,
+    verdict,
+    warm_up,
+)
 from devstack import aws, template  # noqa: E402
 
 TARGETS = {"p99_ratio": 2.0}
@@ -66,21 +77,6 @@ CONFIG = {
         "distinct_numbers_per_ip_per_day": 10000,
     },
 }
-
-
-def _moto_process(conn: Any) -> None:
-    from devstack.moto_server import MotoServer
-
-    server = MotoServer()
-    conn.send(server.start())
-    conn.recv()
-    server.stop()
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
 
 
 _counter = iter(range(10**8))
@@ -122,16 +118,8 @@ def function_env(
 
 
 def put_config(stack: aws.ProvisionedStack) -> str:
-    import boto3
-
     name = "/ringback/bench/callbacks-config"
-    ssm = boto3.client(
-        "ssm",
-        endpoint_url=stack.endpoint,
-        region_name=aws.REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    ssm = aws.aws_client("ssm", stack.endpoint)
     ssm.put_parameter(Name=name, Value=json.dumps(CONFIG), Type="String", Overwrite=True)
     return name
 
@@ -139,31 +127,13 @@ def put_config(stack: aws.ProvisionedStack) -> str:
 def warm_latency(
     stack: aws.ProvisionedStack, tpl: template.StackTemplate, config_name: str, requests: int
 ) -> dict[str, float]:
-    import importlib.util
-
-    import boto3
-
-    saved = dict(os.environ)
-    os.environ.update(function_env(stack, tpl, config_name))
-    try:
-        sys.path.insert(0, str(ROOT / "functions" / "callbacks"))
-        spec = importlib.util.spec_from_file_location(
-            "bench_callbacks_app", ROOT / "functions/callbacks/app.py"
-        )
-        assert spec and spec.loader
-        app = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(app)
+    with environment(function_env(stack, tpl, config_name)):
+        app = load_function("callbacks", "bench_callbacks_app")
         from devstack.lambda_context import LambdaContext
         from tests.support.events import http_event
 
         context = LambdaContext("bench")
-        bare = boto3.client(
-            "dynamodb",
-            endpoint_url=stack.endpoint,
-            region_name=aws.REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        bare = aws.aws_client("dynamodb", stack.endpoint)
         table = stack.names["CallbacksTable"]
         # Same item shape and key schema, another table: the baseline does not grow the table the
         # handler writes (moto's transactions copy whole tables, so their size matters there).
@@ -294,38 +264,18 @@ def warm_latency(
             bare.put_item(TableName=baseline_table, Item=item)
             return time.perf_counter() - started
 
-        for _ in range(10):
-            handler_once()
-            baseline_once()
-            handler_once(True)
-            floor_once()
+        idempotent_once = partial(handler_once, True)
+        warm_up([handler_once, baseline_once, idempotent_once, floor_once], 10)
         requests_per_submit.clear()
         rounds_per_submit.clear()
-        handler_times, baseline_times, idem_times, floor_times = [], [], [], []
-        for i in range(requests):
-            order = [0, 1, 2, 3] if i % 2 else [3, 2, 1, 0]
-            for which in order:
-                if which == 0:
-                    handler_times.append(handler_once())
-                elif which == 1:
-                    baseline_times.append(baseline_once())
-                elif which == 2:
-                    idem_times.append(handler_once(True))
-                else:
-                    floor_times.append(floor_once())
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    ms = 1000
+        handler_times, baseline_times, idem_times, floor_times = interleaved(
+            [handler_once, baseline_once, idempotent_once, floor_once], requests
+        )
     return {
-        "handler_p50_ms": statistics.median(handler_times) * ms,
-        "handler_p99_ms": percentile(handler_times, 99) * ms,
-        "idempotent_p50_ms": statistics.median(idem_times) * ms,
-        "idempotent_p99_ms": percentile(idem_times, 99) * ms,
-        "baseline_p50_ms": statistics.median(baseline_times) * ms,
-        "baseline_p99_ms": percentile(baseline_times, 99) * ms,
-        "floor_p50_ms": statistics.median(floor_times) * ms,
-        "floor_p99_ms": percentile(floor_times, 99) * ms,
+        **latency_ms("handler", handler_times),
+        **latency_ms("idempotent", idem_times),
+        **latency_ms("baseline", baseline_times),
+        **latency_ms("floor", floor_times),
         "dynamodb_requests_per_submit": statistics.median(requests_per_submit),
         "dynamodb_round_trips_per_submit": statistics.median(rounds_per_submit),
     }
@@ -339,93 +289,40 @@ def through_gateway(
     callers: int = 8,
     workers: int = 2,
 ) -> dict[str, float]:
+    bodies = [body() for _ in range(requests + workers * 3)]
     try:
-        import httpx
-
-        from devstack.functions import FunctionPool
-        from devstack.gateway import LocalGateway
+        load = gateway_load(
+            tpl,
+            FUNCTION,
+            function_env(stack, tpl, config_name),
+            lambda client, item: client.post("/v1/callbacks", json=item),
+            warm=bodies[: workers * 3],
+            measured=bodies[workers * 3 :],
+            callers=callers,
+            workers=workers,
+            expect=202,
+        )
     except ImportError as error:  # the local gateway is optional for this benchmark
         print(f"local gateway not available ({error}); skipping the sustained rate", flush=True)
         return {}
-    spec = tpl.functions[FUNCTION]
-    pool = FunctionPool(
-        spec, function_env(stack, tpl, config_name), tpl.layer_dirs, max_workers=workers, echo_logs=False
-    )
-    routes = [r for r in tpl.routes if r.function == FUNCTION]
-    gateway = LocalGateway(routes, {FUNCTION: pool}, port=0, quiet=True)
-    gateway.start()
-    latencies: list[float] = []
-    errors = 0
-    lock = threading.Lock()
-    bodies = [body() for _ in range(requests + workers * 3)]
-    try:
-        with ThreadPoolExecutor(max_workers=workers) as warm:
-            list(
-                warm.map(
-                    lambda b: httpx.post(f"{gateway.url}/v1/callbacks", json=b, timeout=30),
-                    bodies[: workers * 3],
-                )
-            )
-
-        def caller(share: list[dict[str, Any]]) -> None:
-            nonlocal errors
-            with httpx.Client(base_url=gateway.url, timeout=30) as client:
-                for item in share:
-                    started = time.perf_counter()
-                    response = client.post("/v1/callbacks", json=item)
-                    elapsed = time.perf_counter() - started
-                    with lock:
-                        latencies.append(elapsed)
-                        if response.status_code != 202:
-                            errors += 1
-
-        measured = bodies[workers * 3 :]
-        shares = [measured[i::callers] for i in range(callers)]
-        started = time.perf_counter()
-        threads = [threading.Thread(target=caller, args=(share,)) for share in shares]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        wall = time.perf_counter() - started
-    finally:
-        gateway.stop()
-        pool.close()
     return {
-        "gateway_submits_per_s": len(latencies) / wall,
-        "gateway_p50_ms": statistics.median(latencies) * 1000,
-        "gateway_p99_ms": percentile(latencies, 99) * 1000,
-        "gateway_errors": errors,
+        "gateway_submits_per_s": load.per_s,
+        **latency_ms("gateway", load.latencies),
+        "gateway_errors": load.errors,
         "gateway_callers": callers,
         "gateway_workers": workers,
     }
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--quick", action="store_true", help="fewer submits (well under a minute)")
-    args = parser.parse_args()
+    args = arguments(__doc__ or "")
     requests = 60 if args.quick else 600
     gateway_requests = 100 if args.quick else 1000
 
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe()
-    moto = ctx.Process(target=_moto_process, args=(child,), daemon=True)
-    moto.start()
-    try:
-        endpoint = parent.recv()
-        tpl = template.load()
-        stack = aws.provision(tpl, endpoint, parameters={"Stage": "bench"}, stack_name="ringback-bench")
+    with moto_stack() as (tpl, stack):
         config_name = put_config(stack)
         warm = warm_latency(stack, tpl, config_name, requests)
         gateway = through_gateway(stack, tpl, config_name, gateway_requests)
-    finally:
-        parent.send("stop")
-        moto.join(timeout=10)
-        if moto.is_alive():
-            moto.terminate()
 
     figures: dict[str, Any] = {
         "submits": requests,
@@ -437,9 +334,8 @@ def main() -> int:
         "p99_ratio_vs_floor": warm["handler_p99_ms"] / warm["floor_p99_ms"],
         "targets": TARGETS,
     }
-    figures["meets_targets"] = all(figures[k] <= v for k, v in TARGETS.items())
-    print(f"\n{'measure':<26}{'handler':>10}{'put_item':>10}{'ratio':>8}{'target':>8}")
-    rows = [
+    figures["meets_targets"] = targets_met(figures, TARGETS)
+    measures = [
         ("submit p50 (ms)", warm["handler_p50_ms"], figures["p50_ratio"], None),
         ("submit p99 (ms)", warm["handler_p99_ms"], figures["p99_ratio"], TARGETS["p99_ratio"]),
         ("idempotent submit p99 (ms)", warm["idempotent_p99_ms"], figures["idempotent_p99_ratio"], None),
@@ -450,12 +346,21 @@ def main() -> int:
             None,
         ),
     ]
-    for name, ours, ratio, target in rows:
-        base = warm["baseline_p99_ms"] if "p99" in name else warm["baseline_p50_ms"]
-        flag = "" if target is None else ("  ok" if ratio <= target else "  MISSED")
-        print(
-            f"{name:<26}{ours:>10.2f}{base:>10.2f}{ratio:>8.2f}{'' if target is None else f'{target:>8.2f}'}{flag}"
-        )
+    table(
+        f"callback submits, {requests} of each",
+        ["measure", "handler", "put_item", "ratio", "target", ""],
+        [
+            [
+                name,
+                ours,
+                warm["baseline_p99_ms"] if "p99" in name else warm["baseline_p50_ms"],
+                ratio,
+                target,
+                verdict(ratio, target),
+            ]
+            for name, ours, ratio, target in measures
+        ],
+    )
     if gateway:
         print(
             f"\nthrough the local gateway: {gateway['gateway_submits_per_s']:.0f} submits/s sustained, "
@@ -463,11 +368,7 @@ def main() -> int:
             f"p50 {gateway['gateway_p50_ms']:.1f} ms, p99 {gateway['gateway_p99_ms']:.1f} ms, "
             f"{gateway['gateway_errors']} errors"
         )
-    print(
-        json.dumps(
-            {k: round(v, 3) if isinstance(v, float) else v for k, v in figures.items()}, separators=(",", ":")
-        )
-    )
+    finish(figures)
     return 0
 
 

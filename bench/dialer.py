@@ -18,21 +18,22 @@ Ends with one JSON line: throughput_ratio (uploader members/s / baseline members
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
+import logging
 import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "layers" / "ringback"), str(ROOT), str(ROOT / "bench")]
+sys.path[:0] = [str(ROOT / "layers" / "ringback"), str(ROOT)]
 
 import httpx  # noqa: E402
-from benchlib import arguments, finish, peak_rss_mb, table  # type: ignore[import-not-found]  # noqa: E402
 
+from bench.benchlib import arguments, finish, peak_rss_mb, server_process, table  # noqa: E402
 from ringback.adapters.webitel_http import HttpWebitelClient  # noqa: E402
 from ringback.domain.operator_config import OperatorConfig  # noqa: E402
 from ringback.domain.outbox import ID_TAG, OutboxEntry, OutboxState  # noqa: E402
@@ -125,33 +126,25 @@ class StreamingOutbox:
     def oldest_due(self, queue_id: str, now: datetime) -> datetime | None:
         return None
 
-    def __getattr__(self, name: str) -> object:
+    def __getattr__(self, name: str) -> Any:
         raise AssertionError(f"the bench outbox does not expect {name}")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_sandbox() -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "devstack.webitel_sandbox", "--port", str(port), "--token", TOKEN],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+def sandbox() -> AbstractContextManager[str]:
+    """The Webitel sandbox in a process of its own; yields its root URL."""
+    return server_process(
+        "the Webitel sandbox",
+        lambda port: [
+            sys.executable,
+            "-m",
+            "devstack.webitel_sandbox",
+            "--port",
+            str(port),
+            "--token",
+            TOKEN,
+        ],
+        "/_sandbox/state",
     )
-    root = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(f"{root}/_sandbox/state", timeout=1).close()
-            return process, root
-        except OSError:
-            time.sleep(0.05)
-    process.kill()
-    raise SystemExit("the Webitel sandbox did not start")
 
 
 def reset(root: str) -> None:
@@ -223,11 +216,8 @@ def uploader(root: str, count: int) -> tuple[float, float, float]:
 def main(argv: Sequence[str] | None = None) -> None:
     args = arguments(__doc__ or "", members=100_000)
     count = 10_000 if args.quick else args.members
-    import logging
-
     logging.getLogger("ringback").setLevel(logging.WARNING)
-    process, root = start_sandbox()
-    try:
+    with sandbox() as root:
         # Warm both paths (imports, connections) before measuring.
         baseline(root, 200)
         uploader(root, 200)
@@ -240,9 +230,6 @@ def main(argv: Sequence[str] | None = None) -> None:
             up_s, rss_tenth, rss_end = uploader(root, half)
             assert member_count(root) == half
             rounds.append((base_s, up_s, rss_tenth, rss_end))
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
     base_total = sum(r[0] for r in rounds)
     up_total = sum(r[1] for r in rounds)
     base_rate, up_rate = 2 * half / base_total, 2 * half / up_total

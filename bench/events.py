@@ -12,56 +12,29 @@ Figures (one JSON line at the end):
 from __future__ import annotations
 
 import gc
-import importlib.util
 import os
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "layers" / "ringback"), str(ROOT)]
 
-from bench.benchlib import arguments, finish, summary, table  # noqa: E402
-from devstack import aws, template  # noqa: E402
+from bench.benchlib import (  # noqa: E402
+    arguments,
+    environment,
+    finish,
+    load_function,
+    moto_stack,
+    rss_mb,
+    summary,
+    table,
+)
 from devstack.lambda_context import LambdaContext  # noqa: E402
 from tests.support.events import http_event  # noqa: E402
 
 BASE = 1772443800000
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_moto() -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(endpoint + "/moto-api/", timeout=0.5)
-            return process, endpoint
-        except OSError:
-            time.sleep(0.05)
-    process.kill()
-    raise RuntimeError("moto server did not start")
-
-
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def event_for(i: int, tokens: dict[str, str]) -> dict[str, Any]:
@@ -99,19 +72,17 @@ def main() -> None:
     args = arguments(__doc__ or "", events=0)
     total = args.events or (1200 if args.quick else 100_000)
     warmup = min(500, total // 6)
-    process, endpoint = start_moto()
-    try:
-        stack_template = template.load()
-        stack = aws.provision(
-            stack_template, endpoint, parameters={"Stage": "bench"}, stack_name="ringback-bench"
-        )
-        os.environ.update(stack.function_environment(stack_template, "EventsFunction"))
-        os.environ["POWERTOOLS_METRICS_NAMESPACE"] = "RingbackBench"
-        os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
-        spec = importlib.util.spec_from_file_location("events_app", ROOT / "functions" / "events" / "app.py")
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+    with (
+        moto_stack() as (stack_template, stack),
+        environment(
+            {
+                **stack.function_environment(stack_template, "EventsFunction"),
+                "POWERTOOLS_METRICS_NAMESPACE": "RingbackBench",
+                "POWERTOOLS_LOG_LEVEL": "ERROR",
+            }
+        ),
+    ):
+        module = load_function("events", "events_app")
         context = LambdaContext("bench-events")
         devnull = open(os.devnull, "w")  # noqa: SIM115 - metrics lines go nowhere
         real_stdout = sys.stdout
@@ -172,9 +143,6 @@ def main() -> None:
             put_s += time.perf_counter() - started
         gc.collect()
         rss_growth = rss_mb() - rss_start
-    finally:
-        process.kill()
-        process.wait(timeout=10)
 
     events_per_s = measured / handler_s
     puts_per_s = measured / put_s

@@ -18,16 +18,13 @@ not share a GIL with the code being measured. Prints a table, then one JSON line
 
 from __future__ import annotations
 
-import argparse
 import json
-import multiprocessing
 import os
 import random
 import statistics
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -36,27 +33,24 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "layers" / "ringback"), str(ROOT)]
 
+from bench.benchlib import (  # noqa: E402
+    arguments,
+    environment,
+    finish,
+    gateway_load,
+    interleaved,
+    latency_ms,
+    load_function,
+    moto_stack,
+    table,
+    targets_met,
+    verdict,
+    warm_up,
+)
 from devstack import aws, template  # noqa: E402
-from devstack.functions import FunctionPool  # noqa: E402
-from devstack.gateway import LocalGateway  # noqa: E402
 
 TARGETS = {"p99_ratio": 1.3, "cold_start_ratio": 1.5, "rss_ratio": 1.3}
 FUNCTION = "RoutingFunction"
-
-
-def _moto_process(conn: Any) -> None:
-    from devstack.moto_server import MotoServer
-
-    server = MotoServer()
-    conn.send(server.start())
-    conn.recv()  # until the parent says stop
-    server.stop()
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
 
 
 def number(i: int) -> str:
@@ -105,35 +99,19 @@ def function_env(stack: aws.ProvisionedStack, tpl: template.StackTemplate) -> di
 def warm_latency(
     stack: aws.ProvisionedStack, tpl: template.StackTemplate, customers: int, requests: int, **extra_env: str
 ) -> dict[str, float]:
-    import importlib.util
-
-    import boto3
-
     from ringback.adapters.routing_settings import get_routing_settings
 
     env = function_env(stack, tpl)
     env.update(extra_env)
-    saved = dict(os.environ)
-    os.environ.update(env)
-    get_routing_settings.cache_clear()
-    try:
-        sys.path.insert(0, str(ROOT / "functions" / "routing"))
-        spec = importlib.util.spec_from_file_location("bench_routing_app", ROOT / "functions/routing/app.py")
-        assert spec and spec.loader
-        app = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(app)
+    with environment(env):
+        get_routing_settings.cache_clear()
+        app = load_function("routing", "bench_routing_app")
         from devstack.lambda_context import LambdaContext
         from tests.support.events import http_event
 
         context = LambdaContext("bench")
         token = stack.tokens["routing"]
-        bare = boto3.client(
-            "dynamodb",
-            endpoint_url=stack.endpoint,
-            region_name=aws.REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        bare = aws.aws_client("dynamodb", stack.endpoint)
         table = stack.names["CustomersTable"]
         rng = random.Random(7)
 
@@ -162,27 +140,9 @@ def warm_latency(
             bare.get_item(TableName=table, Key=key)
             return time.perf_counter() - started
 
-        for _ in range(100):
-            handler_once()
-            baseline_once()
-        handler_times, baseline_times = [], []
-        for i in range(requests):
-            if i % 2:
-                handler_times.append(handler_once())
-                baseline_times.append(baseline_once())
-            else:
-                baseline_times.append(baseline_once())
-                handler_times.append(handler_once())
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    ms = 1000
-    return {
-        "handler_p50_ms": statistics.median(handler_times) * ms,
-        "handler_p99_ms": percentile(handler_times, 99) * ms,
-        "baseline_p50_ms": statistics.median(baseline_times) * ms,
-        "baseline_p99_ms": percentile(baseline_times, 99) * ms,
-    }
+        warm_up([handler_once, baseline_once], 100)
+        handler_times, baseline_times = interleaved([handler_once, baseline_once], requests)
+    return {**latency_ms("handler", handler_times), **latency_ms("baseline", baseline_times)}
 
 
 FUNCTION_COLD = textwrap.dedent("""
@@ -280,92 +240,40 @@ def through_gateway(
     callers: int = 50,
     workers: int = 8,
 ) -> dict[str, float]:
-    import httpx
-
-    spec = tpl.functions[FUNCTION]
-    pool = FunctionPool(spec, function_env(stack, tpl), tpl.layer_dirs, max_workers=workers, echo_logs=False)
-    routes = [r for r in tpl.routes if r.function == FUNCTION]
-    gateway = LocalGateway(routes, {FUNCTION: pool}, port=0, quiet=True)
-    gateway.start()
-    token = stack.tokens["routing"]
-    latencies: list[float] = []
-    errors = degraded = 0
-    lock = threading.Lock()
     rng = random.Random(11)
     cids = [number(rng.randrange(customers)) for _ in range(requests)]
-    try:
-        # Warm every worker (Lambda-like concurrency = workers) before measuring.
-        with ThreadPoolExecutor(max_workers=workers) as warm:
-            list(
-                warm.map(
-                    lambda c: httpx.get(
-                        f"{gateway.url}/v1/routing",
-                        params={"cid": c},
-                        headers={"Authorization": f"Bearer {token}"},
-                        timeout=30,
-                    ),
-                    cids[: workers * 3],
-                )
-            )
-
-        def caller(share: list[str]) -> None:
-            nonlocal errors, degraded
-            with httpx.Client(
-                base_url=gateway.url, headers={"Authorization": f"Bearer {token}"}, timeout=30
-            ) as client:
-                for cid in share:
-                    started = time.perf_counter()
-                    response = client.get("/v1/routing", params={"cid": cid})
-                    elapsed = time.perf_counter() - started
-                    with lock:
-                        latencies.append(elapsed)
-                        if response.status_code != 200:
-                            errors += 1
-                        elif response.json().get("reason") == "degraded":
-                            degraded += 1
-
-        shares = [cids[i::callers] for i in range(callers)]
-        started = time.perf_counter()
-        threads = [threading.Thread(target=caller, args=(share,)) for share in shares]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        wall = time.perf_counter() - started
-    finally:
-        gateway.stop()
-        pool.close()
+    load = gateway_load(
+        tpl,
+        FUNCTION,
+        function_env(stack, tpl),
+        lambda client, cid: client.get("/v1/routing", params={"cid": cid}),
+        warm=cids[: workers * 3],  # every worker warm (Lambda-like concurrency = workers) first
+        measured=cids,
+        callers=callers,
+        workers=workers,
+        expect=200,
+        headers={"Authorization": f"Bearer {stack.tokens['routing']}"},
+        tally=lambda response: response.json().get("reason"),
+    )
     return {
-        "gateway_p50_ms": statistics.median(latencies) * 1000,
-        "gateway_p99_ms": percentile(latencies, 99) * 1000,
-        "gateway_rps": len(latencies) / wall,
-        "gateway_errors": errors,
+        **latency_ms("gateway", load.latencies),
+        "gateway_rps": load.per_s,
+        "gateway_errors": load.errors,
         # Answers past the 300 ms budget (queueing behind the workers on this machine): still 200 JSON.
-        "gateway_degraded": degraded,
+        "gateway_degraded": load.tallies["degraded"],
         "gateway_callers": callers,
         "gateway_workers": workers,
     }
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--quick", action="store_true", help="5k customers and fewer requests")
-    args = parser.parse_args()
+    args = arguments(__doc__ or "")
     customers = 5_000 if args.quick else 100_000
     warm_requests = 400 if args.quick else 3_000
     cold_runs = 3 if args.quick else 7
     gateway_requests = 600 if args.quick else 5_000
 
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe()
-    moto = ctx.Process(target=_moto_process, args=(child,), daemon=True)
-    moto.start()
-    try:
-        endpoint = parent.recv()
-        tpl = template.load()
-        stack = aws.provision(tpl, endpoint, parameters={"Stage": "bench"}, stack_name="ringback-bench")
+    with moto_stack() as (tpl, stack):
         load_s = load_customers(stack, customers)
         print(f"loaded {customers} customers into moto in {load_s:.1f} s", flush=True)
         warm = warm_latency(stack, tpl, customers, warm_requests)
@@ -374,11 +282,6 @@ def main() -> int:
         lean = warm_latency(stack, tpl, customers, warm_requests, RINGBACK_ROUTING_CALLBACK_LOOKUP="false")
         cold = cold_starts(stack, tpl, cold_runs)
         gateway = through_gateway(stack, tpl, customers, gateway_requests)
-    finally:
-        parent.send("stop")
-        moto.join(timeout=10)
-        if moto.is_alive():
-            moto.terminate()
 
     figures: dict[str, Any] = {
         "customers": customers,
@@ -396,58 +299,30 @@ def main() -> int:
         "rss_ratio": cold["function_rss_mb"] / cold["baseline_rss_mb"],
         "targets": TARGETS,
     }
-    figures["meets_targets"] = all(figures[k] <= v for k, v in TARGETS.items())
-    rows = [
-        ("warm p50 (ms)", warm["handler_p50_ms"], warm["baseline_p50_ms"], figures["p50_ratio"], None),
-        (
-            "warm p99 (ms)",
-            warm["handler_p99_ms"],
-            warm["baseline_p99_ms"],
-            figures["p99_ratio"],
-            TARGETS["p99_ratio"],
-        ),
-        (
-            "  p50, no cb read",
-            lean["handler_p50_ms"],
-            lean["baseline_p50_ms"],
-            figures["p50_ratio_directory_only"],
-            None,
-        ),
-        (
-            "  p99, no cb read",
-            lean["handler_p99_ms"],
-            lean["baseline_p99_ms"],
-            figures["p99_ratio_directory_only"],
-            None,
-        ),
-        (
-            "cold start (ms)",
-            cold["function_cold_ms"],
-            cold["baseline_cold_ms"],
-            figures["cold_start_ratio"],
-            TARGETS["cold_start_ratio"],
-        ),
-        (
-            "peak RSS (MB)",
-            cold["function_rss_mb"],
-            cold["baseline_rss_mb"],
-            figures["rss_ratio"],
-            TARGETS["rss_ratio"],
-        ),
+    figures["meets_targets"] = targets_met(figures, TARGETS)
+    measures = [
+        ("warm p50 (ms)", warm["handler_p50_ms"], warm["baseline_p50_ms"], "p50_ratio"),
+        ("warm p99 (ms)", warm["handler_p99_ms"], warm["baseline_p99_ms"], "p99_ratio"),
+        ("  p50, no cb read", lean["handler_p50_ms"], lean["baseline_p50_ms"], "p50_ratio_directory_only"),
+        ("  p99, no cb read", lean["handler_p99_ms"], lean["baseline_p99_ms"], "p99_ratio_directory_only"),
+        ("cold start (ms)", cold["function_cold_ms"], cold["baseline_cold_ms"], "cold_start_ratio"),
+        ("peak RSS (MB)", cold["function_rss_mb"], cold["baseline_rss_mb"], "rss_ratio"),
     ]
-    print(f"\n{'measure':<18}{'handler':>10}{'get_item':>10}{'ratio':>8}{'target':>8}")
-    for name, ours, base, ratio, target in rows:
-        flag = "" if target is None else ("  ok" if ratio <= target else "  MISSED")
-        print(
-            f"{name:<18}{ours:>10.2f}{base:>10.2f}{ratio:>8.2f}{'' if target is None else f'{target:>8.2f}'}{flag}"
-        )
+    table(
+        f"routing lookup, {customers} customers",
+        ["measure", "handler", "get_item", "ratio", "target", ""],
+        [
+            [name, ours, base, figures[key], TARGETS.get(key), verdict(figures[key], TARGETS.get(key))]
+            for name, ours, base, key in measures
+        ],
+    )
     print(
         f"\nthrough the local gateway over HTTP, {gateway['gateway_callers']} concurrent callers, "
         f"{gateway['gateway_workers']} function workers: p50 {gateway['gateway_p50_ms']:.1f} ms, "
         f"p99 {gateway['gateway_p99_ms']:.1f} ms, {gateway['gateway_rps']:.0f} req/s, "
         f"{gateway['gateway_errors']} errors"
     )
-    print(json.dumps(figures, separators=(",", ":")))
+    finish(figures)
     return 0
 
 

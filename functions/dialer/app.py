@@ -19,9 +19,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ringback.adapters import dialer_factory as factory
 from ringback.adapters.clock import SystemClock
-from ringback.domain.callback_status import CallbackStatus
-from ringback.domain.events.projections import CallbackAdvance
-from ringback.domain.outbox import OutboxEntry
 from ringback.domain.receipts import Receipt
 from ringback.observability import logger, metrics
 from ringback.services.dialer_upload import JOBS, UploadFailed, UploadSettings, redrive, run_upload
@@ -41,21 +38,6 @@ def _upload_settings(time_left_s: float) -> UploadSettings:
         backoff_max_s=s.dialer_backoff_max_s,
         reserve_s=min(30.0, time_left_s / 4),
     )
-
-
-def _callback_queued(entry: OutboxEntry, member_id: str) -> None:
-    store = factory.callback_status()
-    if entry.source == "callback" and store is not None:
-        at = int(SystemClock().now().timestamp() * 1000)
-        store.advance(
-            CallbackAdvance(
-                callback_id=entry.source_id,
-                status=CallbackStatus.QUEUED,
-                at=at,
-                reason=f"member {member_id} in Webitel",
-                event_id=f"dialer:{entry.entry_id}",
-            )
-        )
 
 
 def _emit(job: str, receipt: Receipt) -> None:
@@ -128,7 +110,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             settings=_upload_settings(context.get_remaining_time_in_millis() / 1000),
             dnc=factory.dnc(),
             receipts=factory.receipts(),
-            on_delivered=_callback_queued,
+            # Callback requests follow their entries: delivered -> queued, rejected -> failed,
+            # expired -> expired (the event fan-out's conditional update; releases the lock).
+            callback_status=factory.callback_status(),
             time_left_s=lambda: context.get_remaining_time_in_millis() / 1000,
         )
     except UploadFailed as failed:

@@ -22,9 +22,13 @@ import pytest
 
 from devstack.aws import aws_client
 from ringback.adapters.outbox_dynamo import DynamoDialerOutbox, DynamoDoNotCall, DynamoReceipts
+from ringback.adapters.projections_dynamo import DynamoCallbackStatus
+from ringback.adapters.routing_dynamo import DynamoCallerLookup
 from ringback.adapters.webitel_http import HttpWebitelClient
+from ringback.domain.callback_status import CallbackStatus
+from ringback.domain.events.projections import CallbackAdvance
 from ringback.domain.operator_config import OperatorConfig
-from ringback.domain.outbox import ID_TAG, OutboxEntry, OutboxState
+from ringback.domain.outbox import CALLBACK_TAG, ID_TAG, OutboxEntry, OutboxState
 from ringback.domain.webitel import Lookup, MemberCommunication, MemberItem
 from ringback.services.dialer_upload import UploadSettings, run_upload
 from tests.unit.dialer_fakes import FakeClock
@@ -455,3 +459,147 @@ def test_redrive_through_the_admin_action(
     assert answer["results"] == {entry.entry_id: "re-driven"}
     dialer.lambda_handler({"job": "campaigns"}, lambda_context)
     assert tags_in_webitel(webitel_sandbox, "2")[entry.entry_id] == 1
+
+
+# -- callback requests follow their entries: rejected -> failed, expired -> expired ----------------
+
+
+def callback_request(
+    moto_stack: Any, ddb: Any, queue: str, *, type_id: str = "1", expired: bool = False
+) -> OutboxEntry:
+    """A received callback request holding its number's lock (as the callbacks API stores it),
+    and its outbox entry."""
+    callback_id = f"cb-it-{uuid.uuid4().hex[:12]}"
+    phone = f"+420603{next(_phones) % 1_000_000:06d}"
+    now = datetime.now(UTC)
+    table = moto_stack.names["CallbacksTable"]
+    ddb.put_item(
+        TableName=table,
+        Item={
+            "pk": {"S": f"CB#{callback_id}"},
+            "sk": {"S": "REQUEST"},
+            "status": {"S": "received"},
+            "status_at": {"N": str(int(now.timestamp() * 1000) - 60_000)},
+            "gsi1pk": {"S": f"PHONE#{phone}"},
+            "gsi1sk": {"S": f"{now.strftime('%Y-%m-%dT%H:%M:%SZ')}#{callback_id}"},
+        },
+    )
+    lock_until = int(now.timestamp()) + 3600
+    ddb.put_item(
+        TableName=table,
+        Item={
+            "pk": {"S": f"OPEN#{phone}"},
+            "sk": {"S": "LOCK"},
+            "callback_id": {"S": callback_id},
+            "lock_until": {"N": str(lock_until)},
+            "expires_at": {"N": str(lock_until + 86400)},
+        },
+    )
+    entry_id = f"cbe-{uuid.uuid4().hex[:16]}"
+    return OutboxEntry(
+        entry_id=entry_id,
+        source="callback",
+        source_id=callback_id,
+        queue_id=queue,
+        member=MemberItem(
+            name="Callback IT",
+            priority=100,
+            variables={ID_TAG: entry_id, CALLBACK_TAG: callback_id},
+            communications=[MemberCommunication(destination=phone, type=Lookup(id=type_id))],
+        ),
+        due_at=now - timedelta(minutes=10),
+        expires_at=now - timedelta(minutes=1) if expired else now + timedelta(hours=1),
+    )
+
+
+def request_status(ddb: Any, moto_stack: Any, callback_id: str) -> dict[str, Any]:
+    item = ddb.get_item(
+        TableName=moto_stack.names["CallbacksTable"],
+        Key={"pk": {"S": f"CB#{callback_id}"}, "sk": {"S": "REQUEST"}},
+        ConsistentRead=True,
+    )["Item"]
+    return {"status": item["status"]["S"], "reason": item.get("status_reason", {}).get("S", "")}
+
+
+def pending_callback(moto_stack: Any, ddb: Any, entry: OutboxEntry) -> str | None:
+    """What the routing lookup reads for the number: the open request, or None."""
+    lookup = DynamoCallerLookup(moto_stack.names["CustomersTable"], moto_stack.names["CallbacksTable"], ddb)
+    record = lookup.read(entry.member.communications[0].destination, callbacks=True, remaining=lambda: 5.0)
+    assert record.callback_read
+    return record.callback.callback_id if record.callback else None
+
+
+def test_the_callbacks_schedule_fails_a_rejected_request_and_releases_its_lock(
+    lambda_env: Any,
+    load_handler: Any,
+    lambda_context: Any,
+    moto_stack: Any,
+    ddb: Any,
+    outbox: DynamoDialerOutbox,
+    webitel_sandbox: Any,
+) -> None:
+    webitel_sandbox.faults.reset()
+    # The operator configuration's callback queue is "1"; type "99" is unknown to Webitel.
+    bad = callback_request(moto_stack, ddb, "1", type_id="99")
+    good = callback_request(moto_stack, ddb, "1")
+    seed(outbox, [bad, good])
+    assert pending_callback(moto_stack, ddb, bad) == bad.source_id
+
+    lambda_env("DialerFunction")
+    dialer = load_handler("DialerFunction")
+    summary = dialer.lambda_handler(
+        json.loads((EVENTS / "dialer-callbacks-schedule.json").read_text()), lambda_context
+    )
+    assert summary["job"] == "callbacks"
+
+    rejected = outbox.get(bad.entry_id)
+    assert rejected is not None and rejected.state == OutboxState.REJECTED and rejected.last_error
+    failed = request_status(ddb, moto_stack, bad.source_id)
+    assert failed["status"] == "failed"
+    assert failed["reason"].startswith("rejected by Webitel: ") and rejected.last_error in failed["reason"]
+    assert pending_callback(moto_stack, ddb, bad) is None  # routing: pending_callback false
+
+    delivered = outbox.get(good.entry_id)
+    assert delivered is not None and delivered.state == OutboxState.DELIVERED
+    assert request_status(ddb, moto_stack, good.source_id)["status"] == "queued"
+    assert pending_callback(moto_stack, ddb, good) == good.source_id  # still open: Webitel calls
+    assert tags_in_webitel(webitel_sandbox, "1")[good.entry_id] == 1
+    assert tags_in_webitel(webitel_sandbox, "1")[bad.entry_id] == 0
+
+
+def test_an_expired_callback_entry_expires_its_request_and_releases_its_lock(
+    moto_stack: Any,
+    ddb: Any,
+    outbox: DynamoDialerOutbox,
+    queue: str,
+    webitel: HttpWebitelClient,
+    webitel_sandbox: Any,
+) -> None:
+    late = callback_request(moto_stack, ddb, queue, expired=True)
+    seed(outbox, [late])
+    assert pending_callback(moto_stack, ddb, late) == late.source_id
+    store = DynamoCallbackStatus(moto_stack.names["CallbacksTable"], client=ddb)
+    receipt = run_upload(
+        "callbacks",
+        outbox,
+        webitel,
+        FakeClock(datetime.now(UTC)),
+        config_for(queue),
+        "it",
+        callback_status=store,
+    )
+    assert receipt.total("expired") == 1
+    stored = outbox.get(late.entry_id)
+    assert stored is not None and stored.state == OutboxState.EXPIRED
+    assert request_status(ddb, moto_stack, late.source_id)["status"] == "expired"
+    assert pending_callback(moto_stack, ddb, late) is None
+    assert webitel_sandbox.members(queue) == []
+    # Idempotent: the same decision again changes nothing and raises nothing.
+    again = CallbackAdvance(
+        late.source_id, CallbackStatus.EXPIRED, int(datetime.now(UTC).timestamp() * 1000), "again", "dialer:x"
+    )
+    assert not store.advance(again)
+    assert (
+        request_status(ddb, moto_stack, late.source_id)["reason"]
+        == "not delivered to Webitel before it expired"
+    )

@@ -9,6 +9,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ringback.domain.callback_status import TERMINAL, CallbackStatus, may_advance
+from ringback.domain.events.projections import CallbackAdvance
 from ringback.domain.outbox import ID_TAG, OutboxEntry, OutboxState
 from ringback.domain.receipts import Receipt
 from ringback.domain.webitel import (
@@ -230,6 +232,61 @@ class MemoryDnc:
 
     def remove(self, number: str) -> None:
         self.numbers.pop(number, None)
+
+
+class MemoryCallbackStatus:
+    """``ports.projections.CallbackStatusSink`` in memory, with DynamoCallbackStatus's rules:
+    only forward (``may_advance``), at the same status the earliest fact wins, and a terminal
+    status releases the number's open-request pointer while it names the request.
+
+    ``fail``: every advance raises (the CallbacksTable is unavailable)."""
+
+    def __init__(self) -> None:
+        self.requests: dict[str, dict[str, Any]] = {}
+        self.locks: dict[str, str] = {}  # e164 -> callback id (the OPEN#<e164> pointer)
+        self.calls: list[CallbackAdvance] = []
+        self.fail = False
+        self._lock = threading.RLock()
+
+    def add(self, callback_id: str, e164: str, status: CallbackStatus = CallbackStatus.RECEIVED) -> None:
+        with self._lock:
+            self.requests[callback_id] = {
+                "status": status,
+                "status_at": 0,
+                "status_reason": "",
+                "phone": e164,
+            }
+            self.locks[e164] = callback_id
+
+    def pending_callback(self, e164: str) -> str | None:
+        """What the routing lookup answers for the number."""
+        return self.locks.get(e164)
+
+    def advance(self, advance: CallbackAdvance) -> bool:
+        with self._lock:
+            self.calls.append(advance)
+            if self.fail:
+                raise ConnectionError("CallbacksTable unavailable")
+            item = self.requests.get(advance.callback_id)
+            if item is None:
+                return False
+            current = item["status"]
+            earlier = current is advance.status and (advance.at, advance.event_id) < (
+                item["status_at"],
+                item.get("status_event", ""),
+            )
+            moved = may_advance(current, advance.status) or earlier
+            if moved:
+                item.update(
+                    status=advance.status,
+                    status_at=advance.at,
+                    status_reason=advance.reason,
+                    status_event=advance.event_id,
+                )
+            terminal = item["status"] in TERMINAL and advance.status in TERMINAL
+            if terminal and self.locks.get(item["phone"]) == advance.callback_id:
+                del self.locks[item["phone"]]
+            return moved
 
 
 class Crash(BaseException):

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ringback.domain.callback_status import CallbackStatus
 from ringback.domain.operator_config import OperatorConfig
 from ringback.domain.outbox import ID_TAG, OutboxEntry, OutboxState
 from ringback.domain.webitel import Lookup, MemberCommunication, MemberItem
@@ -22,7 +23,15 @@ from ringback.services.dialer_upload import (
     redrive,
     run_upload,
 )
-from tests.unit.dialer_fakes import Crash, FakeClock, FakeWebitel, MemoryDnc, MemoryOutbox, MemoryReceipts
+from tests.unit.dialer_fakes import (
+    Crash,
+    FakeClock,
+    FakeWebitel,
+    MemoryCallbackStatus,
+    MemoryDnc,
+    MemoryOutbox,
+    MemoryReceipts,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -512,3 +521,142 @@ def test_any_interleaving_delivers_each_member_exactly_once_or_rejects_it(
         stored = outbox.entries[f"entry-{n:06d}"]
         expected = OutboxState.REJECTED if n in bad else OutboxState.DELIVERED
         assert stored.state == expected, (n, stored.state)
+
+
+# -- callback requests follow their entries (queued / failed / expired) -------------------------
+
+
+def callback_requests(entries: list[OutboxEntry]) -> MemoryCallbackStatus:
+    """Each entry's request (``cb-<n>``), received, holding its number's lock."""
+    store = MemoryCallbackStatus()
+    for item in entries:
+        store.add(item.source_id, item.member.communications[0].destination)
+    return store
+
+
+def ms(clock: FakeClock) -> int:
+    return int(clock.now().timestamp() * 1000)
+
+
+def test_a_rejected_callback_entry_fails_its_request_and_releases_the_lock() -> None:
+    clock, outbox, webitel = FakeClock(), MemoryOutbox(), FakeWebitel()
+    entries = fill(outbox, 4)
+    store = callback_requests(entries)
+    webitel.invalid = {phone_of(2)}
+    clock.advance(90)
+    receipt = run_upload("callbacks", outbox, webitel, clock, CONFIG, "a", callback_status=store)
+    assert receipt.total("rejected") == 1 and receipt.total("delivered") == 3
+    failed = store.requests["cb-2"]
+    assert failed["status"] == CallbackStatus.FAILED
+    assert failed["status_at"] == ms(clock)  # the time of the decision
+    assert "rejected by Webitel" in failed["status_reason"]
+    assert "app.member.valid" in failed["status_reason"]
+    assert failed["status_reason"].endswith(outbox.entries["entry-000002"].last_error or "?")
+    assert store.pending_callback(phone_of(2)) is None
+    for n in (0, 1, 3):
+        assert store.requests[f"cb-{n}"]["status"] == CallbackStatus.QUEUED
+        assert store.pending_callback(phone_of(n)) == f"cb-{n}"  # still open: Webitel will call
+
+
+def test_an_expired_callback_entry_expires_its_request_and_releases_the_lock() -> None:
+    clock, outbox, webitel = FakeClock(), MemoryOutbox(), FakeWebitel()
+    (late,) = fill(outbox, 1, expires_in=30)
+    store = callback_requests([late])
+    clock.advance(60)
+    receipt = run_upload("callbacks", outbox, webitel, clock, CONFIG, "a", callback_status=store)
+    assert receipt.total("expired") == 1
+    assert outbox.entries[late.entry_id].state == OutboxState.EXPIRED
+    request = store.requests[late.source_id]
+    assert (request["status"], request["status_at"]) == (CallbackStatus.EXPIRED, ms(clock))
+    assert store.pending_callback(phone_of(0)) is None
+    assert webitel.members == {}
+
+
+def test_delivered_and_reconciled_callback_entries_queue_their_requests() -> None:
+    clock, outbox, webitel = FakeClock(), MemoryOutbox(), FakeWebitel()
+    entries = fill(outbox, 2)
+    store = callback_requests(entries)
+    webitel.faults = ["lost"]  # committed, answer lost: the next run finds them by tag
+    first = run_upload("callbacks", outbox, webitel, clock, CONFIG, "a", callback_status=store)
+    assert first.total("deferred") == 2
+    assert all(r["status"] == CallbackStatus.RECEIVED for r in store.requests.values())
+    clock.advance(3600)
+    second = run_upload("callbacks", outbox, webitel, clock, CONFIG, "a", callback_status=store)
+    assert second.total("reconciled") == 2
+    for item in entries:
+        request = store.requests[item.source_id]
+        assert (request["status"], request["status_at"]) == (CallbackStatus.QUEUED, ms(clock))
+        assert outbox.entries[item.entry_id].webitel_member_id in request["status_reason"]
+        assert store.pending_callback(item.member.communications[0].destination) == item.source_id
+
+
+def test_campaign_entries_never_touch_callback_requests() -> None:
+    clock, outbox, webitel = FakeClock(), MemoryOutbox(), FakeWebitel()
+    # Campaign members whose source ids collide with request ids: still not the request's business.
+    campaigns = [entry(n, source="campaign", queue="2") for n in range(3)]
+    campaigns.append(entry(3, source="campaign", queue="2", expires_in=1))
+    for item in campaigns:
+        outbox.add(item)
+    store = callback_requests(campaigns)
+    webitel.invalid = {phone_of(1)}
+    clock.advance(5)
+    receipt = run_upload("campaigns", outbox, webitel, clock, CONFIG, "a", callback_status=store)
+    assert (receipt.total("delivered"), receipt.total("rejected"), receipt.total("expired")) == (2, 1, 1)
+    assert store.calls == []
+    assert all(r["status"] == CallbackStatus.RECEIVED for r in store.requests.values())
+
+
+def test_a_failing_status_write_does_not_fail_the_run_and_a_rerun_repeats_it() -> None:
+    clock, outbox, webitel = FakeClock(), MemoryOutbox(), FakeWebitel()
+    entries = fill(outbox, 3)
+    entries.append(entry(3, expires_in=1))
+    outbox.add(entries[-1])
+    store = callback_requests(entries)
+    store.fail = True
+    webitel.invalid = {phone_of(1)}
+    clock.advance(5)
+    receipt = run_upload("callbacks", outbox, webitel, clock, CONFIG, "a", callback_status=store)
+    # Every outbox decision stands, and every request was attempted.
+    assert (receipt.total("delivered"), receipt.total("rejected"), receipt.total("expired")) == (2, 1, 1)
+    assert receipt.stopped is None
+    assert sorted(a.callback_id for a in store.calls) == ["cb-0", "cb-1", "cb-2", "cb-3"]
+    assert all(r["status"] == CallbackStatus.RECEIVED for r in store.requests.values())
+    assert_exactly_once(outbox, webitel)
+    # The store is back; the same decision applied again (a later event, a re-run) lands once.
+    store.fail = False
+    for advance in list(store.calls):
+        store.advance(advance)
+        assert not store.advance(advance)  # idempotent
+    statuses = {cid: r["status"] for cid, r in store.requests.items()}
+    assert statuses == {
+        "cb-0": CallbackStatus.QUEUED,
+        "cb-1": CallbackStatus.FAILED,
+        "cb-2": CallbackStatus.QUEUED,
+        "cb-3": CallbackStatus.EXPIRED,
+    }
+    assert store.pending_callback(phone_of(1)) is None and store.pending_callback(phone_of(3)) is None
+
+
+def test_the_uploader_never_moves_a_request_back() -> None:
+    clock, outbox, webitel = FakeClock(), MemoryOutbox(), FakeWebitel()
+    entries = fill(outbox, 2)
+    store = callback_requests(entries)
+    # The events got there first: one request is already being dialled, one was cancelled.
+    store.requests["cb-0"]["status"] = CallbackStatus.DIALING
+    store.requests["cb-1"]["status"] = CallbackStatus.CANCELLED
+    run_upload("callbacks", outbox, webitel, clock, CONFIG, "a", callback_status=store)
+    assert store.requests["cb-0"]["status"] == CallbackStatus.DIALING
+    assert store.requests["cb-1"]["status"] == CallbackStatus.CANCELLED
+
+
+def test_deliver_now_moves_the_request_on_the_same_path() -> None:
+    clock, outbox, webitel = FakeClock(), MemoryOutbox(), FakeWebitel()
+    entries = fill(outbox, 2)
+    store = callback_requests(entries)
+    webitel.invalid = {phone_of(1)}
+    ids = [e.entry_id for e in entries]
+    for entry_id in ids:
+        deliver_now(outbox, webitel, [entry_id], clock, "cb-fn", callback_status=store)
+    assert store.requests["cb-0"]["status"] == CallbackStatus.QUEUED
+    assert store.requests["cb-1"]["status"] == CallbackStatus.FAILED
+    assert store.pending_callback(phone_of(1)) is None

@@ -103,9 +103,16 @@ def agent_tokens() -> TokenSource:
 
 
 def _deliver_now() -> object:
+    from functools import partial
+
+    from ringback.adapters.projections_dynamo import DynamoCallbackStatus
     from ringback.services.dialer_upload import deliver_now
 
-    return deliver_now
+    # The same status path as the scheduled upload: a member Webitel rejects fails its request
+    # and releases the number's lock, so routing stops answering "pending callback".
+    return partial(
+        deliver_now, callback_status=DynamoCallbackStatus(get_settings().callbacks_table, client=dynamodb())
+    )
 
 
 @lru_cache(maxsize=1)

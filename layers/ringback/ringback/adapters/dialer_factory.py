@@ -54,6 +54,8 @@ def dnc() -> DynamoDoNotCall:
 
 @lru_cache(maxsize=1)
 def callback_status() -> DynamoCallbackStatus | None:
+    """The callback requests the uploader moves (``ports.projections.CallbackStatusSink``):
+    the same conditional update as the event fan-out, releasing the lock on terminal statuses."""
     table = get_settings().callbacks_table
     return DynamoCallbackStatus(table, client=_dynamodb()) if table else None
 

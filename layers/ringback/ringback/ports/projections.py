@@ -26,11 +26,19 @@ class Projections(Protocol):
         ...
 
 
-class CallbackStatusStore(Protocol):
+class CallbackStatusSink(Protocol):
+    """What moves a callback request forward: the event fan-out and the dialer uploader
+    (delivered -> queued, rejected -> failed, expired -> expired) share this one path."""
+
     def advance(self, advance: CallbackAdvance) -> bool:
-        """Move the request forward if ``may_advance`` allows it (conditional write); True if moved."""
+        """Move the request forward if ``may_advance`` allows it (conditional write); True if moved.
+
+        Idempotent: a repeat changes nothing. A terminal status releases the number's
+        open-request pointer (``pending_callback`` in routing) while it names this request."""
         ...
 
+
+class CallbackStatusStore(CallbackStatusSink, Protocol):
     def open_requests_for_phone(self, e164: str, created_before_ms: int) -> list[str]:
         """Ids of the number's requests in an open status, created before the given time."""
         ...

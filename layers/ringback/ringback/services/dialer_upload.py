@@ -12,6 +12,12 @@ upload exactly-once (see docs/dialer.md):
    they are marked rejected with Webitel's error, the rest is delivered.
 4. An outage gives every unsettled entry back with an exponential backoff and stops the run;
    the outbox keeps everything until it is delivered, rejected, cancelled or expired.
+
+A callback entry's request follows the outbox decision through ``CallbackStatusSink`` (the
+path the event fan-out uses): delivered -> ``queued``, rejected -> ``failed`` (with Webitel's
+reason), expired -> ``expired``; the terminal ones release the number's open-request pointer.
+A failed status write never changes the outbox decision (warning + metric; idempotent, so a
+later event or run repeats it).
 """
 
 from __future__ import annotations
@@ -22,9 +28,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
+from ringback.domain.callback_status import CallbackStatus
 from ringback.domain.campaigns import entry_window
+from ringback.domain.events.projections import CallbackAdvance
 from ringback.domain.operator_config import OperatorConfig
-from ringback.domain.outbox import ID_TAG, OutboxEntry, OutboxState
+from ringback.domain.outbox import CALLBACK_TAG, ID_TAG, OutboxEntry, OutboxState
 from ringback.domain.receipts import Problem, Receipt
 from ringback.domain.webitel import (
     MAX_FILE_NAME_LENGTH,
@@ -34,10 +42,11 @@ from ringback.domain.webitel import (
     WebitelRejected,
     WebitelUnavailable,
 )
-from ringback.observability import logger
+from ringback.observability import logger, metrics
 from ringback.ports.clock import Clock
 from ringback.ports.dnc import DoNotCallList
 from ringback.ports.outbox import DialerOutbox
+from ringback.ports.projections import CallbackStatusSink
 from ringback.ports.receipts import ReceiptStore
 from ringback.ports.webitel import WebitelClient
 
@@ -148,6 +157,7 @@ class _Uploader:
         receipt: Receipt,
         dnc: DoNotCallList | None,
         on_delivered: OnDelivered | None,
+        callback_status: CallbackStatusSink | None = None,
     ) -> None:
         self.outbox = outbox
         self.webitel = webitel
@@ -157,6 +167,7 @@ class _Uploader:
         self.receipt = receipt
         self.dnc = dnc
         self.on_delivered = on_delivered
+        self.callback_status = callback_status
         self.outcomes: dict[str, DeliveryOutcome] = {}
 
     # -- one batch ------------------------------------------------------------------------
@@ -194,6 +205,9 @@ class _Uploader:
             if entry.expires_at is not None and entry.expires_at <= now:
                 self.outbox.mark_expired(entry.entry_id, owner=self.owner)
                 self._settle(batch, entry, "expired", OutboxState.EXPIRED)
+                self._advance_callback(
+                    entry, CallbackStatus.EXPIRED, "not delivered to Webitel before it expired"
+                )
         remaining = [e for e in remaining if e.entry_id in batch.unsettled]
 
         if self.dnc is not None:
@@ -293,6 +307,7 @@ class _Uploader:
             group.add("duplicates_in_webitel")
         group.add(count)
         self._settle(batch, entry, None, OutboxState.DELIVERED, member_id=member_id)
+        self._advance_callback(entry, CallbackStatus.QUEUED, f"member {member_id} in Webitel")
         if self.on_delivered is not None:
             try:
                 self.on_delivered(entry, member_id)
@@ -312,6 +327,40 @@ class _Uploader:
             Problem(reason=reason, line=entry.line, entry_id=entry.entry_id, source_id=entry.source_id)
         )
         self._settle(batch, entry, "rejected", OutboxState.REJECTED, reason=reason)
+        self._advance_callback(entry, CallbackStatus.FAILED, f"rejected by Webitel: {reason}")
+
+    def _advance_callback(self, entry: OutboxEntry, status: CallbackStatus, reason: str) -> None:
+        """Move a callback entry's request with the outbox decision, at the time of the decision.
+
+        Only forward (``may_advance``), so repeating it is harmless; a failure is logged and
+        counted and never undoes or fails the upload (the outbox decision stands)."""
+        if self.callback_status is None or entry.source != "callback":
+            return
+        callback_id = entry.source_id or entry.member.variables.get(CALLBACK_TAG, "")
+        if not callback_id:
+            return
+        at_ms = int(self.clock.now().timestamp() * 1000)
+        try:
+            self.callback_status.advance(
+                CallbackAdvance(
+                    callback_id=callback_id,
+                    status=status,
+                    at=at_ms,
+                    reason=reason[:500],
+                    event_id=f"dialer:{entry.entry_id}",
+                )
+            )
+        except Exception as error:
+            logger.warning(
+                "callback status not updated; the outbox decision stands",
+                extra={
+                    "entry_id": entry.entry_id,
+                    "callback_id": callback_id,
+                    "status": status.value,
+                    "error_type": type(error).__name__,
+                },
+            )
+            metrics.add_metric(name="DialerCallbackStatusFailed", unit="Count", value=1)
 
     def _settle(
         self,
@@ -358,15 +407,19 @@ def run_upload(
     on_delivered: OnDelivered | None = None,
     time_left_s: Callable[[], float] | None = None,
     run_id: str | None = None,
+    callback_status: CallbackStatusSink | None = None,
 ) -> Receipt:
     """Deliver the due entries of the job's queue, batch by batch, until none is due, the
-    time budget is used up or Webitel is unavailable. Returns (and stores) the receipt."""
+    time budget is used up or Webitel is unavailable. Returns (and stores) the receipt.
+
+    With ``callback_status``, callback requests follow their entries (queued / failed /
+    expired) through the same conditional update the event fan-out uses."""
     settings = settings or UploadSettings()
     queue_id = queue_for(job, config)
     receipt = Receipt(
         run_id=run_id or new_run_id(clock, job), kind="upload", job=job, owner=owner, started_at=clock.now()
     )
-    uploader = _Uploader(outbox, webitel, clock, owner, settings, receipt, dnc, on_delivered)
+    uploader = _Uploader(outbox, webitel, clock, owner, settings, receipt, dnc, on_delivered, callback_status)
     failure: str | None = None
     for _ in range(settings.max_batches):
         if time_left_s is not None and time_left_s() < settings.reserve_s:
@@ -406,6 +459,7 @@ def deliver_now(
     *,
     settings: UploadSettings | None = None,
     on_delivered: OnDelivered | None = None,
+    callback_status: CallbackStatusSink | None = None,
 ) -> dict[str, DeliveryOutcome]:
     """Push these entries at once (a ``now`` callback), on the same exactly-once path as the
     scheduled run. Never raises for Webitel trouble: what cannot be delivered now stays in
@@ -414,7 +468,9 @@ def deliver_now(
     receipt = Receipt(
         run_id=new_run_id(clock, "now"), kind="upload", job="now", owner=owner, started_at=clock.now()
     )
-    uploader = _Uploader(outbox, webitel, clock, owner, settings, receipt, None, on_delivered)
+    uploader = _Uploader(
+        outbox, webitel, clock, owner, settings, receipt, None, on_delivered, callback_status
+    )
     claimed = outbox.claim(list(entry_ids), clock.now(), lease_s=settings.lease_s, owner=owner)
     if claimed:
         try:
