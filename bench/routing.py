@@ -105,6 +105,11 @@ def warm_latency(
     env.update(extra_env)
     with environment(env):
         get_routing_settings.cache_clear()
+        from ringback.adapters import routing_factory
+
+        # A new container: the service and token gate are built again with this environment.
+        routing_factory.service.cache_clear()
+        routing_factory.gate.cache_clear()
         app = load_function("routing", "bench_routing_app")
         from devstack.lambda_context import LambdaContext
         from tests.support.events import http_event

@@ -1,27 +1,24 @@
 """Routing lookup for Webitel flows: ``GET /v1/routing?cid=`` and ``POST /v1/routing {"cid"}``.
 
 Always 200 ``application/json`` for any cid (found / not found / degraded), 401 JSON only for a
-missing or wrong bearer token. Adapters are built on the first request, not at import.
+missing or wrong bearer token. Adapters are built on the first request, not at import
+(``adapters.routing_factory``); the use case is ``services.routing.answer_request``.
 """
 
 from __future__ import annotations
 
-import base64
 import json
-from functools import lru_cache
 from typing import Any
-from urllib.parse import parse_qs
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ringback.adapters.routing_settings import get_routing_settings
+from ringback.adapters import routing_factory as wiring
 from ringback.api.errors import error_response
 from ringback.api.resolver import make_resolver
-from ringback.domain.routing import ANSWER_JSON_SCHEMA, RoutingAnswer
-from ringback.domain.tokens import bearer_token
+from ringback.domain.routing import ANSWER_JSON_SCHEMA, cid_from_body
 from ringback.observability import logger, metrics
-from ringback.services.routing import AuthOutcome, RoutingPolicy, RoutingService, TokenGate
+from ringback.services.routing import AuthOutcome, answer_request
 
 # No request validation: nothing the flow sends may turn into a 4xx, and the validation machinery
 # (pydantic OpenAPI models) would add about 100 ms to every cold start.
@@ -41,41 +38,6 @@ _ANSWER_RESPONSES: dict[int, Any] = {
 }
 
 
-@lru_cache(maxsize=1)
-def _service() -> RoutingService:
-    from ringback.adapters.routing_dynamo import DynamoCallerLookup, routing_client
-
-    settings = get_routing_settings()
-    policy = RoutingPolicy(
-        budget_ms=settings.routing_budget_ms,
-        default_region=settings.default_region,
-        cache_ttl_s=settings.routing_cache_ttl_s,
-        stale_if_error_s=settings.routing_stale_if_error_s,
-        cache_size=settings.routing_cache_size,
-        fallback_found=settings.routing_fallback_found,
-        fallback_debt=settings.routing_fallback_debt,
-        callback_lookup=settings.routing_callback_lookup,
-    )
-    client = routing_client("dynamodb", settings.routing_budget_ms)
-    lookup = DynamoCallerLookup(settings.customers_table, settings.callbacks_table, client)
-    return RoutingService(lookup, policy=policy)
-
-
-@lru_cache(maxsize=1)
-def _gate() -> TokenGate:
-    from ringback.adapters.routing_dynamo import routing_client
-    from ringback.adapters.routing_tokens import SecretsManagerTokens
-
-    settings = get_routing_settings()
-    # Caching is the gate's (it keeps the last tokens when the secret cannot be read).
-    source = SecretsManagerTokens(
-        settings.routing_tokens_secret, routing_client("secretsmanager", settings.routing_budget_ms)
-    )
-    return TokenGate(
-        source, refresh_s=settings.secrets_max_age_s, stale_max_s=settings.routing_tokens_stale_max_s
-    )
-
-
 def _json(status: int, body: str) -> Response[str]:
     return Response(
         status_code=status,
@@ -86,57 +48,19 @@ def _json(status: int, body: str) -> Response[str]:
 
 
 def _route(cid: str | None) -> Response[str]:
-    service, gate = _service(), _gate()  # built (clients included) before the clock starts
-    deadline = service.deadline()
-    authorization = app.current_event.headers.get("authorization")
-    # When the tokens must be read first (a new container, or due for a refresh), the data is
-    # read meanwhile: the token check gates the answer, not the read. With fresh tokens the
-    # check costs no I/O and comes first, so a wrong token never causes a read.
-    pending = None
-    if bearer_token(authorization) is not None and gate.state() != "fresh":
-        pending = service.begin(cid, deadline)
-    try:
-        outcome = gate.check(authorization, deadline)
-    except Exception as error:  # never a 5xx to the caller's flow
-        logger.exception("routing: token check failed", extra={"error_type": type(error).__name__})
-        outcome = AuthOutcome.UNAVAILABLE
-    if outcome is not AuthOutcome.OK and pending is not None:
-        pending.cancel()
-    if outcome in (AuthOutcome.MISSING, AuthOutcome.INVALID):
+    reply = answer_request(
+        wiring.service(), wiring.gate(), cid, app.current_event.headers.get("authorization")
+    )
+    if reply.answer is None:
         message = (
             "missing bearer token in the Authorization header"
-            if outcome is AuthOutcome.MISSING
+            if reply.outcome is AuthOutcome.MISSING
             else "invalid bearer token"
         )
         return error_response(
             401, "unauthorized", message, headers={"WWW-Authenticate": 'Bearer realm="ringback-routing"'}
         )
-    answer: RoutingAnswer
-    if outcome is AuthOutcome.UNAVAILABLE:
-        answer = service.degraded("tokens_unavailable")
-    else:
-        answer = service.finish(pending or service.begin(cid, deadline), deadline)
-    return _json(200, answer.to_json())
-
-
-def _cid_from_body() -> str | None:
-    """The cid of a POST body: JSON ``{"cid": ...}`` or a form; anything else is no cid."""
-    event = app.current_event
-    raw: Any = event.get("body")
-    if not raw:
-        return None
-    try:
-        data: bytes = base64.b64decode(raw) if event.get("isBase64Encoded") else str(raw).encode()
-        text = data.decode("utf-8", errors="replace").strip()
-        if text.startswith("{"):
-            value = json.loads(text).get("cid")
-        else:
-            value = parse_qs(text).get("cid", [""])[0] or None
-    except (ValueError, AttributeError, TypeError):
-        return None
-    if isinstance(value, bool) or value is None:
-        return None
-    return str(value) if isinstance(value, (str, int)) else None
+    return _json(200, reply.answer.to_json())
 
 
 @app.get(
@@ -153,7 +77,8 @@ def routing_get(cid: str | None = None) -> Response[str]:
     responses=_ANSWER_RESPONSES,
 )
 def routing_post() -> Response[str]:
-    cid = _cid_from_body()
+    event = app.current_event
+    cid = cid_from_body(event.get("body"), bool(event.get("isBase64Encoded")))
     if cid is None:
         cid = app.current_event.get_query_string_value("cid")
     return _route(cid)
@@ -168,9 +93,9 @@ def routing_post() -> Response[str]:
     },
 )
 def routing_health() -> Response[str]:
-    service = _service()
+    service = wiring.service()
     checks = service.probe()
-    checks["tokens"] = _gate().state()
+    checks["tokens"] = wiring.gate().state()
     healthy = checks["customers"] == "ok" and checks["callbacks"] in ("ok", "disabled")
     body = {
         "status": "ok" if healthy else "degraded",

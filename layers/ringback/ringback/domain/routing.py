@@ -9,10 +9,12 @@ so every key is always present, booleans are JSON booleans and numbers that a fl
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import Any
+from urllib.parse import parse_qs
 
 from ringback.domain.customers import DirectoryEntry
 
@@ -158,3 +160,21 @@ ANSWER_JSON_SCHEMA: dict[str, Any] = {
         "callback_status": _nullable("string"),
     },
 }
+
+
+def cid_from_body(raw: str | None, is_base64: bool) -> str | None:
+    """The cid of a POST body: JSON ``{"cid": ...}`` or a form; anything else is no cid."""
+    if not raw:
+        return None
+    try:
+        data = base64.b64decode(raw) if is_base64 else str(raw).encode()
+        text = data.decode("utf-8", errors="replace").strip()
+        if text.startswith("{"):
+            value = json.loads(text).get("cid")
+        else:
+            value = parse_qs(text).get("cid", [""])[0] or None
+    except (ValueError, AttributeError, TypeError):
+        return None
+    if isinstance(value, bool) or value is None:
+        return None
+    return str(value) if isinstance(value, (str, int)) else None

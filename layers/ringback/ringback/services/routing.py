@@ -441,3 +441,38 @@ class TokenGate:
             },
         )
         return None
+
+
+@dataclass(frozen=True)
+class RoutingReply:
+    """What the endpoint answers: the routing answer, or why the caller was refused."""
+
+    outcome: AuthOutcome
+    answer: RoutingAnswer | None = None
+
+
+def answer_request(
+    service: RoutingService, gate: TokenGate, cid: str | None, authorization: str | None
+) -> RoutingReply:
+    """Check the caller's token and look the number up, within one deadline.
+
+    When the tokens must be read first (a new container, or due for a refresh), the data is
+    read meanwhile: the token check gates the answer, not the read. With fresh tokens the check
+    costs no I/O and comes first, so a wrong token never causes a read.
+    """
+    deadline = service.deadline()
+    pending = None
+    if bearer_token(authorization) is not None and gate.state() != "fresh":
+        pending = service.begin(cid, deadline)
+    try:
+        outcome = gate.check(authorization, deadline)
+    except Exception as error:  # never a 5xx to the caller's flow
+        logger.exception("routing: token check failed", extra={"error_type": type(error).__name__})
+        outcome = AuthOutcome.UNAVAILABLE
+    if outcome is not AuthOutcome.OK and pending is not None:
+        pending.cancel()
+    if outcome in (AuthOutcome.MISSING, AuthOutcome.INVALID):
+        return RoutingReply(outcome)
+    if outcome is AuthOutcome.UNAVAILABLE:
+        return RoutingReply(outcome, service.degraded("tokens_unavailable"))
+    return RoutingReply(outcome, service.finish(pending or service.begin(cid, deadline), deadline))
