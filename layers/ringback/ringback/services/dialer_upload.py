@@ -158,6 +158,8 @@ class _Uploader:
         dnc: DoNotCallList | None,
         on_delivered: OnDelivered | None,
         callback_status: CallbackStatusSink | None = None,
+        *,
+        record_outcomes: bool = False,
     ) -> None:
         self.outbox = outbox
         self.webitel = webitel
@@ -168,7 +170,9 @@ class _Uploader:
         self.dnc = dnc
         self.on_delivered = on_delivered
         self.callback_status = callback_status
-        self.outcomes: dict[str, DeliveryOutcome] = {}
+        # Per-entry outcomes are kept only for ``deliver_now`` (a few entries): a scheduled run
+        # may settle 100k members, and its memory must stay flat (the receipt has the counts).
+        self.outcomes: dict[str, DeliveryOutcome] | None = {} if record_outcomes else None
 
     # -- one batch ------------------------------------------------------------------------
 
@@ -375,7 +379,8 @@ class _Uploader:
         if count is not None:
             self.receipt.group(entry.queue_id, entry.file_name).add(count)
         batch.unsettled.discard(entry.entry_id)
-        self.outcomes[entry.entry_id] = DeliveryOutcome(state, member_id, reason)
+        if self.outcomes is not None:
+            self.outcomes[entry.entry_id] = DeliveryOutcome(state, member_id, reason)
 
     def _give_back(self, batch: _Batch, error: WebitelError, *, unknown_if_in_flight: bool) -> None:
         """Outage: every unsettled entry goes back with a backoff; the outbox keeps it."""
@@ -388,7 +393,8 @@ class _Uploader:
                 entry_id, owner=self.owner, error=str(error)[:500], retry_at=retry_at, outcome_unknown=unknown
             )
             self.receipt.group(entry.queue_id, entry.file_name).add("deferred")
-            self.outcomes[entry_id] = DeliveryOutcome(OutboxState.PENDING, None, str(error)[:200])
+            if self.outcomes is not None:
+                self.outcomes[entry_id] = DeliveryOutcome(OutboxState.PENDING, None, str(error)[:200])
         batch.unsettled.clear()
         batch.in_flight = set()
 
@@ -469,7 +475,16 @@ def deliver_now(
         run_id=new_run_id(clock, "now"), kind="upload", job="now", owner=owner, started_at=clock.now()
     )
     uploader = _Uploader(
-        outbox, webitel, clock, owner, settings, receipt, None, on_delivered, callback_status
+        outbox,
+        webitel,
+        clock,
+        owner,
+        settings,
+        receipt,
+        None,
+        on_delivered,
+        callback_status,
+        record_outcomes=True,
     )
     claimed = outbox.claim(list(entry_ids), clock.now(), lease_s=settings.lease_s, owner=owner)
     if claimed:
@@ -478,7 +493,7 @@ def deliver_now(
         except _Stop as stop:
             logger.warning("deliver_now: left for the scheduled upload", extra={"reason": stop.reason})
     outcomes = {entry_id: DeliveryOutcome("not_claimed") for entry_id in entry_ids}
-    outcomes.update(uploader.outcomes)
+    outcomes.update(uploader.outcomes or {})
     return outcomes
 
 
