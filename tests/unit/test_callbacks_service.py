@@ -446,3 +446,11 @@ def test_a_refused_guard_gives_back_the_lock_and_slot() -> None:
     with pytest.raises(RateLimited):
         world.submit(mode="scheduled", scheduled_at="2026-11-19T14:00:00+01:00")
     assert not world.repo.locks and all(count == 0 for count in world.repo.slots.values())
+
+
+@pytest.mark.parametrize("scheduled_at", ["9999-12-31T23:59:00-12:00", "0001-01-01T00:00:00+14:00"])
+def test_a_booking_at_the_edge_of_the_calendar_is_a_field_error_not_a_crash(scheduled_at: str) -> None:
+    """Converting these to UTC overflows; the visitor gets a 422 naming the field."""
+    with pytest.raises(Unprocessable) as refused:
+        World().submit(mode="scheduled", scheduled_at=scheduled_at)
+    assert [f.field for f in refused.value.fields] == ["scheduled_at"]

@@ -55,3 +55,16 @@ def test_the_logger_never_writes_a_raw_number_or_token() -> None:
     assert "s3cr3t" not in line
     assert record["authorization"] == "***"
     assert record["level"] == "INFO"
+
+
+def test_url_encoded_and_glued_numbers_and_url_tokens_are_masked() -> None:
+    text = mask_text("GET /v1/routing?cid=%2B420602123456 x_420602123456 /v1/callbacks/1?token=abc.DEF-1&x=2")
+    assert "602123456" not in text
+    assert "abc.DEF-1" not in text
+    assert "token=***" in text
+    assert "&x=2" in text
+
+
+def test_iso_dates_stay_readable() -> None:
+    assert mask_text("slot 2026-11-23 booked") == "slot 2026-11-23 booked"
+    assert "666555" not in mask_text("call 777-666-555 on 2026-11-23")

@@ -23,7 +23,10 @@ SERVICE = "ringback"
 
 # Seven or more digits, optionally with a leading + or 00 and spaces/dashes/dots/parentheses
 # between them: long enough to be a phone number, short runs (ids, counts) stay readable.
-_PHONE_LIKE = re.compile(r"(?<![\w])\+?(?:[\s\-.()]*\d){7,}")
+# ISO dates (2026-11-23) are not numbers to hide.
+_PHONE_LIKE = re.compile(r"(?<![A-Za-z0-9])(?!\d{4}-\d{2}-\d{2})(?:\+|%2[Bb])?(?:[\s\-.()]*\d){7,}")
+# ``token=...`` / ``signature=...`` inside a URL or free text, whatever key holds the string.
+_SECRET_PARAM = re.compile(r"((?:token|signature|secret|password|api[_-]?key)=)[^&\s\"']+", re.I)
 _SECRET_KEYS = re.compile(r"(authorization|token|secret|password|api[_-]?key|signature|cookie)", re.I)
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 
@@ -35,7 +38,8 @@ def mask_text(text: str) -> str:
         digits = re.sub(r"\D", "", match.group(0))
         return f"***{digits[-2:]}"
 
-    return _EMAIL.sub("***@***", _PHONE_LIKE.sub(_mask_phone, text))
+    masked = _SECRET_PARAM.sub(r"\1***", text)
+    return _EMAIL.sub("***@***", _PHONE_LIKE.sub(_mask_phone, masked))
 
 
 def redact(value: Any, key: str = "") -> Any:

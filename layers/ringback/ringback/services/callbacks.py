@@ -300,6 +300,9 @@ class CallbackService:
             at = local_schedule(
                 request.scheduled_at, request.date, request.time, request.timezone, config.timezone
             ).astimezone(UTC)
+        except OverflowError:
+            problems.append(FieldProblem(request.schedule_field, "is too far from today"))
+            return None
         except ValueError as error:
             problems.append(FieldProblem(request.schedule_field, str(error)))
             return None
@@ -845,10 +848,10 @@ def _same_request(request: RescheduleRequest, record: CallbackRecord, config: Op
     try:
         wanted = local_schedule(
             request.scheduled_at, request.date, request.time, request.timezone, config.timezone
-        )
-    except ValueError:
+        ).astimezone(UTC)
+    except (ValueError, OverflowError):
         return False
-    return wanted.astimezone(UTC) == record.slot_start
+    return wanted == record.slot_start
 
 
 def view_of(record: CallbackRecord) -> CallbackView:
