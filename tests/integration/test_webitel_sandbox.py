@@ -794,3 +794,13 @@ def test_runs_standalone_from_the_command_line() -> None:
         process.terminate()
         process.wait(timeout=10)
     assert process.returncode == 0
+
+
+def test_the_token_source_is_asked_on_every_request(webitel_sandbox: WebitelSandbox) -> None:
+    """A token put into the secret after deploy (or rotated) is used without a new container."""
+    tokens = ["placeholder-from-deploy", TOKEN]
+    with HttpWebitelClient(webitel_sandbox.url, lambda: tokens[0], timeout=TIMEOUT) as webitel:
+        with pytest.raises(WebitelAuthError):
+            webitel.list_agents()
+        tokens.pop(0)
+        assert webitel.list_agents()

@@ -74,7 +74,10 @@ def outbox() -> DialerOutbox:
 @lru_cache(maxsize=1)
 def webitel() -> WebitelClient:
     settings = get_settings()
-    token = secret_value(settings.webitel_token_secret, "token", max_age_s=settings.secrets_max_age_s)
+
+    def token() -> str:  # cached by Powertools for secrets_max_age_s, re-read after that
+        return secret_value(settings.webitel_token_secret, "token", max_age_s=settings.secrets_max_age_s)
+
     # A visitor waits for a "now" push: connect fast, give up early; the uploader retries.
     return HttpWebitelClient(settings.webitel_base_url, token, timeout=httpx.Timeout(2.5, connect=1.0))
 

@@ -63,7 +63,10 @@ def callback_status() -> DynamoCallbackStatus | None:
 @lru_cache(maxsize=1)
 def webitel() -> HttpWebitelClient:
     s = get_settings()
-    token = secret_value(s.webitel_token_secret, "token", max_age_s=s.secrets_max_age_s)
+
+    def token() -> str:  # cached by Powertools for secrets_max_age_s, re-read after that
+        return secret_value(s.webitel_token_secret, "token", max_age_s=s.secrets_max_age_s)
+
     # A bulk of 100 members can take a while to commit; the lease (300 s) is far longer.
     return HttpWebitelClient(
         s.webitel_base_url, token, timeout=httpx.Timeout(s.dialer_webitel_timeout_s, connect=3.0)

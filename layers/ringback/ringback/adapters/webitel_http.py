@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar
 from urllib.parse import quote
@@ -62,6 +62,17 @@ def _segment(value: str) -> str:
     return quote(value, safe="")
 
 
+class _AccessToken(httpx.Auth):
+    """Sets ``X-Webitel-Access`` from the token source on every request."""
+
+    def __init__(self, token: Callable[[], str]) -> None:
+        self._token = token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers[ACCESS_HEADER] = self._token()
+        yield request
+
+
 class HttpWebitelClient:
     """Webitel engine client with one reused connection pool.
 
@@ -72,16 +83,19 @@ class HttpWebitelClient:
     def __init__(
         self,
         base_url: str,
-        token: str,
+        token: str | Callable[[], str],
         *,
         timeout: httpx.Timeout,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         if not token:
             raise ValueError("a Webitel access token is required")
+        # A callable is asked on every request (it caches the secret itself), so a token put
+        # into the secret after deploy, or rotated, is used without recycling the container.
         self._client = httpx.Client(
             base_url=base_url.rstrip("/") + "/",
-            headers={ACCESS_HEADER: token, "Accept": "application/json"},
+            headers={"Accept": "application/json"},
+            auth=_AccessToken(token if callable(token) else (lambda: token)),
             timeout=timeout,
             transport=transport,
             follow_redirects=False,
