@@ -74,6 +74,8 @@ class LocalStack:
                 "Stage": "local",
                 "WebitelBaseUrl": self.webitel.url,
                 "AllowedOrigins": ",".join(api_origins),
+                # Locally the CAPTCHA sandbox accepts Cloudflare's public test token (no third party).
+                "CaptchaBackend": "sandbox",
             },
             secret_values={"WebitelAccessTokenSecret": {"token": self.webitel.token}},
         )

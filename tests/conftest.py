@@ -53,6 +53,7 @@ def moto_stack(stack_template: StackTemplate, webitel_sandbox: Any) -> Iterator[
                 "Stage": "test",
                 "WebitelBaseUrl": webitel_sandbox.url,
                 "AllowedOrigins": LOCAL_ORIGINS,
+                "CaptchaBackend": "sandbox",
             },
             secret_values={"WebitelAccessTokenSecret": {"token": webitel_sandbox.token}},
             stack_name="ringback-test",
