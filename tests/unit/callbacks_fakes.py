@@ -265,6 +265,8 @@ class CallbacksWebitel(FakeWebitel):
         self.down = False
         self.placed: list[CreateCallRequest] = []
         self.call_fault: str | None = None
+        # The call went out but its answer was lost (read timeout after Webitel committed).
+        self.call_answer_lost = False
         self.deleted: list[Mapping[str, str]] = []
 
     def queue_agent_counts(self, queue_id: str) -> QueueAgentCounts:
@@ -277,6 +279,8 @@ class CallbacksWebitel(FakeWebitel):
         if self.call_fault:
             raise WebitelUnavailable(self.call_fault, may_have_committed=False)
         self.placed.append(request)
+        if self.call_answer_lost:
+            raise WebitelUnavailable("read timeout", may_have_committed=True)
         return f"call-{len(self.placed)}"
 
     def stop_member(self, queue_id: str, member_id: str, cause: str = "cancel") -> None:

@@ -323,6 +323,18 @@ def test_direct_mode_falls_back_to_the_queue() -> None:
     assert world.outbox.get(record.outbox_entry_id).state == OutboxState.DELIVERED  # type: ignore[union-attr]
 
 
+def test_direct_call_with_an_unknown_outcome_does_not_also_ring_the_queue_at_once() -> None:
+    """Webitel may have placed the call: the queue entry stays pending (due later), not pushed."""
+    world = World(callback_mode="direct", direct_from_extension="1005")
+    world.webitel.call_answer_lost = True
+    answer = world.submit(mode="now")
+    record = world.repo.get(answer.id)
+    assert record is not None and len(world.webitel.placed) == 1
+    entry = world.outbox.get(record.outbox_entry_id)
+    assert entry is not None and entry.state == OutboxState.PENDING
+    assert world.delivered == []
+
+
 def test_cancel_stops_the_member_and_is_idempotent() -> None:
     world = World()
     answer = world.submit(mode="now")

@@ -67,6 +67,7 @@ from ringback.domain.webitel import (
     Lookup,
     MemberCommunication,
     MemberItem,
+    WebitelUnavailable,
     epoch_ms,
 )
 from ringback.observability import logger, metrics
@@ -487,14 +488,34 @@ class CallbackService:
                 CreateCallRequest.from_extension(config.direct_from_extension, record.phone, params)
             )
         except Exception as error:
+            if isinstance(error, WebitelUnavailable) and error.may_have_committed:
+                # Webitel may have placed the call: ringing the queue now could call the visitor
+                # twice. The safety-net entry stays pending (due later); the uploader sends it.
+                logger.warning(
+                    "direct call outcome unknown; the queue entry stays as the safety net",
+                    extra={"callback_id": record.id, "error_type": type(error).__name__},
+                )
+                metrics.add_metric(name="CallbackDirectUncertain", unit="Count", value=1)
+                return record
             logger.warning(
                 "direct call failed; falling back to the queue",
                 extra={"callback_id": record.id, "error_type": type(error).__name__},
             )
             metrics.add_metric(name="CallbackDirectFallback", unit="Count", value=1)
             return None
+        # The safety-net entry must not ring the visitor a second time: one retry on a fault.
+        for attempt in (1, 2):
+            try:
+                self._outbox.cancel(record.outbox_entry_id, reason="direct call placed")
+                break
+            except Exception:
+                if attempt == 2:
+                    logger.exception(
+                        "direct call placed but its queue entry not cancelled",
+                        extra={"callback_id": record.id},
+                    )
+                    metrics.add_metric(name="CallbackDirectCancelFailed", unit="Count", value=1)
         try:
-            self._outbox.cancel(record.outbox_entry_id, reason="direct call placed")
             self._repo.update(record.id, call_id=call_id)
             self._repo.advance_status(record.id, CallbackStatus.DIALING, _ms(self._clock.now()))
         except Exception:
