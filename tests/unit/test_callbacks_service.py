@@ -335,6 +335,32 @@ def test_direct_call_with_an_unknown_outcome_does_not_also_ring_the_queue_at_onc
     assert world.delivered == []
 
 
+def test_a_repeat_revives_a_request_whose_entry_an_undo_cancelled() -> None:
+    """A submit whose store failed and whose undo could not delete the request leaves an open
+    request with a cancelled entry: the visitor's retry must get a call, not a dead promise."""
+    world = World()
+    first = world.submit(mode="later")
+    record = world.repo.get(first.id)
+    assert record is not None
+    world.outbox.cancel(record.outbox_entry_id, reason="not stored")
+    world.submit(mode="later")
+    revived = world.repo.get(first.id)
+    assert revived is not None and revived.outbox_entry_id != record.outbox_entry_id
+    entry = world.outbox.get(revived.outbox_entry_id)
+    assert entry is not None and entry.state == OutboxState.PENDING
+
+
+def test_a_customer_cancellation_is_never_revived_by_a_repeat() -> None:
+    world = World()
+    first = world.submit(mode="later")
+    record = world.repo.get(first.id)
+    assert record is not None
+    world.outbox.cancel(record.outbox_entry_id, reason="cancelled by the customer")
+    world.submit(mode="later")
+    again = world.repo.get(first.id)
+    assert again is not None and again.outbox_entry_id == record.outbox_entry_id
+
+
 def test_cancel_stops_the_member_and_is_idempotent() -> None:
     world = World()
     answer = world.submit(mode="now")

@@ -82,6 +82,8 @@ _SLOT_COUNTER_GRACE = timedelta(days=2)
 # The request and its outbox entry are written at the same time (two tables, two adapters).
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="callbacks-submit")
 _CANCELLABLE = frozenset({CallbackStatus.RECEIVED, CallbackStatus.QUEUED, CallbackStatus.DIALING})
+# The reason an undone submit's outbox entry is cancelled with (see ``_ensure_entry``).
+_UNDONE = "not stored"
 _RESCHEDULABLE = frozenset({CallbackStatus.RECEIVED, CallbackStatus.QUEUED})
 
 
@@ -244,7 +246,7 @@ class CallbackService:
             },
         )
         try:
-            self._outbox.cancel(entry.entry_id, reason="not stored")
+            self._outbox.cancel(entry.entry_id, reason=_UNDONE)
         except Exception:
             logger.exception(
                 "could not cancel the outbox entry of an undone callback", extra={"callback_id": record.id}
@@ -600,12 +602,24 @@ class CallbackService:
         return self._accepted(updated, config, caller, repeat=True, with_link=same_visitor)
 
     def _ensure_entry(self, record: CallbackRecord, config: OperatorConfig) -> OutboxEntry | None:
-        """The request's outbox entry, re-created if an earlier attempt died before writing it."""
+        """The request's outbox entry, re-created if an earlier attempt died before writing it,
+        or if an earlier submit's undo cancelled it but could not delete the request (the
+        request is open, and nothing would ever call)."""
         entry = self._outbox.get(record.outbox_entry_id)
-        if entry is None and record.status in (CallbackStatus.RECEIVED, CallbackStatus.QUEUED):
+        if record.status not in (CallbackStatus.RECEIVED, CallbackStatus.QUEUED):
+            return entry
+        if entry is None:
             entry = self._entry_for(record, config)
             self._outbox.add(entry)
             logger.warning("re-created a missing outbox entry", extra={"callback_id": record.id})
+        elif entry.state == OutboxState.CANCELLED and entry.last_error == _UNDONE:
+            generation = record.reschedule_count + 1
+            entry = self._entry_for(record, config, generation=generation)
+            self._outbox.add(entry)
+            self._repo.update(record.id, outbox_entry_id=entry.entry_id, reschedule_count=generation)
+            logger.warning(
+                "re-created an outbox entry an undo had cancelled", extra={"callback_id": record.id}
+            )
         return entry
 
     # -- answers ----------------------------------------------------------------------------
