@@ -333,3 +333,14 @@ class MemoryCache:
 def at(text: str) -> datetime:
     """An aware UTC datetime from ISO text (with offset)."""
     return datetime.fromisoformat(text).astimezone(UTC)
+
+
+class RepoStatusSink:
+    """``ports.projections.CallbackStatusSink`` over the in-memory repository (what
+    ``DynamoCallbackStatus`` is over the CallbacksTable)."""
+
+    def __init__(self, repo: MemoryCallbacks) -> None:
+        self._repo = repo
+
+    def advance(self, advance: Any) -> bool:
+        return self._repo.advance_status(advance.callback_id, advance.status, advance.at)

@@ -19,6 +19,7 @@ from tests.unit.callbacks_fakes import (
     CallbacksWebitel,
     FakeCaptcha,
     MemoryCallbacks,
+    RepoStatusSink,
     StaticConfig,
     at,
     make_config,
@@ -46,6 +47,7 @@ class World:
 
         def deliver(outbox: Any, webitel: Any, entry_ids: Any, clock: Any, owner: str, **kwargs: Any) -> Any:
             self.delivered.extend(entry_ids)
+            kwargs.setdefault("callback_status", RepoStatusSink(self.repo))
             return deliver_now(outbox, webitel, entry_ids, clock, owner, **kwargs)
 
         self.service = CallbackService(

@@ -88,7 +88,10 @@ _RESCHEDULABLE = frozenset({CallbackStatus.RECEIVED, CallbackStatus.QUEUED})
 
 
 class DeliverNow(Protocol):
-    """``services.dialer_upload.deliver_now``: claim these entries and deliver them exactly once."""
+    """``services.dialer_upload.deliver_now``: claim these entries and deliver them exactly once.
+
+    Bound with the callback-status path (``adapters.callbacks_factory``), so a delivered member
+    queues its request and a rejected one fails it, as in the scheduled upload."""
 
     def __call__(
         self,
@@ -535,7 +538,6 @@ class CallbackService:
                 entry_ids,
                 self._clock,
                 self._owner,
-                on_delivered=self._delivered,
             )
         except Exception as error:
             logger.warning(
@@ -546,10 +548,6 @@ class CallbackService:
         outcome = outcomes.get(entry_ids[0])
         state = getattr(outcome, "state", None)
         logger.info("callback pushed", extra={"callback_id": record.id, "outbox_state": str(state)})
-
-    def _delivered(self, entry: OutboxEntry, member_id: str) -> None:
-        """The member is in Webitel's queue: the request is ``queued`` (only ever forward)."""
-        self._repo.advance_status(entry.source_id, CallbackStatus.QUEUED, _ms(self._clock.now()))
 
     # -- repeats ----------------------------------------------------------------------------
 
