@@ -129,3 +129,75 @@ def test_read_models_not_found_and_funnel_ranges() -> None:
             views.funnel(start, end)
         assert error.value.fields[0].field == field
     assert len(views.funnel("2026-03-01", "2026-03-03")["days"]) == 3
+
+
+class TickingClock:
+    """Each request arrives one second after the previous one."""
+
+    def __init__(self) -> None:
+        self.moment = FixedClock().moment
+
+    def now(self) -> Any:
+        from datetime import timedelta
+
+        self.moment += timedelta(seconds=1)
+        return self.moment
+
+
+def team_hook(status: str, payload: str = "") -> dict[str, str]:
+    # Field for field what webitel/call_center agent_manager/agent.go HookData() exports, posted
+    # under the same names (events/webitel-team-hook-agent-status.json is the same shape).
+    body = {
+        "event": "agent_status",
+        "agent_id": "17",
+        "user_id": "204",
+        "team_id": "2",
+        "agent_name": "Petr Svoboda",
+        "status": status,
+        "extension": "1005",
+    }
+    if payload:
+        body["status_payload"] = payload
+    return body
+
+
+def test_online_pause_online_as_webitel_sends_them_ends_online() -> None:
+    projections, callbacks, log = FakeProjections(), FakeCallbacks(), FakeEventLog()
+    projector = Projector(projections, callbacks, zone=ZoneInfo("Europe/Prague"), default_region="CZ")
+    ingest = Ingest(log, projector, TickingClock())
+    outcomes = [
+        ingest.ingest(EventSource.WEBITEL, ingest.parse(EventSource.WEBITEL, body))
+        for body in (team_hook("online"), team_hook("pause", "lunch"), team_hook("online"))
+    ]
+    assert [o.to_json()["events"][0]["status"] for o in outcomes] == ["accepted"] * 3
+    assert len({o.outcomes[0].event_id for o in outcomes}) == 3 and len(log.events) == 3
+    [agent] = ReadModels(projections, callbacks).agents()
+    assert (agent["agent_id"], agent["status"], agent["extension"]) == ("17", "online", "1005")
+    # The same three rebuilt from the log, in any order, end the same way.
+    for order in ([2, 0, 1], [1, 2, 0]):
+        fresh = FakeProjections()
+        events = list(log.events.values())
+        Projector(fresh, FakeCallbacks(), zone=ZoneInfo("UTC"), default_region="CZ").apply_all(
+            [events[i] for i in order]
+        )
+        assert ReadModels(fresh, FakeCallbacks()).agents()[0]["status"] == "online"
+
+
+def test_timestampless_status_changes_in_one_batch_keep_their_order() -> None:
+    ingest, log, projections, callbacks = setup()
+    result = ingest.ingest(
+        EventSource.WEBITEL,
+        ingest.parse(EventSource.WEBITEL, [team_hook("online"), team_hook("pause"), team_hook("online")]),
+    )
+    assert result.accepted == 3 and result.duplicates == 0
+    times = sorted(e.occurred_at for e in log.events.values())
+    assert times == [times[0], times[0] + 1, times[0] + 2]
+    assert ReadModels(projections, callbacks).agents()[0]["status"] == "online"
+
+
+def test_a_hook_with_webitels_timestamp_is_still_deduplicated_by_content() -> None:
+    ingest, log, _, _ = setup()
+    body = {**team_hook("online"), "timestamp": "1772443800000"}
+    first = ingest.ingest(EventSource.WEBITEL, ingest.parse(EventSource.WEBITEL, body))
+    again = ingest.ingest(EventSource.WEBITEL, ingest.parse(EventSource.WEBITEL, body))
+    assert (first.accepted, again.duplicates, len(log.events)) == (1, 1, 1)

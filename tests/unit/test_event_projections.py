@@ -412,3 +412,48 @@ def test_inbound_bridged_closes_open_requests_of_that_number() -> None:
         timeline["timeline"][0]["event"] == "inbound_bridged"
         and timeline["timeline"][0]["call_uuid"] == "in-1"
     )
+
+
+def test_a_bridged_call_in_an_inbound_queue_is_inbound_without_a_direction() -> None:
+    # Webitel's queue hooks carry no direction (call_center queue/hook.go adds only state and
+    # channel): the operator config's inbound queues say which calls came in.
+    body = {
+        "event": "bridged",
+        "state": "bridged",
+        "channel": "call",
+        "queue_id": "3",
+        "attempt_id": "88",
+        "member_channel_id": "c-1",
+        "destination": "+420777666555",
+        "timestamp": "1772443800000",
+    }
+    logged = to_logged(EventSource.WEBITEL, WebitelEvent.model_validate(body), 1772443800500)
+
+    def plan(inbound: frozenset[str]) -> Any:
+        return Projector(
+            FakeProjections(),
+            FakeCallbacks(),
+            zone=ZoneInfo("UTC"),
+            default_region="CZ",
+            inbound_queues=lambda: inbound,
+        ).plan(logged)
+
+    assert [c.e164 for c in plan(frozenset({"3"})).closures] == ["+420777666555"]
+    assert plan(frozenset({"9"})).closures == ()
+    dialer = to_logged(
+        EventSource.WEBITEL,
+        WebitelEvent.model_validate({**body, "direction": "outbound"}),
+        1772443800500,
+    )
+    assert (
+        Projector(
+            FakeProjections(),
+            FakeCallbacks(),
+            zone=ZoneInfo("UTC"),
+            default_region="CZ",
+            inbound_queues=lambda: frozenset({"3"}),
+        )
+        .plan(dialer)
+        .closures
+        == ()
+    )

@@ -12,17 +12,33 @@ from ringback.adapters.operator_config import SsmOperatorConfig
 from ringback.adapters.projections_dynamo import DynamoCallbackStatus, DynamoProjections
 from ringback.adapters.secrets import SecretTokens
 from ringback.config import Settings, get_settings
+from ringback.observability import logger
 from ringback.services.ingest import Ingest, WidgetGuard, WidgetLimits
 from ringback.services.projector import Projector
 from ringback.services.read_models import ReadModels
 
 
 def build_projector(settings: Settings) -> Projector:
+    config = SsmOperatorConfig(settings.config_parameter, max_age_s=settings.operator_config_max_age_s)
+
+    def inbound_queues() -> frozenset[str]:
+        # Read only for an inbound-looking bridged call without a direction; a config that
+        # cannot be read leaves such a call unclassified (logged), never fails the projection.
+        try:
+            return config.load().inbound_queue_ids
+        except Exception as error:
+            logger.warning(
+                "operator config unreadable; inbound queues unknown",
+                extra={"error_type": type(error).__name__},
+            )
+            return frozenset()
+
     return Projector(
         DynamoProjections(settings.projections_table),
         DynamoCallbackStatus(settings.callbacks_table),
         zone=ZoneInfo(settings.report_timezone),
         default_region=settings.default_region,
+        inbound_queues=inbound_queues,
     )
 
 

@@ -11,7 +11,7 @@ from datetime import date, time
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ringback.domain.callbacks import CallbackPolicy
 
@@ -38,6 +38,19 @@ def parse_range(text: str) -> OpeningRange:
     return OpeningRange(opens=time(h1, m1), closes=closes)
 
 
+class InboundQueues(BaseModel):
+    """The inbound queue of each branch of the routing flow; empty = ``inbound_queue_id``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    found: str = Field(default="", pattern=r"^(\d+)?$")
+    debt: str = Field(default="", pattern=r"^(\d+)?$")
+    unknown: str = Field(default="", pattern=r"^(\d+)?$")
+
+
+RoutingBranch = Literal["found", "debt", "unknown"]
+
+
 class OperatorConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -46,6 +59,10 @@ class OperatorConfig(BaseModel):
     holidays: list[date] = Field(default_factory=list)
     callback_queue_id: str = Field(default="1", pattern=r"^\d+$")
     debtor_queue_id: str = Field(default="2", pattern=r"^\d+$")
+    # Webitel lets an inbound call join only an inbound queue (type 1): the routing flow's
+    # joinQueue targets these, never the dialer queues above (docs/webitel-contract.md).
+    inbound_queue_id: str = Field(default="3", pattern=r"^\d+$")
+    inbound_queues: InboundQueues = Field(default_factory=InboundQueues)
     communication_type_id: str = Field(default="1", pattern=r"^[1-9]\d*$")
     callback_mode: Literal["queue", "direct"] = "queue"
     direct_from_extension: str = ""
@@ -82,6 +99,31 @@ class OperatorConfig(BaseModel):
             if not re.fullmatch(r"[A-Z]{2}", code):
                 raise ValueError(f"'{code}' is not an ISO 3166 alpha-2 code")
         return value
+
+    @model_validator(mode="after")
+    def _inbound_is_not_a_dialer_queue(self) -> OperatorConfig:
+        dialer = {self.callback_queue_id, self.debtor_queue_id}
+        for branch, queue_id in self.inbound_queue_by_branch().items():
+            if queue_id in dialer:
+                raise ValueError(
+                    f"inbound queue of '{branch}' is {queue_id}, a dialer queue: an inbound call "
+                    "can join only an inbound queue"
+                )
+        return self
+
+    def inbound_queue_by_branch(self) -> dict[RoutingBranch, str]:
+        """The queue the routing flow's joinQueue uses on each branch."""
+        chosen = self.inbound_queues
+        return {
+            "found": chosen.found or self.inbound_queue_id,
+            "debt": chosen.debt or self.inbound_queue_id,
+            "unknown": chosen.unknown or self.inbound_queue_id,
+        }
+
+    @property
+    def inbound_queue_ids(self) -> frozenset[str]:
+        """Every inbound queue of the routing flow: a call event in one of them is inbound."""
+        return frozenset(self.inbound_queue_by_branch().values())
 
     @property
     def zone(self) -> ZoneInfo:

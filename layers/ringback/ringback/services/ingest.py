@@ -143,10 +143,12 @@ class Ingest:
 
     def ingest(self, source: EventSource, events: Sequence[BaseModel]) -> IngestResult:
         """Log each event once and project it."""
-        received = int(self._clock.now().timestamp() * 1000)
+        now = self._clock.now()
+        received = int(now.timestamp() * 1000)
+        arrival_us = int(now.timestamp() * 1_000_000)
         result = IngestResult()
-        for model in events:
-            logged = to_logged(source, model, received)
+        for position, model in enumerate(events):
+            logged = to_logged(source, model, received, position, arrival_us=arrival_us)
             new = self._log.append(logged)
             result.outcomes.append(Outcome(logged.event_id, logged.event_type, logged.known, not new))
             if not new:
@@ -168,12 +170,32 @@ class Ingest:
         return result
 
 
-def to_logged(source: EventSource, model: BaseModel, received_at: int) -> LoggedEvent:
-    """The normalised log entry of a validated event."""
+def to_logged(
+    source: EventSource,
+    model: BaseModel,
+    received_at: int,
+    position: int = 0,
+    *,
+    arrival_us: int | None = None,
+) -> LoggedEvent:
+    """The normalised log entry of a validated event.
+
+    A Webitel body without ``timestamp`` (the team hook ``agent_status`` never has one; the
+    integration guide's body neither) is ordered by its arrival: ``occurred_at`` is the arrival
+    time (plus its position in a batch, so a batch keeps its order), and the arrival (in
+    microseconds, and the position) is part of its identity, so online -> pause -> online are
+    three changes, never a "duplicate". Webitel's ``httpRequest`` does not retry
+    (webitel/flow_manager ``flow/http.go``), so no redelivery is mistaken for a new event.
+    """
+    arrival: int | None = None
     if isinstance(model, WebitelEvent):
         event_type, known, parts = model.event, model.known, model.identity_parts()
         occurred = model.occurred_at()
         payload = canonical(model.model_dump(mode="json"))
+        if not model.has_sender_time:
+            arrival = received_at + position
+            arrived = arrival_us if arrival_us is not None else received_at * 1000
+            parts = {**parts, "ringback_arrival": f"{arrived}.{position}"}
     elif isinstance(model, WidgetEvent):
         event_type, known, parts = model.event, model.known, model.identity_parts()
         occurred = model.occurred_at
@@ -184,7 +206,9 @@ def to_logged(source: EventSource, model: BaseModel, received_at: int) -> Logged
         payload = canonical(mask_phone_fields(model.model_dump(mode="json")))
     else:  # pragma: no cover - the models above are the only ones parse() produces
         raise TypeError(type(model).__name__)
-    if occurred is None or occurred > received_at + _MAX_FUTURE_MS:
+    if arrival is not None and (occurred is None or occurred > received_at + _MAX_FUTURE_MS):
+        occurred = arrival
+    elif occurred is None or occurred > received_at + _MAX_FUTURE_MS:
         occurred = received_at
     return LoggedEvent(
         source=source,

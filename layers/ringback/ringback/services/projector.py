@@ -8,7 +8,7 @@ event twice, late, or out of order changes nothing the second time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
@@ -28,12 +28,26 @@ CLOSED_BY_CALL_IN = "the customer called in and reached an agent"
 
 class Projector:
     def __init__(
-        self, projections: Projections, callbacks: CallbackStatusStore, *, zone: ZoneInfo, default_region: str
+        self,
+        projections: Projections,
+        callbacks: CallbackStatusStore,
+        *,
+        zone: ZoneInfo,
+        default_region: str,
+        inbound_queues: Callable[[], frozenset[str]] = frozenset,
     ) -> None:
         self._projections = projections
         self._callbacks = callbacks
         self._zone = zone
         self._region = default_region
+        # The operator config's inbound queues: Webitel's queue hooks carry no direction, so a
+        # call event of one of these queues is an inbound call (docs/webitel-contract.md).
+        self._inbound_queues = inbound_queues
+
+    def _is_inbound(self, hook: WebitelEvent) -> bool:
+        if hook.direction:
+            return hook.direction == "inbound"
+        return bool(hook.queue_key) and hook.queue_key in self._inbound_queues()
 
     # -- planning (pure) --------------------------------------------------------------------
 
@@ -87,7 +101,7 @@ class Projector:
             if hook.event == "bridged":
                 day = p.funnel_day(event.occurred_at, self._zone)
                 records.append(p.funnel_record(day, hook.provider or "unknown", "connected", callback_id))
-        elif hook.event == "bridged" and hook.direction == "inbound" and hook.customer_number:
+        elif hook.event == "bridged" and hook.customer_number and self._is_inbound(hook):
             try:
                 number = parse_phone(hook.customer_number, self._region)
             except InvalidPhone:

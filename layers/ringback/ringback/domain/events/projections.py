@@ -256,7 +256,7 @@ def agent_updates(event: LoggedEvent) -> list[RegisterUpdate]:
                 "status": hook.status.lower(),
                 "reason": hook.status_payload,
                 "name": hook.agent_name,
-                "extension": hook.agent_extension,
+                "extension": hook.extension_key,
                 "since": event.occurred_at,
             },
         )

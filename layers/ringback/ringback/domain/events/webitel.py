@@ -8,7 +8,12 @@ variables. Two shapes are accepted in one model, because customers use both:
 * the integration guide's call event body: ``event`` (offering | bridged), ``direction``
   (inbound | outbound), ``queue``, ``member``, ``attempt``, ``uuid``, ``agent``, ``cid``;
 * Webitel's own hook variable names (``attempt_id``, ``member_id``, ``queue_id``,
-  ``member_channel_id``, ``timestamp``, ``bridged_at``, ``call_cause``, ``cc_result``, ...).
+  ``member_channel_id``, ``timestamp``, ``bridged_at``, ``call_cause``, ``cc_result``, ...):
+  a queue hook starts its schema with the attempt's ``ExportSchemaVariables()`` plus ``state``
+  (the hook name) and ``channel`` (webitel/call_center ``queue/attempt.go``, ``queue/hook.go``);
+  the team hook ``agent_status`` with ``agent_id``, ``user_id``, ``team_id``, ``agent_name``,
+  ``status``, ``status_payload``, ``extension`` and no timestamp (``agent_manager/agent.go``
+  ``HookData``). docs/webitel-contract.md lists every variable with its source.
 
 Every hook variable arrives as a string; an empty string means unset; times are epoch
 milliseconds as strings. Member variables come flat (``"ringback_callback_id": "..."``) or in a
@@ -19,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ringback.domain.errors import FieldProblem
 from ringback.domain.events._types import EpochMs, HookStr, LooseInt
@@ -41,6 +46,10 @@ class WebitelEvent(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True, str_strip_whitespace=True)
 
     event: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$")
+    # -- what call_center adds to every queue hook: the attempt state (= the hook name) and the
+    # queue's channel (call, out_call, chat, task, im)
+    state: HookStr = ""
+    channel: HookStr = ""
     # -- the integration guide's body
     direction: HookStr = ""
     queue: HookStr = ""
@@ -59,6 +68,10 @@ class WebitelEvent(BaseModel):
     destination: HookStr = ""
     destination_type: HookStr = ""
     destination_description: HookStr = ""
+    destination_seq: LooseInt = None
+    cc_resource_id: HookStr = ""
+    use_processing: HookStr = ""
+    agent_description: HookStr = ""
     member_timezone: HookStr = ""
     timestamp: EpochMs = None
     joined_at: EpochMs = None
@@ -67,6 +80,8 @@ class WebitelEvent(BaseModel):
     agent_name: HookStr = ""
     user_id: HookStr = ""
     agent_extension: HookStr = ""
+    # the team hook names the agent's extension ``extension`` (queue hooks: agent_extension)
+    extension: HookStr = ""
     agent_channel_id: HookStr = ""
     member_channel_id: HookStr = ""
     call_bill_sec: LooseInt = None
@@ -83,6 +98,14 @@ class WebitelEvent(BaseModel):
     team_id: HookStr = ""
     # -- member variables as a map (the flow may also post them flat)
     variables: dict[str, HookStr] = Field(default_factory=dict, max_length=100)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _event_from_state(cls, data: Any) -> Any:
+        # A queue hook schema may post Webitel's ``state`` alone: it is the hook's name.
+        if isinstance(data, dict) and not data.get("event") and isinstance(data.get("state"), str):
+            return {**data, "event": data["state"]}
+        return data
 
     @field_validator("direction")
     @classmethod
@@ -122,6 +145,10 @@ class WebitelEvent(BaseModel):
     @property
     def agent_key(self) -> str:
         return self.agent_id or self.agent
+
+    @property
+    def extension_key(self) -> str:
+        return self.agent_extension or self.extension
 
     @property
     def customer_number(self) -> str:
@@ -175,5 +202,13 @@ class WebitelEvent(BaseModel):
         return []
 
     def identity_parts(self) -> dict[str, Any]:
-        """The whole body: Webitel has no event id and a redelivered hook is the same body."""
+        """The whole body: Webitel has no event id and a redelivered hook is the same body.
+
+        A body without ``timestamp`` (the team hook never sends one) cannot tell two real
+        changes with the same content apart (online, pause, online): ingest adds its arrival.
+        """
         return self.model_dump(mode="json")
+
+    @property
+    def has_sender_time(self) -> bool:
+        return self.timestamp is not None
