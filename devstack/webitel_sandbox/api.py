@@ -60,9 +60,11 @@ class EngineApi:
 
     def create_members_bulk(self, request: ApiRequest) -> ApiResponse:
         validation.validate_body(validation.BULK_MEMBERS, request.body)
-        members = self.store.create_members(
-            request.param("queue_id"), request.body["items"], request.body.get("file_name")
-        )
+        items = request.body["items"]
+        # engine app/cc_member.go BulkCreateMember: one item goes through Member().Create, which
+        # takes no file name (the member has no import id); two or more through BulkCreate.
+        file_name = request.body.get("file_name") if len(items) > 1 else None
+        members = self.store.create_members(request.param("queue_id"), items, file_name)
         return _ok({"ids": [member.id for member in members]}, committed=True)
 
     def create_member(self, request: ApiRequest) -> ApiResponse:
@@ -109,7 +111,9 @@ class EngineApi:
         validation.validate_body(validation.DELETE_MEMBERS, body)
         deleted = self.store.delete_members(
             request.param("queue_id"),
-            ids=[str(member_id) for member_id in body.get("ids") or []],
+            # ``id`` (current) and ``ids`` (deprecated): engine grpc_api/cc_member.go uses ``ids``
+            # instead of ``id`` when both are sent.
+            ids=[str(member_id) for member_id in (body.get("ids") or body.get("id") or [])],
             variables=body.get("variables"),
         )
         return _ok({"next": False, "items": self._members_json(deleted)}, committed=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from devstack.webitel_sandbox import html_page
+from devstack.webitel_sandbox import hooks, html_page
 from devstack.webitel_sandbox.errors import bad_request
 from devstack.webitel_sandbox.faults import Faults
 from devstack.webitel_sandbox.routing import ApiRequest, ApiResponse, Router
@@ -19,11 +19,20 @@ CONTROL_PREFIX = "/_sandbox"
 
 
 class ControlApi:
-    def __init__(self, store: Store, faults: Faults, reset: Callable[[bool], None]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        faults: Faults,
+        reset: Callable[[bool], None],
+        fire: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        set_target: Callable[[hooks.HookTarget], None] | None = None,
+    ) -> None:
         self.store = store
         self.faults = faults
         # reset(seed): clear state and faults, then optionally seed the demo data.
         self._reset = reset
+        self._fire = fire
+        self._set_target = set_target
 
     def router(self) -> Router:
         router = Router()
@@ -33,7 +42,48 @@ class ControlApi:
         router.add("GET", f"{CONTROL_PREFIX}/faults", self.get_faults)
         router.add("POST", f"{CONTROL_PREFIX}/faults", self.set_faults)
         router.add("POST", f"{CONTROL_PREFIX}/reset", self.reset)
+        router.add("POST", f"{CONTROL_PREFIX}/token-user", self.token_user)
+        router.add("POST", f"{CONTROL_PREFIX}/hooks", self.hook_target)
+        router.add("POST", f"{CONTROL_PREFIX}/hooks/fire", self.fire_hook)
         return router
+
+    def token_user(self, request: ApiRequest) -> ApiResponse:
+        """Who the access token is: ``{"user_id", "roles": [...], "agent_id"}`` (report rights)."""
+        body = request.body if isinstance(request.body, dict) else {}
+        roles = body.get("roles", [])
+        if not isinstance(roles, list):
+            raise bad_request("sandbox.token_user.valid", "roles must be a list of role ids")
+        agent_id = body.get("agent_id")
+        user = self.store.set_token_user(
+            user_id=str(body.get("user_id") or "100"),
+            roles=[str(role) for role in roles],
+            agent_id=None if agent_id in (None, "") else str(agent_id),
+        )
+        return ApiResponse(
+            200, {"user_id": user.user_id, "roles": list(user.roles), "agent_id": user.agent_id}
+        )
+
+    def hook_target(self, request: ApiRequest) -> ApiResponse:
+        """Where fired hooks are posted: ``{"url": ".../v1/events/webitel", "token": "..."}``."""
+        body = request.body if isinstance(request.body, dict) else {}
+        if self._set_target is None:
+            raise bad_request("sandbox.hooks.valid", "this sandbox cannot fire hooks")
+        try:
+            target = hooks.HookTarget(url=str(body.get("url") or ""), token=str(body.get("token") or ""))
+        except ValueError as exc:
+            raise bad_request("sandbox.hooks.valid", str(exc)) from None
+        self._set_target(target)
+        return ApiResponse(200, {"url": target.url})
+
+    def fire_hook(self, request: ApiRequest) -> ApiResponse:
+        """Fire a queue hook (``{"hook": "queue", "state", "queue_id", ...}``) or the team hook
+        (``{"hook": "team", "agent_id", "status", "status_payload"}``) at the hook target."""
+        if self._fire is None or not isinstance(request.body, dict):
+            raise bad_request("sandbox.hooks.valid", "body must be a JSON object naming the hook")
+        try:
+            return ApiResponse(200, self._fire(request.body))
+        except ValueError as exc:
+            raise bad_request("sandbox.hooks.valid", str(exc)) from None
 
     def page(self, request: ApiRequest) -> ApiResponse:
         text = html_page.render(self.store.dump(), self.faults.snapshot())

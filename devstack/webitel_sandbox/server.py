@@ -9,6 +9,7 @@ import hmac
 import json
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,13 +17,13 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
-from devstack.webitel_sandbox import seed
+from devstack.webitel_sandbox import hooks, seed
 from devstack.webitel_sandbox.api import EngineApi
 from devstack.webitel_sandbox.control import ControlApi
 from devstack.webitel_sandbox.errors import ApiError, error_body
 from devstack.webitel_sandbox.faults import Faults
 from devstack.webitel_sandbox.routing import ApiRequest, ApiResponse, Router
-from devstack.webitel_sandbox.store import Agent, Call, Queue, Store
+from devstack.webitel_sandbox.store import DEFAULT_ROLE, Agent, Call, Queue, Store
 
 API_PREFIX = "/api"
 ACCESS_HEADER = "X-Webitel-Access"
@@ -198,7 +199,10 @@ class WebitelSandbox:
         self.store = Store()
         self.faults = Faults()
         self.engine_router = EngineApi(self.store).router()
-        self.control_router = ControlApi(self.store, self.faults, self._reset_from_http).router()
+        self.hook_target: hooks.HookTarget | None = None
+        self.control_router = ControlApi(
+            self.store, self.faults, self._reset_from_http, self.fire_hook, self.set_hook_target
+        ).router()
         self._wake = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -281,8 +285,10 @@ class WebitelSandbox:
     def seed_demo(self) -> None:
         seed.seed_demo(self.store)
 
-    def add_queue(self, queue_id: str, name: str, queue_type: int) -> Queue:
-        return self.store.add_queue(queue_id, name, queue_type)
+    def add_queue(
+        self, queue_id: str, name: str, queue_type: int, *, grantee_id: str | None = DEFAULT_ROLE
+    ) -> Queue:
+        return self.store.add_queue(queue_id, name, queue_type, grantee_id=grantee_id)
 
     def add_agent(
         self,
@@ -293,13 +299,59 @@ class WebitelSandbox:
         user_id: str | None = None,
         status: str = "online",
         queue_ids: Iterable[str] = (),
+        supervisor_ids: Iterable[str] = (),
     ) -> Agent:
         return self.store.add_agent(
-            agent_id, name, extension, user_id=user_id, status=status, queue_ids=queue_ids
+            agent_id,
+            name,
+            extension,
+            user_id=user_id,
+            status=status,
+            queue_ids=queue_ids,
+            supervisor_ids=supervisor_ids,
         )
 
-    def set_agent_status(self, agent_id: str, status: str) -> Agent:
-        return self.store.set_agent_status(agent_id, status)
+    def set_agent_status(self, agent_id: str, status: str, payload: str | None = None) -> Agent:
+        return self.store.set_agent_status(agent_id, status, payload)
+
+    def set_token_user(
+        self, *, user_id: str = "100", roles: Iterable[str] = (), agent_id: str | None = None
+    ) -> None:
+        """Who the access token belongs to; decides which queues the general report shows."""
+        self.store.set_token_user(user_id=user_id, roles=roles, agent_id=agent_id)
+
+    # -- hooks ----------------------------------------------------------------------------
+
+    def set_hook_target(self, target: hooks.HookTarget) -> None:
+        self.hook_target = target
+
+    def fire_hook(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """Post the body Webitel's hook would post (devstack/webitel_sandbox/hooks.py).
+
+        ``{"hook": "queue", "state": "bridged", "queue_id": "3", "destination": "+420..."}``
+        or ``{"hook": "team", "agent_id": "11", "status": "pause", "status_payload": "lunch"}``
+        (the team hook changes the agent's status first, as Webitel fires it on a change).
+        Returns what was sent and ringback's answer.
+        """
+        if self.hook_target is None:
+            raise ValueError("no hook target: POST /_sandbox/hooks {url, token} first")
+        kind = spec.get("hook")
+        now = int(time.time() * 1000)
+        if kind == "queue":
+            variables = hooks.queue_hook_variables(self.store, spec, now)
+            schema = hooks.QUEUE_HOOK_SCHEMA
+        elif kind == "team":
+            agent_id = str(spec.get("agent_id") or "")
+            if spec.get("status"):
+                payload = spec.get("status_payload")
+                self.store.set_agent_status(
+                    agent_id, str(spec["status"]), None if payload is None else str(payload)
+                )
+            variables = hooks.team_hook_variables(self.store, agent_id)
+            schema = hooks.TEAM_HOOK_SCHEMA
+        else:
+            raise ValueError('hook must be "queue" or "team"')
+        return hooks.post(self.hook_target, schema, variables)
 
     def end_call(self, call_id: str) -> Call:
         return self.store.end_call(call_id)

@@ -19,6 +19,8 @@ from typing import Any
 from devstack.webitel_sandbox.errors import ApiError, bad_request, not_found
 
 AGENT_STATUSES = ("online", "offline", "pause", "break_out")
+# The role every queue's grantee is by default, and the token user's role (see TokenUser).
+DEFAULT_ROLE = "1"
 # Queue types that take no members: 1 inbound call, 6 inbound chat.
 INBOUND_QUEUE_TYPES = frozenset({1, 6})
 # Fields a member PATCH may name in ``fields``.
@@ -59,10 +61,31 @@ class Queue:
     name: str
     type: int
     enabled: bool = True
+    # The role group granted the queue (engine cc_queue.grantee_id); None = nobody by role.
+    grantee_id: str | None = DEFAULT_ROLE
+    # The queue's variables: call_center adds them to every hook of the queue (queue/hook.go).
+    variables: dict[str, str] = field(default_factory=dict)
 
     @property
     def accepts_members(self) -> bool:
         return self.type not in INBOUND_QUEUE_TYPES
+
+
+@dataclass
+class TokenUser:
+    """The Webitel user the access token belongs to, and what the queue report lets it see.
+
+    engine store/sqlstore/cc_queue_store.go QueueReportGeneral: a queue has a row only when it
+    is enabled and either its ``grantee_id`` is one of the user's roles, or the user is an agent
+    (cc_agent.user_id) and the queue has a skill held (enabled, capacity in range) by the user's
+    own agent, by an agent whose ``supervisor_ids`` name the user's agent, or by an agent of a
+    team whose ``admin_ids`` name it. Sandbox agents hold a queue's skill by ``queue_ids``.
+    """
+
+    user_id: str = "100"
+    roles: tuple[str, ...] = (DEFAULT_ROLE,)
+    # The user's own agent id, when the user is an agent (a supervisor is one).
+    agent_id: str | None = None
 
 
 @dataclass
@@ -76,6 +99,10 @@ class Agent:
     last_status_change: int
     # Id of the call the agent's phone is on; a busy user cannot place another call.
     active_call_id: str | None = None
+    team_id: str = "1"
+    # Agent ids supervising this agent (engine cc_agent.supervisor_ids).
+    supervisor_ids: list[str] = field(default_factory=list)
+    status_payload: str | None = None
 
     def to_json(self, now_ms: int) -> dict[str, Any]:
         return {
@@ -171,6 +198,10 @@ class Store:
         # Communication type "1" is the phone on every installation ringback targets.
         self.communication_types: dict[str, str] = {"1": "Phone"}
         self._member_ids = itertools.count(1001)
+        self.attempt_ids = itertools.count(50001)
+        self.token_user = TokenUser()
+        # Team id -> agent ids administering it (engine cc_team.admin_ids).
+        self.team_admins: dict[str, list[str]] = {}
 
     def reset(self) -> None:
         with self._lock:
@@ -178,11 +209,39 @@ class Store:
 
     # -- configuration (Python API and seeding) -------------------------------------------
 
-    def add_queue(self, queue_id: str, name: str, queue_type: int) -> Queue:
+    def add_queue(
+        self, queue_id: str, name: str, queue_type: int, *, grantee_id: str | None = DEFAULT_ROLE
+    ) -> Queue:
         with self._lock:
-            queue = Queue(id=str(queue_id), name=name, type=queue_type)
+            queue = Queue(id=str(queue_id), name=name, type=queue_type, grantee_id=grantee_id)
             self.queues[queue.id] = queue
             return queue
+
+    def set_token_user(
+        self, *, user_id: str = "100", roles: Iterable[str] = (), agent_id: str | None = None
+    ) -> TokenUser:
+        with self._lock:
+            self.token_user = TokenUser(
+                user_id=str(user_id), roles=tuple(str(r) for r in roles), agent_id=agent_id
+            )
+            return self.token_user
+
+    def visible_queue_ids(self) -> set[str]:
+        """The queues the token's user may see in reports (TokenUser says how, per engine SQL)."""
+        with self._lock:
+            user = self.token_user
+            seen: set[str] = set()
+            own = self.agents.get(user.agent_id) if user.agent_id is not None else None
+            if own is not None and own.user_id == user.user_id:
+                admins_of = {team for team, admins in self.team_admins.items() if own.id in admins}
+                for agent in self.agents.values():
+                    if agent.id == own.id or own.id in agent.supervisor_ids or agent.team_id in admins_of:
+                        seen.update(agent.queue_ids)
+            roles = set(user.roles)
+            seen.update(queue.id for queue in self.queues.values() if queue.grantee_id in roles)
+            return {
+                queue_id for queue_id in seen if queue_id in self.queues and self.queues[queue_id].enabled
+            }
 
     def add_communication_type(self, type_id: str, name: str) -> None:
         with self._lock:
@@ -197,6 +256,8 @@ class Store:
         user_id: str | None = None,
         status: str = "online",
         queue_ids: Iterable[str] = (),
+        supervisor_ids: Iterable[str] = (),
+        team_id: str = "1",
     ) -> Agent:
         _check_agent_status(status)
         with self._lock:
@@ -208,16 +269,19 @@ class Store:
                 status=status,
                 queue_ids=[str(queue_id) for queue_id in queue_ids],
                 last_status_change=self._clock_ms(),
+                supervisor_ids=[str(s) for s in supervisor_ids],
+                team_id=str(team_id),
             )
             self.agents[agent.id] = agent
             return agent
 
-    def set_agent_status(self, agent_id: str, status: str) -> Agent:
+    def set_agent_status(self, agent_id: str, status: str, payload: str | None = None) -> Agent:
         _check_agent_status(status)
         with self._lock:
             agent = self._agent(agent_id)
-            if agent.status != status:
+            if agent.status != status or agent.status_payload != payload:
                 agent.status = status
+                agent.status_payload = payload
                 agent.last_status_change = self._clock_ms()
             return agent
 
@@ -256,12 +320,17 @@ class Store:
             return queue
 
     def queue_report(self, queue_ids: Iterable[str]) -> list[dict[str, Any]]:
-        """Rows of the general report: ``agent_status`` counts the agents bound to the queue."""
+        """Rows of the general report: ``agent_status`` counts the agents bound to the queue.
+
+        Only queues the token's user may see have a row (``visible_queue_ids``); agents on
+        ``pause`` and ``break_out`` both count as ``pause`` (agent_p_ids in the engine's SQL).
+        """
         wanted = set(queue_ids)
         with self._lock:
+            visible = self.visible_queue_ids()
             rows = []
             for queue in self.queues.values():
-                if wanted and queue.id not in wanted:
+                if (wanted and queue.id not in wanted) or queue.id not in visible:
                     continue
                 agents = [agent for agent in self.agents.values() if queue.id in agent.queue_ids]
                 online = [agent for agent in agents if agent.status == "online"]
@@ -272,10 +341,9 @@ class Store:
                         "team": None,
                         "agent_status": {
                             "online": len(online),
-                            "pause": sum(1 for agent in agents if agent.status == "pause"),
+                            "pause": sum(1 for agent in agents if agent.status in ("pause", "break_out")),
                             "offline": sum(1 for agent in agents if agent.status == "offline"),
                             "free": sum(1 for agent in online if agent.active_call_id is None),
-                            # break_out agents count in total only, as in the engine's report.
                             "total": len(agents),
                             "busy": sum(1 for agent in agents if agent.active_call_id is not None),
                         },

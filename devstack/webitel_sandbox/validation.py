@@ -101,6 +101,9 @@ def _overlay(definitions: dict[str, Any]) -> dict[str, Any]:
 
     delete = defs[DELETE_MEMBERS]
     delete["properties"]["variables"] = _STRING_MAP
+    # protos engine/member.proto DeleteMembersRequest: ``repeated int64 id = 2``; ``ids = 3`` is
+    # "deprecated" (engine grpc_api/cc_member.go still copies it into the filter).
+    delete["properties"]["id"] = copy.deepcopy(delete["properties"]["ids"])
     delete["properties"]["destination"] = {"type": "string"}
 
     call = defs[CREATE_CALL]

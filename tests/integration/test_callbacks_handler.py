@@ -264,8 +264,12 @@ def test_status_from_sandbox_agents_and_degraded(
     status, answer, headers = api("GET", "/v1/status")
     assert status == 200 and answer["status"] == "online" and answer["code"] == 1 and not answer["degraded"]
     assert headers["Cache-Control"] == "public, max-age=10"
+    assert answer["health"] is None
     api = api_factory(callback_queue_id="4242")  # no such queue: Webitel cannot tell -> business hours
-    assert api("GET", "/v1/status")[1]["degraded"] is True
+    hidden = api("GET", "/v1/status")[1]
+    assert hidden["degraded"] is True
+    assert hidden["health"] == "the Webitel token's user needs supervisor rights on queue 4242"
+    assert api("GET", "/v1/health/callbacks")[1]["checks"]["webitel"] == hidden["health"]
     today = datetime.now(PRAGUE).date()
     api = api_factory(holidays=[today.isoformat(), (today + timedelta(days=1)).isoformat()])
     closed = api("GET", "/v1/status")[1]
@@ -293,7 +297,8 @@ def test_erasure_needs_the_agent_token(
 def test_health_and_widget_placeholder(api_factory: Callable[..., Api]) -> None:
     api = api_factory()
     status, body, _ = api("GET", "/v1/health/callbacks")
-    assert status == 200 and body["checks"] == {"config": "ok", "table": "ok"}
+    assert status == 200 and (body["checks"]["config"], body["checks"]["table"]) == ("ok", "ok")
+    assert isinstance(body["checks"]["webitel"], str)
     static = Path(str(api.module.__file__)).parent / "static" / "widget.js"
     status, script, headers = api("GET", "/widget.js")
     if not static.is_file():

@@ -106,11 +106,13 @@ SAMPLES = [
     "agent-sobot-regain-status.json",
     "agent-sobot-ringing.json",
     "webitel-bridged.json",
-    "webitel-hook-agent-status.json",
     "webitel-hook-batch.json",
     "webitel-hook-joined.json",
     "webitel-hook-leaving.json",
     "webitel-offering.json",
+    "webitel-queue-hook-bridged.json",
+    "webitel-queue-hook-leaving.json",
+    "webitel-team-hook-agent-status.json",
     "widget-mluvii-status.json",
     "widget-ringback-batch.json",
     "widget-whisbi-call-booked.json",
@@ -124,7 +126,23 @@ def test_samples_list_is_complete() -> None:
     assert found == SAMPLES
 
 
-@pytest.mark.parametrize("name", SAMPLES)
+# Webitel's team hook has no timestamp (call_center agent_manager/agent.go HookData): each
+# arrival is a status change of its own, never a redelivery.
+ARRIVAL_IDENTIFIED = ["webitel-team-hook-agent-status.json"]
+
+
+@pytest.mark.parametrize("name", ARRIVAL_IDENTIFIED)
+def test_a_timestampless_team_hook_posted_again_is_a_new_change(
+    name: str, events_fn: Callable[..., dict[str, Any]], moto_stack: aws.ProvisionedStack
+) -> None:
+    first = response_json(events_fn(sample(name, moto_stack.tokens["events"])))
+    again = events_fn(sample(name, moto_stack.tokens["events"]))
+    assert again["statusCode"] == 202
+    answer = response_json(again)
+    assert answer["accepted"] == 1 and answer["events"][0]["event_id"] != first["events"][0]["event_id"]
+
+
+@pytest.mark.parametrize("name", [n for n in SAMPLES if n not in ARRIVAL_IDENTIFIED])
 def test_every_sample_is_accepted_once_then_a_duplicate(
     name: str, events_fn: Callable[..., dict[str, Any]], moto_stack: aws.ProvisionedStack
 ) -> None:
@@ -337,6 +355,20 @@ def test_inbound_bridged_closes_pending_request(
         "timestamp": str(BASE),
     }
     assert events_fn(post("/v1/events/webitel", body, moto_stack.tokens["events"]))["statusCode"] == 202
+    status = callback_status(moto_stack, callback_id)
+    assert status["status"] == "completed" and "called in" in status["status_reason"]
+
+
+def test_webitels_own_inbound_bridged_hook_closes_pending_request(
+    events_fn: Callable[..., dict[str, Any]], moto_stack: aws.ProvisionedStack
+) -> None:
+    # The body Webitel posts (no direction: queue 3 is the config's inbound_queue_id).
+    event = sample("webitel-queue-hook-bridged.json", moto_stack.tokens["events"])
+    body = json.loads(event["body"])
+    assert "direction" not in body and body["queue_id"] == "3"
+    callback_id = add_callback(moto_stack, body["destination"], created="2026-03-02T09:00:00+00:00")
+    event["body"] = json.dumps({**body, "attempt_id": uuid.uuid4().hex[:8]})
+    assert events_fn(event)["statusCode"] == 202
     status = callback_status(moto_stack, callback_id)
     assert status["status"] == "completed" and "called in" in status["status_reason"]
 

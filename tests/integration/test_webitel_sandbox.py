@@ -463,7 +463,7 @@ def test_agent_status_change_is_validated(webitel_sandbox: WebitelSandbox) -> No
 
 
 def test_agent_counts_of_an_unknown_queue_are_not_invented(client: HttpWebitelClient) -> None:
-    with pytest.raises(WebitelContractError, match="expected 1 report row"):
+    with pytest.raises(WebitelContractError, match="supervisor rights on queue 77"):
         client.queue_agent_counts("77")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ringback.domain.webitel import QueueAgentCounts
+from ringback.domain.webitel import QueueAgentCounts, WebitelQueueNotVisible
 from ringback.services.availability import AvailabilityService
 from tests.unit.callbacks_fakes import CallbacksWebitel, MemoryCache, StaticConfig, at, make_config
 from tests.unit.dialer_fakes import FakeClock
@@ -90,3 +90,32 @@ def test_failures_are_cached_too() -> None:
     webitel.down = False
     clock.advance(11)
     assert not status.status().degraded
+
+
+class HiddenQueueWebitel(CallbacksWebitel):
+    """Webitel answers the report, but without the callback queue (the token lacks rights)."""
+
+    def queue_agent_counts(self, queue_id: str) -> QueueAgentCounts:
+        self.count_requests += 1
+        raise WebitelQueueNotVisible(queue_id, status=200)
+
+
+def test_an_empty_report_names_the_missing_right_and_is_cached_for_every_container() -> None:
+    webitel = HiddenQueueWebitel()
+    clock = FakeClock(OPEN)
+    cache = MemoryCache()
+    first = service(webitel, clock, cache, callback_queue_id="7").status()
+    assert first.degraded and first.status == "online" and first.reason == "business_hours"
+    assert first.health == "the Webitel token's user needs supervisor rights on queue 7"
+    # Another container reads the shared item: same reason, no second Webitel request.
+    other = service(webitel, clock, cache, callback_queue_id="7").status()
+    assert other.health == first.health and webitel.count_requests == 1
+
+
+def test_health_is_empty_when_webitel_decides_and_says_unreachable_when_down() -> None:
+    webitel = CallbacksWebitel()
+    webitel.counts = QueueAgentCounts(online=1, free=1)
+    assert service(webitel, FakeClock(OPEN)).status().health is None
+    webitel.down = True
+    health = service(webitel, FakeClock(OPEN)).status().health
+    assert health is not None and health.startswith("Webitel did not answer")

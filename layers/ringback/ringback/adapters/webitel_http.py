@@ -34,6 +34,7 @@ from ringback.domain.webitel import (
     WebitelContractError,
     WebitelError,
     WebitelErrorBody,
+    WebitelQueueNotVisible,
     WebitelRejected,
     WebitelUnavailable,
 )
@@ -175,7 +176,8 @@ class HttpWebitelClient:
         """
         body: dict[str, Any] = {}
         if ids:
-            body["ids"] = [str(member_id) for member_id in ids]
+            # ``id``: protos engine/member.proto DeleteMembersRequest (``ids`` is deprecated).
+            body["id"] = [str(member_id) for member_id in ids]
         if variables:
             body["variables"] = dict(variables)
         if not body:
@@ -216,6 +218,13 @@ class HttpWebitelClient:
         ]
         answer = self._send("GET", "call_center/queues/reports/general", "queue_agent_counts", params=params)
         rows = [row for row in self._parse(answer, QueueReportPage).items if row.queue.id == queue_id]
+        if not rows:
+            # The report only has rows for queues the token's user may see (engine
+            # store/sqlstore/cc_queue_store.go QueueReportGeneral): say so, do not guess.
+            _log.warning("webitel queue_agent_counts: no report row for queue %s", queue_id)
+            raise WebitelQueueNotVisible(
+                queue_id, status=answer.status_code, request_id=answer.headers.get(_REQUEST_ID_HEADER)
+            )
         if len(rows) != 1:
             # No row can mean an unknown queue or a changed report; several rows would need a
             # rule we do not know. Either way: do not invent availability.

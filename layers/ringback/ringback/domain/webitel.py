@@ -56,6 +56,7 @@ __all__ = [
     "WebitelContractError",
     "WebitelError",
     "WebitelErrorBody",
+    "WebitelQueueNotVisible",
     "WebitelRejected",
     "WebitelUnavailable",
     "epoch_ms",
@@ -439,3 +440,25 @@ class WebitelUnavailable(WebitelError):
 
 class WebitelContractError(WebitelError):
     """Webitel answered, but not as the contract says. Never guess what it meant."""
+
+
+class WebitelQueueNotVisible(WebitelContractError):
+    """The queues' general report has no row for the queue: the token's user may not see it.
+
+    Webitel's report (engine ``store/sqlstore/cc_queue_store.go`` ``QueueReportGeneral``) lists
+    only enabled queues whose grantee group holds one of the user's roles, or that have a skill
+    of the user's own agent, of agents the user supervises, or of a team the user administers.
+    """
+
+    def __init__(self, queue_id: str, *, status: int | None = None, request_id: str | None = None) -> None:
+        super().__init__(
+            f"the Webitel token's user needs supervisor rights on queue {queue_id} "
+            "(or the queue's grantee role): the queue report shows no row for it",
+            status=status,
+            request_id=request_id,
+        )
+        self.queue_id = queue_id
+
+    @property
+    def health_reason(self) -> str:
+        return f"the Webitel token's user needs supervisor rights on queue {self.queue_id}"

@@ -6,7 +6,9 @@ in but all busy = busy (2) with an estimated wait; nobody logged in = offline (0
 and ``scheduled`` are still accepted). The Webitel answer is cached twice: in the container
 and in a shared item every container reads, refreshed by one container at a time, so Webitel
 sees at most one request per ``status_cache_seconds`` whatever the web traffic. When Webitel
-cannot answer, the status follows business hours alone and says ``degraded``.
+cannot answer, the status follows business hours alone and says ``degraded``; when it answers
+without the callback queue (its report lists only queues the token's user may see), ``health``
+says which right is missing.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pydantic import BaseModel, Field
 
 from ringback.domain import schedule
 from ringback.domain.operator_config import OperatorConfig
-from ringback.domain.webitel import QueueAgentCounts
+from ringback.domain.webitel import QueueAgentCounts, WebitelQueueNotVisible
 from ringback.observability import logger, metrics
 from ringback.ports.clock import Clock
 from ringback.ports.operator_config import OperatorConfigSource
@@ -42,6 +44,10 @@ class Availability(BaseModel):
     next_opening_at: datetime | None = None
     modes: dict[str, bool] = Field(description="Which request modes make sense right now")
     degraded: bool = Field(description="Webitel did not answer: business hours alone decided")
+    health: str | None = Field(
+        default=None,
+        description="Why Webitel could not decide (a missing right, an outage); null when it did",
+    )
     checked_at: datetime
     cache_seconds: int
 
@@ -50,6 +56,10 @@ class Availability(BaseModel):
 class _Counts:
     fetched_at: datetime
     counts: QueueAgentCounts | None  # None: Webitel did not answer
+    problem: str | None = None  # why counts is None, for the operator
+
+
+UNREACHABLE = "Webitel did not answer the queue report"
 
 
 class AvailabilityService:
@@ -74,9 +84,18 @@ class AvailabilityService:
         if not schedule.is_open(config, now):
             reason: Literal["closed", "holiday"] = "holiday" if schedule.is_holiday(config, now) else "closed"
             return self._answer("offline", config, now, reason=reason, wait=None, degraded=False, open_=False)
-        counts = self._counts(config, now)
+        fetched = self._counts(config, now)
+        counts = fetched.counts
         if counts is None:
-            return self._answer("online", config, now, reason="business_hours", wait=None, degraded=True)
+            return self._answer(
+                "online",
+                config,
+                now,
+                reason="business_hours",
+                wait=None,
+                degraded=True,
+                health=fetched.problem or UNREACHABLE,
+            )
         if counts.free > 0:
             return self._answer("online", config, now, reason="agents_free", wait=0, degraded=False)
         working = counts.busy + counts.online + counts.pause
@@ -96,6 +115,7 @@ class AvailabilityService:
         wait: int | None,
         degraded: bool,
         open_: bool = True,
+        health: str | None = None,
     ) -> Availability:
         opening = None if open_ else schedule.next_opening(config, now)
         return Availability(
@@ -107,38 +127,41 @@ class AvailabilityService:
             next_opening_at=opening,
             modes={"now": open_ and status != "offline", "later": True, "scheduled": True},
             degraded=degraded,
+            health=health,
             checked_at=now,
             cache_seconds=config.status_cache_seconds,
         )
 
-    def _counts(self, config: OperatorConfig, now: datetime) -> QueueAgentCounts | None:
+    def _counts(self, config: OperatorConfig, now: datetime) -> _Counts:
         ttl = timedelta(seconds=config.status_cache_seconds)
         key = f"STATUS#{config.callback_queue_id}"
         local = self._local.get(key)
         if local is not None and now - local.fetched_at < ttl:
-            return local.counts
+            return local
         if self._cache is not None:
             shared = self._read_shared(key)
             if shared is not None and now - shared.fetched_at < ttl:
                 self._local[key] = shared
-                return shared.counts
+                return shared
             if not self._claim(key, now, config.status_cache_seconds):
                 # Another container is asking Webitel right now: use what we have.
                 fallback = shared or _Counts(now, None)
-                self._local[key] = _Counts(now, fallback.counts)
-                return fallback.counts
-        fresh = _Counts(now, self._fetch(config.callback_queue_id))
+                self._local[key] = _Counts(now, fallback.counts, fallback.problem)
+                return self._local[key]
+        counts, problem = self._fetch(config.callback_queue_id)
+        fresh = _Counts(now, counts, problem)
         self._local[key] = fresh
         if self._cache is not None:
             value = {
                 "ok": fresh.counts is not None,
                 "counts": fresh.counts.model_dump() if fresh.counts is not None else None,
+                "problem": fresh.problem,
             }
             try:
                 self._cache.write(key, value, now=now, ttl_s=max(config.status_cache_seconds * 6, 60))
             except Exception as error:
                 logger.warning("status cache write failed", extra={"error_type": type(error).__name__})
-        return fresh.counts
+        return fresh
 
     def _read_shared(self, key: str) -> _Counts | None:
         assert self._cache is not None
@@ -153,7 +176,8 @@ class AvailabilityService:
         counts = (
             QueueAgentCounts.model_validate(raw) if cached.value.get("ok") and isinstance(raw, dict) else None
         )
-        return _Counts(cached.fetched_at, counts)
+        problem = cached.value.get("problem")
+        return _Counts(cached.fetched_at, counts, problem if isinstance(problem, str) else None)
 
     def _claim(self, key: str, now: datetime, lease_s: int) -> bool:
         assert self._cache is not None
@@ -164,14 +188,21 @@ class AvailabilityService:
             logger.warning("status cache claim failed", extra={"error_type": type(error).__name__})
             return True
 
-    def _fetch(self, queue_id: str) -> QueueAgentCounts | None:
+    def _fetch(self, queue_id: str) -> tuple[QueueAgentCounts | None, str | None]:
         self.webitel_requests += 1
         try:
-            return self._webitel().queue_agent_counts(queue_id)
+            return self._webitel().queue_agent_counts(queue_id), None
+        except WebitelQueueNotVisible as error:
+            # Webitel answered, but hides the queue from this token: an operator must act.
+            logger.warning(
+                "Webitel queue report has no row for the callback queue", extra={"queue_id": queue_id}
+            )
+            metrics.add_metric(name="StatusDegraded", unit="Count", value=1)
+            return None, error.health_reason
         except Exception as error:
             logger.warning(
                 "Webitel availability unavailable; using business hours",
                 extra={"error_type": type(error).__name__},
             )
             metrics.add_metric(name="StatusDegraded", unit="Count", value=1)
-            return None
+            return None, f"{UNREACHABLE} ({type(error).__name__})"
