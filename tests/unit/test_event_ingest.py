@@ -6,6 +6,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ringback.domain.errors import Forbidden, NotFound, PayloadTooLarge, RateLimited, Unprocessable
 from ringback.domain.events.envelope import EventSource
@@ -201,3 +203,16 @@ def test_a_hook_with_webitels_timestamp_is_still_deduplicated_by_content() -> No
     first = ingest.ingest(EventSource.WEBITEL, ingest.parse(EventSource.WEBITEL, body))
     again = ingest.ingest(EventSource.WEBITEL, ingest.parse(EventSource.WEBITEL, body))
     assert (first.accepted, again.duplicates, len(log.events)) == (1, 1, 1)
+
+
+@settings(max_examples=40, derandomize=True, deadline=None)
+@given(st.lists(st.sampled_from(["online", "pause", "offline", "break_out"]), min_size=1, max_size=8))
+def test_any_sequence_of_team_hooks_ends_on_the_last_status(statuses: list[str]) -> None:
+    projections, callbacks, log = FakeProjections(), FakeCallbacks(), FakeEventLog()
+    projector = Projector(projections, callbacks, zone=ZoneInfo("UTC"), default_region="CZ")
+    ingest = Ingest(log, projector, TickingClock())
+    for status in statuses:
+        result = ingest.ingest(EventSource.WEBITEL, ingest.parse(EventSource.WEBITEL, team_hook(status)))
+        assert result.duplicates == 0
+    assert len(log.events) == len(statuses)
+    assert ReadModels(projections, callbacks).agents()[0]["status"] == statuses[-1]
