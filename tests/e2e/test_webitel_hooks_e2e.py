@@ -1,0 +1,72 @@
+"""Webitel's own hook bodies, fired by the sandbox's hook knob, through the local gateway.
+
+The sandbox builds each body as Webitel does (devstack/webitel_sandbox/hooks.py, the schemas of
+docs/events.md) and posts it at ringback's /v1/events/webitel over HTTP, like flow_manager.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("stack")]
+
+
+def knob(stack: Any, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    answer = httpx.post(f"{stack.webitel.root_url}/_sandbox/{path}", json=body, timeout=30)
+    assert answer.status_code == 200, answer.text
+    result: dict[str, Any] = answer.json()
+    return result
+
+
+def test_online_pause_online_from_webitels_team_hook_leaves_the_agent_online(local_stack: Any) -> None:
+    knob(
+        local_stack,
+        "hooks",
+        {"url": f"{local_stack.api_url}/v1/events/webitel", "token": local_stack.tokens["events"]},
+    )
+    fired = [
+        knob(
+            local_stack,
+            "hooks/fire",
+            {"hook": "team", "agent_id": "13", "status": status, "status_payload": reason},
+        )
+        for status, reason in (("online", None), ("pause", "lunch"), ("online", None))
+    ]
+    assert [f["status"] for f in fired] == [202, 202, 202]
+    assert [f["answer"]["events"][0]["status"] for f in fired] == ["accepted"] * 3
+    assert "timestamp" not in fired[0]["sent"] and fired[0]["sent"]["extension"] == "1003"
+    agents = httpx.get(
+        f"{local_stack.api_url}/v1/agents", headers={"Authorization": f"Bearer {local_stack.tokens['agent']}"}
+    ).json()["agents"]
+    [carol] = [a for a in agents if (a["source"], a["agent_id"]) == ("webitel", "13")]
+    assert carol["status"] == "online" and carol["extension"] == "1003"
+
+
+def test_a_queue_hook_body_from_the_knob_is_accepted_with_every_exported_variable(local_stack: Any) -> None:
+    knob(
+        local_stack,
+        "hooks",
+        {"url": f"{local_stack.api_url}/v1/events/webitel", "token": local_stack.tokens["events"]},
+    )
+    fired = knob(
+        local_stack,
+        "hooks/fire",
+        {
+            "hook": "queue",
+            "state": "bridged",
+            "queue_id": "3",
+            "destination": "+420777000333",
+            "agent_id": "11",
+        },
+    )
+    assert fired["status"] == 202, fired
+    sent = fired["sent"]
+    assert {"channel", "destination_seq", "cc_resource_id", "timestamp"} <= set(sent)
+    call = httpx.get(
+        f"{local_stack.api_url}/v1/calls/{sent['member_channel_id']}",
+        headers={"Authorization": f"Bearer {local_stack.tokens['agent']}"},
+    )
+    assert call.status_code == 200 and call.json()["state"] == "bridged"
