@@ -54,6 +54,9 @@ class EngineApi:
         return _ok(self.store.queue_json(queue))
 
     def queue_report(self, request: ApiRequest) -> ApiResponse:
+        # engine grpc_api/cc_queue.go SearchQueueReportGeneral: no joined_at filter, no report.
+        if request.query_one("joined_at.from") is None and request.query_one("joined_at.to") is None:
+            raise bad_request("grpc.queue.report.general", "filter joined_at is required")
         return self._page(self.store.queue_report(request.query.get("queue_id", [])), request)
 
     # -- members --------------------------------------------------------------------------

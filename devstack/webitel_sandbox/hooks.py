@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from devstack.webitel_sandbox.store import Store
+
 # ``${...}`` as flow_manager's model/variables.go compiles it.
 _VARIABLE: Final = re.compile(r"\$\{([\s\S]*?)\}")
 
@@ -328,7 +330,7 @@ _TALKING_STATES: Final = frozenset({"bridged", "processing", "leaving"})
 _WITH_CALL_STATES: Final = frozenset({"offering", "active", "bridged", "processing", "missed", "leaving"})
 
 
-def queue_hook_variables(store: Any, spec: Mapping[str, Any], now_ms: int) -> dict[str, str]:
+def queue_hook_variables(store: Store, spec: Mapping[str, Any], now_ms: int) -> dict[str, str]:
     """ExportSchemaVariables() of an attempt the sandbox makes up from its state and ``spec``.
 
     ``spec``: ``state`` (required), ``queue_id`` (required), ``member_id`` (a member of the
@@ -399,7 +401,7 @@ def queue_hook_variables(store: Any, spec: Mapping[str, Any], now_ms: int) -> di
     return attempt_variables(facts)
 
 
-def team_hook_variables(store: Any, agent_id: str) -> dict[str, str]:
+def team_hook_variables(store: Store, agent_id: str) -> dict[str, str]:
     agent = store.agents.get(agent_id)
     if agent is None:
         raise ValueError(f"agent {agent_id} not found")

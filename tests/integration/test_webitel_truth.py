@@ -71,6 +71,10 @@ def test_a_token_without_rights_sees_an_empty_report(
         headers={"X-Webitel-Access": TOKEN},
     )
     assert answer.status_code == 200 and answer.json()["items"] == []
+    no_window = httpx.get(
+        f"{sandbox.url}/call_center/queues/reports/general", headers={"X-Webitel-Access": TOKEN}
+    )
+    assert no_window.status_code == 400 and no_window.json()["detail"] == "filter joined_at is required"
     with pytest.raises(WebitelQueueNotVisible) as hidden:
         client.queue_agent_counts(CALLBACK_QUEUE_ID)
     assert hidden.value.health_reason == "the Webitel token's user needs supervisor rights on queue 1"
