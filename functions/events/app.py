@@ -15,6 +15,7 @@ from ringback.api.resolver import make_resolver
 from ringback.config import get_settings
 from ringback.domain.errors import PayloadTooLarge
 from ringback.domain.events.envelope import EventSource
+from ringback.domain.events.widget import VendorHints, vendor_envelopes
 from ringback.observability import logger, metrics
 
 app = make_resolver(allowed_origins=get_settings().allowed_origin_list)
@@ -78,6 +79,8 @@ def widget_events(body: Annotated[Json, EVENTS_BODY]) -> Response[Any]:
         origin=app.current_event.headers.get("origin"),
         client_ip=app.current_event.request_context.http.source_ip,
     )
+    # Raw Whisbi / mluvii bodies (provider by shape or ?provider=) in ringback's envelope form.
+    body = vendor_envelopes(body, VendorHints.from_query(app.current_event.query_string_parameters))
     parsed = wiring.ingest().parse(EventSource.WIDGET, body)
     return _ingest(
         EventSource.WIDGET, guard.with_site_keys(parsed, app.current_event.headers.get("x-ringback-site-key"))
