@@ -111,9 +111,12 @@ SAMPLES = [
     "webitel-hook-joined.json",
     "webitel-hook-leaving.json",
     "webitel-offering.json",
+    "widget-mluvii-raw-app-event.json",
+    "widget-mluvii-raw-status.json",
     "widget-mluvii-status.json",
     "widget-ringback-batch.json",
     "widget-whisbi-call-booked.json",
+    "widget-whisbi-raw-call-booked.json",
 ]
 
 

@@ -243,8 +243,26 @@ class WidgetEvent(BaseModel):
 # ------------------------------------------------------------------------------ personal data
 
 MAX_DATA_DEPTH: Final = 12
-_NAME_KEYS: Final = frozenset(
-    {"name", "firstname", "lastname", "fullname", "surname", "customername", "displayname", "username"}
+# A field whose name ends in "name" holds a person's name (customerName, operatorName, ...)
+# unless it is one of these technical ones: privacy first for names nobody documented.
+_TECHNICAL_NAMES: Final = frozenset(
+    {
+        "eventname",
+        "pagename",
+        "widgetname",
+        "sitename",
+        "companyname",
+        "filename",
+        "hostname",
+        "queuename",
+        "groupname",
+        "presetname",
+        "browsername",
+        "osname",
+        "devicename",
+        "campaignname",
+        "productname",
+    }
 )
 
 
@@ -272,7 +290,7 @@ def _kind(key: str) -> str:
         return "phone"
     if "email" in folded or folded == "mail":
         return "email"
-    if folded in _NAME_KEYS:
+    if folded in ("surname", "nickname") or (folded.endswith("name") and folded not in _TECHNICAL_NAMES):
         return "name"
     return ""
 
@@ -285,7 +303,11 @@ def _mask_value(kind: str, value: Any) -> Any:
         return value
     if kind == "phone":
         digits = "".join(ch for ch in text if ch.isdigit())
-        return mask_e164("+" + digits) if len(digits) >= 7 else "***"
+        if len(digits) < 7:
+            return "***"
+        if text.lstrip().startswith(("+", "00")):
+            return mask_e164("+" + digits.removeprefix("00"))
+        return "*" * (len(digits) - 2) + digits[-2:]  # a national number: no country to keep
     if kind == "email":
         local, at, domain = text.partition("@")
         return f"{local[:1]}***@{domain}" if at else "***"
