@@ -346,12 +346,9 @@ class VendorHints:
     event_id: str = ""
     occurred_at: str = ""
 
-    @classmethod
-    def from_query(cls, query: Mapping[str, str] | None) -> VendorHints:
-        values = {
-            k: (query or {}).get(k, "").strip() for k in ("provider", "event", "event_id", "occurred_at")
-        }
-        return cls(**values)
+    def __post_init__(self) -> None:
+        for name in ("provider", "event", "event_id", "occurred_at"):
+            object.__setattr__(self, name, getattr(self, name).strip())
 
 
 def detect_provider(item: Mapping[str, Any]) -> str:
