@@ -205,6 +205,15 @@ def test_provider_by_shape(body: dict[str, Any], provider: str) -> None:
     assert detect_provider(body) == provider
 
 
+def test_provider_by_the_event_named_in_the_query() -> None:
+    assert detect_provider({"phone": "777666555"}, "otoInboundClicked") == "whisbi"
+    assert detect_provider({}, "chatWindowOpen") == "mluvii"
+    event = WidgetEvent.model_validate(
+        vendor_envelopes({"phone": "777666555"}, VendorHints(event="otoInboundClicked"))
+    )
+    assert (event.provider, event.event, event.problems()) == ("whisbi", "otoInboundClicked", [])
+
+
 def test_ringback_envelope_and_vendor_envelopes_keep_working() -> None:
     own = {"provider": "ringback", "event": "otoOpened", "event_id": "e1", "session_id": "s1"}
     assert vendor_envelopes(own, VendorHints()) == own

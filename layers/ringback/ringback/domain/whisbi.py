@@ -168,6 +168,20 @@ def _date_and_time(customer: Mapping[str, Any]) -> dict[str, Any] | None:
     return read_moment(f"{day} {clock}", "customer.date")
 
 
+def _booked_moment(body: Mapping[str, Any], customer: Any) -> dict[str, Any] | None:
+    """The booked time from the first Whisbi date field given (None: no date at all)."""
+    for name in ("scheduledDateObj", "scheduledDate"):
+        if body.get(name) not in (None, "", {}):
+            return read_moment(body[name], name)
+    if not isinstance(customer, Mapping):
+        return None
+    moment = _date_and_time(customer)
+    for name in ("simplyBookDate", "formatedDate"):
+        if moment is None and _text(customer.get(name)):
+            moment = read_moment(customer[name], f"customer.{name}")
+    return moment
+
+
 def booking_fields(body: Mapping[str, Any]) -> dict[str, Any]:
     """A Whisbi payload (one of the three requests, or otoPreSessionRequest's ``customer``) as
     the fields of ``POST /v1/callbacks``; other bodies are returned unchanged.
@@ -209,20 +223,9 @@ def booking_fields(body: Mapping[str, Any]) -> dict[str, Any]:
     ):
         # The dial code says where the number is; a country we cannot read must not refuse it.
         del fields["country"]
-    moment: dict[str, Any] | None = None
-    candidates: list[tuple[str, Any]] = [
-        ("scheduledDateObj", body.get("scheduledDateObj")),
-        ("scheduledDate", body.get("scheduledDate")),
-    ]
-    for name, value in candidates:
-        if value not in (None, "", {}):
-            moment = read_moment(value, name)
-            break
-    if moment is None and isinstance(customer, Mapping):
-        moment = _date_and_time(customer)
-        for name in ("simplyBookDate", "formatedDate"):
-            if moment is None and _text(customer.get(name)):
-                moment = read_moment(customer[name], f"customer.{name}")
+    # ringback's own time fields, when the forwarder added them, win over Whisbi's.
+    explicit = any(fields.get(k) not in (None, "") for k in ("scheduled_at", "scheduledAt", "date", "time"))
+    moment = None if explicit else _booked_moment(body, customer)
     if whisbi_event:
         assert isinstance(event, str)
         mode = BOOKING_MODES.get(event)
@@ -233,19 +236,15 @@ def booking_fields(body: Mapping[str, Any]) -> dict[str, Any]:
                 "otoCallBooked); post it to /v1/events/widget",
             )
         given = fields.get("mode")
-        if mode is not None and given not in (None, "") and given != mode:
+        if mode is not None and given in ("now", "later", "scheduled") and given != mode:
             raise WhisbiFieldError("mode", f"{event} is a '{mode}' request")
         if mode is not None:
             fields["mode"] = mode
-        explicit = any(
-            fields.get(k) not in (None, "") for k in ("scheduled_at", "scheduledAt", "date", "time")
-        )
         if mode == "scheduled" and moment is None and not explicit:
             raise WhisbiFieldError(
                 "scheduledDate", "otoCallBooked needs its scheduledDate or scheduledDateObj"
             )
     if moment is not None and fields.get("mode") in (None, "", "scheduled"):
         fields["mode"] = "scheduled"
-        if not any(fields.get(k) not in (None, "") for k in ("scheduled_at", "scheduledAt", "date", "time")):
-            fields.update(moment)
+        fields.update(moment)
     return fields

@@ -351,10 +351,11 @@ class VendorHints:
             object.__setattr__(self, name, getattr(self, name).strip())
 
 
-def detect_provider(item: Mapping[str, Any]) -> str:
-    """Which widget a body without ``provider`` comes from, by its shape ("" = ringback's own
-    envelope, as before raw bodies were accepted)."""
-    name = item.get("event", item.get("type"))
+def detect_provider(item: Mapping[str, Any], event: str = "") -> str:
+    """Which widget a body without ``provider`` comes from, by its shape and the event name
+    (the body's or ``?event=``); "" = ringback's own envelope, as before raw bodies were
+    accepted."""
+    name = item.get("event", item.get("type")) or event
     if "type" in item and "event" not in item:
         return "mluvii"  # mluvii's event structure names its type ``type``
     if isinstance(name, str) and (name in MLUVII_APP_EVENTS or name == MLUVII_STATUS_UPDATE):
@@ -368,7 +369,7 @@ def detect_provider(item: Mapping[str, Any]) -> str:
 
 def _envelope(item: Mapping[str, Any], hints: VendorHints, event_id: str) -> Any:
     declared = item.get("provider")
-    provider = declared if "provider" in item else (hints.provider or detect_provider(item))
+    provider = declared if "provider" in item else (hints.provider or detect_provider(item, hints.event))
     if provider not in _LIFTED:
         if "provider" not in item and provider:
             return {**item, "provider": provider}  # ringback's envelope, or a provider we refuse
