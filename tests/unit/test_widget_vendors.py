@@ -243,6 +243,10 @@ def test_bad_vendor_fields_are_named_as_the_sender_knows_them() -> None:
     with pytest.raises(Unprocessable) as refused:
         service.parse(EventSource.WIDGET, vendor_envelopes({"type": "x"}, VendorHints(provider="genesys")))
     assert [f.field for f in refused.value.fields] == ["provider"]
+    for odd in (["whisbi"], {"a": 1}, 5, None):
+        with pytest.raises(Unprocessable) as refused:
+            service.parse(EventSource.WIDGET, vendor_envelopes({"provider": odd, "type": "x"}, VendorHints()))
+        assert [f.field for f in refused.value.fields] == ["provider"]
     deep: Any = "x"
     for _ in range(40):
         deep = {"k": deep}

@@ -370,11 +370,11 @@ def detect_provider(item: Mapping[str, Any], event: str = "") -> str:
 def _envelope(item: Mapping[str, Any], hints: VendorHints, event_id: str) -> Any:
     declared = item.get("provider")
     provider = declared if "provider" in item else (hints.provider or detect_provider(item, hints.event))
-    if provider not in _LIFTED:
+    if not isinstance(provider, str) or provider not in _LIFTED:
         if "provider" not in item and provider:
             return {**item, "provider": provider}  # ringback's envelope, or a provider we refuse
         return item
-    lifted = _LIFTED[str(provider)]
+    lifted = _LIFTED[provider]
     envelope: dict[str, Any] = {"provider": provider, "form": "envelope" if "provider" in item else "raw"}
     data: dict[str, Any] = {}
     for key, value in item.items():
