@@ -15,6 +15,7 @@ from ringback.api.resolver import make_resolver
 from ringback.config import get_settings
 from ringback.domain.errors import PayloadTooLarge
 from ringback.domain.events.envelope import EventSource
+from ringback.domain.events.widget import VendorHints, vendor_envelopes
 from ringback.observability import logger, metrics
 
 app = make_resolver(allowed_origins=get_settings().allowed_origin_list)
@@ -71,13 +72,24 @@ def agent_events(body: Annotated[Json, EVENTS_BODY]) -> Response[Any]:
     return _ingest(EventSource.AGENT, body)
 
 
+_HINT = "A forwarder's hint beside a vendor's untouched body (docs/widget.md)"
+
+
 @app.post("/v1/events/widget", responses=INGEST_RESPONSES)
-def widget_events(body: Annotated[Json, EVENTS_BODY]) -> Response[Any]:
+def widget_events(
+    body: Annotated[Json, EVENTS_BODY],
+    provider: Annotated[str, Query(max_length=16, description=_HINT + ": whisbi or mluvii")] = "",
+    event: Annotated[str, Query(max_length=64, description=_HINT + ": the vendor's event name")] = "",
+    event_id: Annotated[str, Query(max_length=128, description=_HINT + ": one id per emission")] = "",
+    occurred_at: Annotated[str, Query(max_length=40, description=_HINT + ": epoch ms")] = "",
+) -> Response[Any]:
     guard = wiring.widget_guard()
     guard.admit(
         origin=app.current_event.headers.get("origin"),
         client_ip=app.current_event.request_context.http.source_ip,
     )
+    # Raw Whisbi / mluvii bodies (provider by shape or ?provider=) in ringback's envelope form.
+    body = vendor_envelopes(body, VendorHints(provider, event, event_id, occurred_at))
     parsed = wiring.ingest().parse(EventSource.WIDGET, body)
     return _ingest(
         EventSource.WIDGET, guard.with_site_keys(parsed, app.current_event.headers.get("x-ringback-site-key"))

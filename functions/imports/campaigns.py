@@ -63,6 +63,7 @@ def import_campaign(bucket: str, key: str) -> dict[str, Any]:
                     default_region=settings.default_region,
                     calling_window=settings.campaign_calling_window,
                     default_expiry_days=settings.campaign_default_expiry_days,
+                    time_horizon_days=settings.campaign_time_horizon_days,
                     timezone_ids=dict(settings.webitel_timezone_ids),
                 ),
                 dnc=factory.dnc(),

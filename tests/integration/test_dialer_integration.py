@@ -16,6 +16,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -376,9 +377,10 @@ def test_campaign_import_and_upload_through_the_functions(
     bucket = moto_stack.names["ImportsBucket"]
     run = uuid.uuid4().hex[:8]
     base = next(_phones) % 900_000
+    expiry = (datetime.now(UTC) + timedelta(days=200)).date().isoformat()  # inside the import's horizon
     csv_text = (
         "name,phone,debt_amount,debt_currency,expire_at,var_contract\n"
-        f"Ada {run},+420 605 {base:06d},100,CZK,2099-01-01,K-{run}\n"
+        f"Ada {run},+420 605 {base:06d},100,CZK,{expiry},K-{run}\n"
         f"Bad {run},12,,,,\n"
         f"Ada again {run},00420605{base:06d},120,CZK,,\n"
         f"Bob {run},+420605{base + 1:06d},,,,\n"
@@ -411,6 +413,11 @@ def test_campaign_import_and_upload_through_the_functions(
     assert ada["variables"]["debt_amount"] == "120.00"
     assert ada["communications"][0]["destination"] == f"+420605{base:06d}"
     assert ada["communications"][0]["type"]["id"] == "1"
+    # The 24-hour window reaches Webitel as 24:00, not 23:59 (closed in its last minute).
+    assert ada["variables"]["ringback_window"].endswith(" 00:00-24:00")
+    # expire_at: the end of that day in the member's zone, as epoch ms (what Webitel stores).
+    end_of_day = datetime.fromisoformat(expiry).replace(tzinfo=ZoneInfo("Europe/Prague")) + timedelta(days=1)
+    assert ada["expire_at"] == str(int(end_of_day.timestamp() * 1000))
     # A second run sends nothing again.
     dialer.lambda_handler(schedule, lambda_context)
     assert (

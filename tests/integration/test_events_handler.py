@@ -113,9 +113,12 @@ SAMPLES = [
     "webitel-queue-hook-bridged.json",
     "webitel-queue-hook-leaving.json",
     "webitel-team-hook-agent-status.json",
+    "widget-mluvii-raw-app-event.json",
+    "widget-mluvii-raw-status.json",
     "widget-mluvii-status.json",
     "widget-ringback-batch.json",
     "widget-whisbi-call-booked.json",
+    "widget-whisbi-raw-call-booked.json",
 ]
 
 

@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     dialer_backoff_max_s: int = Field(default=1800, ge=1)
     campaign_calling_window: str = "mon-sat 08:00-20:00"
     campaign_default_expiry_days: int = Field(default=30, ge=1, le=365)
+    # How far ahead a campaign row's expire_at / not_before may be (docs/dialer.md).
+    campaign_time_horizon_days: int = Field(default=365, ge=1, le=3650)
     webitel_timezone_ids: dict[str, str] = Field(default_factory=dict)
     # How long settled outbox entries and receipts are kept (table TTL).
     outbox_retention_days: int = Field(default=90, ge=1)

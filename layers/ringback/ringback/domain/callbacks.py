@@ -25,13 +25,16 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from ringback.domain.callback_status import CallbackStatus
 from ringback.domain.phones import InvalidPhone, NumberKind, parse_phone
+from ringback.domain.whisbi import WhisbiFieldError, booking_fields
 
 CallbackMode = Literal["now", "later", "scheduled"]
 Delivery = Literal["queue", "direct"]
@@ -159,8 +162,27 @@ def _blank_to_none(value: Any) -> Any:
     return value
 
 
+def _whisbi_booking(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A Whisbi booking payload as this body's fields (see ``domain.whisbi.booking_fields``);
+    a Whisbi field that cannot be used is a validation error under its own name."""
+    try:
+        return booking_fields(data)
+    except WhisbiFieldError as error:
+        detail = InitErrorDetails(
+            type=PydanticCustomError("value_error", error.message),
+            loc=tuple(error.field.split(".")),
+            input=data.get(error.field.split(".")[0]),
+        )
+        raise ValidationError.from_exception_data("CallbackRequest", [detail]) from None
+
+
 class CallbackRequest(BaseModel):
-    """The body of ``POST /v1/callbacks``."""
+    """The body of ``POST /v1/callbacks``.
+
+    Whisbi's otoSessionRequested / otoCmbRequested / otoCallBooked payloads (with ``event``
+    naming the event) and otoPreSessionRequest's ``customer`` are read as they are: see
+    ``ringback.domain.whisbi.booking_fields``.
+    """
 
     model_config = ConfigDict(
         extra="ignore", frozen=True, str_strip_whitespace=True, validate_by_name=True, validate_by_alias=True
@@ -240,6 +262,7 @@ class CallbackRequest(BaseModel):
     @classmethod
     def _unset_blanks(cls, data: Any) -> Any:
         if isinstance(data, Mapping):
+            data = _whisbi_booking(data)
             return {
                 k: v
                 for k, v in data.items()

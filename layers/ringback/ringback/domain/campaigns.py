@@ -32,13 +32,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from phonenumbers import timezone as phone_timezones
 
-from ringback.domain.operator_config import WEEKDAYS, Weekday, parse_range
+from ringback.domain.operator_config import END_OF_DAY, WEEKDAYS, Weekday, format_clock, parse_range
 from ringback.domain.outbox import ID_TAG, OutboxEntry
 from ringback.domain.phones import InvalidPhone, parse_phone, phone_hash
 from ringback.domain.webitel import (
     INT32_MAX,
     INT32_MIN,
     MAX_COMMUNICATIONS,
+    MAX_EPOCH_MS,
     MAX_MEMBER_NAME_LENGTH,
     Lookup,
     MemberCommunication,
@@ -132,11 +133,14 @@ class CallingWindow:
 
     def spec(self) -> str:
         days = ",".join(day for day in WEEKDAYS if day in self.days)
-        return f"{days} {self.opens:%H:%M}-{self.closes:%H:%M}"
+        return f"{days} {self.opens:%H:%M}-{format_clock(self.closes)}"
 
     def _open_in(self, moment: datetime, zone: ZoneInfo) -> bool:
         local = moment.astimezone(zone)
-        return WEEKDAYS[local.weekday()] in self.days and self.opens <= local.time() < self.closes
+        clock = local.time()
+        # "24:00" is open to the end of the day, its last minute and second included.
+        before_close = clock < self.closes or self.closes == END_OF_DAY
+        return WEEKDAYS[local.weekday()] in self.days and self.opens <= clock and before_close
 
     def is_open(self, moment: datetime, zones: Sequence[ZoneInfo]) -> bool:
         """Open in every zone the member may be in (a number may span several)."""
@@ -237,6 +241,8 @@ class CampaignDefaults:
     now: datetime
     campaign: str = ""
     default_expiry_days: int = 30
+    # How far ahead expire_at / not_before may be (settings.campaign_time_horizon_days).
+    time_horizon_days: int = 365
     # IANA name -> Webitel timezone lookup id (optional operator configuration).
     timezone_ids: Mapping[str, str] = field(default_factory=dict)
 
@@ -312,8 +318,12 @@ def parse_row(row: Mapping[str, str | None], line: int, defaults: CampaignDefaul
     expires_at = _expiry(values.get("expire_at", ""), zones[0], defaults)
     priority = _int_column(values, "priority", INT32_MIN, INT32_MAX, default=0)
     not_before = (
-        _moment(values.get("not_before", ""), zones[0], "not_before") if values.get("not_before") else None
+        _bounded(_moment(values["not_before"], zones[0], "not_before"), "not_before", defaults)
+        if values.get("not_before")
+        else None
     )
+    if not_before is not None and not_before >= expires_at:
+        raise RowProblem("not_before: not before expire_at (the member would expire before it may be called)")
 
     variables: dict[str, str] = {}
     for column, value in values.items():
@@ -354,7 +364,10 @@ def parse_row(row: Mapping[str, str | None], line: int, defaults: CampaignDefaul
         name=name,
         priority=priority,
         expire_at=epoch_ms(expires_at),
-        min_offering_at=epoch_ms(not_before) if not_before is not None else None,
+        # A not_before already past means "now": Webitel gets no min_offering_at at all.
+        min_offering_at=epoch_ms(not_before)
+        if not_before is not None and not_before > defaults.now
+        else None,
         variables=variables,
         timezone=Lookup(id=timezone_id) if timezone_id else None,
         bucket=bucket,
@@ -471,11 +484,11 @@ def _zones(text: str, primary: str, fallback: str) -> list[str]:
 def _moment(text: str, zone: ZoneInfo, column: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise RowProblem(f"{column}: '{text}' is not an ISO 8601 date or time") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=zone)
-    return parsed.astimezone(UTC)
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=zone)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise RowProblem(f"{column}: '{text[:40]}' is not an ISO 8601 date or time we can use") from None
 
 
 def _expiry(text: str, zone: ZoneInfo, defaults: CampaignDefaults) -> datetime:
@@ -492,6 +505,29 @@ def _expiry(text: str, zone: ZoneInfo, defaults: CampaignDefaults) -> datetime:
         moment = _moment(text, zone, "expire_at")
     if moment <= defaults.now:
         raise RowProblem("expire_at: already in the past")
+    return _bounded(moment, "expire_at", defaults)
+
+
+# Webitel's engine turns an epoch-ms time into a Go time with ``time.Unix(0, ms *
+# int64(time.Millisecond))`` (webitel/engine, model/call.go ``Int64ToTime``): past
+# 2262-04-11 the nanoseconds overflow int64 and the member gets a garbage time, so such times
+# (an ``expire_at`` in year 6000) are refused here, and sane bounds are far inside it anyway.
+_SLACK_PAST = timedelta(days=1)
+
+
+def _bounded(moment: datetime, column: str, defaults: CampaignDefaults) -> datetime:
+    """``moment`` when it lies in [now - 1 day, now + horizon]; RowProblem naming ``column``."""
+    earliest = defaults.now - _SLACK_PAST
+    latest = defaults.now + timedelta(days=defaults.time_horizon_days)
+    if moment < earliest:
+        raise RowProblem(f"{column}: {moment:%Y-%m-%d %H:%M} UTC is more than a day in the past")
+    if moment > latest:
+        raise RowProblem(
+            f"{column}: {moment:%Y-%m-%d} is more than {defaults.time_horizon_days} days ahead "
+            "(the import's time horizon)"
+        )
+    if not 0 < int(moment.timestamp() * 1000) <= MAX_EPOCH_MS:
+        raise RowProblem(f"{column}: outside the times Webitel can store")
     return moment
 
 

@@ -15,7 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from ringback.domain.callbacks import CallbackPolicy
 
-_RANGE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+_RANGE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-(?:([01]\d|2[0-3]):([0-5]\d)|(24):(00))$")
+# "24:00", the end of the day, is held as this time (a ``time`` cannot be 24:00); every reader
+# treats it as "open until midnight" (``OpeningRange.until_midnight``), never as 23:59:59.
+END_OF_DAY = time(23, 59, 59)
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -26,13 +29,22 @@ class OpeningRange(BaseModel):
     opens: time
     closes: time
 
+    @property
+    def until_midnight(self) -> bool:
+        return self.closes == END_OF_DAY
+
+
+def format_clock(moment: time) -> str:
+    """HH:MM, with the end of the day as 24:00."""
+    return "24:00" if moment == END_OF_DAY else f"{moment:%H:%M}"
+
 
 def parse_range(text: str) -> OpeningRange:
     match = _RANGE.match(text)
     if not match:
         raise ValueError(f"'{text}' is not an opening range like 08:00-18:00")
-    h1, m1, h2, m2 = (int(g) for g in match.groups())
-    closes = time(23, 59, 59) if h2 == 24 else time(h2, m2)
+    h1, m1 = int(match[1]), int(match[2])
+    closes = END_OF_DAY if match[5] else time(int(match[3]), int(match[4]))
     if closes <= time(h1, m1):
         raise ValueError(f"'{text}' closes before it opens")
     return OpeningRange(opens=time(h1, m1), closes=closes)

@@ -59,7 +59,7 @@ def windows_on(config: OperatorConfig, day: date) -> list[Window]:
     windows = []
     for opening in config.opening_ranges(WEEKDAYS[day.weekday()]):
         opens = _local(day, opening.opens, zone)
-        if opening.closes == time(23, 59, 59):  # "24:00"
+        if opening.until_midnight:  # "24:00"
             closes = _local(day + timedelta(days=1), time(0, 0), zone)
         else:
             closes = _local(day, opening.closes, zone)
@@ -162,7 +162,13 @@ def _hours_text(config: OperatorConfig, day: date) -> str:
     windows = windows_on(config, day)
     if not windows:
         return f"closed on {WEEKDAYS[day.weekday()]}"
-    return ", ".join(f"{w.opens:%H:%M}-{w.closes:%H:%M}" for w in windows)
+    return ", ".join(f"{w.opens:%H:%M}-{_closing_text(w)}" for w in windows)
+
+
+def _closing_text(window: Window) -> str:
+    """A window closing at the next midnight closes at 24:00 of its own day."""
+    midnight = window.closes.date() > window.opens.date() and window.closes.time() == time(0)
+    return "24:00" if midnight else f"{window.closes:%H:%M}"
 
 
 def _grid_example(config: OperatorConfig, day: date) -> str:

@@ -32,6 +32,7 @@ __all__ = [
     "INT32_MAX",
     "INT32_MIN",
     "MAX_COMMUNICATIONS",
+    "MAX_EPOCH_MS",
     "MAX_FILE_NAME_LENGTH",
     "MAX_MEMBER_NAME_LENGTH",
     "Agent",
@@ -94,11 +95,21 @@ Int64 = Annotated[str, BeforeValidator(_int64_as_text)]
 Int32 = Annotated[int, Field(ge=INT32_MIN, le=INT32_MAX)]
 
 
+# The latest epoch-ms time Webitel's engine can hold: it converts ms to int64 nanoseconds
+# (webitel/engine, model/call.go ``Int64ToTime``: ``time.Unix(0, i*int64(time.Millisecond))``),
+# so anything past 2262-04-11T23:47:16.854Z overflows. 0 means "unset" there.
+MAX_EPOCH_MS = (2**63 - 1) // 1_000_000
+
+
 def epoch_ms(moment: datetime) -> str:
-    """Webitel's time format: epoch milliseconds as an int64 string. ``moment`` must be aware."""
+    """Webitel's time format: epoch milliseconds as an int64 string. ``moment`` must be aware
+    and inside what the engine can hold (1970 .. 2262: ``MAX_EPOCH_MS``)."""
     if moment.tzinfo is None:
         raise ValueError("epoch_ms needs a timezone-aware datetime")
-    return str(int(moment.timestamp() * 1000))
+    value = int(moment.timestamp() * 1000)
+    if not 0 < value <= MAX_EPOCH_MS:
+        raise ValueError(f"{moment.isoformat()} is outside the epoch-ms times Webitel can hold")
+    return str(value)
 
 
 class _WireModel(BaseModel):

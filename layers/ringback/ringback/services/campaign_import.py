@@ -46,6 +46,7 @@ class ImportSettings:
     default_region: str = "CZ"
     calling_window: str = DEFAULT_WINDOW
     default_expiry_days: int = 30
+    time_horizon_days: int = 365
     timezone_ids: dict[str, str] = field(default_factory=dict)
     chunk_size: int = 100
     campaign: str = ""
@@ -237,6 +238,7 @@ def import_campaign_csv(
         now=now,
         campaign=settings.campaign,
         default_expiry_days=settings.default_expiry_days,
+        time_horizon_days=settings.time_horizon_days,
         timezone_ids=settings.timezone_ids,
     )
     run = _CampaignImport(outbox, dnc, defaults, report)
