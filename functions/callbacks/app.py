@@ -1,13 +1,12 @@
 """Website callback requests, slots, availability status and the embeddable widget.
 
 Every route calls one service; adapters are built on first use (``adapters.callbacks_factory``).
-Body size and content type are checked before the framework parses a body (413/415).
+The body gate of ``api.resolver`` checks size, content type and strict JSON before any route.
 See docs/callbacks.md for the contract.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 from datetime import date
@@ -24,13 +23,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ringback.adapters import callbacks_factory as wiring
 from ringback.api.auth import require_bearer
-from ringback.api.errors import error_response
 from ringback.api.resolver import make_resolver
 from ringback.config import get_settings
 from ringback.domain.callbacks import (
     CALLBACK_ID,
     DEFAULT_REGION,
-    CallbackPolicy,
     CallbackRequest,
     EraseRequest,
     RescheduleRequest,
@@ -40,16 +37,19 @@ from ringback.observability import logger, metrics
 from ringback.services.callbacks import Caller
 from ringback.services.slots import list_slots
 
-app = make_resolver(allowed_origins=get_settings().allowed_origin_list)
+
+def _body_limit() -> int:
+    return wiring.config_source().load().callbacks.max_body_bytes
+
+
+# The body gate (size from the operator config, content type, strict JSON) runs before any route.
+app = make_resolver(
+    allowed_origins=get_settings().allowed_origin_list,
+    name="Callbacks",
+    max_body_bytes=_body_limit,
+    unavailable=wiring.INFRASTRUCTURE_ERRORS,
+)
 widget.register(app)
-
-
-@app.exception_handler(list(wiring.INFRASTRUCTURE_ERRORS))
-def _infrastructure(error: Exception) -> Response[str]:
-    logger.warning("dependency failed", extra={"error_type": type(error).__name__})
-    return error_response(
-        503, "unavailable", "a dependency is unavailable; please retry", headers={"Retry-After": "5"}
-    )
 
 
 _ERRORS = {
@@ -238,53 +238,10 @@ def health() -> Response[str]:
     return _json(200 if healthy else 503, {"status": "ok" if healthy else "degraded", "checks": checks})
 
 
-def _precheck(event: dict[str, Any]) -> Response[str] | None:
-    """413 / 415 before any parsing: bodies are small JSON documents."""
-    method = (event.get("requestContext", {}).get("http", {}).get("method") or "").upper()
-    raw = event.get("body")
-    if method not in ("POST", "PUT", "PATCH") or raw is None:
-        return None
-    try:
-        limit = wiring.config_source().load().callbacks.max_body_bytes
-    except Exception:
-        limit = CallbackPolicy().max_body_bytes
-    size = len(raw) * 3 // 4 if event.get("isBase64Encoded") else len(raw.encode())
-    if size > limit:
-        return error_response(413, "payload_too_large", f"the body is larger than {limit} bytes")
-    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/json" and not content_type.endswith("+json"):
-        return error_response(415, "unsupported_media_type", "send the body as application/json")
-    if event.get("isBase64Encoded"):
-        try:
-            event["body"] = base64.b64decode(raw).decode("utf-8")
-            event["isBase64Encoded"] = False
-        except ValueError:
-            return error_response(400, "malformed_body", "the request body is not UTF-8 text")
-    return None
-
-
-def _as_event_answer(event: dict[str, Any], response: Response[str]) -> dict[str, Any]:
-    headers = {k: v for k, v in response.headers.items() if isinstance(v, str)}
-    headers["Content-Type"] = response.content_type or content_types.APPLICATION_JSON
-    origin = (event.get("headers") or {}).get("origin")
-    if origin and origin in get_settings().allowed_origin_list:
-        headers.update({"Access-Control-Allow-Origin": origin, "Vary": "Origin"})
-    return {
-        "statusCode": response.status_code,
-        "headers": headers,
-        "body": response.body,
-        "isBase64Encoded": False,
-    }
-
-
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     DEFAULT_REGION.set(get_settings().default_region)
-    refused = _precheck(event)
-    if refused is not None:
-        return _as_event_answer(event, refused)
     if (event.get("headers") or {}).get("idempotency-key"):
         wiring.idempotency()[1].register_lambda_context(context)
     return app.resolve(event, context)

@@ -17,7 +17,12 @@ from ringback.domain.errors import PayloadTooLarge
 from ringback.domain.events.envelope import EventSource
 from ringback.observability import logger, metrics
 
-app = make_resolver(allowed_origins=get_settings().allowed_origin_list)
+# A refused or silent DynamoDB answers 503 + Retry-After within Webitel's budget (adapters.aws).
+app = make_resolver(
+    allowed_origins=get_settings().allowed_origin_list,
+    name="Events",
+    unavailable=wiring.INFRASTRUCTURE_ERRORS,
+)
 # Any JSON value: the service names what is wrong with it (a bare ``Any`` would make Powertools
 # keep only the first item of an array).
 Json = dict[str, Any] | list[Any] | str | int | float | bool | None
