@@ -28,14 +28,19 @@ from ringback.config import get_settings
 from ringback.domain.callbacks import (
     CALLBACK_ID,
     DEFAULT_REGION,
+    CallbackAccepted,
     CallbackRequest,
+    CallbackView,
+    CancelResult,
     EraseRequest,
+    ErasureReport,
     RescheduleRequest,
 )
 from ringback.domain.errors import Conflict, Unavailable
 from ringback.observability import logger, metrics
+from ringback.services.availability import Availability
 from ringback.services.callbacks import Caller
-from ringback.services.slots import list_slots
+from ringback.services.slots import SlotsAnswer, list_slots
 
 
 def _body_limit() -> int:
@@ -67,14 +72,28 @@ _ERRORS = {
 _ERROR_SCHEMA = {"application/json": {"schema": {"type": "object", "required": ["error", "message"]}}}
 
 
-def _responses(ok: dict[int, str], *errors: int) -> dict[int, Any]:
-    answers: dict[int, Any] = {code: {"description": text} for code, text in ok.items()}
+def _responses(ok: dict[int, str], *errors: int, model: Any = None) -> dict[int, Any]:
+    """``model``: the 2xx bodies' pydantic model (or a JSON schema dict), so the OpenAPI
+    describes the real answer, not the handler's ``Response[str]``."""
+    body = {"schema": model} if isinstance(model, dict) else {"model": model}
+    answers: dict[int, Any] = {
+        code: {"description": text, **({"content": {"application/json": body}} if model else {})}
+        for code, text in ok.items()
+    }
     answers.update(
-        {code: {"description": _ERRORS[code], "content": _ERROR_SCHEMA} for code in {*errors, 503}}
+        {code: {"description": _ERRORS[code], "content": _ERROR_SCHEMA} for code in {*errors, 503} - set(ok)}
     )
     return answers
 
 
+_HEALTH = {
+    "type": "object",
+    "required": ["status", "checks"],
+    "properties": {
+        "status": {"enum": ["ok", "degraded"]},
+        "checks": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+}
 _ID = Path(pattern=CALLBACK_ID.pattern, description="The request id from the 202 answer")
 _TOKEN = Query(max_length=200, description="Self-service token from the 202 answer")
 
@@ -117,6 +136,7 @@ def _caller() -> Caller:
         422,
         429,
         503,
+        model=CallbackAccepted,
     ),
 )
 def submit(body: Annotated[CallbackRequest, Body()]) -> Response[str]:
@@ -139,7 +159,9 @@ def submit(body: Annotated[CallbackRequest, Body()]) -> Response[str]:
 @app.get(
     "/v1/callbacks/slots",
     summary="Bookable slots of one or more days, in the visitor's timezone",
-    responses=_responses({200: "Slots per day (full, past and closed slots are left out)"}, 422),
+    responses=_responses(
+        {200: "Slots per day (full, past and closed slots are left out)"}, 422, model=SlotsAnswer
+    ),
 )
 def slots(
     day: Annotated[date | None, Query(alias="date")] = None,
@@ -155,7 +177,7 @@ def slots(
 @app.get(
     "/v1/callbacks/<callback_id>",
     summary="Status of a callback request (no personal data)",
-    responses=_responses({200: "The request's status"}, 404, 422),
+    responses=_responses({200: "The request's status"}, 404, 422, model=CallbackView),
 )
 def get_callback(callback_id: Annotated[str, _ID]) -> Response[str]:
     return _json(200, wiring.callbacks().get(callback_id).model_dump(mode="json"))
@@ -165,7 +187,13 @@ def get_callback(callback_id: Annotated[str, _ID]) -> Response[str]:
     "/v1/callbacks/<callback_id>",
     summary="Cancel (self-service token or agent bearer token)",
     responses=_responses(
-        {200: "Cancelled", 202: "Cancelled; stopping in Webitel pending: repeat"}, 401, 403, 404, 409, 422
+        {200: "Cancelled", 202: "Cancelled; stopping in Webitel pending: repeat"},
+        401,
+        403,
+        404,
+        409,
+        422,
+        model=CancelResult,
     ),
 )
 def cancel_callback(
@@ -183,7 +211,20 @@ def cancel_callback(
 @app.post(
     "/v1/callbacks/<callback_id>/reschedule",
     summary="Move a request to another slot (self-service)",
-    responses=_responses({200: "Moved; the new answer"}, 400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
+    responses=_responses(
+        {200: "Moved; the new answer"},
+        400,
+        401,
+        403,
+        404,
+        409,
+        413,
+        415,
+        422,
+        429,
+        503,
+        model=CallbackAccepted,
+    ),
 )
 def reschedule_callback(
     callback_id: Annotated[str, _ID],
@@ -201,7 +242,7 @@ def reschedule_callback(
 @app.post(
     "/v1/callbacks/erasure",
     summary="Erase everything held for a phone number (agent bearer token)",
-    responses=_responses({200: "What was erased"}, 400, 401, 413, 415, 422),
+    responses=_responses({200: "What was erased"}, 400, 401, 413, 415, 422, model=ErasureReport),
 )
 def erase(body: Annotated[EraseRequest, Body()]) -> Response[str]:
     require_bearer(app.current_event.headers, wiring.agent_tokens())
@@ -211,7 +252,7 @@ def erase(body: Annotated[EraseRequest, Body()]) -> Response[str]:
 @app.get(
     "/v1/status",
     summary="online / busy / offline for the website button (mluvii codes 1/2/0)",
-    responses=_responses({200: "The availability, cached briefly"}),
+    responses=_responses({200: "The availability, cached briefly"}, model=Availability),
 )
 def status() -> Response[str]:
     answer = wiring.availability().status()
@@ -221,7 +262,7 @@ def status() -> Response[str]:
 @app.get(
     "/v1/health/callbacks",
     summary="Whether the callbacks function can read its config and table",
-    responses=_responses({200: "Healthy", 503: "A dependency fails"}),
+    responses=_responses({200: "Healthy", 503: "A dependency fails"}, model=_HEALTH),
 )
 def health() -> Response[str]:
     checks: dict[str, str] = {}

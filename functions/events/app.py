@@ -37,11 +37,32 @@ _ERR = {
         (415, "not JSON"),
         (422, "invalid fields"),
         (429, "rate limited"),
+        (503, "a dependency is unavailable; retry after Retry-After seconds"),
     )
 }
+_INGESTED: Any = {
+    "application/json": {
+        "schema": {
+            "type": "object",
+            "required": ["accepted", "duplicates", "events"],
+            "properties": {
+                "accepted": {"type": "integer", "minimum": 0},
+                "duplicates": {"type": "integer", "minimum": 0},
+                "events": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["event_id", "event", "known", "status"],
+                        "properties": {"status": {"enum": ["accepted", "duplicate"]}},
+                    },
+                },
+            },
+        }
+    }
+}
 INGEST_RESPONSES: Any = {
-    200: {"description": "all redeliveries, nothing changed"},
-    202: {"description": "stored (duplicates included, marked)"},
+    200: {"description": "all redeliveries, nothing changed", "content": _INGESTED},
+    202: {"description": "stored (duplicates included, marked)", "content": _INGESTED},
     **_ERR,
 }
 READ_RESPONSES: Any = {
@@ -49,6 +70,7 @@ READ_RESPONSES: Any = {
     401: _ERR[401],
     404: {"description": "not found"},
     422: _ERR[422],
+    503: _ERR[503],
 }
 
 
