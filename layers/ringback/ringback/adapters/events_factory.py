@@ -16,7 +16,7 @@ from ringback.adapters.event_guard_dynamo import DynamoFixedWindowLimiter
 from ringback.adapters.event_log_dynamo import DynamoEventLog
 from ringback.adapters.operator_config import SsmOperatorConfig
 from ringback.adapters.projections_dynamo import DynamoCallbackStatus, DynamoProjections
-from ringback.adapters.secrets import SecretTokens
+from ringback.adapters.secrets import SecretTokens, secret_value
 from ringback.config import Settings, get_settings
 from ringback.services.ingest import Ingest, WidgetGuard, WidgetLimits
 from ringback.services.projector import Projector
@@ -74,6 +74,9 @@ def widget_guard() -> WidgetGuard:
         SsmOperatorConfig(settings.config_parameter, max_age_s=settings.operator_config_max_age_s),
         SystemClock(),
         limits,
+        ip_key=lambda: secret_value(
+            settings.ip_hash_key_secret, "current", max_age_s=settings.secrets_max_age_s
+        ),
     )
 
 
