@@ -327,3 +327,20 @@ def test_schemathesis_every_operation_no_5xx_and_schema_conformance(
         fuzz(operation)
     assert statuses and max(statuses) < 500
     assert any(200 <= status < 300 for status in statuses) and any(400 <= status < 500 for status in statuses)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"date": "9999-12-31", "days": "31"},
+        {"date": "0001-01-01"},
+        {"date": "2026-02-30"},
+        {"tz": "../../etc/passwd"},
+        {"tz": "Europe/Prague\u0000"},
+        {"days": "99999999999999999999999"},
+    ],
+)
+def test_slot_queries_out_of_range_are_answered(handlers: Handlers, query: dict[str, str]) -> None:
+    response = handlers.call("CallbacksFunction", http_event("GET", "/v1/callbacks/slots", query=query))
+    assert response["statusCode"] in (200, 422), response["body"]
+    conforms(openapi(handlers, "CallbacksFunction"), "GET", "/v1/callbacks/slots", response)
