@@ -5,7 +5,9 @@ cfn-lint reads SAM templates directly but misses some errors (a bad runtime in G
 template to plain CloudFormation with aws-sam-translator (offline) and lints the result, then
 checks ringback's own rules: every function is python3.13 on arm64 with the shared layer, a
 log group with retention and an errors alarm; policies name their resources (no ``*``);
-secrets never come in as plain template parameters.
+secrets never come in as plain template parameters. Last, checkov (offline, ``--skip-download``)
+checks the translated template; a finding passes only when devstack/tools/checkov-skips.yaml
+lists it with its reason, and a skip that matches no finding is a problem too.
 
 Runs in the tools environment (aws-sam-translator pins its own pydantic): see the Makefile.
 """
@@ -13,10 +15,13 @@ Runs in the tools environment (aws-sam-translator pins its own pydantic): see th
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
+import yaml
 from cfnlint.api import lint_all
 from cfnlint.decode.decode import decode_str
 from samtranslator.translator.transform import transform
@@ -113,6 +118,49 @@ def ringback_rules(template: dict[str, Any], translated: dict[str, Any]) -> list
     return problems
 
 
+SKIPS = Path(__file__).with_name("checkov-skips.yaml")
+
+
+def checkov_problems(translated: dict[str, Any], skips_path: Path = SKIPS) -> list[str]:
+    """Run checkov on the translated template; findings not in the skip file are problems."""
+    skips: dict[str, Any] = yaml.safe_load(skips_path.read_text()) or {}
+    problems = [
+        f"{skips_path.name}: {cid} has no reason" for cid, s in skips.items() if not (s or {}).get("reason")
+    ]
+    checkov = Path(sys.executable).with_name("checkov")
+    with tempfile.TemporaryDirectory() as folder:
+        target = Path(folder) / "translated.json"
+        target.write_text(json.dumps(translated))
+        run = subprocess.run(
+            [
+                *(str(checkov), "-f", str(target), "--framework", "cloudformation"),
+                *("--quiet", "--compact", "--skip-download", "--output", "json"),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    try:
+        report = json.loads(run.stdout)
+    except json.JSONDecodeError:
+        return [f"checkov did not run: {(run.stderr or run.stdout)[-500:]}"]
+    reports = report if isinstance(report, list) else [report]
+    failed = [f for r in reports for f in r.get("results", {}).get("failed_checks", [])]
+    used: set[tuple[str, str]] = set()
+    for finding in failed:
+        check_id, resource = finding["check_id"], str(finding["resource"]).rsplit(".", 1)[-1]
+        skip = skips.get(check_id)
+        if skip is not None and (not skip.get("resources") or resource in skip["resources"]):
+            used.add((check_id, resource if skip.get("resources") else "*"))
+            continue
+        problems.append(f"checkov {check_id} on {resource}: {finding['check_name']}")
+    for check_id, skip in skips.items():
+        for resource in (skip or {}).get("resources") or ["*"]:
+            if (check_id, resource) not in used:
+                problems.append(f"{skips_path.name}: stale skip {check_id} {resource} (no such finding)")
+    return problems
+
+
 def main(path: str) -> int:
     text = Path(path).read_text()
     template, matches = decode_str(text)
@@ -127,6 +175,7 @@ def main(path: str) -> int:
         if m.rule.id[0] in "EW" and m.rule.id != "W1020"
     ]
     problems += ringback_rules(dict(template), translated)
+    problems += checkov_problems(translated)
     for problem in problems:
         print(f"template.yaml: {problem}")
     if not problems:

@@ -1,13 +1,12 @@
 """Website callback requests, slots, availability status and the embeddable widget.
 
 Every route calls one service; adapters are built on first use (``adapters.callbacks_factory``).
-Body size and content type are checked before the framework parses a body (413/415).
+The body gate of ``api.resolver`` checks size, content type and strict JSON before any route.
 See docs/callbacks.md for the contract.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 from datetime import date
@@ -24,32 +23,38 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ringback.adapters import callbacks_factory as wiring
 from ringback.api.auth import require_bearer
-from ringback.api.errors import error_response
 from ringback.api.resolver import make_resolver
 from ringback.config import get_settings
 from ringback.domain.callbacks import (
     CALLBACK_ID,
     DEFAULT_REGION,
-    CallbackPolicy,
+    CallbackAccepted,
     CallbackRequest,
+    CallbackView,
+    CancelResult,
     EraseRequest,
+    ErasureReport,
     RescheduleRequest,
 )
 from ringback.domain.errors import Conflict, Unavailable
 from ringback.observability import logger, metrics
+from ringback.services.availability import Availability
 from ringback.services.callbacks import Caller
-from ringback.services.slots import list_slots
+from ringback.services.slots import SlotsAnswer, list_slots
 
-app = make_resolver(allowed_origins=get_settings().allowed_origin_list)
+
+def _body_limit() -> int:
+    return wiring.config_source().load().callbacks.max_body_bytes
+
+
+# The body gate (size from the operator config, content type, strict JSON) runs before any route.
+app = make_resolver(
+    allowed_origins=get_settings().allowed_origin_list,
+    name="Callbacks",
+    max_body_bytes=_body_limit,
+    unavailable=wiring.INFRASTRUCTURE_ERRORS,
+)
 widget.register(app)
-
-
-@app.exception_handler(list(wiring.INFRASTRUCTURE_ERRORS))
-def _infrastructure(error: Exception) -> Response[str]:
-    logger.warning("dependency failed", extra={"error_type": type(error).__name__})
-    return error_response(
-        503, "unavailable", "a dependency is unavailable; please retry", headers={"Retry-After": "5"}
-    )
 
 
 _ERRORS = {
@@ -67,14 +72,28 @@ _ERRORS = {
 _ERROR_SCHEMA = {"application/json": {"schema": {"type": "object", "required": ["error", "message"]}}}
 
 
-def _responses(ok: dict[int, str], *errors: int) -> dict[int, Any]:
-    answers: dict[int, Any] = {code: {"description": text} for code, text in ok.items()}
+def _responses(ok: dict[int, str], *errors: int, model: Any = None) -> dict[int, Any]:
+    """``model``: the 2xx bodies' pydantic model (or a JSON schema dict), so the OpenAPI
+    describes the real answer, not the handler's ``Response[str]``."""
+    body = {"schema": model} if isinstance(model, dict) else {"model": model}
+    answers: dict[int, Any] = {
+        code: {"description": text, **({"content": {"application/json": body}} if model else {})}
+        for code, text in ok.items()
+    }
     answers.update(
-        {code: {"description": _ERRORS[code], "content": _ERROR_SCHEMA} for code in {*errors, 503}}
+        {code: {"description": _ERRORS[code], "content": _ERROR_SCHEMA} for code in {*errors, 503} - set(ok)}
     )
     return answers
 
 
+_HEALTH = {
+    "type": "object",
+    "required": ["status", "checks"],
+    "properties": {
+        "status": {"enum": ["ok", "degraded"]},
+        "checks": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+}
 _ID = Path(pattern=CALLBACK_ID.pattern, description="The request id from the 202 answer")
 _TOKEN = Query(max_length=200, description="Self-service token from the 202 answer")
 
@@ -117,6 +136,7 @@ def _caller() -> Caller:
         422,
         429,
         503,
+        model=CallbackAccepted,
     ),
 )
 def submit(body: Annotated[CallbackRequest, Body()]) -> Response[str]:
@@ -139,7 +159,9 @@ def submit(body: Annotated[CallbackRequest, Body()]) -> Response[str]:
 @app.get(
     "/v1/callbacks/slots",
     summary="Bookable slots of one or more days, in the visitor's timezone",
-    responses=_responses({200: "Slots per day (full, past and closed slots are left out)"}, 422),
+    responses=_responses(
+        {200: "Slots per day (full, past and closed slots are left out)"}, 422, model=SlotsAnswer
+    ),
 )
 def slots(
     day: Annotated[date | None, Query(alias="date")] = None,
@@ -155,7 +177,7 @@ def slots(
 @app.get(
     "/v1/callbacks/<callback_id>",
     summary="Status of a callback request (no personal data)",
-    responses=_responses({200: "The request's status"}, 404, 422),
+    responses=_responses({200: "The request's status"}, 404, 422, model=CallbackView),
 )
 def get_callback(callback_id: Annotated[str, _ID]) -> Response[str]:
     return _json(200, wiring.callbacks().get(callback_id).model_dump(mode="json"))
@@ -165,7 +187,13 @@ def get_callback(callback_id: Annotated[str, _ID]) -> Response[str]:
     "/v1/callbacks/<callback_id>",
     summary="Cancel (self-service token or agent bearer token)",
     responses=_responses(
-        {200: "Cancelled", 202: "Cancelled; stopping in Webitel pending: repeat"}, 401, 403, 404, 409, 422
+        {200: "Cancelled", 202: "Cancelled; stopping in Webitel pending: repeat"},
+        401,
+        403,
+        404,
+        409,
+        422,
+        model=CancelResult,
     ),
 )
 def cancel_callback(
@@ -183,7 +211,20 @@ def cancel_callback(
 @app.post(
     "/v1/callbacks/<callback_id>/reschedule",
     summary="Move a request to another slot (self-service)",
-    responses=_responses({200: "Moved; the new answer"}, 400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
+    responses=_responses(
+        {200: "Moved; the new answer"},
+        400,
+        401,
+        403,
+        404,
+        409,
+        413,
+        415,
+        422,
+        429,
+        503,
+        model=CallbackAccepted,
+    ),
 )
 def reschedule_callback(
     callback_id: Annotated[str, _ID],
@@ -201,7 +242,7 @@ def reschedule_callback(
 @app.post(
     "/v1/callbacks/erasure",
     summary="Erase everything held for a phone number (agent bearer token)",
-    responses=_responses({200: "What was erased"}, 400, 401, 413, 415, 422),
+    responses=_responses({200: "What was erased"}, 400, 401, 413, 415, 422, model=ErasureReport),
 )
 def erase(body: Annotated[EraseRequest, Body()]) -> Response[str]:
     require_bearer(app.current_event.headers, wiring.agent_tokens())
@@ -211,7 +252,7 @@ def erase(body: Annotated[EraseRequest, Body()]) -> Response[str]:
 @app.get(
     "/v1/status",
     summary="online / busy / offline for the website button (mluvii codes 1/2/0)",
-    responses=_responses({200: "The availability, cached briefly"}),
+    responses=_responses({200: "The availability, cached briefly"}, model=Availability),
 )
 def status() -> Response[str]:
     answer = wiring.availability().status()
@@ -221,7 +262,7 @@ def status() -> Response[str]:
 @app.get(
     "/v1/health/callbacks",
     summary="Whether the callbacks function can read its config and table",
-    responses=_responses({200: "Healthy", 503: "A dependency fails"}),
+    responses=_responses({200: "Healthy", 503: "A dependency fails"}, model=_HEALTH),
 )
 def health() -> Response[str]:
     checks: dict[str, str] = {}
@@ -246,53 +287,10 @@ def health() -> Response[str]:
     return _json(200 if healthy else 503, {"status": "ok" if healthy else "degraded", "checks": checks})
 
 
-def _precheck(event: dict[str, Any]) -> Response[str] | None:
-    """413 / 415 before any parsing: bodies are small JSON documents."""
-    method = (event.get("requestContext", {}).get("http", {}).get("method") or "").upper()
-    raw = event.get("body")
-    if method not in ("POST", "PUT", "PATCH") or raw is None:
-        return None
-    try:
-        limit = wiring.config_source().load().callbacks.max_body_bytes
-    except Exception:
-        limit = CallbackPolicy().max_body_bytes
-    size = len(raw) * 3 // 4 if event.get("isBase64Encoded") else len(raw.encode())
-    if size > limit:
-        return error_response(413, "payload_too_large", f"the body is larger than {limit} bytes")
-    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/json" and not content_type.endswith("+json"):
-        return error_response(415, "unsupported_media_type", "send the body as application/json")
-    if event.get("isBase64Encoded"):
-        try:
-            event["body"] = base64.b64decode(raw).decode("utf-8")
-            event["isBase64Encoded"] = False
-        except ValueError:
-            return error_response(400, "malformed_body", "the request body is not UTF-8 text")
-    return None
-
-
-def _as_event_answer(event: dict[str, Any], response: Response[str]) -> dict[str, Any]:
-    headers = {k: v for k, v in response.headers.items() if isinstance(v, str)}
-    headers["Content-Type"] = response.content_type or content_types.APPLICATION_JSON
-    origin = (event.get("headers") or {}).get("origin")
-    if origin and origin in get_settings().allowed_origin_list:
-        headers.update({"Access-Control-Allow-Origin": origin, "Vary": "Origin"})
-    return {
-        "statusCode": response.status_code,
-        "headers": headers,
-        "body": response.body,
-        "isBase64Encoded": False,
-    }
-
-
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     DEFAULT_REGION.set(get_settings().default_region)
-    refused = _precheck(event)
-    if refused is not None:
-        return _as_event_answer(event, refused)
     if (event.get("headers") or {}).get("idempotency-key"):
         wiring.idempotency()[1].register_lambda_context(context)
     return app.resolve(event, context)

@@ -18,7 +18,12 @@ from ringback.domain.events.envelope import EventSource
 from ringback.domain.events.widget import VendorHints, vendor_envelopes
 from ringback.observability import logger, metrics
 
-app = make_resolver(allowed_origins=get_settings().allowed_origin_list)
+# A refused or silent DynamoDB answers 503 + Retry-After within Webitel's budget (adapters.aws).
+app = make_resolver(
+    allowed_origins=get_settings().allowed_origin_list,
+    name="Events",
+    unavailable=wiring.INFRASTRUCTURE_ERRORS,
+)
 # Any JSON value: the service names what is wrong with it (a bare ``Any`` would make Powertools
 # keep only the first item of an array).
 Json = dict[str, Any] | list[Any] | str | int | float | bool | None
@@ -33,11 +38,32 @@ _ERR = {
         (415, "not JSON"),
         (422, "invalid fields"),
         (429, "rate limited"),
+        (503, "a dependency is unavailable; retry after Retry-After seconds"),
     )
 }
+_INGESTED: Any = {
+    "application/json": {
+        "schema": {
+            "type": "object",
+            "required": ["accepted", "duplicates", "events"],
+            "properties": {
+                "accepted": {"type": "integer", "minimum": 0},
+                "duplicates": {"type": "integer", "minimum": 0},
+                "events": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["event_id", "event", "known", "status"],
+                        "properties": {"status": {"enum": ["accepted", "duplicate"]}},
+                    },
+                },
+            },
+        }
+    }
+}
 INGEST_RESPONSES: Any = {
-    200: {"description": "all redeliveries, nothing changed"},
-    202: {"description": "stored (duplicates included, marked)"},
+    200: {"description": "all redeliveries, nothing changed", "content": _INGESTED},
+    202: {"description": "stored (duplicates included, marked)", "content": _INGESTED},
     **_ERR,
 }
 READ_RESPONSES: Any = {
@@ -45,6 +71,7 @@ READ_RESPONSES: Any = {
     401: _ERR[401],
     404: {"description": "not found"},
     422: _ERR[422],
+    503: _ERR[503],
 }
 
 

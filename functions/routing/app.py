@@ -22,7 +22,8 @@ from ringback.services.routing import AuthOutcome, answer_request
 
 # No request validation: nothing the flow sends may turn into a 4xx, and the validation machinery
 # (pydantic OpenAPI models) would add about 100 ms to every cold start.
-app = make_resolver(validation=False)
+# The body gate is lenient here: a body it would refuse elsewhere is dropped (answered as no body).
+app = make_resolver(validation=False, name="Routing", lenient_body=True)
 
 _JSON: Any = {"application/json": {"schema": ANSWER_JSON_SCHEMA}}
 _ERROR: Any = {"application/json": {"schema": {"type": "object", "required": ["error", "message"]}}}

@@ -17,12 +17,22 @@ pytestmark = pytest.mark.unit
 def test_guards_are_keyed_by_pseudonyms_and_fixed_windows() -> None:
     now = at("2026-11-18T10:17:00+00:00")
     guards = submit_guards(CallbackPolicy(), phone_key="p" * 32, ip_key="i" * 32, now=now)
-    assert [g.name for g in guards] == ["number_hour", "number_day", "ip_hour", "ip_numbers_day"]
+    assert [g.name for g in guards] == [
+        "number_hour",
+        "number_day",
+        "ip_hour",
+        "ip_numbers_day",
+        "global_minute",
+    ]
     assert guards[0].window_start == at("2026-11-18T10:00:00+00:00")
     assert guards[0].retry_after_s(now) == 43 * 60
     assert guards[3].kind == "distinct" and guards[3].member == "p" * 32
     assert all("+420" not in g.storage_key for g in guards)
-    assert len(submit_guards(CallbackPolicy(), phone_key="p", ip_key=None, now=now)) == 2
+    assert [g.name for g in submit_guards(CallbackPolicy(), phone_key="p", ip_key=None, now=now)] == [
+        "number_hour",
+        "number_day",
+        "global_minute",
+    ]
     assert window_start(now + timedelta(hours=1), 3600) == at("2026-11-18T11:00:00+00:00")
 
 

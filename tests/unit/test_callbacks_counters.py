@@ -23,7 +23,9 @@ NOW = at("2026-11-18T10:17:00+00:00")
 
 def test_guards_fold_into_one_item_per_subject_and_day() -> None:
     guards = submit_guards(CallbackPolicy(), phone_key="p" * 32, ip_key="i" * 32, now=NOW)
-    number, client = fold_guards(guards)
+    number, client, everyone = fold_guards(guards)
+    assert [g.name for g in everyone.guards] == ["global_minute"]
+    assert everyone.attribute(everyone.guards[0]) == "global_minute_617"  # 10:17 is minute 617
     assert [g.name for g in number.guards] == ["number_hour", "number_day"]
     assert [g.name for g in client.guards] == ["ip_hour", "ip_numbers_day"]
     day = int(at("2026-11-18T00:00:00+00:00").timestamp())
@@ -76,7 +78,7 @@ policies = st.builds(
 def test_exhausted_names_the_first_full_window(
     policy: CallbackPolicy, hour_hits: int, day_hits: int, ip_hits: int, members: set[str], phone: str
 ) -> None:
-    number, client = fold_guards(submit_guards(policy, phone_key=phone, ip_key="ip", now=NOW))
+    number, client, _ = fold_guards(submit_guards(policy, phone_key=phone, ip_key="ip", now=NOW))
     stored_number = {"number_hour_10": hour_hits, "number_day": day_hits}
     stored_client = {"ip_hour_10": ip_hits, "ip_numbers_day": frozenset(members)}
     expected_number = (

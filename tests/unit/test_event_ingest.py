@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -92,7 +93,13 @@ def test_future_sender_time_falls_back_to_arrival() -> None:
 
 def test_widget_guard() -> None:
     limiter = FakeLimiter(limit_hits=1)
-    guard = WidgetGuard(limiter, Config(), FixedClock(), WidgetLimits(("https://www.example.com",), 10))
+    guard = WidgetGuard(
+        limiter,
+        Config(),
+        FixedClock(),
+        WidgetLimits(("https://www.example.com",), 10),
+        ip_key=lambda: "k" * 32,
+    )
     with pytest.raises(Forbidden):
         guard.admit(origin="https://evil.example", client_ip="1.2.3.4")
     with pytest.raises(Forbidden):
@@ -101,6 +108,8 @@ def test_widget_guard() -> None:
     with pytest.raises(RateLimited) as limited:
         guard.admit(origin="https://www.example.com", client_ip="1.2.3.4")
     assert limited.value.retry_after_s == 30 and not any("1.2.3.4" in key for key in limiter.hits)
+    # Keyed: the plain SHA-256 of the address (reversible for IPv4 by trying them all) is not stored.
+    assert not any(hashlib.sha256(b"1.2.3.4").hexdigest()[:24] in key for key in limiter.hits)
     ingest, _, _, _ = setup()
     events = ingest.parse(
         EventSource.WIDGET,

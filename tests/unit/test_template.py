@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
 
-from devstack.intrinsics import Context, resolve
 from devstack.template import ROOT, StackTemplate, load
 from ringback.config import Settings
 
@@ -71,25 +71,130 @@ def test_secrets_are_resources_not_parameters(stack: StackTemplate) -> None:
     assert len(stack.resources_of("AWS::SecretsManager::Secret")) >= 4
 
 
+def table_actions(stack: StackTemplate, function_id: str) -> dict[str, set[str]]:
+    """DynamoDB actions a function's policies grant, per table logical id (its indexes included)."""
+    tables = set(stack.resources_of("AWS::DynamoDB::Table"))
+    granted: dict[str, set[str]] = {}
+    for policy in stack.raw["Resources"][function_id]["Properties"].get("Policies", []):
+        for key, value in policy.items():
+            if key.startswith("DynamoDB"):
+                table = value["TableName"]["Ref"]
+                granted.setdefault(table, set()).add(f"template:{key}")
+        for statement in policy.get("Statement", []):
+            resources = (
+                statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            )
+            for resource in resources:
+                text = resource.get("Fn::Sub", "") if isinstance(resource, dict) else str(resource)
+                match = re.search(r":table/\$\{(\w+)\}", text)
+                if match and match.group(1) in tables:
+                    granted.setdefault(match.group(1), set()).update(
+                        a for a in statement["Action"] if a.startswith("dynamodb:")
+                    )
+    return granted
+
+
 def test_every_table_has_a_policy_scoped_to_it_and_nothing_else(stack: StackTemplate) -> None:
-    ctx = Context(parameters={"Stage": "t"}, refs={k: k for k in stack.raw["Resources"]})
     tables = set(stack.resources_of("AWS::DynamoDB::Table"))
     for spec in stack.functions.values():
         policies = stack.raw["Resources"][spec.logical_id]["Properties"].get("Policies", [])
         assert not any(isinstance(p, str) for p in policies), f"{spec.logical_id} uses a broad managed policy"
-        used = {
-            resolve(v["TableName"], ctx)
-            for p in policies
-            if isinstance(p, dict)
-            for k, v in p.items()
-            if k.startswith("DynamoDB")
-        }
         env_tables = {
-            resolve(v, ctx)
-            for v in spec.environment.values()
-            if isinstance(v, dict) and v.get("Ref") in tables
+            v["Ref"] for v in spec.environment.values() if isinstance(v, dict) and v.get("Ref") in tables
         }
+        used = set(table_actions(stack, spec.logical_id))
         assert env_tables == used, f"{spec.logical_id}: policies {used} vs tables it is given {env_tables}"
+
+
+# What each function's code calls (ringback.adapters), per table: the template may grant no more.
+# A new DynamoDB call in an adapter needs its action here and in template.yaml.
+NEEDED = {
+    "RoutingFunction": {
+        "CustomersTable": {"BatchGetItem", "GetItem"},
+        "CallbacksTable": {"BatchGetItem", "GetItem"},
+    },
+    "CallbacksFunction": {
+        "CallbacksTable": {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "Query"},
+        "DialerOutboxTable": {"GetItem", "PutItem", "UpdateItem", "Query"},
+        "ProjectionsTable": {"GetItem", "Query"},
+        "GuardTable": {"GetItem", "UpdateItem"},
+        "IdempotencyTable": {"GetItem", "PutItem", "UpdateItem", "DeleteItem"},
+    },
+    "EventsFunction": {
+        "EventLogTable": {"GetItem", "PutItem"},
+        "ProjectionsTable": {"GetItem", "PutItem", "BatchWriteItem", "Query"},
+        "CallbacksTable": {"GetItem", "UpdateItem", "DeleteItem", "Query"},
+        "GuardTable": {"UpdateItem"},
+    },
+    "ProjectorFunction": {
+        "EventLogTable": {"GetItem"},
+        "ProjectionsTable": {"GetItem", "PutItem", "BatchWriteItem", "Query"},
+        "CallbacksTable": {"GetItem", "UpdateItem", "DeleteItem", "Query"},
+    },
+    "DialerFunction": {
+        "DialerOutboxTable": {
+            "GetItem",
+            "PutItem",
+            "UpdateItem",
+            "DeleteItem",
+            "Query",
+            "Scan",
+            "BatchGetItem",
+        },
+        "CallbacksTable": {"GetItem", "UpdateItem", "DeleteItem", "Query"},
+    },
+    "ImportFunction": {
+        "CustomersTable": {"GetItem", "PutItem", "DeleteItem", "BatchWriteItem", "Scan"},
+        "DialerOutboxTable": {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "BatchGetItem"},
+    },
+}
+
+
+@pytest.mark.parametrize("function_id", sorted(NEEDED))
+def test_policies_grant_only_the_dynamodb_actions_the_code_calls(
+    stack: StackTemplate, function_id: str
+) -> None:
+    granted = table_actions(stack, function_id)
+    assert {t: {a.removeprefix("dynamodb:") for a in acts} for t, acts in granted.items()} == NEEDED[
+        function_id
+    ]
+
+
+def test_no_scan_for_routing_and_no_wildcards(stack: StackTemplate) -> None:
+    assert not any("Scan" in a for a in set().union(*table_actions(stack, "RoutingFunction").values()))
+    for spec in stack.functions.values():
+        for actions in table_actions(stack, spec.logical_id).values():
+            assert not any("*" in a or a.startswith("template:") for a in actions), (spec.logical_id, actions)
+
+
+def test_resilience_guards(stack: StackTemplate) -> None:
+    resources = stack.raw["Resources"]
+    for name in ("CallbacksFunction", "RoutingFunction"):
+        assert "Fn::If" in resources[name]["Properties"]["ReservedConcurrentExecutions"], name
+    destination = resources["ImportFunction"]["Properties"]["EventInvokeConfig"]["DestinationConfig"]
+    assert destination["OnFailure"]["Destination"] == {"Fn::GetAtt": ["ImportFailureQueue", "Arn"]}
+    for table in ("EventLogTable", "CallbacksTable"):
+        pitr = resources[table]["Properties"]["PointInTimeRecoverySpecification"]
+        assert pitr == {"PointInTimeRecoveryEnabled": True}, table
+    alarms = {
+        json.dumps(r["Properties"].get("MetricName")) + json.dumps(r["Properties"].get("Metrics", ""))
+        for r in stack.resources_of("AWS::CloudWatch::Alarm").values()
+    }
+    text = " ".join(alarms)
+    for metric in (
+        "5xx",
+        "Throttles",
+        "CallbacksHandledErrors",
+        "EventsHandledErrors",
+        "RoutingHandledErrors",
+        "CallbacksGlobalCapReached",
+    ):
+        assert metric in text, metric
+    for function_id in stack.functions:
+        assert function_id in text or any(
+            function_id in json.dumps(r["Properties"].get("Dimensions", []))
+            for r in stack.resources_of("AWS::CloudWatch::Alarm").values()
+        ), function_id
 
 
 def test_every_sample_event_is_used_by_a_test() -> None:

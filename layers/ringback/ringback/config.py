@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     webitel_hook_tokens_secret: str = ""
     agent_desktop_tokens_secret: str = ""
     signing_key_secret: str = ""
+    # The key of the widget endpoint's keyed IP hashes (events function; JSON {"current": ...}).
+    ip_hash_key_secret: str = ""
 
     allowed_origins: str = ""
     routing_budget_ms: int = Field(default=300, ge=50, le=900)

@@ -10,7 +10,38 @@ from functools import cache
 from typing import Any
 
 import boto3
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+# Failures of the AWS services below a handler: the caller should retry (503), never see a 500.
+# Timeouts, refused connections and throttling are BotoCoreError/ClientError; Powertools
+# Parameters (secrets, operator config) wraps its fetch failures in GetParameterError.
+AWS_ERRORS: tuple[type[Exception], ...] = (ClientError, BotoCoreError, GetParameterError)
+
+# The webhook path (EventsFunction, POST /v1/events/*) answers Webitel's httpRequest, which gives up
+# after its ``timeout`` property, 1000 ms by default (webitel flow_manager, flow/http.go:
+# ``model.IntValueFromMap("timeout", props, 1000) * time.Millisecond``), and our flow schemas set
+# the same 1000 (docs/events.md). Per AWS call: connect 0.2 s + read 0.3 s, one attempt, no retry
+# (botocore's ``retries.max_attempts`` counts retries after the first attempt, so 0): botocore's
+# standard retry mode sleeps up to 1 s (random * 2^0) before its first retry, which alone would
+# break the budget. A refused or silent dependency therefore fails its first call within
+# 0.5 s and the handler answers 503 + Retry-After (the caller retries; nothing was accepted), with
+# room left for API Gateway and Lambda overhead inside the 1000 ms. A slow-but-answering DynamoDB
+# (each call under 0.3 s) is the only case that adds up across the request's calls.
+WEBHOOK_CONNECT_TIMEOUT_S = 0.2
+WEBHOOK_READ_TIMEOUT_S = 0.3
+WEBHOOK_RETRIES = 0
+
+
+def webhook_client(service: str) -> Any:
+    """A client for the webhook path: its worst case per call is connect + read, 0.5 s (see above)."""
+    return client(
+        service,
+        connect_timeout=WEBHOOK_CONNECT_TIMEOUT_S,
+        read_timeout=WEBHOOK_READ_TIMEOUT_S,
+        max_attempts=WEBHOOK_RETRIES,
+    )
 
 
 @cache

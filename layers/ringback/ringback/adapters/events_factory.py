@@ -5,20 +5,29 @@ from __future__ import annotations
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from ringback.adapters.aws import (
+    AWS_ERRORS,
+    WEBHOOK_CONNECT_TIMEOUT_S,
+    WEBHOOK_READ_TIMEOUT_S,
+    webhook_client,
+)
 from ringback.adapters.clock import SystemClock
 from ringback.adapters.event_guard_dynamo import DynamoFixedWindowLimiter
 from ringback.adapters.event_log_dynamo import DynamoEventLog
 from ringback.adapters.operator_config import SsmOperatorConfig
 from ringback.adapters.projections_dynamo import DynamoCallbackStatus, DynamoProjections
-from ringback.adapters.secrets import SecretTokens
+from ringback.adapters.secrets import SecretTokens, secret_value
 from ringback.config import Settings, get_settings
 from ringback.observability import logger
 from ringback.services.ingest import Ingest, WidgetGuard, WidgetLimits
 from ringback.services.projector import Projector
 from ringback.services.read_models import ReadModels
 
+# Answered 503 + Retry-After by the events function (api.errors).
+INFRASTRUCTURE_ERRORS = AWS_ERRORS
 
-def build_projector(settings: Settings) -> Projector:
+
+def build_projector(settings: Settings, *, client: object = None) -> Projector:
     config = SsmOperatorConfig(settings.config_parameter, max_age_s=settings.operator_config_max_age_s)
 
     def inbound_queues() -> frozenset[str]:
@@ -34,8 +43,8 @@ def build_projector(settings: Settings) -> Projector:
             return frozenset()
 
     return Projector(
-        DynamoProjections(settings.projections_table),
-        DynamoCallbackStatus(settings.callbacks_table),
+        DynamoProjections(settings.projections_table, client=client),
+        DynamoCallbackStatus(settings.callbacks_table, client=client),
         zone=ZoneInfo(settings.report_timezone),
         default_region=settings.default_region,
         inbound_queues=inbound_queues,
@@ -55,7 +64,13 @@ def event_log() -> DynamoEventLog:
 
 @lru_cache(maxsize=1)
 def ingest() -> Ingest:
-    return Ingest(event_log(), projector(), SystemClock())
+    # The webhook path's clients (adapters.aws: connect + read within Webitel's 1000 ms, no retry);
+    # the stream projector and the rebuild command keep their own, more patient ones.
+    settings, dynamodb = get_settings(), webhook_client("dynamodb")
+    log = DynamoEventLog(
+        settings.event_log_table, retention_days=settings.event_retention_days, client=dynamodb
+    )
+    return Ingest(log, build_projector(settings, client=dynamodb), SystemClock())
 
 
 @lru_cache(maxsize=1)
@@ -71,17 +86,26 @@ def widget_guard() -> WidgetGuard:
     settings = get_settings()
     limits = WidgetLimits(tuple(settings.allowed_origin_list), settings.widget_events_per_minute)
     return WidgetGuard(
-        DynamoFixedWindowLimiter(settings.guard_table),
+        DynamoFixedWindowLimiter(settings.guard_table, client=webhook_client("dynamodb")),
         SsmOperatorConfig(settings.config_parameter, max_age_s=settings.operator_config_max_age_s),
         SystemClock(),
         limits,
+        ip_key=lambda: secret_value(
+            settings.ip_hash_key_secret, "current", max_age_s=settings.secrets_max_age_s
+        ),
     )
 
 
 @lru_cache(maxsize=1)
 def webitel_tokens() -> SecretTokens:
     settings = get_settings()
-    return SecretTokens(settings.webitel_hook_tokens_secret, max_age_s=settings.secrets_max_age_s)
+    return SecretTokens(
+        settings.webitel_hook_tokens_secret,
+        max_age_s=settings.secrets_max_age_s,
+        connect_timeout=WEBHOOK_CONNECT_TIMEOUT_S,
+        read_timeout=WEBHOOK_READ_TIMEOUT_S,
+        max_attempts=0,
+    )
 
 
 @lru_cache(maxsize=1)

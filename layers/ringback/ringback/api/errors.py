@@ -15,9 +15,13 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
+from aws_lambda_powertools.metrics import MetricUnit
 
-from ringback.domain.errors import DomainError, FieldProblem, RateLimited
-from ringback.observability import logger
+from ringback.domain.errors import DomainError, FieldProblem, RateLimited, Unavailable
+from ringback.observability import logger, metrics
+
+# Seconds a caller is asked to wait after a 503 (a dependency failed; nothing was accepted).
+RETRY_AFTER_S = 5
 
 JSON_HEADERS = {"Cache-Control": "no-store"}
 
@@ -59,8 +63,37 @@ def validation_problems(errors: Sequence[Mapping[str, Any]]) -> list[FieldProble
     return [FieldProblem(_field_name(e.get("loc", ())), _readable(e)) for e in errors]
 
 
-def register_error_handlers(app: APIGatewayHttpResolver) -> None:
-    """Map every error a handler can meet to a JSON answer; nothing escapes as a bare 500."""
+def handled_error(name: str) -> None:
+    """Count a 5xx the handler answered itself (Lambda's ``Errors`` never sees it): the
+    ``<name>HandledErrors`` metric, alarmed per function in template.yaml."""
+    try:
+        metrics.add_metric(name=f"{name}HandledErrors", unit=MetricUnit.Count, value=1)
+    except Exception as error:  # a metrics problem must not change the answer
+        logger.warning("handled-error metric not recorded", extra={"error_type": type(error).__name__})
+
+
+def register_error_handlers(
+    app: APIGatewayHttpResolver, *, name: str = "", unavailable: tuple[type[Exception], ...] = ()
+) -> None:
+    """Map every error a handler can meet to a JSON answer; nothing escapes as a bare 500.
+
+    ``unavailable``: dependency failures (AWS, Webitel) answered 503 + Retry-After. Every 5xx
+    answered here counts in ``<name>HandledErrors``.
+    """
+    metric_name = name or "Api"
+
+    if unavailable:
+
+        @app.exception_handler(list(unavailable))
+        def _dependency(error: Exception) -> Response[str]:
+            logger.warning("dependency failed", extra={"error_type": type(error).__name__})
+            handled_error(metric_name)
+            return error_response(
+                503,
+                "unavailable",
+                "a dependency is unavailable; please retry",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            )
 
     @app.exception_handler(RequestValidationError)
     def _invalid(error: RequestValidationError) -> Response[str]:
@@ -82,6 +115,10 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
     @app.exception_handler(DomainError)
     def _domain(error: DomainError) -> Response[str]:
         headers = {"Retry-After": str(error.retry_after_s)} if isinstance(error, RateLimited) else None
+        if isinstance(error, Unavailable):
+            headers = {"Retry-After": str(RETRY_AFTER_S)}
+        if error.status >= 500:
+            handled_error(metric_name)
         return error_response(error.status, error.code, error.message, fields=error.fields, headers=headers)
 
     @app.not_found
@@ -91,4 +128,5 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response[str]:
         logger.exception("unhandled error", extra={"error_type": type(error).__name__})
+        handled_error(metric_name)
         return error_response(500, "internal_error", "something went wrong on our side")

@@ -2,15 +2,61 @@
 
 from __future__ import annotations
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from ringback.api.errors import register_error_handlers
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, content_types
+
+from ringback.api.errors import error_response, register_error_handlers
+from ringback.api.gate import DEFAULT_MAX_BODY_BYTES, BodyGate
+
+
+class GatedResolver(APIGatewayHttpResolver):
+    """A payload-2.0 resolver that runs the body gate (``api.gate``) before anything else:
+    routing, middlewares, request validation (Powertools' body parsing) and the handlers' auth."""
+
+    def __init__(self, *, gate: BodyGate, cors: CORSConfig | None, enable_validation: bool) -> None:
+        super().__init__(enable_validation=enable_validation, cors=cors)
+        self._gate = gate
+        self._gate_cors = cors
+
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        event = dict(event)  # the gate hands on a decoded, normalised body; the caller's stays as sent
+        refusal = self._gate.check(event)
+        if refusal is None:
+            return super().resolve(event, context)
+        response = error_response(refusal.status, refusal.code, refusal.message)
+        headers = {k: v for k, v in response.headers.items() if isinstance(v, str)}
+        headers["Content-Type"] = response.content_type or content_types.APPLICATION_JSON
+        if self._gate_cors is not None:
+            origin = next(
+                (str(v) for k, v in (event.get("headers") or {}).items() if k.lower() == "origin"), None
+            )
+            headers.update(self._gate_cors.to_dict(origin))
+        return {
+            "statusCode": response.status_code,
+            "headers": headers,
+            "body": response.body,
+            "isBase64Encoded": False,
+        }
 
 
 def make_resolver(
-    *, allowed_origins: list[str] | None = None, validation: bool = True
+    *,
+    allowed_origins: list[str] | None = None,
+    validation: bool = True,
+    name: str = "",
+    max_body_bytes: Callable[[], int] | None = None,
+    lenient_body: bool = False,
+    unavailable: tuple[type[Exception], ...] = (),
 ) -> APIGatewayHttpResolver:
-    """A payload-2.0 resolver with pydantic validation, CORS for ``allowed_origins`` and JSON errors.
+    """A payload-2.0 resolver with the body gate, pydantic validation, CORS for ``allowed_origins``
+    and JSON errors.
+
+    ``name`` (``Callbacks``, ``Events``, ``Routing``) names the function's handled-error metric
+    (``<name>HandledErrors``, alarmed in template.yaml); ``unavailable`` are the dependency errors
+    answered 503 + Retry-After; ``lenient_body`` makes the gate drop a bad body instead of
+    refusing it (the routing lookup answers 200 for any body).
 
     API Gateway answers CORS preflights itself (template.yaml's CorsConfiguration); the
     resolver's CORS covers the local gateway and the headers of actual responses.
@@ -23,6 +69,16 @@ def make_resolver(
             allow_headers=["Content-Type", "Idempotency-Key", "Authorization", "X-Ringback-Site-Key"],
             max_age=600,
         )
-    app = APIGatewayHttpResolver(enable_validation=validation, cors=cors)
-    register_error_handlers(app)
+    gate = BodyGate(max_bytes=max_body_bytes or _default_limit, lenient=lenient_body)
+    app = GatedResolver(gate=gate, cors=cors, enable_validation=validation)
+    register_error_handlers(app, name=name, unavailable=unavailable)
     return app
+
+
+def _default_limit() -> int:
+    from ringback.config import get_settings
+
+    try:
+        return get_settings().max_event_body_bytes
+    except Exception:
+        return DEFAULT_MAX_BODY_BYTES

@@ -6,6 +6,7 @@ Counters are fixed windows keyed by pseudonyms (keyed hashes), never by raw numb
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -15,8 +16,30 @@ from typing import Literal
 from ringback.domain.callbacks import CallbackPolicy
 from ringback.domain.phones import COSTLY_KINDS, PhoneNumber
 
+MINUTE = 60
 HOUR = 3600
 DAY = 86400
+# The block one party usually holds: an IPv4 /24, an IPv6 /64 (one customer's LAN, RFC 6177).
+IPV4_NETWORK_BITS = 24
+IPV6_NETWORK_BITS = 64
+GLOBAL_KEY = "all"
+
+
+def network_of(client_ip: str | None) -> str | None:
+    """The client's network block (``198.51.100.0/24``, ``2001:db8:1:2::/64``), None if unreadable.
+
+    An IPv4-mapped IPv6 address (``::ffff:198.51.100.7``) counts as its IPv4 address.
+    """
+    if not client_ip:
+        return None
+    try:
+        address = ipaddress.ip_address(client_ip.strip())
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    bits = IPV4_NETWORK_BITS if address.version == 4 else IPV6_NETWORK_BITS
+    return str(ipaddress.ip_network(f"{address}/{bits}", strict=False))
 
 
 @dataclass(frozen=True)
@@ -108,9 +131,15 @@ def window_start(now: datetime, window_s: int) -> datetime:
 
 
 def submit_guards(
-    policy: CallbackPolicy, *, phone_key: str, ip_key: str | None, now: datetime
+    policy: CallbackPolicy,
+    *,
+    phone_key: str,
+    ip_key: str | None,
+    now: datetime,
+    network_key: str | None = None,
 ) -> list[Guard]:
-    """The limits one accepted submit consumes: per number, per client IP, distinct numbers."""
+    """The limits one accepted submit consumes: per number, per client IP and its network,
+    distinct numbers per IP, and the global cap of new requests per minute."""
     guards = [
         Guard(
             "number_hour",
@@ -157,6 +186,31 @@ def submit_guards(
                 subject="ip",
             ),
         ]
+    guards.append(
+        Guard(
+            "global_minute",
+            "counter",
+            GLOBAL_KEY,
+            policy.new_callbacks_per_minute,
+            MINUTE,
+            window_start(now, MINUTE),
+            "the callback service is receiving too many requests; please try again in a minute",
+            subject="global",
+        )
+    )
+    if network_key:
+        guards.append(
+            Guard(
+                "network_hour",
+                "counter",
+                network_key,
+                policy.per_network_per_hour,
+                HOUR,
+                window_start(now, HOUR),
+                "too many callback requests from your network in the last hour",
+                subject="network",
+            )
+        )
     return guards
 
 

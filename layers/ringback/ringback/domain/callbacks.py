@@ -140,6 +140,12 @@ class CallbackPolicy(BaseModel):
     per_number_per_day: int = Field(default=6, ge=1, le=100000)
     per_ip_per_hour: int = Field(default=20, ge=1, le=100000)
     distinct_numbers_per_ip_per_day: int = Field(default=5, ge=1, le=10000)
+    # Per client network (an IPv4 /24, an IPv6 /64): one flooder rotating through the addresses
+    # of its block counts once.
+    per_network_per_hour: int = Field(default=30, ge=1, le=1_000_000)
+    # New requests of all callers together per minute; past it every new request is 429 and the
+    # CallbacksGlobalCapReached metric fires its alarm (template.yaml).
+    new_callbacks_per_minute: int = Field(default=300, ge=1, le=1_000_000)
     denied_prefixes: list[str] = Field(default_factory=list)
     denied_kinds: list[NumberKind] = Field(default_factory=list)
     captcha_required: bool = False

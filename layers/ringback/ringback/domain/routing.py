@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import parse_qs
 
+from ringback.domain import strict_json
 from ringback.domain.customers import DirectoryEntry
 
 
@@ -170,10 +171,10 @@ def cid_from_body(raw: str | None, is_base64: bool) -> str | None:
         data = base64.b64decode(raw) if is_base64 else str(raw).encode()
         text = data.decode("utf-8", errors="replace").strip()
         if text.startswith("{"):
-            value = json.loads(text).get("cid")
+            value = strict_json.loads(text).get("cid")
         else:
             value = parse_qs(text).get("cid", [""])[0] or None
-    except (ValueError, AttributeError, TypeError):
+    except (ValueError, AttributeError, TypeError, RecursionError):  # JsonRefused is a ValueError
         return None
     if isinstance(value, bool) or value is None:
         return None

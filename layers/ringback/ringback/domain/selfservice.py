@@ -10,12 +10,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ringback.domain.errors import Forbidden
 
+_ASCII_DIGITS = re.compile(r"[0-9]{1,12}")
 _VERSION = "v1"
 _SCOPE = "manage"
 
@@ -44,7 +46,9 @@ def verify(keys: KeyRing, token: str | None, callback_id: str, now: datetime) ->
     if not token:
         raise Forbidden("a self-service token (?token=...) or an agent bearer token is required")
     expires_text, _, presented = token.partition(".")
-    if not expires_text.isdigit() or len(expires_text) > 12 or not presented:
+    # ASCII digits only: str.isdigit() also accepts other scripts' digits (Arabic-Indic, ...),
+    # which int() reads, so a rewritten link would still verify.
+    if not _ASCII_DIGITS.fullmatch(expires_text) or not presented:
         raise Forbidden("invalid self-service link")
     expires = int(expires_text)
     matched = False

@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from ringback.domain import schedule
-from ringback.domain.abuse import GuardItem, number_problem, origin_allowed, submit_guards
+from ringback.domain.abuse import GuardItem, network_of, number_problem, origin_allowed, submit_guards
 from ringback.domain.callback_status import TERMINAL, CallbackStatus
 from ringback.domain.callbacks import (
     PRIORITY,
@@ -170,7 +170,9 @@ class CallbackService:
         keys = self._keys()
         ip_hash = keyed_hash(keys.current, caller.client_ip, purpose="ip") if caller.client_ip else None
         phone_key = keyed_hash(keys.current, number.e164, purpose="phone")
-        guards = submit_guards(policy, phone_key=phone_key, ip_key=ip_hash, now=now)
+        network = network_of(caller.client_ip)
+        net_hash = keyed_hash(keys.current, network, purpose="net") if network else None
+        guards = submit_guards(policy, phone_key=phone_key, ip_key=ip_hash, now=now, network_key=net_hash)
         record = self._new_record(request, config, number, scheduled_at, now, ip_hash)
         slot = self._slot_booking(config, record.slot_start)
         consent = consent_evidence(request, policy, callback_id=record.id, now=now, client_ip_hash=ip_hash)
@@ -334,6 +336,8 @@ class CallbackService:
     def _refusal(self, refused: WriteRefused, schedule_field: str, now: datetime) -> Exception:
         if refused.reason == "guard" and refused.guard is not None:
             metrics.add_metric(name="CallbackRateLimited", unit="Count", value=1)
+            if refused.guard.subject == "global":  # alarmed: every visitor is being refused
+                metrics.add_metric(name="CallbacksGlobalCapReached", unit="Count", value=1)
             return RateLimited(refused.guard.message, retry_after_s=refused.guard.retry_after_s(now))
         if refused.reason == "slot_full":
             return Unprocessable(

@@ -15,14 +15,14 @@ once, project.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from pydantic import BaseModel, ValidationError
 
 from ringback.api.errors import validation_problems
+from ringback.domain.consent import keyed_hash
 from ringback.domain.errors import FieldProblem, Forbidden, PayloadTooLarge, RateLimited, Unprocessable
 from ringback.domain.events.agent import SobotMessage
 from ringback.domain.events.envelope import EventSource, LoggedEvent, canonical, identity, mask_phone_fields
@@ -231,17 +231,25 @@ class WidgetGuard:
     """The public endpoint's protection: origin allow-list, per-IP rate limit, site keys."""
 
     def __init__(
-        self, limiter: RateLimiter, config: OperatorConfigSource, clock: Clock, limits: WidgetLimits
+        self,
+        limiter: RateLimiter,
+        config: OperatorConfigSource,
+        clock: Clock,
+        limits: WidgetLimits,
+        *,
+        ip_key: Callable[[], str],
     ) -> None:
         self._limiter = limiter
         self._config = config
         self._clock = clock
         self._limits = limits
+        self._ip_key = ip_key  # the secret key of the stored addresses' keyed hashes
 
     def admit(self, *, origin: str | None, client_ip: str) -> None:
         if self._limits.allowed_origins and (origin or "") not in self._limits.allowed_origins:
             raise Forbidden("this origin may not post widget events")
-        key = "RL#events-widget#" + hashlib.sha256(client_ip.encode()).hexdigest()[:24]
+        # A keyed hash: a plain SHA-256 of an IPv4 address is reversed by trying all 2^32.
+        key = "RL#events-widget#" + keyed_hash(self._ip_key(), client_ip, purpose="widget-ip")[:24]
         decision = self._limiter.hit(key, limit=self._limits.per_minute, window_s=60, now=self._clock.now())
         if not decision.allowed:
             raise RateLimited(

@@ -11,6 +11,10 @@ from ringback.domain.events.widget import FUNNEL_STAGES
 from ringback.ports.projections import CallbackStatusStore, Projections
 
 MAX_FUNNEL_DAYS: Final = 92
+# Days the funnel can hold: a wider range is a field error, never date arithmetic overflowing
+# (9999-12-31 + 1 day is a 500) or a lookup of centuries of empty days.
+FIRST_DAY: Final = date(2000, 1, 1)
+LAST_DAY: Final = date(2999, 12, 31)
 
 
 class ReadModels:
@@ -67,10 +71,16 @@ class ReadModels:
 
 def _day(name: str, text: str) -> date:
     try:
-        if len(text) != 10:
+        if len(text) != 10 or not text.isascii():
             raise ValueError(text)
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError as error:
         raise Unprocessable(
             f"'{name}' is not a date", fields=(FieldProblem(name, "must be YYYY-MM-DD"),)
         ) from error
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise Unprocessable(
+            f"'{name}' is out of range",
+            fields=(FieldProblem(name, f"must be between {FIRST_DAY} and {LAST_DAY}"),),
+        )
+    return day
