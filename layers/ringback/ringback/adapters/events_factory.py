@@ -39,7 +39,7 @@ def event_log() -> DynamoEventLog:
 
 @lru_cache(maxsize=1)
 def ingest() -> Ingest:
-    return Ingest(event_log(), projector(), SystemClock())
+    return Ingest(event_log(), SystemClock())
 
 
 @lru_cache(maxsize=1)
