@@ -43,7 +43,7 @@ class Availability(BaseModel):
     modes: dict[str, bool] = Field(description="Which request modes make sense right now")
     degraded: bool = Field(description="Webitel did not answer: business hours alone decided")
     checked_at: datetime
-    cache_seconds: int
+    cache_seconds: int = Field(description="Seconds this answer stays fresh (its Cache-Control max-age)")
 
 
 @dataclass(frozen=True)
@@ -74,17 +74,30 @@ class AvailabilityService:
         if not schedule.is_open(config, now):
             reason: Literal["closed", "holiday"] = "holiday" if schedule.is_holiday(config, now) else "closed"
             return self._answer("offline", config, now, reason=reason, wait=None, degraded=False, open_=False)
-        counts = self._counts(config, now)
+        entry = self._counts(config, now)
+        counts = entry.counts
+        # The answer is as fresh as the counts behind it: a browser or CDN may keep it for what
+        # is left of their cache lifetime, so no visitor sees counts older than one lifetime.
+        left = config.status_cache_seconds - (now - entry.fetched_at).total_seconds()
+        fresh = max(1, min(config.status_cache_seconds, math.floor(left)))
         if counts is None:
-            return self._answer("online", config, now, reason="business_hours", wait=None, degraded=True)
+            return self._answer(
+                "online", config, now, reason="business_hours", wait=None, degraded=True, fresh=fresh
+            )
         if counts.free > 0:
-            return self._answer("online", config, now, reason="agents_free", wait=0, degraded=False)
+            return self._answer(
+                "online", config, now, reason="agents_free", wait=0, degraded=False, fresh=fresh
+            )
         working = counts.busy + counts.online + counts.pause
         if working > 0:
             per_agent = config.callbacks.avg_handle_seconds / max(counts.busy + counts.online, 1)
             wait = int(math.ceil(per_agent / 30.0) * 30)
-            return self._answer("busy", config, now, reason="agents_busy", wait=wait, degraded=False)
-        return self._answer("offline", config, now, reason="no_agents", wait=None, degraded=False)
+            return self._answer(
+                "busy", config, now, reason="agents_busy", wait=wait, degraded=False, fresh=fresh
+            )
+        return self._answer(
+            "offline", config, now, reason="no_agents", wait=None, degraded=False, fresh=fresh
+        )
 
     def _answer(
         self,
@@ -96,6 +109,7 @@ class AvailabilityService:
         wait: int | None,
         degraded: bool,
         open_: bool = True,
+        fresh: int | None = None,
     ) -> Availability:
         opening = None if open_ else schedule.next_opening(config, now)
         return Availability(
@@ -108,25 +122,25 @@ class AvailabilityService:
             modes={"now": open_ and status != "offline", "later": True, "scheduled": True},
             degraded=degraded,
             checked_at=now,
-            cache_seconds=config.status_cache_seconds,
+            cache_seconds=config.status_cache_seconds if fresh is None else fresh,
         )
 
-    def _counts(self, config: OperatorConfig, now: datetime) -> QueueAgentCounts | None:
+    def _counts(self, config: OperatorConfig, now: datetime) -> _Counts:
         ttl = timedelta(seconds=config.status_cache_seconds)
         key = f"STATUS#{config.callback_queue_id}"
         local = self._local.get(key)
         if local is not None and now - local.fetched_at < ttl:
-            return local.counts
+            return local
         if self._cache is not None:
             shared = self._read_shared(key)
             if shared is not None and now - shared.fetched_at < ttl:
                 self._local[key] = shared
-                return shared.counts
+                return shared
             if not self._claim(key, now, config.status_cache_seconds):
                 # Another container is asking Webitel right now: use what we have.
                 fallback = shared or _Counts(now, None)
                 self._local[key] = _Counts(now, fallback.counts)
-                return fallback.counts
+                return self._local[key]
         fresh = _Counts(now, self._fetch(config.callback_queue_id))
         self._local[key] = fresh
         if self._cache is not None:
@@ -138,7 +152,7 @@ class AvailabilityService:
                 self._cache.write(key, value, now=now, ttl_s=max(config.status_cache_seconds * 6, 60))
             except Exception as error:
                 logger.warning("status cache write failed", extra={"error_type": type(error).__name__})
-        return fresh.counts
+        return fresh
 
     def _read_shared(self, key: str) -> _Counts | None:
         assert self._cache is not None
