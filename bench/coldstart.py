@@ -15,6 +15,7 @@ widget script) <= 1.5x, the form submit <= 2x; the others reported.
 The status case runs with the shared status cache fresh (a busy site's usual case: one
 container per ``status_cache_seconds`` asks Webitel); ``status, cache refresh`` is a
 container that must ask Webitel itself (reported, no target).
+``--profile <case>`` prints where that case's cold start goes (cProfile, cumulative) instead.
 Prints a table, then one JSON line.
 """
 
@@ -149,7 +150,7 @@ def cases(
 
 
 def main() -> int:
-    args = arguments(__doc__ or "")
+    args = arguments(__doc__ or "", profile="")
     runs = 3 if args.quick else 7
     tpl = template.load()
     with (
@@ -251,6 +252,27 @@ def main() -> int:
             )
             return code, env, spec.code_uri
 
+        if args.profile:
+            import tempfile
+
+            name, function, event, _, extra = next(
+                c for c in cases(stack, f"{sandbox}/api") if c[0] == args.profile
+            )
+            code, env, cwd = case_code(name, function, event, extra)
+            with tempfile.NamedTemporaryFile("w", suffix=".py") as script:
+                script.write(PEAK_RSS + code)
+                script.flush()
+                run(code, env, cwd)  # .pyc compiled first
+                out = subprocess.run(
+                    [sys.executable, "-m", "cProfile", "-s", "cumulative", script.name],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                    cwd=str(cwd),
+                )
+            print("\n".join(out.stdout.splitlines()[:70]))
+            return 0
         baseline_env = {**base_env, **stack.function_environment(tpl, "RoutingFunction")}
         baseline_code = BASELINE.format(table=stack.names["CustomersTable"])
         all_cases = cases(stack, f"{sandbox}/api")

@@ -5,16 +5,16 @@ from __future__ import annotations
 from functools import lru_cache
 
 from aws_lambda_powertools.utilities.parameters import SSMProvider
-from botocore.config import Config
 
+from ringback.adapters.aws import client
 from ringback.domain.operator_config import OperatorConfig
 
 
 @lru_cache(maxsize=1)
 def _provider() -> SSMProvider:
-    return SSMProvider(
-        boto_config=Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 2, "mode": "standard"})
-    )
+    # A client of the default session: it shares botocore's loaded endpoint and retry data with
+    # the function's other clients (a session of its own would load them again on a cold start).
+    return SSMProvider(boto3_client=client("ssm", connect_timeout=1, read_timeout=2, max_attempts=2))
 
 
 class SsmOperatorConfig:

@@ -10,7 +10,7 @@ The callbacks function's full wiring (``callbacks_factory``) reuses these instan
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ringback.adapters.aws import client
 from ringback.adapters.clock import SystemClock
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ringback.ports.webitel import WebitelClient
 
 
-def dynamodb() -> Any:
+def dynamodb() -> object:
     # Short timeouts: a visitor waits on every call.
     return client("dynamodb", connect_timeout=1.0, read_timeout=3.0, max_attempts=3)
 

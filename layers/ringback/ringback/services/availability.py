@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from ringback.domain import schedule
 from ringback.domain.operator_config import OperatorConfig
-from ringback.domain.webitel import QueueAgentCounts
+from ringback.domain.webitel_counts import QueueAgentCounts
 from ringback.observability import logger, metrics
 from ringback.ports.clock import Clock
 from ringback.ports.operator_config import OperatorConfigSource
