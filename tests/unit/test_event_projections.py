@@ -416,3 +416,17 @@ def test_inbound_bridged_closes_open_requests_of_that_number() -> None:
         timeline["timeline"][0]["event"] == "inbound_bridged"
         and timeline["timeline"][0]["call_uuid"] == "in-1"
     )
+
+
+def test_agent_registers_are_sharded_and_read_whole() -> None:
+    """A 10,000-agent center's status changes spread over the shards (no single hot partition);
+    the view reads every shard and the pre-sharding partition, the newest register winning."""
+    keys = {p.agents_pk("webitel", str(agent)) for agent in range(10_000)}
+    assert keys == set(p.agents_pks()[:-1]) and len(keys) == p.AGENT_SHARDS
+    assert p.agents_pk("webitel", "17") == p.agents_pk("webitel", "17")  # stable
+    legacy = {"kind": "agent", "source": "webitel", "agent_id": "17", "register": "status"}
+    old = {**legacy, "status": "online", "order": f"{BASE:013d}#a"}
+    new = {**legacy, "status": "pause", "order": f"{BASE + 1:013d}#b"}
+    for registers in ([old, new], [new, old]):
+        [view] = p.fold_agents(registers)
+        assert view["status"] == "pause"
