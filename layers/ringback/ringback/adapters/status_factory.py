@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from ringback.adapters.aws import client
 from ringback.adapters.clock import SystemClock
-from ringback.adapters.operator_config import SsmOperatorConfig
+from ringback.adapters.operator_config import SharedOperatorConfig, SsmOperatorConfig
 from ringback.adapters.shared_cache_dynamo import DynamoSharedCache
 from ringback.config import get_settings
 from ringback.services.availability import AvailabilityService
@@ -29,9 +29,16 @@ def dynamodb() -> object:
 
 
 @lru_cache(maxsize=1)
-def config_source() -> SsmOperatorConfig:
+def config_source() -> SharedOperatorConfig:
+    """The operator configuration through the containers' shared snapshot: a cold container
+    reads one GuardTable item instead of creating an SSM client."""
     settings = get_settings()
-    return SsmOperatorConfig(settings.config_parameter, max_age_s=settings.operator_config_max_age_s)
+    return SharedOperatorConfig(
+        SsmOperatorConfig(settings.config_parameter, max_age_s=settings.operator_config_max_age_s),
+        DynamoSharedCache(settings.guard_table, dynamodb()),
+        SystemClock(),
+        max_age_s=settings.operator_config_max_age_s,
+    )
 
 
 @lru_cache(maxsize=1)
