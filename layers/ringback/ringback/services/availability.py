@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -26,7 +26,9 @@ from ringback.observability import logger, metrics
 from ringback.ports.clock import Clock
 from ringback.ports.operator_config import OperatorConfigSource
 from ringback.ports.rate_limits import SharedCache
-from ringback.ports.webitel import WebitelClient
+
+if TYPE_CHECKING:  # the Webitel wire models load only where a client is built
+    from ringback.ports.webitel import WebitelClient
 
 StatusName = Literal["online", "busy", "offline"]
 # mluvii's button codes.
