@@ -1,4 +1,4 @@
-"""Callback submit benchmark: the handler against one bare DynamoDB ``put_item``, in the same run.
+"""Callback submit benchmark: the handler against the same writes done bare, in the same run.
 
     python bench/callbacks.py            # 2000 submits, 3000 through the gateway
     python bench/callbacks.py --quick    # 300 submits, 600 through the gateway (well under a minute)
@@ -23,7 +23,11 @@ when a request leaves with none in flight) are the design's cost on DynamoDB, wh
 requests are served in parallel. moto is one Python process and serves them one after the
 other under its own GIL (two concurrent UpdateItems take as long as two sequential ones), so
 on moto a submit costs about the sum of its requests, not its round trips.
-Prints a table, then one JSON line. Target: ``p99_ratio`` <= 2.0.
+The baseline is that floor: a submit must write the request and its outbox entry (and its
+guards), so the handler is measured against those writes done bare in the same rounds.
+Prints a table, then one JSON line. Targets: ``p99_ratio_vs_floor`` <= 1.2 and at most two
+DynamoDB round trips per submit (``dynamodb_round_trips_per_submit``); one bare ``put_item``
+(``p99_ratio``) is reported for reference only.
 """
 
 from __future__ import annotations
@@ -59,7 +63,7 @@ from bench.benchlib import (  # noqa: E402
 )
 from devstack import aws, template  # noqa: E402
 
-TARGETS = {"p99_ratio": 2.0}
+TARGETS = {"p99_ratio_vs_floor": 1.2, "dynamodb_round_trips_per_submit": 2}
 FUNCTION = "CallbacksFunction"
 CONFIG = {
     "timezone": "Europe/Prague",
@@ -335,31 +339,50 @@ def main() -> int:
         "targets": TARGETS,
     }
     figures["meets_targets"] = targets_met(figures, TARGETS)
-    measures = [
-        ("submit p50 (ms)", warm["handler_p50_ms"], figures["p50_ratio"], None),
-        ("submit p99 (ms)", warm["handler_p99_ms"], figures["p99_ratio"], TARGETS["p99_ratio"]),
-        ("idempotent submit p99 (ms)", warm["idempotent_p99_ms"], figures["idempotent_p99_ratio"], None),
-        (
-            "bare writes floor p99 (ms)",
-            warm["floor_p99_ms"],
-            warm["floor_p99_ms"] / warm["baseline_p99_ms"],
-            None,
-        ),
-    ]
+    figures["p50_ratio_vs_floor"] = warm["handler_p50_ms"] / warm["floor_p50_ms"]
     table(
-        f"callback submits, {requests} of each",
-        ["measure", "handler", "put_item", "ratio", "target", ""],
+        f"callback submits, {requests} of each (baseline: the same writes done bare)",
+        ["measure", "handler", "bare writes", "ratio", "target", ""],
         [
             [
-                name,
-                ours,
-                warm["baseline_p99_ms"] if "p99" in name else warm["baseline_p50_ms"],
-                ratio,
-                target,
-                verdict(ratio, target),
-            ]
-            for name, ours, ratio, target in measures
+                "submit p50 (ms)",
+                warm["handler_p50_ms"],
+                warm["floor_p50_ms"],
+                figures["p50_ratio_vs_floor"],
+                None,
+                "",
+            ],
+            [
+                "submit p99 (ms)",
+                warm["handler_p99_ms"],
+                warm["floor_p99_ms"],
+                figures["p99_ratio_vs_floor"],
+                TARGETS["p99_ratio_vs_floor"],
+                verdict(figures["p99_ratio_vs_floor"], TARGETS["p99_ratio_vs_floor"]),
+            ],
+            [
+                "idempotent submit p99 (ms)",
+                warm["idempotent_p99_ms"],
+                warm["floor_p99_ms"],
+                warm["idempotent_p99_ms"] / warm["floor_p99_ms"],
+                None,
+                "",
+            ],
+            [
+                "one bare put_item p99 (ms)",
+                warm["baseline_p99_ms"],
+                None,
+                figures["p99_ratio"],
+                None,
+                "reference",
+            ],
         ],
+    )
+    print(
+        f"\nDynamoDB per submit: {warm['dynamodb_requests_per_submit']:.0f} requests in "
+        f"{warm['dynamodb_round_trips_per_submit']:.0f} round trips (target <= "
+        f"{TARGETS['dynamodb_round_trips_per_submit']}: "
+        f"{verdict(warm['dynamodb_round_trips_per_submit'], TARGETS['dynamodb_round_trips_per_submit'])})"
     )
     if gateway:
         print(

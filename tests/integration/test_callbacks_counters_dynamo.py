@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from devstack import aws
 from ringback.adapters.callbacks_dynamo import CallbacksTable
 from ringback.domain.abuse import fold_guards, submit_guards
-from ringback.domain.callbacks import CallbackPolicy
+from ringback.domain.callback_policy import CallbackPolicy
 from ringback.ports.callbacks import Reservation, SlotBooking, WriteRefused
 from tests.unit.callbacks_fakes import at
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import uuid
@@ -308,6 +309,35 @@ def test_health_and_widget_placeholder(api_factory: Callable[..., Api]) -> None:
     assert headers["Cache-Control"] == "public, max-age=300" and script == static.read_text()
     status, _, _ = api("GET", "/widget.js", headers={"if-none-match": headers["ETag"]})
     assert status == 304
+
+
+def test_page_view_path_is_cacheable(api_factory: Callable[..., Api]) -> None:
+    """The status says how long it stays fresh and its max-age says the same (never longer than
+    the configured cache); the versioned widget script is immutable for a year."""
+    api = api_factory(status_cache_seconds=10)
+    for _ in range(2):  # a fresh fetch, then an answer from the container's cache
+        status, answer, headers = api("GET", "/v1/status")
+        assert status == 200 and 1 <= answer["cache_seconds"] <= 10
+        assert headers["Cache-Control"] == f"public, max-age={answer['cache_seconds']}"
+        assert headers.get("Access-Control-Allow-Origin") == ORIGIN
+    static = Path(str(api.module.__file__)).parent / "static" / "widget.js"
+    status, script, headers = api("GET", "/widget.js")
+    assert status == 200, script
+    url = headers["X-Ringback-Widget-Url"]
+    version = hashlib.sha256(static.read_bytes()).hexdigest()[:12]
+    assert url == f"/widget/{version}/widget.js"
+    route = "GET /widget/{version}/widget.js"
+    status, body, headers = api("GET", url, route_key=route, path_params={"version": version})
+    assert status == 200 and body == static.read_text()
+    assert headers["Cache-Control"] == "public, max-age=31536000, immutable" and headers["ETag"]
+    status, _, headers = api(
+        "GET", url, route_key=route, path_params={"version": version}, headers={"accept-encoding": "gzip"}
+    )
+    assert status == 200 and headers["Content-Encoding"] == "gzip"
+    stale = "/widget/000000000000/widget.js"
+    status, _, headers = api("GET", stale, route_key=route, path_params={"version": "000000000000"})
+    assert status == 302 and headers["Location"] == f"../{version}/widget.js"
+    assert "immutable" not in headers["Cache-Control"]
 
 
 @pytest.mark.parametrize(

@@ -90,9 +90,10 @@ def run(client: Any, sequence: list[tuple[EventSource, dict[str, Any]]]) -> tupl
     callbacks = DynamoCallbackStatus(names["callbacks"], client=client)
     log = DynamoEventLog(names["log"], retention_days=1, client=client)
     projector = Projector(projections, callbacks, zone=ZoneInfo("Europe/Prague"), default_region="CZ")
-    ingest = Ingest(log, projector, FixedClock())
+    ingest = Ingest(log, FixedClock())
     for source, body in sequence:
         ingest.ingest(source, ingest.parse(source, body))
+    projector.apply_all(log.scan())  # the stream's delivery, once every event is logged
     views = ReadModels(projections, callbacks)
     calls = {u: views.call(u) for u in CALLS if projections.records(f"CALL#{u}")}
     statuses = {c: callbacks.status(c) for c in ("cb1", "cb2")}

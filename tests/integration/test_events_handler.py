@@ -32,13 +32,26 @@ def metrics_namespace(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def events_fn(
-    lambda_env: Callable[..., dict[str, str]], load_handler: Callable[[str], ModuleType], lambda_context: Any
+    lambda_env: Callable[..., dict[str, str]],
+    load_handler: Callable[[str], ModuleType],
+    lambda_context: Any,
+    moto_stack: aws.ProvisionedStack,
 ) -> Callable[..., dict[str, Any]]:
+    """EventsFunction's handler. The handler writes the event log alone; with ``project`` (the
+    default) each accepted event's stream record is then handed to ProjectorFunction's handler,
+    as the event source mapping does on AWS, so a read that follows sees the projection."""
     lambda_env("EventsFunction")
     module = load_handler("EventsFunction")
+    projector = load_handler("ProjectorFunction")
 
-    def call(event: dict[str, Any]) -> dict[str, Any]:
-        return module.lambda_handler(event, lambda_context)  # type: ignore[no-any-return]
+    def call(event: dict[str, Any], *, project: bool = True) -> dict[str, Any]:
+        answer: dict[str, Any] = module.lambda_handler(event, lambda_context)
+        if project and answer["statusCode"] == 202:
+            accepted = {e["event_id"] for e in response_json(answer)["events"] if e["status"] == "accepted"}
+            records = stream_records(moto_stack, accepted)
+            assert len(records) == len(accepted), "every accepted event reaches the stream once"
+            assert projector.lambda_handler({"Records": records}, lambda_context) == {"batchItemFailures": []}
+        return answer
 
     call.module = module  # type: ignore[attr-defined]
     return call
@@ -427,7 +440,7 @@ def stream_records(stack: aws.ProvisionedStack, event_ids: set[str]) -> list[dic
     return plain
 
 
-def test_projection_failure_after_log_write_is_reprojected_from_the_stream(
+def test_the_handler_writes_the_log_only_and_the_stream_projects_with_retries(
     events_fn: Callable[..., dict[str, Any]],
     moto_stack: aws.ProvisionedStack,
     lambda_env: Callable[..., dict[str, str]],
@@ -450,18 +463,27 @@ def test_projection_failure_after_log_write_is_reprojected_from_the_stream(
         raise RuntimeError("DynamoDB throttled")
 
     monkeypatch.setattr(DynamoCallbackStatus, "advance", broken)
-    answer = events_fn(post("/v1/events/webitel", body, moto_stack.tokens["events"]))
-    assert answer["statusCode"] == 202  # logged: the sender must not retry
-    assert callback_status(moto_stack, callback_id)["status"] == "queued"
-    monkeypatch.undo()
+    answer = events_fn(post("/v1/events/webitel", body, moto_stack.tokens["events"]), project=False)
+    assert answer["statusCode"] == 202  # logged (the one write): the sender must not retry
+    assert callback_status(moto_stack, callback_id)["status"] == "queued"  # no projection inline
     event_ids = {e["event_id"] for e in response_json(answer)["events"]}
 
     lambda_env("ProjectorFunction")
     projector = load_handler("ProjectorFunction")
     records = stream_records(moto_stack, event_ids)
-    assert records, "the log write reached the stream"
+    assert len(records) == 1, "the log write reached the stream"
+    # The projection write fails: the batch fails (every record of it did), so the mapping retries it.
+    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+    with pytest.raises(BatchProcessingError):
+        projector.lambda_handler({"Records": records}, lambda_context)
+    assert callback_status(moto_stack, callback_id)["status"] == "queued"
+    monkeypatch.undo()
     result = projector.lambda_handler({"Records": records}, lambda_context)
     assert result == {"batchItemFailures": []}
+    assert callback_status(moto_stack, callback_id)["status"] == "connected"
+    # A redelivery of the same record changes nothing.
+    assert projector.lambda_handler({"Records": records}, lambda_context) == {"batchItemFailures": []}
     assert callback_status(moto_stack, callback_id)["status"] == "connected"
     events_factory.projector.cache_clear()
 

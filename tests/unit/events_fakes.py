@@ -52,6 +52,8 @@ class FakeProjections:
 class FakeEventLog:
     events: dict[str, LoggedEvent] = field(default_factory=dict)
     fail: bool = False
+    # What the table's stream would carry: each new log entry once, in write order.
+    stream: list[LoggedEvent] = field(default_factory=list)
 
     def append(self, event: LoggedEvent) -> bool:
         if self.fail:
@@ -59,7 +61,13 @@ class FakeEventLog:
         if event.event_id in self.events:
             return False
         self.events[event.event_id] = event
+        self.stream.append(event)
         return True
+
+    def drain(self) -> list[LoggedEvent]:
+        """The stream records written since the last drain (as the projector receives them)."""
+        records, self.stream = self.stream, []
+        return records
 
     def get(self, event_id: str) -> LoggedEvent | None:
         return self.events.get(event_id)

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from ringback.domain.abuse import number_problem, origin_allowed, submit_guards, window_start
-from ringback.domain.callbacks import CallbackPolicy
+from ringback.domain.callback_policy import CallbackPolicy
 from ringback.domain.phones import parse_phone
 from tests.unit.callbacks_fakes import at
 

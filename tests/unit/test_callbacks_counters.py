@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ringback.domain.abuse import DAY, fold_guards, submit_guards
-from ringback.domain.callbacks import CallbackPolicy
+from ringback.domain.callback_policy import CallbackPolicy
 from tests.unit.callbacks_fakes import at
 
 pytestmark = pytest.mark.unit

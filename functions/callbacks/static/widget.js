@@ -12,9 +12,10 @@
   // ---------------------------------------------------------------- configuration
   var script = doc.currentScript || [].slice.call(doc.querySelectorAll('script[src*="widget.js"]')).pop();
   var data = (script && script.dataset) || {};
-  // The API base defaults to where this script came from (the folder of .../widget.js, stage path included).
+  // The API base defaults to where this script came from (the folder of .../widget.js, stage path
+  // included; for the versioned URL .../widget/<version>/widget.js, the folder above widget/).
   var API = (data.api || (script && script.src ? new URL('.', new URL(script.src, location.href)).href
-    : location.origin)).replace(/\/+$/, '');
+    .replace(/\/widget\/[0-9a-f]{12}\/$/, '/') : location.origin)).replace(/\/+$/, '');
   var TEXTS = {
     en: {
       title: "We'll call you", close: 'Close', open: 'Open the callback form',

@@ -16,22 +16,17 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ringback.adapters.aws import client
 from ringback.adapters.callbacks_dynamo import CallbacksTable
 from ringback.adapters.captcha_http import SandboxCaptcha, TurnstileCaptcha
 from ringback.adapters.clock import SystemClock
-from ringback.adapters.operator_config import SsmOperatorConfig
-from ringback.adapters.rate_limits_dynamo import DynamoSharedCache
 from ringback.adapters.secrets import SecretTokens, secret_value
-from ringback.adapters.webitel_http import HttpWebitelClient
+from ringback.adapters.status_factory import availability, config_source, dynamodb, webitel
 from ringback.config import get_settings
 from ringback.domain.callbacks import CallbackRequest
 from ringback.domain.selfservice import KeyRing
 from ringback.ports.auth import TokenSource
 from ringback.ports.captcha import CaptchaVerifier
 from ringback.ports.outbox import DialerOutbox
-from ringback.ports.webitel import WebitelClient
-from ringback.services.availability import AvailabilityService
 from ringback.services.callbacks import CallbackService, Caller
 
 # Failures of the infrastructure below the service: the caller should retry (503), not see a 500.
@@ -43,19 +38,8 @@ INFRASTRUCTURE_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
-def dynamodb() -> object:
-    # Short timeouts: a visitor waits on every call.
-    return client("dynamodb", connect_timeout=1.0, read_timeout=3.0, max_attempts=3)
-
-
 def clock() -> SystemClock:
     return SystemClock()
-
-
-@lru_cache(maxsize=1)
-def config_source() -> SsmOperatorConfig:
-    settings = get_settings()
-    return SsmOperatorConfig(settings.config_parameter, max_age_s=settings.operator_config_max_age_s)
 
 
 @lru_cache(maxsize=1)
@@ -69,17 +53,6 @@ def outbox() -> DialerOutbox:
     from ringback.adapters.outbox_dynamo import DynamoDialerOutbox
 
     return DynamoDialerOutbox(get_settings().outbox_table, dynamodb=dynamodb())
-
-
-@lru_cache(maxsize=1)
-def webitel() -> WebitelClient:
-    settings = get_settings()
-
-    def token() -> str:  # cached by Powertools for secrets_max_age_s, re-read after that
-        return secret_value(settings.webitel_token_secret, "token", max_age_s=settings.secrets_max_age_s)
-
-    # A visitor waits for a "now" push: connect fast, give up early; the uploader retries.
-    return HttpWebitelClient(settings.webitel_base_url, token, timeout=httpx.Timeout(2.5, connect=1.0))
 
 
 def keys() -> KeyRing:
@@ -152,12 +125,18 @@ def idempotency() -> tuple[Callable[..., dict[str, Any]], IdempotencyConfig]:
     return submit, config
 
 
-@lru_cache(maxsize=1)
-def availability() -> AvailabilityService:
-    settings = get_settings()
-    return AvailabilityService(
-        config=config_source(),
-        clock=SystemClock(),
-        webitel=webitel,
-        cache=DynamoSharedCache(settings.guard_table, dynamodb()),
-    )
+__all__ = [
+    "INFRASTRUCTURE_ERRORS",
+    "agent_tokens",
+    "availability",
+    "callbacks",
+    "captcha",
+    "clock",
+    "config_source",
+    "dynamodb",
+    "idempotency",
+    "keys",
+    "outbox",
+    "repository",
+    "webitel",
+]

@@ -64,13 +64,15 @@ def event_log() -> DynamoEventLog:
 
 @lru_cache(maxsize=1)
 def ingest() -> Ingest:
-    # The webhook path's clients (adapters.aws: connect + read within Webitel's 1000 ms, no retry);
+    # The webhook path's client (adapters.aws: connect + read within Webitel's 1000 ms, no retry);
     # the stream projector and the rebuild command keep their own, more patient ones.
-    settings, dynamodb = get_settings(), webhook_client("dynamodb")
+    settings = get_settings()
     log = DynamoEventLog(
-        settings.event_log_table, retention_days=settings.event_retention_days, client=dynamodb
+        settings.event_log_table,
+        retention_days=settings.event_retention_days,
+        client=webhook_client("dynamodb"),
     )
-    return Ingest(log, build_projector(settings, client=dynamodb), SystemClock())
+    return Ingest(log, SystemClock())
 
 
 @lru_cache(maxsize=1)

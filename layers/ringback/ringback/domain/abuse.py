@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from ringback.domain.callbacks import CallbackPolicy
+from ringback.domain.callback_policy import CallbackPolicy
 from ringback.domain.phones import COSTLY_KINDS, PhoneNumber
 
 MINUTE = 60

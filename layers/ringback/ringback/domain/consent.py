@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
 
-from ringback.domain.callbacks import CallbackPolicy, CallbackRequest
+from ringback.domain.callback_policy import CallbackPolicy
+from ringback.domain.callbacks import CallbackRequest
 
 
 def keyed_hash(key: str, value: str, *, purpose: str) -> str:

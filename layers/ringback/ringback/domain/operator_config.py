@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ringback.domain.callbacks import CallbackPolicy
+from ringback.domain.callback_policy import CallbackPolicy
 
 _RANGE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-(?:([01]\d|2[0-3]):([0-5]\d)|(24):(00))$")
 # "24:00", the end of the day, is held as this time (a ``time`` cannot be 24:00); every reader

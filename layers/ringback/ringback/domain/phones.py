@@ -15,6 +15,8 @@ from enum import StrEnum
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
 
+from ringback.domain.number_kinds import NumberKind
+
 _JUNK = re.compile(r"[\s\-./()\u00a0]")
 _INTERNATIONAL_PREFIX = re.compile(r"^00(?=[1-9])")
 # Callers whose number the switch withholds arrive as one of these, not as digits.
@@ -27,21 +29,6 @@ class PhoneProblem(StrEnum):
     NOT_A_NUMBER = "not_a_number"
     INVALID = "invalid"
     COSTLY = "costly"
-
-
-class NumberKind(StrEnum):
-    MOBILE = "mobile"
-    FIXED_LINE = "fixed_line"
-    FIXED_OR_MOBILE = "fixed_or_mobile"
-    VOIP = "voip"
-    TOLL_FREE = "toll_free"
-    PREMIUM_RATE = "premium_rate"
-    SHARED_COST = "shared_cost"
-    PERSONAL = "personal"
-    PAGER = "pager"
-    UAN = "uan"
-    VOICEMAIL = "voicemail"
-    UNKNOWN = "unknown"
 
 
 _KIND_BY_TYPE = {

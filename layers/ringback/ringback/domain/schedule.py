@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from ringback.domain.callbacks import CallbackPolicy
+from ringback.domain.callback_policy import CallbackPolicy
 from ringback.domain.operator_config import WEEKDAYS, OperatorConfig
 
 _MAX_SEARCH_DAYS = 400

@@ -15,7 +15,6 @@ source, newer than its 2020 Swagger document):
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal, Self
 
@@ -27,6 +26,8 @@ from pydantic import (
     Field,
     model_validator,
 )
+
+from ringback.domain.webitel_counts import QueueAgentCounts, _ReadModel
 
 __all__ = [
     "INT32_MAX",
@@ -119,24 +120,6 @@ class _WireModel(BaseModel):
 
     def to_wire(self) -> dict[str, Any]:
         """The exact JSON object for the request body (unset optional fields omitted)."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
-
-
-class _ReadModel(BaseModel):
-    """Something ringback reads: newer servers add fields, which must not break us."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _nulls_mean_unset(cls, data: Any) -> Any:
-        # grpc-gateway may emit unpopulated fields as null; treat them like absent ones so the
-        # field defaults ("" / {} / []) apply instead of failing validation.
-        if isinstance(data, Mapping):
-            return {key: value for key, value in data.items() if value is not None}
-        return data
-
-    def to_wire(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
@@ -338,20 +321,6 @@ class Agent(_ReadModel):
 class AgentPage(_ReadModel):
     next: bool = False
     items: list[Agent] = Field(default_factory=list)
-
-
-class QueueAgentCounts(_ReadModel):
-    """Agents of one queue by state. ``free`` = online and waiting for a call.
-
-    Zero counts may be omitted by the server, hence the defaults.
-    """
-
-    online: int = Field(default=0, ge=0)
-    pause: int = Field(default=0, ge=0)
-    offline: int = Field(default=0, ge=0)
-    free: int = Field(default=0, ge=0)
-    total: int = Field(default=0, ge=0)
-    busy: int = Field(default=0, ge=0)
 
 
 class QueueReportRow(_ReadModel):

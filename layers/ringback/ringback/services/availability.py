@@ -17,18 +17,20 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
 from ringback.domain import schedule
 from ringback.domain.operator_config import OperatorConfig
-from ringback.domain.webitel import QueueAgentCounts, WebitelQueueNotVisible
+from ringback.domain.webitel_counts import QueueAgentCounts
 from ringback.observability import logger, metrics
 from ringback.ports.clock import Clock
 from ringback.ports.operator_config import OperatorConfigSource
 from ringback.ports.rate_limits import SharedCache
-from ringback.ports.webitel import WebitelClient
+
+if TYPE_CHECKING:  # the Webitel wire models load only where a client is built
+    from ringback.ports.webitel import WebitelClient
 
 StatusName = Literal["online", "busy", "offline"]
 # mluvii's button codes.
@@ -49,7 +51,7 @@ class Availability(BaseModel):
         description="Why Webitel could not decide (a missing right, an outage); null when it did",
     )
     checked_at: datetime
-    cache_seconds: int
+    cache_seconds: int = Field(description="Seconds this answer stays fresh (its Cache-Control max-age)")
 
 
 @dataclass(frozen=True)
@@ -84,8 +86,12 @@ class AvailabilityService:
         if not schedule.is_open(config, now):
             reason: Literal["closed", "holiday"] = "holiday" if schedule.is_holiday(config, now) else "closed"
             return self._answer("offline", config, now, reason=reason, wait=None, degraded=False, open_=False)
-        fetched = self._counts(config, now)
-        counts = fetched.counts
+        entry = self._counts(config, now)
+        counts = entry.counts
+        # The answer is as fresh as the counts behind it: a browser or CDN may keep it for what
+        # is left of their cache lifetime, so no visitor sees counts older than one lifetime.
+        left = config.status_cache_seconds - (now - entry.fetched_at).total_seconds()
+        fresh = max(1, min(config.status_cache_seconds, math.floor(left)))
         if counts is None:
             return self._answer(
                 "online",
@@ -94,16 +100,23 @@ class AvailabilityService:
                 reason="business_hours",
                 wait=None,
                 degraded=True,
-                health=fetched.problem or UNREACHABLE,
+                health=entry.problem or UNREACHABLE,
+                fresh=fresh,
             )
         if counts.free > 0:
-            return self._answer("online", config, now, reason="agents_free", wait=0, degraded=False)
+            return self._answer(
+                "online", config, now, reason="agents_free", wait=0, degraded=False, fresh=fresh
+            )
         working = counts.busy + counts.online + counts.pause
         if working > 0:
             per_agent = config.callbacks.avg_handle_seconds / max(counts.busy + counts.online, 1)
             wait = int(math.ceil(per_agent / 30.0) * 30)
-            return self._answer("busy", config, now, reason="agents_busy", wait=wait, degraded=False)
-        return self._answer("offline", config, now, reason="no_agents", wait=None, degraded=False)
+            return self._answer(
+                "busy", config, now, reason="agents_busy", wait=wait, degraded=False, fresh=fresh
+            )
+        return self._answer(
+            "offline", config, now, reason="no_agents", wait=None, degraded=False, fresh=fresh
+        )
 
     def _answer(
         self,
@@ -116,6 +129,7 @@ class AvailabilityService:
         degraded: bool,
         open_: bool = True,
         health: str | None = None,
+        fresh: int | None = None,
     ) -> Availability:
         opening = None if open_ else schedule.next_opening(config, now)
         return Availability(
@@ -129,7 +143,7 @@ class AvailabilityService:
             degraded=degraded,
             health=health,
             checked_at=now,
-            cache_seconds=config.status_cache_seconds,
+            cache_seconds=config.status_cache_seconds if fresh is None else fresh,
         )
 
     def _counts(self, config: OperatorConfig, now: datetime) -> _Counts:
@@ -192,17 +206,20 @@ class AvailabilityService:
         self.webitel_requests += 1
         try:
             return self._webitel().queue_agent_counts(queue_id), None
-        except WebitelQueueNotVisible as error:
-            # Webitel answered, but hides the queue from this token: an operator must act.
-            logger.warning(
-                "Webitel queue report has no row for the callback queue", extra={"queue_id": queue_id}
-            )
-            metrics.add_metric(name="StatusDegraded", unit="Count", value=1)
-            return None, error.health_reason
         except Exception as error:
+            # Loaded here, not at import: the page-view path stays lean, and by now the Webitel
+            # client (which loads these models anyway) has been built.
+            from ringback.domain.webitel import WebitelQueueNotVisible
+
+            metrics.add_metric(name="StatusDegraded", unit="Count", value=1)
+            if isinstance(error, WebitelQueueNotVisible):
+                # Webitel answered, but hides the queue from this token: an operator must act.
+                logger.warning(
+                    "Webitel queue report has no row for the callback queue", extra={"queue_id": queue_id}
+                )
+                return None, error.health_reason
             logger.warning(
                 "Webitel availability unavailable; using business hours",
                 extra={"error_type": type(error).__name__},
             )
-            metrics.add_metric(name="StatusDegraded", unit="Count", value=1)
             return None, f"{UNREACHABLE} ({type(error).__name__})"

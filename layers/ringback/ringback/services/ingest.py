@@ -1,5 +1,5 @@
 """Accept events from Webitel, website widgets and the agent desktop: validate, log exactly
-once, project.
+once. Projections are not written here.
 
 * A body is one event (object) or a batch (array of 1..``max_batch`` objects). A batch is
   validated as a whole first: if any item is bad, nothing is stored and the 422 names each bad
@@ -8,9 +8,12 @@ once, project.
   (``LoggedEvent.event_id``); a redelivery changes nothing and is reported as ``duplicate``
   with a 2xx.
 * Unknown event types are valid: they are logged and kept (and counted by the caller's metric).
-* The projections are written right after the log write (usually one more write); if that
-  fails, the event is still logged, the sender gets its 2xx and the stream-driven projector
-  applies it again.
+* One synchronous write per event: the event-log write is the commit point and the sender's
+  2xx follows it. The projections come from one place, the stream-driven ProjectorFunction
+  (``services.projector``), which applies every logged event idempotently (locally the stream
+  poller of ``devstack.streams`` drives it). Reads of a projection therefore trail the log by
+  the stream's lag (p50/p99 in ``bench/events.py``); nothing in the request path reads a
+  projection right after writing an event.
 """
 
 from __future__ import annotations
@@ -33,7 +36,6 @@ from ringback.ports.clock import Clock
 from ringback.ports.event_guard import RateLimiter
 from ringback.ports.event_log import EventLog
 from ringback.ports.operator_config import OperatorConfigSource
-from ringback.services.projector import Projector
 
 MAX_BATCH: Final = 100
 # A sender's clock may run ahead; an event never happens after it reaches us (5 min of slack).
@@ -110,11 +112,8 @@ def _named(problem: FieldProblem, index: int | None) -> FieldProblem:
 
 
 class Ingest:
-    def __init__(
-        self, log: EventLog, projector: Projector, clock: Clock, *, max_batch: int = MAX_BATCH
-    ) -> None:
+    def __init__(self, log: EventLog, clock: Clock, *, max_batch: int = MAX_BATCH) -> None:
         self._log = log
-        self._projector = projector
         self._clock = clock
         self._max_batch = max_batch
 
@@ -142,7 +141,7 @@ class Ingest:
         return parsed
 
     def ingest(self, source: EventSource, events: Sequence[BaseModel]) -> IngestResult:
-        """Log each event once and project it."""
+        """Log each event once (one conditional write each); the stream projects it."""
         now = self._clock.now()
         received = int(now.timestamp() * 1000)
         arrival_us = int(now.timestamp() * 1_000_000)
@@ -151,21 +150,10 @@ class Ingest:
             logged = to_logged(source, model, received, position, arrival_us=arrival_us)
             new = self._log.append(logged)
             result.outcomes.append(Outcome(logged.event_id, logged.event_type, logged.known, not new))
-            if not new:
-                continue
-            if not logged.known:
+            if new and not logged.known:
                 logger.warning(
                     "unknown event type stored",
                     extra={"source": source.value, "event_type": logged.event_type},
-                )
-            try:
-                self._projector.apply(logged)
-            except Exception:
-                # Logged already: the stream-driven projector applies it again. The sender
-                # gets its 2xx, nothing is lost.
-                logger.exception(
-                    "projection after the log write failed; left to the stream",
-                    extra={"event_id": logged.event_id},
                 )
         return result
 

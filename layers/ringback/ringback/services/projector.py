@@ -1,8 +1,7 @@
 """Apply a logged event to the projections.
 
-Used inline by ingest right after the log write, by the stream-driven ProjectorFunction (which
-re-applies every logged event, so a projection write that failed after the log write is not
-lost) and by the rebuild command. Every write is idempotent and commutative, so applying an
+The one writer of projections: the stream-driven ProjectorFunction applies every logged event
+(ingest only writes the log), and the rebuild command re-applies the whole log. Every write is idempotent and commutative, so applying an
 event twice, late, or out of order changes nothing the second time.
 """
 

@@ -34,7 +34,10 @@ class ReadModels:
         return view
 
     def agents(self) -> list[dict[str, Any]]:
-        return p.fold_agents(self._projections.records(p.AGENTS_PK))
+        records: list[dict[str, Any]] = []
+        for pk in p.agents_pks():
+            records += self._projections.records(pk)
+        return p.fold_agents(records)
 
     def callback_timeline(self, callback_id: str) -> dict[str, Any]:
         status = self._callbacks.status(callback_id)

@@ -17,6 +17,7 @@ DynamoDB adapter cannot disagree about what is "the same record".
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -41,7 +42,24 @@ CALL_RANK: Final = {
     "processing": 7,
     "leaving": 8,
 }
+# Agent registers are spread over AGENT_SHARDS partitions (``AGENTS#00`` .. ``AGENTS#15``, by a
+# stable hash of the agent) instead of one: at a 10,000-agent contact center every status and
+# activity change of every agent would otherwise be a write to the same partition key, past
+# DynamoDB's 1,000 writes/s per partition at a shift change (docs/scaling.md). Projections
+# written before the sharding live under ``AGENTS_PK``; the read still includes it.
 AGENTS_PK: Final = "AGENTS"
+AGENT_SHARDS: Final = 16
+
+
+def agents_pk(source: str, agent_id: str) -> str:
+    """The partition of one agent's registers."""
+    shard = zlib.crc32(f"{source}#{agent_id}".encode()) % AGENT_SHARDS
+    return f"{AGENTS_PK}#{shard:02d}"
+
+
+def agents_pks() -> list[str]:
+    """Every partition the agents view reads (the shards, then the pre-sharding one)."""
+    return [f"{AGENTS_PK}#{shard:02d}" for shard in range(AGENT_SHARDS)] + [AGENTS_PK]
 
 
 @dataclass(frozen=True)
@@ -239,7 +257,7 @@ def agent_updates(event: LoggedEvent) -> list[RegisterUpdate]:
         }
         updates.append(
             RegisterUpdate(
-                AGENTS_PK,
+                agents_pk(source, agent_id),
                 agent_sk(source, agent_id, register),
                 order,
                 {k: v for k, v in body.items() if v not in ("", None)},
@@ -355,9 +373,16 @@ def merge_register(current: Mapping[str, Any] | None, update: RegisterUpdate) ->
 def fold_agents(registers: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One entry per (source, agent): current status, reason, since, and what they are doing."""
     agents: dict[tuple[str, str], dict[str, Any]] = {}
+    # One register may come from two partitions (before and after the sharding): the greatest
+    # order wins, as in storage.
+    latest: dict[tuple[str, str, str], Mapping[str, Any]] = {}
     for reg in registers:
         if reg.get("kind") != "agent":
             continue
+        slot = (str(reg["source"]), str(reg["agent_id"]), str(reg["register"]))
+        if slot not in latest or str(reg.get("order", "")) > str(latest[slot].get("order", "")):
+            latest[slot] = reg
+    for reg in latest.values():
         key = (str(reg["source"]), str(reg["agent_id"]))
         view = agents.setdefault(
             key,

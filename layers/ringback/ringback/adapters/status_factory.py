@@ -1,0 +1,82 @@
+"""Builds what ``GET /v1/status`` needs, and nothing more, once per container.
+
+The availability status answers every page view of the customer's website, so a container
+that serves only page views must start fast: no form validation, idempotency, phone-number or
+HTTP-client machinery at import. The Webitel client (httpx) is built only when the shared
+cache is stale and this container won the refresh (``services.availability``).
+The callbacks function's full wiring (``callbacks_factory``) reuses these instances.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from ringback.adapters.aws import client
+from ringback.adapters.clock import SystemClock
+from ringback.adapters.operator_config import SharedOperatorConfig, SsmOperatorConfig
+from ringback.adapters.shared_cache_dynamo import DynamoSharedCache
+from ringback.config import get_settings
+from ringback.services.availability import AvailabilityService
+
+if TYPE_CHECKING:
+    from ringback.ports.webitel import WebitelClient
+
+
+def dynamodb() -> object:
+    # Short timeouts: a visitor waits on every call.
+    return client("dynamodb", connect_timeout=1.0, read_timeout=3.0, max_attempts=3)
+
+
+@lru_cache(maxsize=1)
+def config_source() -> SharedOperatorConfig:
+    """The operator configuration through the containers' shared snapshot: a cold container
+    reads one GuardTable item instead of creating an SSM client."""
+    settings = get_settings()
+    return SharedOperatorConfig(
+        SsmOperatorConfig(settings.config_parameter, max_age_s=settings.operator_config_max_age_s),
+        DynamoSharedCache(settings.guard_table, dynamodb()),
+        SystemClock(),
+        max_age_s=settings.operator_config_max_age_s,
+    )
+
+
+@lru_cache(maxsize=1)
+def webitel() -> WebitelClient:
+    import httpx
+
+    from ringback.adapters.secrets import secret_value
+    from ringback.adapters.webitel_http import HttpWebitelClient
+
+    settings = get_settings()
+
+    def token() -> str:  # cached by Powertools for secrets_max_age_s, re-read after that
+        return secret_value(settings.webitel_token_secret, "token", max_age_s=settings.secrets_max_age_s)
+
+    # A visitor waits for a "now" push: connect fast, give up early; the uploader retries.
+    return HttpWebitelClient(settings.webitel_base_url, token, timeout=httpx.Timeout(2.5, connect=1.0))
+
+
+@lru_cache(maxsize=1)
+def availability() -> AvailabilityService:
+    return AvailabilityService(
+        config=config_source(),
+        clock=SystemClock(),
+        webitel=webitel,
+        cache=DynamoSharedCache(get_settings().guard_table, dynamodb()),
+    )
+
+
+def infrastructure_errors() -> tuple[type[Exception], ...]:
+    """Failures below the service that mean "retry" (503). httpx's only if it is loaded already:
+    an httpx error cannot happen before httpx is imported."""
+    import sys
+
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    errors: list[type[Exception]] = [ClientError, BotoCoreError, GetParameterError]
+    httpx = sys.modules.get("httpx")
+    if httpx is not None:
+        errors.append(httpx.HTTPError)
+    return tuple(errors)
