@@ -183,12 +183,12 @@ def team_hook(status: str, payload: str = "") -> dict[str, str]:
 
 def test_online_pause_online_as_webitel_sends_them_ends_online() -> None:
     projections, callbacks, log = FakeProjections(), FakeCallbacks(), FakeEventLog()
-    projector = Projector(projections, callbacks, zone=ZoneInfo("Europe/Prague"), default_region="CZ")
-    ingest = Ingest(log, projector, TickingClock())
+    ingest = Ingest(log, TickingClock())
     outcomes = [
         ingest.ingest(EventSource.WEBITEL, ingest.parse(EventSource.WEBITEL, body))
         for body in (team_hook("online"), team_hook("pause", "lunch"), team_hook("online"))
     ]
+    project(log, projections, callbacks)
     assert [o.to_json()["events"][0]["status"] for o in outcomes] == ["accepted"] * 3
     assert len({o.outcomes[0].event_id for o in outcomes}) == 3 and len(log.events) == 3
     [agent] = ReadModels(projections, callbacks).agents()
@@ -212,6 +212,7 @@ def test_timestampless_status_changes_in_one_batch_keep_their_order() -> None:
     assert result.accepted == 3 and result.duplicates == 0
     times = sorted(e.occurred_at for e in log.events.values())
     assert times == [times[0], times[0] + 1, times[0] + 2]
+    project(log, projections, callbacks)
     assert ReadModels(projections, callbacks).agents()[0]["status"] == "online"
 
 
@@ -227,10 +228,10 @@ def test_a_hook_with_webitels_timestamp_is_still_deduplicated_by_content() -> No
 @given(st.lists(st.sampled_from(["online", "pause", "offline", "break_out"]), min_size=1, max_size=8))
 def test_any_sequence_of_team_hooks_ends_on_the_last_status(statuses: list[str]) -> None:
     projections, callbacks, log = FakeProjections(), FakeCallbacks(), FakeEventLog()
-    projector = Projector(projections, callbacks, zone=ZoneInfo("UTC"), default_region="CZ")
-    ingest = Ingest(log, projector, TickingClock())
+    ingest = Ingest(log, TickingClock())
     for status in statuses:
         result = ingest.ingest(EventSource.WEBITEL, ingest.parse(EventSource.WEBITEL, team_hook(status)))
         assert result.duplicates == 0
     assert len(log.events) == len(statuses)
+    project(log, projections, callbacks)
     assert ReadModels(projections, callbacks).agents()[0]["status"] == statuses[-1]

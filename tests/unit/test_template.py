@@ -121,9 +121,10 @@ NEEDED = {
         "IdempotencyTable": {"GetItem", "PutItem", "UpdateItem", "DeleteItem"},
     },
     "EventsFunction": {
+        # One write per event (the log); the projections are read only (ProjectorFunction writes).
         "EventLogTable": {"GetItem", "PutItem"},
-        "ProjectionsTable": {"GetItem", "PutItem", "BatchWriteItem", "Query"},
-        "CallbacksTable": {"GetItem", "UpdateItem", "DeleteItem", "Query"},
+        "ProjectionsTable": {"GetItem", "Query"},
+        "CallbacksTable": {"GetItem", "Query"},
         "GuardTable": {"UpdateItem"},
     },
     "ProjectorFunction": {

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -27,8 +26,7 @@ from ringback.domain.events.widget import (
 )
 from ringback.domain.whisbi import WHISBI_CUSTOMER_FIELDS, WHISBI_RETURNS
 from ringback.services.ingest import Ingest, to_logged
-from ringback.services.projector import Projector
-from tests.unit.events_fakes import FakeCallbacks, FakeEventLog, FakeProjections, FixedClock
+from tests.unit.events_fakes import FakeEventLog, FixedClock
 
 pytestmark = pytest.mark.unit
 
@@ -90,10 +88,7 @@ def whisbi_payload(event: str) -> dict[str, Any]:
 
 def ingest() -> tuple[Ingest, FakeEventLog]:
     log = FakeEventLog()
-    projector = Projector(
-        FakeProjections(), FakeCallbacks(), zone=ZoneInfo("Europe/Prague"), default_region="CZ"
-    )
-    return Ingest(log, projector, FixedClock()), log
+    return Ingest(log, FixedClock()), log
 
 
 def test_the_codes_field_lists_are_the_documents() -> None:
