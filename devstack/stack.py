@@ -224,6 +224,13 @@ class LocalStack:
         if self.open_around_the_clock:
             config["business_hours"] = {day: ["00:00-24:00"] for day in WEEK}
             config["holidays"] = []
+            # Every local request comes from 127.0.0.1 (curl, the widget page, make demo): the
+            # per-IP limits would stop the demo after a few tries. Per-number limits stay.
+            config["callbacks"] = {
+                **config.get("callbacks", {}),
+                "per_ip_per_hour": 1000,
+                "distinct_numbers_per_ip_per_day": 1000,
+            }
         if opts.operator_config_file:
             overrides = json.loads(Path(opts.operator_config_file).read_text())
             if not isinstance(overrides, dict):
