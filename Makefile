@@ -92,4 +92,4 @@ bench: $(VENV)/.installed
 	@set -e; for b in bench/[!_]*.py; do case $$b in *benchlib.py) continue;; esac; echo "== $$b"; PYTHONPATH=layers/ringback:. $(PY) $$b $(BENCH_ARGS); done
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .local .aws-sam test-artifacts
+	rm -rf $(VENV) $(TOOLS) .venv-sam .local .aws-sam test-artifacts
