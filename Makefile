@@ -8,13 +8,17 @@ PORT_API ?= 3000
 PORT_MOTO ?= 5000
 PORT_WEBITEL ?= 8801
 
-.PHONY: run test lint typecheck template unit integration e2e bench fire import-customers browser clean help
+.PHONY: run test lint typecheck template unit integration e2e bench fire import-customers browser clean help demo build
+# Talk to (or start) a stack whose state file is elsewhere: make fire STATE_FILE=.local/other.json
+STATE_ARG = $(if $(STATE_FILE),--state-file '$(STATE_FILE)')
 
 help:
 	@echo "make run        start the local stack (moto server, local API gateway, scheduler, Webitel sandbox)"
 	@echo "make test       install what is needed and run every check (lint, types, template, tests)"
 	@echo "make bench      run the benchmarks under bench/ (BENCH_ARGS=--quick for a short run)"
 	@echo "make fire SCHEDULE=CallbacksSchedule   fire one EventBridge schedule of the running stack"
+	@echo "make demo       walk the whole loop on the running stack (status, callback, Webitel, hook, routing, cancel)"
+	@echo "make build      sam validate --lint and sam build (says what to install when python3.13/Docker are missing)"
 
 $(VENV)/.installed: requirements-dev.txt layers/ringback/requirements.txt pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -37,12 +41,22 @@ browser:
 	  || (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null); \
 	fi
 
+# make run HOURS=template (real business hours), WEBITEL_URL=https://host/api WEBITEL_TOKEN=...
+# (a real Webitel instead of the sandbox), OPERATOR_CONFIG=my-config.json (operator-config keys).
 run: $(VENV)/.installed
-	$(PY) -m devstack run --api-port $(PORT_API) --moto-port $(PORT_MOTO) --webitel-port $(PORT_WEBITEL)
+	$(PY) -m devstack run --api-port $(PORT_API) --moto-port $(PORT_MOTO) --webitel-port $(PORT_WEBITEL) $(STATE_ARG) \
+	  $(if $(HOURS),--hours $(HOURS)) $(if $(WEBITEL_URL),--webitel-url '$(WEBITEL_URL)') \
+	  $(if $(OPERATOR_CONFIG),--operator-config '$(OPERATOR_CONFIG)') $(if $(SEED_CAMPAIGN),--seed-campaign)
 
 fire: $(VENV)/.installed
 	@test -n "$(SCHEDULE)" || (echo "usage: make fire SCHEDULE=<schedule name from template.yaml>"; exit 2)
-	$(PY) -m devstack fire $(SCHEDULE)
+	$(PY) -m devstack fire $(SCHEDULE) $(STATE_ARG)
+
+demo: $(VENV)/.installed
+	$(PY) -m devstack demo $(STATE_ARG)
+
+build: $(TOOLS)/.installed
+	@bash devstack/tools/build.sh
 
 import-customers: $(VENV)/.installed
 	$(VENV)/bin/ringback import customers $(FILE)
@@ -78,4 +92,4 @@ bench: $(VENV)/.installed
 	@set -e; for b in bench/[!_]*.py; do case $$b in *benchlib.py) continue;; esac; echo "== $$b"; PYTHONPATH=layers/ringback:. $(PY) $$b $(BENCH_ARGS); done
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .local .aws-sam test-artifacts
+	rm -rf $(VENV) $(TOOLS) .venv-sam .local .aws-sam test-artifacts

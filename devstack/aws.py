@@ -74,6 +74,8 @@ class ProvisionedStack:
                 "POWERTOOLS_TRACE_DISABLED": "true",
             }
         )
+        # Local-only settings win over the template's (e.g. the 2 s operator-config cache).
+        env.update(self.env_overrides)
         return env
 
 

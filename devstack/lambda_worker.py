@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
 import traceback
 from multiprocessing.connection import Connection
@@ -21,6 +22,9 @@ sys.path.pop(0)
 
 
 def main() -> None:
+    # Ctrl-C on the console reaches the whole process group: the stack stops its workers itself
+    # (a closed socket ends this loop), so a worker never dies with a traceback of its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     handler_spec, fd = sys.argv[1], int(sys.argv[2])
     conn = Connection(fd)
     module_name, func_name = handler_spec.rsplit(".", 1)

@@ -23,6 +23,11 @@ from devstack.template import ROOT, Schedule
 
 STATE_FILE = ROOT / ".local" / "stack.json"
 DEMO_DIR = Path(__file__).resolve().parent / "demo"
+WEEK = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# The demo campaign's rows that are wrong on purpose (devstack/demo/campaign.csv, header = line 1):
+# a second row for Jana's number (merged), no name, an impossible number, an unknown time zone,
+# a debt amount that is not a number, a row expired before the import.
+DELIBERATE_DEMO_ROWS = frozenset({7, 8, 9, 10, 11, 12})
 
 
 @dataclass
@@ -38,6 +43,22 @@ class StackOptions:
     max_workers: int = 4
     extra_origins: list[str] = field(default_factory=list)
     state_file: Path = STATE_FILE
+    # Demo hours: open around the clock (the default with the sandbox, so the demo works at any
+    # hour); False keeps template.yaml's business hours. None: around the clock with the
+    # sandbox, the template's hours with a real Webitel.
+    open_around_the_clock: bool | None = None
+    # A real Webitel instead of the sandbox (engine REST base with /api, and its access token).
+    webitel_url: str | None = None
+    webitel_token: str | None = None
+    # Operator-config keys (a JSON object in a file) laid over the template's configuration.
+    operator_config_file: Path | None = None
+    # Load the demo debtor campaign (its members go to Webitel when CampaignsSchedule runs).
+    # None: with the sandbox yes, with a real Webitel only when asked.
+    seed_campaign: bool | None = None
+
+    @property
+    def real_webitel(self) -> bool:
+        return bool(self.webitel_url)
 
 
 class LocalStack:
@@ -51,6 +72,7 @@ class LocalStack:
         self.gateway: LocalGateway | None = None
         self.provisioned: aws.ProvisionedStack | None = None
         self.webitel: Any = None
+        self._webitel_url = ""
         self.seed_report: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ lifecycle
@@ -58,10 +80,20 @@ class LocalStack:
         from devstack.webitel_sandbox import WebitelSandbox
 
         opts = self.options
+        if opts.real_webitel and not opts.webitel_token:
+            raise ValueError("a real Webitel needs its access token (WEBITEL_TOKEN)")
         moto_url = self.moto.start()
-        self.webitel = WebitelSandbox(host=opts.host, port=opts.webitel_port, token=secrets.token_urlsafe(18))
-        self.webitel.start()
-        self.webitel.seed_demo()
+        if opts.real_webitel:
+            # Nothing is started or seeded in a real Webitel: the functions are only pointed at it.
+            webitel_url, webitel_token = str(opts.webitel_url).rstrip("/"), str(opts.webitel_token)
+        else:
+            self.webitel = WebitelSandbox(
+                host=opts.host, port=opts.webitel_port, token=secrets.token_urlsafe(18)
+            )
+            self.webitel.start()
+            self.webitel.seed_demo()
+            webitel_url, webitel_token = self.webitel.url, self.webitel.token
+        self._webitel_url = webitel_url
         # Bind the gateway first: its origin is an allowed origin (the widget demo page lives there).
         self.gateway = LocalGateway(
             self.template.routes, self.pools, host=opts.host, port=opts.api_port, quiet=opts.quiet
@@ -72,15 +104,16 @@ class LocalStack:
             moto_url,
             parameters={
                 "Stage": "local",
-                "WebitelBaseUrl": self.webitel.url,
+                "WebitelBaseUrl": webitel_url,
                 "AllowedOrigins": ",".join(api_origins),
                 # Locally the CAPTCHA sandbox accepts Cloudflare's public test token (no third party).
                 "CaptchaBackend": "sandbox",
             },
-            secret_values={"WebitelAccessTokenSecret": {"token": self.webitel.token}},
+            secret_values={"WebitelAccessTokenSecret": {"token": webitel_token}},
         )
         # An operator's config edit shows within seconds locally (60 s on AWS).
         self.provisioned.env_overrides["RINGBACK_OPERATOR_CONFIG_MAX_AGE_S"] = "2"
+        self._adjust_operator_config()
         self.gateway.allowed_origins = api_origins
         self.gateway.admin = self._admin
         layer_dirs = self.template.layer_dirs
@@ -96,7 +129,8 @@ class LocalStack:
             self.scheduler = LocalScheduler(self.template.schedules, self._fire_schedule)
             self.scheduler.start()
         if opts.seed:
-            self.seed_report = self.seed_demo()
+            seed_campaign = opts.seed_campaign if opts.seed_campaign is not None else not opts.real_webitel
+            self.seed_report = self.seed_demo(campaign=seed_campaign)
         if opts.write_state:
             opts.state_file.parent.mkdir(parents=True, exist_ok=True)
             opts.state_file.write_text(json.dumps(self.state(), indent=2))
@@ -110,7 +144,7 @@ class LocalStack:
             self.gateway.stop()
         for pool in self.pools.values():
             pool.close()
-        if self.webitel:
+        if self.webitel is not None:
             self.webitel.stop()
         self.moto.stop()
         if self.options.write_state and self.options.state_file.exists():
@@ -171,7 +205,38 @@ class LocalStack:
 
     @property
     def webitel_url(self) -> str:
-        return str(self.webitel.url)
+        return self._webitel_url
+
+    @property
+    def open_around_the_clock(self) -> bool:
+        opts = self.options
+        return opts.open_around_the_clock if opts.open_around_the_clock is not None else not opts.real_webitel
+
+    def _adjust_operator_config(self) -> None:
+        """Demo hours (around the clock unless asked otherwise) and the operator's own keys."""
+        assert self.provisioned is not None
+        opts = self.options
+        name = self.provisioned.names.get("OperatorConfigParameter")
+        if not name or not (self.open_around_the_clock or opts.operator_config_file):
+            return
+        ssm = aws.aws_client("ssm", self.moto_url)
+        config = json.loads(ssm.get_parameter(Name=name)["Parameter"]["Value"])
+        if self.open_around_the_clock:
+            config["business_hours"] = {day: ["00:00-24:00"] for day in WEEK}
+            config["holidays"] = []
+            # Every local request comes from 127.0.0.1 (curl, the widget page, make demo): the
+            # per-IP limits would stop the demo after a few tries. Per-number limits stay.
+            config["callbacks"] = {
+                **config.get("callbacks", {}),
+                "per_ip_per_hour": 1000,
+                "distinct_numbers_per_ip_per_day": 1000,
+            }
+        if opts.operator_config_file:
+            overrides = json.loads(Path(opts.operator_config_file).read_text())
+            if not isinstance(overrides, dict):
+                raise ValueError(f"{opts.operator_config_file}: the operator config must be a JSON object")
+            config.update(overrides)
+        ssm.put_parameter(Name=name, Value=json.dumps(config), Type="String", Overwrite=True)
 
     @property
     def tokens(self) -> dict[str, str]:
@@ -180,16 +245,19 @@ class LocalStack:
 
     def state(self) -> dict[str, Any]:
         assert self.provisioned is not None
-        root = self.webitel.url.rsplit("/api", 1)[0]
+        urls = {
+            "api": self.api_url,
+            "moto": self.moto_url,
+            "webitel": self.webitel_url,
+            "widget": f"{self.api_url}/widget",
+            "widget_script": f"{self.api_url}/widget.js",
+        }
+        if self.webitel is not None:  # the sandbox's read-only page (a real Webitel has its own)
+            urls["webitel_ui"] = self.webitel_url.rsplit("/api", 1)[0] + "/"
         return {
-            "urls": {
-                "api": self.api_url,
-                "moto": self.moto_url,
-                "webitel": self.webitel.url,
-                "webitel_ui": root + "/",
-                "widget": f"{self.api_url}/widget",
-                "widget_script": f"{self.api_url}/widget.js",
-            },
+            "urls": urls,
+            "webitel": "real" if self.webitel is None else "sandbox",
+            "hours": "around the clock" if self.open_around_the_clock else "template.yaml",
             "tokens": self.tokens,
             "names": dict(self.provisioned.names),
             "schedules": sorted(s.name for s in self.template.schedules),
@@ -221,13 +289,17 @@ class LocalStack:
             raise KeyError(f"no S3 event in template.yaml matches s3://{bucket}/{key}")
         return results
 
-    def seed_demo(self) -> dict[str, Any]:
-        """Load the demo data through the same S3 import path users take."""
+    def seed_demo(self, *, campaign: bool = True) -> dict[str, Any]:
+        """Load the demo data through the same S3 import path users take.
+
+        Customers only reach DynamoDB; the debtor campaign becomes dialer members in Webitel
+        when CampaignsSchedule runs, so it is left out with a real Webitel unless asked."""
         assert self.provisioned is not None
         report: dict[str, Any] = {}
         bucket = self.provisioned.names.get("ImportsBucket")
         s3 = aws.aws_client("s3", self.moto_url)
-        for prefix, filename in (("customers/", "customers.csv"), ("campaigns/", "campaign.csv")):
+        files = [("customers/", "customers.csv")] + ([("campaigns/", "campaign.csv")] if campaign else [])
+        for prefix, filename in files:
             path = DEMO_DIR / filename
             if not bucket or not path.exists():
                 continue

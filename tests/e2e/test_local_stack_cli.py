@@ -72,6 +72,8 @@ def test_run_serves_every_part_and_ctrl_c_stops_them_all(tmp_path: Path) -> None
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # Its own process group, as a terminal's foreground job: Ctrl-C reaches every process in it.
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 120
@@ -115,7 +117,7 @@ def test_run_serves_every_part_and_ctrl_c_stops_them_all(tmp_path: Path) -> None
         children = _children(process.pid)
         assert children, "functions run in worker processes of their own"
     finally:
-        process.send_signal(signal.SIGINT)
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C on the console does
         try:
             output, _ = process.communicate(timeout=60)
         except subprocess.TimeoutExpired:
@@ -123,6 +125,11 @@ def test_run_serves_every_part_and_ctrl_c_stops_them_all(tmp_path: Path) -> None
             output, _ = process.communicate()
     assert process.returncode == 0, output[-3000:]
     assert "ringback local stack is up" in output
+    # Ctrl-C stops with one line: no traceback from the stack or any worker.
+    after = output.split("Ctrl-C stops everything.", 1)[1]
+    assert "Traceback" not in after and "KeyboardInterrupt" not in after, after[-3000:]
+    said = [line for line in after.splitlines() if line.strip() and not line.startswith("[")]
+    assert said == ["stopping the local stack"], said
     assert f"http://127.0.0.1:{ports['api']}" in output
     time.sleep(0.5)
     assert not [pid for pid in children if _alive(pid)], "Ctrl-C left processes behind"

@@ -18,7 +18,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -463,7 +463,7 @@ def test_call_me_now_reaches_webitel_at_once_and_can_be_cancelled(
     expected = visitor.panel.locator("#rb-done p").first.inner_text()
     assert expected.startswith("Expected call time:")
     assert _local_clock(answer["expected_call_at"], VISITOR_TZ, am_pm=False) in expected
-    assert "EST" in expected or "EDT" in expected
+    assert expected.endswith("(New York time)")  # the zone by name, not "EST"
     assert answer["id"] in visitor.panel.locator("#rb-done").inner_text()
     requested = visitor.events("otoSessionRequested")
     assert len(requested) == 1
@@ -577,7 +577,8 @@ def test_schedule_picks_a_slot_shown_in_the_visitors_timezone(
     assert start is not None
     label = visitor.panel.locator("#rb-sched .s label").first.inner_text().strip()
     assert label == _local_clock(start, VISITOR_TZ)
-    assert VISITOR_TZ in visitor.panel.locator("#rb-slot-n").inner_text()
+    # The zone by name, as people say it (not "GMT-5" nor the IANA id).
+    assert "(New York time)" in visitor.panel.locator("#rb-slot-n").inner_text()
     visitor.panel.locator("#rb-sched .s label").first.click()
     _screenshot(visitor, "widget-schedule-desktop.png")  # docs/img/widget-panel.png is a copy
     phone = _new_phone()
@@ -781,6 +782,94 @@ def test_czech_texts_colours_and_position_from_data_attributes(
     assert sent["country"] == "SK" and sent["language"] == "cs"
     visitor.page.keyboard.press("Escape")
     visitor.panel.wait_for(state="hidden")
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+SMALL_PHONE = {"width": 360, "height": 640}
+SHORT_DESKTOP = {"width": 1280, "height": 600}
+
+
+@pytest.fixture
+def open_one_day_only(stack: Any, ssm: Any) -> Iterator[date]:
+    """Open only on the weekday two days from now (Prague), 08:00-18:00; yield that day."""
+    name = stack.provisioned.names["OperatorConfigParameter"]
+    before = ssm.get_parameter(Name=name)["Parameter"]["Value"]
+    day = (datetime.now(ZoneInfo("Europe/Prague")) + timedelta(days=2)).date()
+    config = {
+        **json.loads(before),
+        "business_hours": {WEEKDAYS[day.weekday()]: ["08:00-18:00"]},
+        "holidays": [],
+    }
+    ssm.put_parameter(Name=name, Value=json.dumps(config), Overwrite=True, Type="String")
+    _wait_for(lambda: httpx.get(f"{stack.api_url}/v1/status").json()["reason"] == "closed", "status closed")
+    yield day
+    ssm.put_parameter(Name=name, Value=before, Overwrite=True, Type="String")
+    _wait_for(
+        lambda: httpx.get(f"{stack.api_url}/v1/status").json()["reason"] != "closed", "status open again"
+    )
+
+
+def test_now_is_disabled_with_the_reason_and_closed_days_are_not_offered(
+    visitor_factory: Callable[..., Visitor], open_one_day_only: date
+) -> None:
+    visitor = visitor_factory(timezone="Europe/Prague")
+    visitor.open()
+    visitor.open_panel()
+    now = visitor.panel.get_by_role("radio", name="Now", exact=True)
+    assert now.is_disabled()
+    assert visitor.panel.get_by_role("radio", name="Call me back").is_checked()
+    note = visitor.panel.locator("#rb-now-n")
+    assert note.is_visible()
+    assert note.inner_text().startswith("Now: not possible, we are closed (we open ")
+    assert note.inner_text().endswith(" Prague time).")
+    assert now.get_attribute("aria-describedby") == "rb-now-n"  # screen readers hear the reason
+    with visitor.page.expect_response(lambda r: "/v1/callbacks/slots" in r.url) as slots:
+        visitor.choose("Schedule")
+    assert "days=14" in slots.value.url  # the whole horizon in one request
+    visitor.panel.locator("input[name=slot]").first.wait_for(state="attached", timeout=15_000)
+    offered = visitor.panel.locator("#rb-day option").evaluate_all("os => os.map(o => o.value)")
+    # Only the open weekday is offered (twice in a 14-day horizon at most), starting with that day.
+    assert offered and offered[0] == open_one_day_only.isoformat()
+    assert {date.fromisoformat(d).weekday() for d in offered} == {open_one_day_only.weekday()}
+    assert len(offered) <= 2
+    assert "(Prague time)" in visitor.panel.locator("#rb-slot-n").inner_text()
+    _screenshot(visitor, "widget-now-disabled-closed-days.png")
+
+
+@pytest.mark.parametrize("viewport", [SMALL_PHONE, SHORT_DESKTOP], ids=["360x640", "1280x600"])
+def test_the_panel_fits_and_scrolls(
+    visitor_factory: Callable[..., Visitor], viewport: dict[str, int]
+) -> None:
+    visitor = visitor_factory(viewport=viewport)
+    visitor.open()
+    visitor.open_panel()
+    visitor.choose("Schedule")  # the tallest form: days, times, the zone note
+    visitor.panel.locator("input[name=slot]").first.wait_for(state="attached", timeout=15_000)
+    box = visitor.panel.bounding_box()
+    assert box is not None
+    assert box["x"] >= 0 and box["y"] >= 0, box
+    assert box["x"] + box["width"] <= viewport["width"] and box["y"] + box["height"] <= viewport["height"] + 1
+    overflow = visitor.panel.evaluate("n => [n.scrollHeight, n.clientHeight, getComputedStyle(n).overflowY]")
+    if overflow[0] > overflow[1]:
+        assert overflow[2] in ("auto", "scroll"), overflow  # taller than the window: it scrolls
+    submit = visitor.panel.get_by_role("button", name="Book the call", exact=True)
+
+    def inside_the_card() -> bool:
+        button, panel = submit.bounding_box(), visitor.panel.bounding_box()
+        assert button is not None and panel is not None
+        return (
+            panel["y"] <= button["y"]
+            and button["y"] + button["height"] <= panel["y"] + panel["height"] + 1
+            and button["y"] + button["height"] <= viewport["height"]
+        )
+
+    # The submit button stays at the bottom of the card (sticky) while the form scrolls under it.
+    assert inside_the_card()
+    _screenshot(visitor, f"widget-schedule-{viewport['width']}x{viewport['height']}.png")
+    visitor.panel.evaluate("n => { n.scrollTop = n.scrollHeight; }")
+    assert inside_the_card()
+    visitor.panel.locator("#rb-sched .s label").last.click()  # the last time is reachable too
+    assert visitor.panel.locator("input[name=slot]").last.is_checked()
 
 
 def test_docs_screenshot_exists() -> None:

@@ -382,7 +382,14 @@ def test_openapi_fuzz_no_5xx_no_undocumented_status(
     def fuzz(op: Any) -> None:
         documented = {int(code) for code in op.definition.raw["responses"]}
 
-        @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+        # Derandomized: the same cases on every run (a fuzz that sometimes misses 202 is a flake).
+        @settings(
+            max_examples=30,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
+        )
         @given(case=op.as_strategy(), with_token=st.booleans(), real_phone=st.booleans())
         def run(case: Any, with_token: bool, real_phone: bool) -> None:
             headers = {k.lower(): str(v) for k, v in (case.headers or {}).items()}
@@ -413,4 +420,17 @@ def test_openapi_fuzz_no_5xx_no_undocumented_status(
 
     for operation in schema.get_all_operations():
         fuzz(operation.ok())  # type: ignore[union-attr]
-    assert 202 in seen and 422 in seen
+    # Random bodies are refused (422) on every run; whether a random one also gets through to
+    # storage depends on what the generator draws, so the accepted path is checked with a
+    # submit that is always valid, through the same documented operation.
+    assert 422 in seen
+    submit = next(
+        op.ok()  # type: ignore[union-attr]
+        for op in schema.get_all_operations()
+        if op.ok().method.upper() == "POST" and op.ok().path == "/v1/callbacks"  # type: ignore[union-attr]
+    )
+    status, answer, _ = api(
+        "POST", "/v1/callbacks", body={"mode": "later", "phone": new_mobile()}, source_ip=new_ip()
+    )
+    assert status == 202, answer
+    assert status in {int(code) for code in submit.definition.raw["responses"]}

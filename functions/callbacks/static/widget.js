@@ -30,6 +30,8 @@
       hint: 'With the country code (+…), or a number in {c}.',
       day: 'Day', time: 'Time', loading: 'Loading times…', none: 'No free times on this day. Please pick another day.',
       slotsFail: 'The times could not be loaded.', zone: 'Times are in your time zone ({z}).',
+      zoneName: '{c} time', noDays: 'No free times soon.', nowOff: 'Now: not possible, {w}.',
+      off: { closed: 'we are closed', holiday: 'closed today', no_agents: 'nobody is free' }, opens: ' (we open {t})',
       consent: 'I agree to be called about my request.',
       submit: { now: 'Call me now', later: 'Call me back', scheduled: 'Book the call' },
       sending: 'Sending…', required: 'Enter your phone number.',
@@ -54,6 +56,8 @@
       hint: 'S předvolbou (+…), nebo číslo pro {c}.',
       day: 'Den', time: 'Čas', loading: 'Načítám časy…', none: 'V tento den nejsou volné časy. Vyberte jiný den.',
       slotsFail: 'Časy se nepodařilo načíst.', zone: 'Časy jsou ve vašem časovém pásmu ({z}).',
+      zoneName: 'čas {c}', noDays: 'Brzy nejsou volné časy.', nowOff: 'Hned: nejde, {w}.',
+      off: { closed: 'máme zavřeno', holiday: 'dnes zavřeno', no_agents: 'nikdo není volný' }, opens: ' (otevíráme {t})',
       consent: 'Souhlasím, že mi kvůli mému požadavku zavoláte.',
       submit: { now: 'Zavolejte mi hned', later: 'Zavolejte mi zpět', scheduled: 'Rezervovat hovor' },
       sending: 'Odesílám…', required: 'Zadejte telefonní číslo.',
@@ -77,6 +81,9 @@
   var horizon = Math.min(Math.max(parseInt(data.horizon, 10) || 14, 1), 31);
   var minPoll = Math.max(parseInt(data.poll, 10) || 30, 5);
   var tz = (win.Intl && Intl.DateTimeFormat().resolvedOptions().timeZone) || 'UTC';
+  // "Prague time", not "GMT+1".
+  var zoneName = /^(UTC|Etc\/)/.test(tz) ? 'UTC'
+    : fill(T.zoneName, { c: tz.split('/').pop().replace(/_/g, ' ') });
   function colour(value, fallback) {
     return value && win.CSS && CSS.supports('color', value) ? value : fallback;
   }
@@ -174,6 +181,7 @@
     'cursor:pointer;font-weight:500;font-size:14px}' +
     '.m input:checked+span,.s input:checked+span{background:var(--c);color:var(--t);border-color:var(--c)}' +
     '.m input:focus-visible+span,.s input:focus-visible+span{outline:3px solid #1a5fd0;outline-offset:2px}' +
+    '.m input:disabled+span{color:#767676;border-style:dashed;background:#f4f4f4;cursor:not-allowed}' +
     '.s{display:grid;grid-template-columns:repeat(4,1fr);gap:4px}' +
     '.f{margin:0 0 12px}input[type=text],input[type=tel],select{width:100%;padding:9px 10px;border:1px solid #888;' +
     'border-radius:8px;background:#fff;color:#222}' +
@@ -181,6 +189,7 @@
     '.h{color:#555;font-size:13px;margin:4px 0 0}.c{display:flex;gap:8px;align-items:flex-start;font-weight:400}' +
     '.b{width:100%;border:0;border-radius:8px;padding:12px;background:var(--c);color:var(--t);font-weight:700;' +
     'cursor:pointer;margin-top:4px}.b[disabled]{opacity:.6;cursor:wait}' +
+    'form>.b{position:sticky;bottom:-16px;box-shadow:0 0 0 16px #fff}' +
     '.b2{background:#fff;color:#222;border:1px solid #888}' +
     '.hp{position:absolute;left:-9999px;width:1px;height:1px;overflow:hidden}' +
     '@media (max-width:480px){.w{bottom:12px;' + (left ? 'left' : 'right') + ':12px}' +
@@ -192,7 +201,7 @@
     '3.6.1.3 0 .7-.2 1z"/></svg>';
 
   var host, root, wrap, fab, fabText, panel, statusLine, form, submitBtn, slotsBox, slotsNote, daySelect, summary,
-    done, doneText, refText, cancelBtn, fields = {};
+    done, doneText, refText, cancelBtn, nowNote, fields = {};
 
   function field(id, labelText, input, hint) {
     var err = el('p', { id: 'rb-' + id + '-e', class: 'e', hidden: true });
@@ -231,11 +240,13 @@
 
     // Mode switch: native radios (arrow keys move between them).
     var modeBox = el('div', { class: 'm' }, modes.map(function (m) {
-      var input = el('input', { type: 'radio', name: 'mode', value: m });
+      var input = el('input', { type: 'radio', name: 'mode', value: m,
+        'aria-describedby': m === 'now' ? 'rb-now-n' : null });
       input.addEventListener('change', function () { setMode(m); });
       return el('label', {}, [input, el('span', { text: T[m] })]);
     }));
-    var modeSet = el('fieldset', {}, [el('legend', { text: T.when }), modeBox]);
+    nowNote = el('p', { id: 'rb-now-n', class: 'h', hidden: true });
+    var modeSet = el('fieldset', {}, [el('legend', { text: T.when }), modeBox, nowNote]);
 
     var phone = el('input', { type: 'tel', name: 'phone', autocomplete: 'tel', inputmode: 'tel', required: true,
       'aria-required': 'true' });
@@ -257,7 +268,7 @@
       var d = new Date(); d.setHours(12, 0, 0, 0); d.setDate(d.getDate() + i);
       daySelect.appendChild(el('option', { value: isoDay(d), text: dayFmt.format(d) }));
     }
-    daySelect.addEventListener('change', function () { loadSlots(daySelect.value, false); });
+    daySelect.addEventListener('change', function () { loadSlots(daySelect.value); });
     slotsBox = el('div', { class: 's', role: 'radiogroup', 'aria-labelledby': 'rb-time-l',
       'aria-describedby': 'rb-slot-n rb-slot-e' });
     slotsNote = el('p', { id: 'rb-slot-n', class: 'h', 'aria-live': 'polite' });
@@ -388,6 +399,7 @@
           var preferred = body.modes.now === false ? 'later' : 'now';
           if (preferred !== state.mode) setMode(preferred);
         }
+        applyModes(body);
         showStatus();
         if (changed) emit('ringbackStatus', { status: state.status, code: state.code });
         schedulePoll(Math.max(age ? +age[1] : 0, minPoll));
@@ -396,6 +408,21 @@
       failures++;
       schedulePoll(Math.min(minPoll * Math.pow(2, failures), 600));
     });
+  }
+  // "Now" is switched off, with the reason, when the status says so.
+  function applyModes(body) {
+    var input = root.querySelector('input[name=mode][value=now]');
+    if (!input) return;
+    var off = !!(body.modes && body.modes.now === false);
+    input.disabled = off;
+    nowNote.textContent = off ? fill(T.nowOff, { w: (T.off[body.reason] || T.off.closed) + (body.next_opening_at
+      ? fill(T.opens, { t: fmt({ weekday: 'short', hour: 'numeric', minute: '2-digit' })
+        .format(new Date(body.next_opening_at)) + ' ' + zoneName }) : '') }) : '';
+    nowNote.hidden = !off;
+    if (off && state.mode === 'now') {
+      var other = modes.filter(function (m) { return m !== 'now'; });
+      if (other.length) setMode(other.indexOf('later') >= 0 ? 'later' : other[0]);
+    }
   }
   function schedulePoll(seconds) {
     clearTimeout(pollTimer);
@@ -424,37 +451,51 @@
     [].forEach.call(root.querySelectorAll('input[name=mode]'), function (r) { r.checked = r.value === m; });
     root.getElementById('rb-sched').hidden = m !== 'scheduled';
     submitBtn.textContent = T.submit[m];
-    if (m === 'scheduled' && !slotsBox.firstChild) loadSlots(daySelect.value, true);
+    if (m === 'scheduled' && !slotsBox.firstChild) loadSlots(daySelect.value);
   }
-  var slotsRequest = 0;
-  function loadSlots(day, advance, fresh) {
-    var ticket = ++slotsRequest;
+  // First load: all days; those without a free time are not offered.
+  var slotsRequest = 0, daysLoaded = false;
+  function loadSlots(day, fresh) {
+    var ticket = ++slotsRequest, all = !daysLoaded;
     slotsBox.textContent = '';
     slotsNote.textContent = T.loading;
-    var url = API + '/v1/callbacks/slots?date=' + encodeURIComponent(day) + '&tz=' + encodeURIComponent(tz);
+    var url = API + '/v1/callbacks/slots?date=' + encodeURIComponent(all ? daySelect.options[0].value : day) +
+      (all ? '&days=' + daySelect.options.length : '') + '&tz=' + encodeURIComponent(tz);
     return fetch(url, { credentials: 'omit', cache: fresh ? 'no-store' : 'default' }).then(function (r) {
       return r.json().then(function (body) {
         if (!r.ok) throw new Error('slots ' + r.status);
         if (ticket !== slotsRequest) return;
-        var slots = [];
-        (body.days || []).forEach(function (d) { if (d.date === day) slots = d.slots || []; });
-        if (!slots.length && advance && daySelect.selectedIndex < daySelect.options.length - 1) {
-          daySelect.selectedIndex++; // first visit: move on to the first day with free times
-          return loadSlots(daySelect.value, true);
+        var free = {};
+        (body.days || []).forEach(function (d) { free[d.date] = d.slots || []; });
+        if (all) {
+          daysLoaded = true;
+          [].slice.call(daySelect.options).forEach(function (o) {
+            if (!(free[o.value] || []).length) daySelect.removeChild(o);
+          });
+          if (!daySelect.options.length) {
+            daySelect.disabled = true;
+            slotsNote.textContent = T.noDays;
+            return;
+          }
+          day = daySelect.value;
         }
-        var timeFmt = fmt({ hour: 'numeric', minute: '2-digit' });
-        slots.forEach(function (s) {
-          var input = el('input', { type: 'radio', name: 'slot', value: s.start,
-            'aria-label': fmt({ weekday: 'long', day: 'numeric', month: 'long', hour: '2-digit', minute: '2-digit' })
-              .format(new Date(s.start)) });
-          slotsBox.appendChild(el('label', {}, [input, el('span', { text: timeFmt.format(new Date(s.start)),
-            'aria-hidden': 'true' })]));
-        });
-        slotsNote.textContent = slots.length ? fill(T.zone, { z: tz }) : T.none;
+        renderSlots(free[day] || []);
       });
     }).catch(function () {
       if (ticket === slotsRequest) slotsNote.textContent = T.slotsFail;
     });
+  }
+  function renderSlots(slots) {
+    slotsBox.textContent = '';
+    var timeFmt = fmt({ hour: 'numeric', minute: '2-digit' });
+    slots.forEach(function (s) {
+      var input = el('input', { type: 'radio', name: 'slot', value: s.start,
+        'aria-label': fmt({ weekday: 'long', day: 'numeric', month: 'long', hour: '2-digit', minute: '2-digit' })
+          .format(new Date(s.start)) + ' ' + zoneName });
+      slotsBox.appendChild(el('label', {}, [input, el('span', { text: timeFmt.format(new Date(s.start)),
+        'aria-hidden': 'true' })]));
+    });
+    slotsNote.textContent = slots.length ? fill(T.zone, { z: zoneName }) : T.none;
   }
 
   // ---------------------------------------------------------------- submitting
@@ -531,7 +572,7 @@
             var shown = showError(name, message);
             if (shown) firstField = firstField || shown; else other.push(p.message);
             if (name === 'phone') emit('otoInvalidPhone', assign(customer(phone), { problem: 'api' }));
-            if (/^(scheduled_at|date|time)$/.test(name)) loadSlots(daySelect.value, false, true);
+            if (/^(scheduled_at|date|time)$/.test(name)) loadSlots(daySelect.value, true);
           });
           fail(other.length ? other.join(' ') : T.fix);
           if (firstField) focusField(firstField);
@@ -569,9 +610,8 @@
     state.request = answer;
     state.sent = null; // a new submission later gets a new key
     var at = new Date(answer.expected_call_at), by = new Date(answer.expected_call_by || answer.expected_call_at);
-    var f = fmt({ weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit',
-      timeZoneName: 'short' });
-    var when = +by - at > 60000 && f.formatRange ? f.formatRange(at, by) : f.format(at);
+    var f = fmt({ weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
+    var when = (+by - at > 60000 && f.formatRange ? f.formatRange(at, by) : f.format(at)) + ' (' + zoneName + ')';
     doneText.textContent = fill(T.expected, { t: when });
     refText.textContent = fill(T.ref, { id: answer.id });
     cancelBtn.hidden = !(answer.self_service && answer.self_service.cancel);

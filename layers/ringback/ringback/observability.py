@@ -87,7 +87,11 @@ metrics = Metrics(service=SERVICE)
 
 @lru_cache(maxsize=1)
 def get_tracer() -> Tracer:
-    """The shared tracer, created on first use (importing the X-Ray SDK is slow)."""
+    """The shared tracer, created on first use (importing the X-Ray SDK is slow).
+
+    The layer does not ship the X-Ray SDK (aws-xray-sdk pulls botocore into the layer, which the
+    runtime already has): Lambda's own traces (``Tracing: Active``) cover each invocation; a
+    function that wants subsegments adds ``aws-xray-sdk`` to its own requirements first."""
     from aws_lambda_powertools import Tracer
 
     return Tracer(service=SERVICE)
