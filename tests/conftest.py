@@ -12,7 +12,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
 from devstack import aws, template
 from devstack.lambda_context import LambdaContext
@@ -27,7 +27,11 @@ os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 
 # Every property test draws the same examples on every run (a test that fails one run in fifty is
 # a flake, not a find): derandomized, no example database. HYPOTHESIS_PROFILE=explore searches anew.
-settings.register_profile("ringback", derandomize=True, database=None)
+# No deadline and no too-slow check: how long an example takes says how busy the machine is,
+# not whether the code is right (timings belong in bench/).
+settings.register_profile(
+    "ringback", derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 settings.register_profile("explore", database=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ringback"))
 
