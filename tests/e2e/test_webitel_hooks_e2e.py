@@ -22,27 +22,31 @@ def knob(stack: Any, path: str, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_online_pause_online_from_webitels_team_hook_leaves_the_agent_online(local_stack: Any) -> None:
+    # Dave (14) is in the debtor queue only: the website status (the callback queue) is untouched.
     knob(
         local_stack,
         "hooks",
         {"url": f"{local_stack.api_url}/v1/events/webitel", "token": local_stack.tokens["events"]},
     )
-    fired = [
-        knob(
-            local_stack,
-            "hooks/fire",
-            {"hook": "team", "agent_id": "13", "status": status, "status_payload": reason},
-        )
-        for status, reason in (("online", None), ("pause", "lunch"), ("online", None))
-    ]
+    try:
+        fired = [
+            knob(
+                local_stack,
+                "hooks/fire",
+                {"hook": "team", "agent_id": "14", "status": status, "status_payload": reason},
+            )
+            for status, reason in (("online", None), ("pause", "lunch"), ("online", None))
+        ]
+    finally:
+        local_stack.webitel.set_agent_status("14", "offline")
     assert [f["status"] for f in fired] == [202, 202, 202]
     assert [f["answer"]["events"][0]["status"] for f in fired] == ["accepted"] * 3
-    assert "timestamp" not in fired[0]["sent"] and fired[0]["sent"]["extension"] == "1003"
+    assert "timestamp" not in fired[0]["sent"] and fired[0]["sent"]["extension"] == "1004"
     agents = httpx.get(
         f"{local_stack.api_url}/v1/agents", headers={"Authorization": f"Bearer {local_stack.tokens['agent']}"}
     ).json()["agents"]
-    [carol] = [a for a in agents if (a["source"], a["agent_id"]) == ("webitel", "13")]
-    assert carol["status"] == "online" and carol["extension"] == "1003"
+    [dave] = [a for a in agents if (a["source"], a["agent_id"]) == ("webitel", "14")]
+    assert dave["status"] == "online" and dave["extension"] == "1004"
 
 
 def test_a_queue_hook_body_from_the_knob_is_accepted_with_every_exported_variable(local_stack: Any) -> None:
