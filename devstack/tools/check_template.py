@@ -15,6 +15,7 @@ Runs in the tools environment (aws-sam-translator pins its own pydantic): see th
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -139,6 +140,8 @@ def checkov_problems(translated: dict[str, Any], skips_path: Path = SKIPS) -> li
             capture_output=True,
             text=True,
             check=False,
+            # Offline: no update check, no guideline mapping download (with --skip-download).
+            env={**os.environ, "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true", "BC_SKIP_MAPPING": "TRUE"},
         )
     try:
         report = json.loads(run.stdout)

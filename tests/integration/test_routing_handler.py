@@ -595,7 +595,13 @@ def test_openapi_fuzz_no_5xx_no_undocumented_status(
     def fuzz(op: Any) -> None:
         documented = {int(code) for code in op.definition.raw["responses"]}
 
-        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=40,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=op.as_strategy(), with_token=st.booleans())
         def run(case: Any, with_token: bool) -> None:
             headers = {k.lower(): str(v) for k, v in (case.headers or {}).items()}

@@ -131,3 +131,34 @@ def test_strict_json_reads_what_json_writes(value: Any) -> None:
     text = json.dumps(value)
     if strict_json.nesting_depth(text) <= strict_json.MAX_DEPTH:
         assert strict_json.loads(text) == json.loads(text)
+
+
+class DependencyDown(Exception):
+    pass
+
+
+faulty = make_resolver(name="Faulty", unavailable=(DependencyDown,))
+
+
+@faulty.get("/down")
+def down() -> dict[str, Any]:
+    raise DependencyDown("table unreachable")
+
+
+@faulty.get("/boom")
+def boom() -> dict[str, Any]:
+    raise RuntimeError("bug")
+
+
+@pytest.mark.parametrize(("path", "status"), [("/down", 503), ("/boom", 500)])
+def test_every_answered_5xx_counts_in_the_handled_error_metric(path: str, status: int) -> None:
+    from ringback.observability import metrics
+
+    metrics.clear_metrics()
+    response = faulty.resolve(http_event("GET", path), LambdaContext("t"))
+    assert response["statusCode"] == status
+    assert json.loads(response["body"])["error"] in {"unavailable", "internal_error"}
+    if status == 503:
+        assert int(response["headers"]["Retry-After"]) > 0
+    assert metrics.metric_set["FaultyHandledErrors"]["Value"] == [1.0]
+    metrics.clear_metrics()

@@ -59,3 +59,24 @@ def test_keyed_hash_is_stable_per_purpose_and_hides_the_value() -> None:
     assert a != keyed_hash("k" * 40, "198.51.100.7", purpose="phone")
     assert a != keyed_hash("j" * 40, "198.51.100.7", purpose="ip")
     assert "198" not in a and len(a) == 32
+
+
+@pytest.mark.parametrize(
+    "digits",
+    [
+        str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"),  # Arabic-Indic
+        str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹"),  # extended Arabic-Indic
+        str.maketrans("0123456789", "０１２３４５６７８９"),  # fullwidth
+    ],
+)
+def test_an_expiry_rewritten_in_other_digits_does_not_verify(digits: dict[int, str]) -> None:
+    """``int()`` reads other scripts' digits as the same number, so the signature would match."""
+    token = sign(RING.current, "cb-1234567890abcdef", NOW + timedelta(hours=1))
+    expires, _, signature = token.partition(".")
+    rewritten = f"{expires.translate(digits)}.{signature}"
+    assert rewritten != token and int(expires.translate(digits)) == int(expires)
+    with pytest.raises(Forbidden, match="invalid"):
+        verify(RING, rewritten, "cb-1234567890abcdef", NOW)
+    for bad in (f" {expires}.{signature}", f"+{expires}.{signature}", f"{expires}_0.{signature}"):
+        with pytest.raises(Forbidden, match="invalid"):
+            verify(RING, bad, "cb-1234567890abcdef", NOW)
