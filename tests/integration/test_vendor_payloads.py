@@ -315,7 +315,17 @@ def _whisbi_payload(event: str) -> st.SearchStrategy[dict[str, Any]]:
     return st.fixed_dictionaries({}, optional={f: _field_value(f) for f in WHISBI_RETURNS[event]})
 
 
-_ENVELOPE_KEYS = ["provider", "event", "type", "event_id", "occurred_at", "page", "code", "data", "session_id"]
+_ENVELOPE_KEYS = [
+    "provider",
+    "event",
+    "type",
+    "event_id",
+    "occurred_at",
+    "page",
+    "code",
+    "data",
+    "session_id",
+]
 _EXTRA = st.dictionaries(
     st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_", min_size=1, max_size=10)
     | st.sampled_from(_ENVELOPE_KEYS),  # a vendor field that collides with an envelope name
