@@ -12,6 +12,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from devstack import aws, template
 from devstack.lambda_context import LambdaContext
@@ -25,6 +26,11 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Ringback")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 
 LOCAL_ORIGINS = "http://127.0.0.1:3000,http://localhost:3000,https://www.example.com"
+
+# No timing assertions in tests: Hypothesis' per-example deadline and its "input generation is
+# slow" check are timings, and fail on a loaded machine. A test's own @settings still applies.
+settings.register_profile("ringback", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ringback")
 
 
 @pytest.fixture(scope="session")
