@@ -37,6 +37,11 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ringback"))
 
 LOCAL_ORIGINS = "http://127.0.0.1:3000,http://localhost:3000,https://www.example.com"
 
+# No timing assertions in tests: Hypothesis' per-example deadline and its "input generation is
+# slow" check are timings, and fail on a loaded machine. A test's own @settings still applies.
+settings.register_profile("ringback", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ringback")
+
 
 @pytest.fixture(scope="session")
 def stack_template() -> StackTemplate:
