@@ -59,7 +59,7 @@ build: $(TOOLS)/.installed
 	@bash devstack/tools/build.sh
 
 import-customers: $(VENV)/.installed
-	$(VENV)/bin/ringback import customers $(FILE)
+	$(VENV)/bin/ringback import customers $(FILE) $(STATE_ARG)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
