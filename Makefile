@@ -53,7 +53,7 @@ fire: $(VENV)/.installed
 	$(PY) -m devstack fire $(SCHEDULE) $(STATE_ARG)
 
 demo: $(VENV)/.installed
-	$(PY) -m devstack demo $(STATE_ARG)
+	$(PY) -m devstack demo $(STATE_ARG) $(if $(PHONE),--phone '$(PHONE)')
 
 build: $(TOOLS)/.installed
 	@bash devstack/tools/build.sh

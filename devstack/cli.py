@@ -180,7 +180,7 @@ def redrive(args: argparse.Namespace) -> int:
 def demo(args: argparse.Namespace) -> int:
     from devstack.commands import demo as demo_command
 
-    return demo_command.run(_stack_json(args.state_file))
+    return demo_command.run(_stack_json(args.state_file), phone=args.phone or None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -230,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     p_fire.set_defaults(func=fire)
     p_demo = sub.add_parser(
         "demo", parents=[running], help="walk the whole loop on the running stack, step by step"
+    )
+    p_demo.add_argument(
+        "--phone", default="", help="the number to call back (required against a real Webitel)"
     )
     p_demo.set_defaults(func=demo)
     p_import = sub.add_parser(
