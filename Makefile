@@ -53,13 +53,13 @@ fire: $(VENV)/.installed
 	$(PY) -m devstack fire $(SCHEDULE) $(STATE_ARG)
 
 demo: $(VENV)/.installed
-	$(PY) -m devstack demo $(STATE_ARG)
+	$(PY) -m devstack demo $(STATE_ARG) $(if $(PHONE),--phone '$(PHONE)')
 
 build: $(TOOLS)/.installed
 	@bash devstack/tools/build.sh
 
 import-customers: $(VENV)/.installed
-	$(VENV)/bin/ringback import customers $(FILE)
+	$(VENV)/bin/ringback import customers $(FILE) $(STATE_ARG)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

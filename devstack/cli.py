@@ -177,10 +177,16 @@ def redrive(args: argparse.Namespace) -> int:
     return redrive_command.run(args.entry_ids, _stack_json(args.state_file))
 
 
+def config(args: argparse.Namespace) -> int:
+    from devstack.commands import config as config_command
+
+    return config_command.run(args.assignments, _stack_json(args.state_file))
+
+
 def demo(args: argparse.Namespace) -> int:
     from devstack.commands import demo as demo_command
 
-    return demo_command.run(_stack_json(args.state_file))
+    return demo_command.run(_stack_json(args.state_file), phone=args.phone or None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -228,8 +234,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     p_fire.add_argument("schedule")
     p_fire.set_defaults(func=fire)
+    p_config = sub.add_parser(
+        "config", parents=[running], help="show or change the running stack's operator config"
+    )
+    p_config.add_argument("assignments", nargs="*", metavar="KEY=VALUE", help="VALUE is JSON or a string")
+    p_config.set_defaults(func=config)
     p_demo = sub.add_parser(
         "demo", parents=[running], help="walk the whole loop on the running stack, step by step"
+    )
+    p_demo.add_argument(
+        "--phone", default="", help="the number to call back (required against a real Webitel)"
     )
     p_demo.set_defaults(func=demo)
     p_import = sub.add_parser(

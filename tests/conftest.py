@@ -26,21 +26,14 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Ringback")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 
 # Every property test draws the same examples on every run (a test that fails one run in fifty is
-# a flake, not a find): derandomized, no example database. HYPOTHESIS_PROFILE=explore searches anew.
-# No deadline and no too-slow check: how long an example takes says how busy the machine is,
-# not whether the code is right (timings belong in bench/).
-settings.register_profile(
-    "ringback", derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
-settings.register_profile("explore", database=None)
+# a flake, not a find): derandomized, no example database, and no timing checks (a loaded machine
+# is slow, not wrong). HYPOTHESIS_PROFILE=explore searches anew.
+_UNTIMED = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+settings.register_profile("ringback", derandomize=True, database=None, **_UNTIMED)
+settings.register_profile("explore", database=None, **_UNTIMED)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ringback"))
 
 LOCAL_ORIGINS = "http://127.0.0.1:3000,http://localhost:3000,https://www.example.com"
-
-# No timing assertions in tests: Hypothesis' per-example deadline and its "input generation is
-# slow" check are timings, and fail on a loaded machine. A test's own @settings still applies.
-settings.register_profile("ringback", deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile("ringback")
 
 
 @pytest.fixture(scope="session")

@@ -72,19 +72,32 @@ def test_every_function_gets_the_local_config_cache_age(local_stack: Any) -> Non
 
 
 def test_an_operator_config_edit_applies_within_the_local_cache_age(
-    local_stack: Any, operator_config: dict[str, Any]
+    local_stack: Any, operator_config: dict[str, Any], state_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     status = httpx.get(f"{local_stack.api_url}/v1/status", timeout=30).json()
     assert status["reason"] != "holiday", status
     today = datetime.now(PRAGUE).date()
-    _put(
-        local_stack, {**operator_config, "holidays": [today.isoformat(), (today + timedelta(1)).isoformat()]}
-    )
+    holidays = json.dumps([today.isoformat(), (today + timedelta(1)).isoformat()])
+    # As an operator would: `ringback config KEY=VALUE` on the running stack.
+    assert cli.main(["config", "--state-file", str(state_file), f"holidays={holidays}"]) == 0
+    assert "holidays changed" in capsys.readouterr().out
     # Past the cache age no worker may still answer from the previous configuration.
     time.sleep(LOCAL_MAX_AGE_S + 0.5)
     for _ in range(4):  # several requests: more than one worker may serve them
         status = httpx.get(f"{local_stack.api_url}/v1/status", timeout=30).json()
         assert (status["status"], status["reason"]) == ("offline", "holiday"), status
+
+
+def test_a_config_edit_the_functions_would_refuse_is_not_written(
+    local_stack: Any, operator_config: dict[str, Any], state_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        cli.main(["config", "--state-file", str(state_file), "slot_minutes=1", "timezone=Mars/Olympus"]) == 1
+    )
+    out = capsys.readouterr().out
+    assert "not changed" in out and "slot_minutes" in out and "timezone" in out
+    assert cli.main(["config", "--state-file", str(state_file)]) == 0
+    assert json.loads(capsys.readouterr().out) == operator_config
 
 
 def test_make_demo_walks_the_whole_loop(local_stack: Any, state_file: Path) -> None:

@@ -177,3 +177,18 @@ def test_run_refuses_a_webitel_url_without_its_token(monkeypatch: pytest.MonkeyP
     with pytest.raises(SystemExit) as stopped:
         cli.main(["run", "--webitel-url", "https://cc.example.com/api", "--state-file", str(tmp_path / "s")])
     assert "WEBITEL_TOKEN" in str(stopped.value)
+
+
+def test_make_demo_needs_a_number_of_ones_own_against_a_real_webitel(
+    stack_on_real: RunningStack, real_webitel: WebitelSandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state_file = str(stack_on_real.state_file)
+    members_before = len(real_webitel.members())
+    assert cli.main(["demo", "--state-file", state_file]) == 1
+    assert "a number of your own (make demo PHONE=" in capsys.readouterr().out
+    assert len(real_webitel.members()) == members_before  # nothing was sent to make one up
+    mine = f"+420778{time.time_ns() % 1_000_000:06d}"
+    assert cli.main(["demo", "--state-file", state_file, "--phone", mine]) == 0
+    assert "The whole loop works" in capsys.readouterr().out
+    (member,) = [m for m in real_webitel.members("1") if m["communications"][0]["destination"] == mine]
+    assert member.get("stop_cause") == "cancel"  # the demo cancelled its own call at the end

@@ -487,6 +487,7 @@ def test_call_me_now_reaches_webitel_at_once_and_can_be_cancelled(
         lambda: ("otoSessionRequested", 202) in visitor.widget_event_statuses(),
         "event posted",
         page=visitor.page,
+        timeout_s=60,  # a fire-and-forget post; on a loaded machine the events worker starts slowly
     )
     assert ("otoOpened", 202) in visitor.widget_event_statuses()
     # The posted events reach the event fan-out's daily widget funnel.
