@@ -150,6 +150,34 @@ def test_add_many_reports_existing_ids_and_get_round_trips(outbox: DynamoDialerO
     assert outbox.get("it-missing-entry") is None
 
 
+def test_one_queue_is_spread_over_index_shards_and_claimed_longest_due_first(
+    outbox: DynamoDialerOutbox, ddb: Any, moto_stack: Any
+) -> None:
+    """A campaign's entries are not one hot index partition; claims still take the oldest first,
+    across shards and the pre-sharding partition."""
+    from ringback.adapters.outbox_dynamo import DUE_SHARDS, due_pk
+
+    queue = f"shards-{uuid.uuid4().hex[:6]}"
+    now = datetime.now(UTC)
+    entries = [
+        entry.model_copy(update={"due_at": now - timedelta(minutes=60 - n)})
+        for n, entry in enumerate(make_entries(queue, 40, at=now))
+    ]
+    seed(outbox, entries)
+    assert len({due_pk(queue, e.entry_id) for e in entries}) == DUE_SHARDS
+    # One entry indexed the way it was before the sharding (the oldest of all).
+    legacy = entries[0]
+    ddb.update_item(
+        TableName=moto_stack.names["DialerOutboxTable"],
+        Key={"pk": {"S": f"OUT#{legacy.entry_id}"}, "sk": {"S": "ENTRY"}},
+        UpdateExpression="SET gsi1pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"DUE#{queue}"}},
+    )
+    assert outbox.oldest_due(queue, now) is not None
+    claimed = outbox.claim_due(queue, now, limit=10, lease_s=60, owner="a")
+    assert [e.entry_id for e in claimed] == [e.entry_id for e in entries[:10]]
+
+
 def test_claims_are_exclusive_and_leases_expire_into_doubt(outbox: DynamoDialerOutbox, queue: str) -> None:
     now = datetime.now(UTC)
     seed(outbox, make_entries(queue, 5, at=now))

@@ -3,10 +3,16 @@
 Items (see domain/outbox.py and domain/receipts.py for the conventions):
 
 - entry: ``pk = "OUT#<entry_id>"``, ``sk = "ENTRY"``; while pending or claimed it carries
-  ``gsi1pk = "DUE#<queue_id>"`` and ``gsi1sk = "<due ISO>#<entry_id>"``, where *due* is
+  ``gsi1pk = "DUE#<queue_id>#<shard>"`` and ``gsi1sk = "<due ISO>#<entry_id>"``, where *due* is
   ``due_at`` for a pending entry and ``claim_until`` for a claimed one, so an entry whose
   holder died becomes due again when its lease ends. Every state change is a conditional
-  write on the base table (the index is eventually consistent and only a hint).
+  write on the base table (the index is eventually consistent and only a hint). The index
+  key is spread over ``DUE_SHARDS`` shards (a stable hash of the entry id): one queue's whole
+  campaign under one key would be one GSI partition, and its writes (each add, claim and
+  settle moves the index entry) past DynamoDB's 1,000 writes/s per partition at a large
+  import or 100x the callback rate, which throttles the base table too (docs/scaling.md).
+  Readers query every shard and merge by due time; ``DUE#<queue_id>`` (before the sharding)
+  is read as well.
 - receipt: ``pk = "RUN#<run_id>"``, ``sk = "RECEIPT"``, ``gsi1pk = "RUNS"``.
 - do-not-call number: ``pk = "DNC#<e164>"``, ``sk = "DNC"``.
 
@@ -17,6 +23,7 @@ attribute ``expires_at`` (epoch seconds) ``retention_days`` ahead; pending ones 
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -67,6 +74,19 @@ def _due_sk(moment: datetime, entry_id: str) -> str:
     return f"{iso(moment)}#{entry_id}"
 
 
+DUE_SHARDS = 8
+
+
+def due_pk(queue_id: str, entry_id: str) -> str:
+    """The index partition of one entry of ``queue_id``."""
+    return f"DUE#{queue_id}#{zlib.crc32(entry_id.encode()) % DUE_SHARDS}"
+
+
+def due_pks(queue_id: str) -> list[str]:
+    """Every index partition of ``queue_id``: the shards, then the one from before sharding."""
+    return [f"DUE#{queue_id}#{shard}" for shard in range(DUE_SHARDS)] + [f"DUE#{queue_id}"]
+
+
 class DynamoDialerOutbox:
     """Implements ``ports.outbox.DialerOutbox``."""
 
@@ -105,10 +125,10 @@ class DynamoDialerOutbox:
         if entry.state == OutboxState.CLAIMED and entry.claim_until is not None and entry.claim_owner:
             item["claim_owner"] = _s(entry.claim_owner)
             item["claim_until"] = _s(iso(entry.claim_until))
-            item["gsi1pk"] = _s(f"DUE#{entry.queue_id}")
+            item["gsi1pk"] = _s(due_pk(entry.queue_id, entry.entry_id))
             item["gsi1sk"] = _s(_due_sk(entry.claim_until, entry.entry_id))
         elif entry.state == OutboxState.PENDING:
-            item["gsi1pk"] = _s(f"DUE#{entry.queue_id}")
+            item["gsi1pk"] = _s(due_pk(entry.queue_id, entry.entry_id))
             item["gsi1sk"] = _s(_due_sk(entry.due_at, entry.entry_id))
         return item
 
@@ -277,36 +297,46 @@ class DynamoDialerOutbox:
     def claim_due(
         self, queue_id: str, now: datetime, *, limit: int, lease_s: int, owner: str
     ) -> list[OutboxEntry]:
+        """Claim up to ``limit`` due entries, the longest-due first across every index shard."""
         claimed: list[OutboxEntry] = []
-        start_key: dict[str, Any] | None = None
+        # Per shard: where its next page starts (None: from the beginning; absent: exhausted).
+        cursors: dict[str, dict[str, Any] | None] = dict.fromkeys(due_pks(queue_id))
         for _ in range(10):
-            query: dict[str, Any] = {
-                "TableName": self._table,
-                "IndexName": "gsi1",
-                "KeyConditionExpression": "gsi1pk = :pk AND gsi1sk <= :upto",
-                "ExpressionAttributeValues": {":pk": _s(f"DUE#{queue_id}"), ":upto": _s(f"{iso(now)}#~")},
-                "ProjectionExpression": "entry_id, #s",
-                "ExpressionAttributeNames": {"#s": "state"},
-                "Limit": max(limit * 2, 10),
-            }
-            if start_key:
-                query["ExclusiveStartKey"] = start_key
-            answer = self._ddb.query(**query)
-            for item in answer.get("Items", []):
+            candidates: list[tuple[str, str, bool]] = []
+            for pk, start_key in list(cursors.items()):
+                query: dict[str, Any] = {
+                    "TableName": self._table,
+                    "IndexName": "gsi1",
+                    "KeyConditionExpression": "gsi1pk = :pk AND gsi1sk <= :upto",
+                    "ExpressionAttributeValues": {":pk": _s(pk), ":upto": _s(f"{iso(now)}#~")},
+                    "ProjectionExpression": "entry_id, #s, gsi1sk",
+                    "ExpressionAttributeNames": {"#s": "state"},
+                    "Limit": max(limit * 2, 10),
+                }
+                if start_key:
+                    query["ExclusiveStartKey"] = start_key
+                answer = self._ddb.query(**query)
+                candidates += [
+                    (
+                        item["gsi1sk"]["S"],
+                        item["entry_id"]["S"],
+                        item["state"]["S"] == OutboxState.PENDING.value,
+                    )
+                    for item in answer.get("Items", [])
+                ]
+                if answer.get("LastEvaluatedKey"):
+                    cursors[pk] = answer["LastEvaluatedKey"]
+                else:
+                    del cursors[pk]
+            for _, entry_id, looks_pending in sorted(candidates):
                 entry = self._claim_one(
-                    item["entry_id"]["S"],
-                    now,
-                    lease_s,
-                    owner,
-                    looks_pending=item["state"]["S"] == OutboxState.PENDING.value,
-                    due_only=True,
+                    entry_id, now, lease_s, owner, looks_pending=looks_pending, due_only=True
                 )
                 if entry is not None:
                     claimed.append(entry)
                     if len(claimed) >= limit:
                         return claimed
-            start_key = answer.get("LastEvaluatedKey")
-            if not start_key:
+            if not cursors:
                 break
         return claimed
 
@@ -470,7 +500,7 @@ class DynamoDialerOutbox:
                 {
                     ":pending": _s(OutboxState.PENDING.value),
                     ":now": _s(iso(now)),
-                    ":pk": _s(f"DUE#{self._queue_of(entry_id)}"),
+                    ":pk": _s(due_pk(self._queue_of(entry_id), entry_id)),
                     ":sk": _s(_due_sk(now, entry_id)),
                     ":false": {"BOOL": False},
                     ":rejected": _s(OutboxState.REJECTED.value),
@@ -491,17 +521,21 @@ class DynamoDialerOutbox:
         return str(item["queue_id"]["S"]) if item else "-"
 
     def oldest_due(self, queue_id: str, now: datetime) -> datetime | None:
-        answer = self._ddb.query(
-            TableName=self._table,
-            IndexName="gsi1",
-            KeyConditionExpression="gsi1pk = :pk",
-            ExpressionAttributeValues={":pk": _s(f"DUE#{queue_id}")},
-            ProjectionExpression="ready_since",
-            Limit=_AGE_SAMPLE,
-        )
-        moments = [
-            _from_iso(item["ready_since"]["S"]) for item in answer.get("Items", []) if "ready_since" in item
-        ]
+        moments: list[datetime | None] = []
+        for pk in due_pks(queue_id):
+            answer = self._ddb.query(
+                TableName=self._table,
+                IndexName="gsi1",
+                KeyConditionExpression="gsi1pk = :pk",
+                ExpressionAttributeValues={":pk": _s(pk)},
+                ProjectionExpression="ready_since",
+                Limit=_AGE_SAMPLE,
+            )
+            moments += [
+                _from_iso(item["ready_since"]["S"])
+                for item in answer.get("Items", [])
+                if "ready_since" in item
+            ]
         waiting = [moment for moment in moments if moment is not None and moment <= now]
         return min(waiting) if waiting else None
 

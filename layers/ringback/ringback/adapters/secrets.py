@@ -11,19 +11,23 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
-from botocore.config import Config
 
+from ringback.adapters.aws import client
 from ringback.domain.tokens import tokens_from_secret
 
 
 @cache
 def _provider(connect_timeout: float, read_timeout: float, max_attempts: int) -> SecretsProvider:
-    config = Config(
-        connect_timeout=connect_timeout,
-        read_timeout=read_timeout,
-        retries={"max_attempts": max_attempts, "mode": "standard"},
+    # A client of the default session: it shares botocore's loaded endpoint and retry data with
+    # the function's other clients (a session of its own would load them again on a cold start).
+    return SecretsProvider(
+        boto3_client=client(
+            "secretsmanager",
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            max_attempts=max_attempts,
+        )
     )
-    return SecretsProvider(boto_config=config)
 
 
 class SecretTokens:

@@ -1,7 +1,7 @@
 """The dialer outbox: every member ringback must deliver to a Webitel queue, with its state.
 
 Storage convention (DialerOutboxTable): ``pk = "OUT#<entry_id>"``, ``sk = "ENTRY"``;
-pending/claimed entries carry ``gsi1pk = "DUE#<queue_id>"`` and ``gsi1sk = "<due_at ISO>#<entry_id>"``
+pending/claimed entries carry ``gsi1pk = "DUE#<queue_id>#<shard>"`` and ``gsi1sk = "<due_at ISO>#<entry_id>"``
 so the uploader finds what is due; delivered/rejected/cancelled entries drop those keys.
 Receipts of upload runs live in the same table (``pk = "RUN#<run_id>"``).
 """
