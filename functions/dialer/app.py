@@ -113,6 +113,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             # Callback requests follow their entries: delivered -> queued, rejected -> failed,
             # expired -> expired (the event fan-out's conditional update; releases the lock).
             callback_status=factory.callback_status(),
+            # A closed request is never dialled: its state is re-read before each send.
+            callback_states=factory.callback_status(),
             time_left_s=lambda: context.get_remaining_time_in_millis() / 1000,
         )
     except UploadFailed as failed:

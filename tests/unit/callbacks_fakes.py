@@ -267,7 +267,6 @@ class CallbacksWebitel(FakeWebitel):
         self.call_fault: str | None = None
         # The call went out but its answer was lost (read timeout after Webitel committed).
         self.call_answer_lost = False
-        self.deleted: list[Mapping[str, str]] = []
 
     def queue_agent_counts(self, queue_id: str) -> QueueAgentCounts:
         self.count_requests += 1
@@ -291,10 +290,9 @@ class CallbacksWebitel(FakeWebitel):
     def delete_members(
         self, queue_id: str, *, ids: Sequence[str] = (), variables: Mapping[str, str] | None = None
     ) -> None:
-        self.deleted.append(dict(variables or {}))
-        for member_id, member in list(self.members.items()):
-            if variables and all(member.variables.get(k) == v for k, v in variables.items()):
-                del self.members[member_id]
+        if self.down:
+            raise WebitelUnavailable("down", may_have_committed=False)
+        super().delete_members(queue_id, ids=ids, variables=variables)
 
 
 class FakeCaptcha:

@@ -18,11 +18,18 @@ from ringback.services.read_models import ReadModels
 
 
 def build_projector(settings: Settings) -> Projector:
+    outbox = None
+    if settings.outbox_table:
+        # A request closed by an inbound call: its entries are cancelled, stop orders armed.
+        from ringback.adapters.outbox_dynamo import DynamoDialerOutbox
+
+        outbox = DynamoDialerOutbox(settings.outbox_table)
     return Projector(
         DynamoProjections(settings.projections_table),
         DynamoCallbackStatus(settings.callbacks_table),
         zone=ZoneInfo(settings.report_timezone),
         default_region=settings.default_region,
+        outbox=outbox,
     )
 
 

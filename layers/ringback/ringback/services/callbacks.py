@@ -77,6 +77,7 @@ from ringback.ports.clock import Clock
 from ringback.ports.operator_config import OperatorConfigSource
 from ringback.ports.outbox import DialerOutbox
 from ringback.ports.webitel import WebitelClient
+from ringback.services.member_stops import settle_now
 
 _SLOT_COUNTER_GRACE = timedelta(days=2)
 # The request and its outbox entry are written at the same time (two tables, two adapters).
@@ -700,11 +701,9 @@ class CallbackService:
         raise Conflict("the callback request is changing right now; please try again")
 
     def _finish_cancel(self, record: CallbackRecord, entry: OutboxEntry | None) -> CancelResult:
-        if entry is None:
-            try:
-                entry = self._outbox.get(record.outbox_entry_id)
-            except Exception:
-                entry = None
+        """The Webitel side of a cancel: the outbox cancel armed a stop order for a member that
+        may be in Webitel; try it now. What Webitel does not confirm stays for the dialer
+        schedule (and a repeated DELETE tries again)."""
         if record.call_id is not None:
             return CancelResult(
                 id=record.id,
@@ -712,27 +711,26 @@ class CallbackService:
                 webitel="not_applicable",
                 message="cancelled; a direct call that already rang cannot be recalled",
             )
-        member_id = entry.webitel_member_id if entry is not None else None
-        if member_id is None:
+        try:
+            entry = self._outbox.get(record.outbox_entry_id)
+        except Exception:
+            # Unreadable now: a member that may be in Webitel got its stop order with the cancel.
+            if entry is not None and entry.may_be_in_webitel:
+                entry = entry.model_copy(update={"member_stop": "pending"})
+        if entry is None or (entry.member_stop is None and entry.webitel_member_id is None):
             return CancelResult(
                 id=record.id,
                 status=record.status,
                 webitel="not_uploaded",
                 message="cancelled before it reached the dialer",
             )
-        try:
-            self._webitel().stop_member(record.queue_id, member_id, "cancel")
-        except Exception as error:
-            logger.warning(
-                "could not stop the Webitel member; retry the cancel",
-                extra={"callback_id": record.id, "error_type": type(error).__name__},
-            )
+        if entry.member_stop == "pending" and not settle_now(self._outbox, self._webitel(), entry.entry_id):
             self._safe_update(record.id, webitel_stop_pending=True)
             return CancelResult(
                 id=record.id,
                 status=record.status,
                 webitel="stop_pending",
-                message="cancelled; stopping the dialer failed, repeat the request to finish",
+                message="cancelled; the dialer stops the member in Webitel as soon as it can be reached",
             )
         if record.webitel_stop_pending:
             self._safe_update(record.id, webitel_stop_pending=False)
@@ -810,17 +808,12 @@ class CallbackService:
             raise Conflict("the callback request changed meanwhile; please try again") from None
         before = None
         try:
+            # Arms a stop order when the old member may be in Webitel (the schedule retries it).
             before = self._outbox.cancel(record.outbox_entry_id, reason="rescheduled")
         except Exception:
             logger.exception("could not cancel the old outbox entry", extra={"callback_id": record.id})
-        if before is not None and before.webitel_member_id:
-            try:
-                self._webitel().stop_member(record.queue_id, before.webitel_member_id, "cancel")
-            except Exception as error:
-                logger.warning(
-                    "could not stop the old Webitel member",
-                    extra={"callback_id": record.id, "error_type": type(error).__name__},
-                )
+        if before is not None and before.may_be_in_webitel:
+            settle_now(self._outbox, self._webitel(), record.outbox_entry_id)
         try:
             self._outbox.add(self._entry_for(after, config))
         except Exception as error:
