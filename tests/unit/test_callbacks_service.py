@@ -115,7 +115,7 @@ def test_webitel_down_still_accepts_and_leaves_the_entry_pending() -> None:
 
 def test_deliver_raising_is_contained() -> None:
     world = World()
-    world.service._webitel = lambda: (_ for _ in ()).throw(KeyError("no token"))  # type: ignore[method-assign]
+    world.service.core.webitel = lambda: (_ for _ in ()).throw(KeyError("no token"))
     answer = world.submit(mode="now")
     assert world.outbox.get(world.repo.get(answer.id).outbox_entry_id).state == OutboxState.PENDING  # type: ignore[union-attr]
 
