@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ from ringback.domain.webitel import (
     WebitelRejected,
     WebitelUnavailable,
 )
+from ringback.ports.erasures import Tombstone
 
 _OPEN = (OutboxState.PENDING, OutboxState.CLAIMED)
 
@@ -491,3 +493,50 @@ class FakeWebitel:
     def tags(self) -> list[str]:
         with self._lock:
             return [m.variables.get(ID_TAG, "") for m in self.members.values()]
+
+
+class MemoryErasures:
+    """``ports.erasures.ErasureTombstones`` in memory."""
+
+    def __init__(self) -> None:
+        self.tombstones: dict[str, Tombstone] = {}
+
+    def open(self, key: str, *, phone_masked: str, targets: Sequence[str], now: datetime) -> Tombstone:
+        current = self.tombstones.get(key)
+        merged = set(targets) | set(current.targets if current else ())
+        self.tombstones[key] = Tombstone(
+            key=key,
+            phone_masked=phone_masked,
+            targets=tuple(sorted(merged)),
+            local_done=False,
+            requested_at=current.requested_at if current else now,
+            due_at=now,
+            attempts=current.attempts if current else 0,
+        )
+        return self.tombstones[key]
+
+    def get(self, key: str) -> Tombstone | None:
+        return self.tombstones.get(key)
+
+    def settle(
+        self, key: str, *, pending: Sequence[str], local_done: bool, due_at: datetime, failed: bool
+    ) -> None:
+        current = self.tombstones.get(key)
+        if current is None:
+            return
+        if not pending and local_done:
+            del self.tombstones[key]
+            return
+        self.tombstones[key] = replace(
+            current,
+            targets=tuple(sorted(set(pending))),
+            local_done=local_done,
+            due_at=due_at,
+            attempts=current.attempts + (1 if failed else 0),
+        )
+
+    def claim_due(self, now: datetime, *, limit: int, lease_s: int) -> list[Tombstone]:
+        due = sorted((t for t in self.tombstones.values() if t.due_at <= now), key=lambda t: t.due_at)[:limit]
+        for tombstone in due:
+            self.tombstones[tombstone.key] = replace(tombstone, due_at=now + timedelta(seconds=lease_s))
+        return [self.tombstones[t.key] for t in due]

@@ -24,7 +24,7 @@ from tests.unit.callbacks_fakes import (
     at,
     make_config,
 )
-from tests.unit.dialer_fakes import FakeClock, MemoryOutbox
+from tests.unit.dialer_fakes import FakeClock, MemoryErasures, MemoryOutbox
 
 pytestmark = pytest.mark.unit
 
@@ -39,7 +39,7 @@ class World:
     def __init__(self, now: datetime = OPEN_NOW, **config: Any) -> None:
         self.clock = FakeClock(now)
         self.repo = MemoryCallbacks()
-        self.outbox = MemoryOutbox()
+        self.outbox = MemoryOutbox(self.clock)
         self.webitel = CallbacksWebitel()
         self.captcha = FakeCaptcha()
         self.config = StaticConfig(make_config(**config))
@@ -50,6 +50,7 @@ class World:
             kwargs.setdefault("callback_status", RepoStatusSink(self.repo))
             return deliver_now(outbox, webitel, entry_ids, clock, owner, **kwargs)
 
+        self.erasures = MemoryErasures()
         self.service = CallbackService(
             repo=self.repo,
             outbox=self.outbox,
@@ -61,6 +62,7 @@ class World:
             deliver=deliver,
             default_region="CZ",
             allowed_origins=["https://www.example.com"],
+            erasures=self.erasures,
         )
 
     def submit(self, caller: Caller = CALLER, **body: Any) -> Any:

@@ -29,6 +29,7 @@ from ringback.domain.callbacks import CallbackRequest
 from ringback.domain.selfservice import KeyRing
 from ringback.ports.auth import TokenSource
 from ringback.ports.captcha import CaptchaVerifier
+from ringback.ports.erasures import ErasureTombstones
 from ringback.ports.outbox import DialerOutbox
 from ringback.ports.webitel import WebitelClient
 from ringback.services.availability import AvailabilityService
@@ -133,7 +134,14 @@ def callbacks() -> CallbackService:
         default_region=settings.default_region,
         allowed_origins=settings.allowed_origin_list,
         owner=f"callbacks-{os.getpid()}",
+        erasures=erasures(),
     )
+
+
+def erasures() -> ErasureTombstones:
+    from ringback.adapters.erasure_dynamo import DynamoErasureTombstones
+
+    return DynamoErasureTombstones(get_settings().outbox_table, dynamodb=dynamodb())
 
 
 @lru_cache(maxsize=1)

@@ -574,6 +574,10 @@ class ErasureReport(BaseModel):
     webitel_members_deleted: int
     outbox_entries_cancelled: int
     problems: list[str] = Field(default_factory=list)
+    # What is left to delete in Webitel (retried by the dialer schedule, and by running the
+    # erasure again); ``complete`` once nothing is left, locally or in Webitel.
+    pending: list[str] = Field(default_factory=list)
+    complete: bool = True
 
 
 def member_variables(record: CallbackRecord, entry_id: str) -> dict[str, str]:

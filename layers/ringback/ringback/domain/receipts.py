@@ -36,6 +36,7 @@ COUNT_FIELDS: tuple[str, ...] = (
     "closed_before_send",
     "members_stopped",
     "stops_deferred",
+    "erasures_completed",
 )
 
 _LABELS = {
@@ -57,6 +58,7 @@ _LABELS = {
     "closed_before_send": "not sent: the request closed meanwhile (cancelled, erased, handled)",
     "members_stopped": "members stopped (or deleted) in Webitel after their request closed",
     "stops_deferred": "member stops deferred by an outage (retried with backoff)",
+    "erasures_completed": "erasures whose Webitel part the schedule finished",
 }
 
 

@@ -53,10 +53,12 @@ from ringback.domain.webitel import (
 from ringback.observability import logger, metrics
 from ringback.ports.clock import Clock
 from ringback.ports.dnc import DoNotCallList
+from ringback.ports.erasures import ErasureTombstones
 from ringback.ports.outbox import DialerOutbox
 from ringback.ports.projections import CallbackStates, CallbackStatusSink
 from ringback.ports.receipts import ReceiptStore
 from ringback.ports.webitel import WebitelClient
+from ringback.services.erasures import run_erasures
 from ringback.services.member_stops import run_stops, settle_now
 
 UploadJob = Literal["callbacks", "campaigns"]
@@ -469,6 +471,7 @@ def run_upload(
     run_id: str | None = None,
     callback_status: CallbackStatusSink | None = None,
     callback_states: CallbackStates | None = None,
+    erasures: ErasureTombstones | None = None,
 ) -> Receipt:
     """Deliver the due entries of the job's queue, batch by batch, until none is due, the
     time budget is used up or Webitel is unavailable. Returns (and stores) the receipt.
@@ -497,6 +500,11 @@ def run_upload(
         receipt.group(queue_id).add("members_stopped", stops.stopped)
     if stops.deferred:
         receipt.group(queue_id).add("stops_deferred", stops.deferred)
+    if erasures is not None:
+        # Erasures whose Webitel part failed: retried until Webitel confirms (services.erasures).
+        completed = run_erasures(erasures, outbox, webitel, clock, lease_s=settings.lease_s)
+        if completed:
+            receipt.group(queue_id).add("erasures_completed", completed)
     failure: str | None = None
     for _ in range(settings.max_batches):
         if time_left_s is not None and time_left_s() < settings.reserve_s:

@@ -28,6 +28,7 @@ from ringback.domain.selfservice import KeyRing
 from ringback.ports.callbacks import CallbackRepository
 from ringback.ports.captcha import CaptchaVerifier
 from ringback.ports.clock import Clock
+from ringback.ports.erasures import ErasureTombstones
 from ringback.ports.operator_config import OperatorConfigSource
 from ringback.ports.outbox import DialerOutbox
 from ringback.ports.webitel import WebitelClient
@@ -72,6 +73,7 @@ class CallbackService:
         default_region: str,
         allowed_origins: Sequence[str] = (),
         owner: str = "callbacks",
+        erasures: ErasureTombstones | None = None,
     ) -> None:
         self.core = CallbackCore(
             repo=repo,
@@ -85,6 +87,7 @@ class CallbackService:
             default_region=default_region,
             allowed_origins=list(allowed_origins),
             owner=owner,
+            erasures=erasures,
         )
 
     def submit(self, request: CallbackRequest, caller: Caller) -> CallbackAccepted:

@@ -36,6 +36,7 @@ from ringback.observability import logger, metrics
 from ringback.ports.callbacks import CallbackRepository, SlotBooking, WriteRefused
 from ringback.ports.captcha import CaptchaVerifier
 from ringback.ports.clock import Clock
+from ringback.ports.erasures import ErasureTombstones
 from ringback.ports.operator_config import OperatorConfigSource
 from ringback.ports.outbox import DialerOutbox
 from ringback.ports.webitel import WebitelClient
@@ -90,6 +91,8 @@ class CallbackCore:
     default_region: str
     allowed_origins: list[str] = field(default_factory=list)
     owner: str = "callbacks"
+    # Erasure tombstones (what an erasure still has to delete in Webitel).
+    erasures: ErasureTombstones | None = None
 
 
 def new_callback_id() -> str:
