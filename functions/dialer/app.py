@@ -117,6 +117,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             callback_states=factory.callback_status(),
             # Erasures whose Webitel part failed are retried by the callbacks schedule.
             erasures=factory.erasures() if job == "callbacks" else None,
+            # Slot places a dead submit left taken are given back (services.reservations).
+            slot_holds=factory.callbacks_table() if job == "callbacks" else None,
             time_left_s=lambda: context.get_remaining_time_in_millis() / 1000,
         )
     except UploadFailed as failed:

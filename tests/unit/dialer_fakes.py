@@ -12,7 +12,7 @@ from typing import Any
 
 from ringback.domain.callback_status import TERMINAL, CallbackStatus, may_advance
 from ringback.domain.events.projections import CallbackAdvance
-from ringback.domain.outbox import ID_TAG, OutboxEntry, OutboxState, cancelled
+from ringback.domain.outbox import ID_TAG, OutboxEntry, OutboxState, callback_entry_id, cancelled
 from ringback.domain.receipts import Receipt
 from ringback.domain.webitel import (
     MemberInQueue,
@@ -23,6 +23,7 @@ from ringback.domain.webitel import (
     WebitelUnavailable,
 )
 from ringback.ports.erasures import Tombstone
+from ringback.ports.projections import CallbackState
 
 _OPEN = (OutboxState.PENDING, OutboxState.CLAIMED)
 
@@ -318,10 +319,13 @@ class MemoryCallbackStatus:
             }
             self.locks[e164] = callback_id
 
-    def open_states(self, callback_ids: Sequence[str]) -> dict[str, str]:
+    def open_states(self, callback_ids: Sequence[str]) -> dict[str, CallbackState]:
         with self._lock:
             return {
-                cid: ("closed" if self.requests[cid]["status"] in TERMINAL else "open")
+                cid: CallbackState(
+                    "closed" if self.requests[cid]["status"] in TERMINAL else "open",
+                    self.requests[cid].get("entry_id") or callback_entry_id(cid),
+                )
                 for cid in callback_ids
                 if cid in self.requests
             }

@@ -15,8 +15,9 @@ from ringback.domain.events.projections import (
     ProjectionRecord,
     RegisterUpdate,
 )
-from ringback.domain.outbox import callback_entry_ids
+from ringback.domain.outbox import callback_entry_id, callback_entry_ids
 from ringback.ports.event_guard import RateDecision
+from ringback.ports.projections import CallbackState
 
 
 @dataclass
@@ -122,10 +123,13 @@ class FakeCallbacks:
             and (CallbackStatus(item["status"]) in OPEN or item.get("status_event") == event_id)
         ]
 
-    def open_states(self, callback_ids: Sequence[str]) -> dict[str, str]:
+    def open_states(self, callback_ids: Sequence[str]) -> dict[str, CallbackState]:
         """``ports.projections.CallbackStates`` (the dialer's re-check) over the same requests."""
         return {
-            cid: ("open" if CallbackStatus(self.requests[cid]["status"]) in OPEN else "closed")
+            cid: CallbackState(
+                "open" if CallbackStatus(self.requests[cid]["status"]) in OPEN else "closed",
+                callback_entry_id(cid, self.requests[cid].get("reschedule_count", 0)),
+            )
             for cid in callback_ids
             if cid in self.requests
         }

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
@@ -155,7 +158,9 @@ def idempotency() -> tuple[Callable[..., dict[str, Any]], IdempotencyConfig]:
 
     @idempotent_function(data_keyword_argument="key", persistence_store=persistence, config=config)
     def submit(*, key: dict[str, str], request: CallbackRequest, caller: Caller) -> dict[str, Any]:
-        return callbacks().submit(request, caller).model_dump(mode="json")
+        # The same key names the same submit: a retry after a crash gets the request it stored.
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
+        return callbacks().submit(request, replace(caller, submit_key=digest)).model_dump(mode="json")
 
     return submit, config
 

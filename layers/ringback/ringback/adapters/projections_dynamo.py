@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -28,6 +28,7 @@ from ringback.domain.events.projections import (
     open_statuses_below,
 )
 from ringback.domain.outbox import callback_entry_ids
+from ringback.ports.projections import CallbackState
 
 _BATCH = 25
 
@@ -194,9 +195,9 @@ class DynamoCallbackStatus:
                 return found
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def open_states(self, callback_ids: Sequence[str]) -> dict[str, Literal["open", "closed"]]:
+    def open_states(self, callback_ids: Sequence[str]) -> dict[str, CallbackState]:
         """``ports.projections.CallbackStates``: one consistent BatchGetItem per 100 ids."""
-        states: dict[str, Literal["open", "closed"]] = {}
+        states: dict[str, CallbackState] = {}
         terminal = {s.value for s in TERMINAL}
         unique = sorted(set(callback_ids))
         for start in range(0, len(unique), 100):
@@ -208,7 +209,7 @@ class DynamoCallbackStatus:
                     RequestItems={
                         self._table: {
                             "Keys": keys,
-                            "ProjectionExpression": "pk, #s",
+                            "ProjectionExpression": "pk, #s, outbox_entry_id",
                             "ExpressionAttributeNames": {"#s": "status"},
                             "ConsistentRead": True,
                         }
@@ -217,7 +218,8 @@ class DynamoCallbackStatus:
                 for item in answer.get("Responses", {}).get(self._table, []):
                     callback_id = item["pk"]["S"].removeprefix("CB#")
                     status = item.get("status", {}).get("S")
-                    states[callback_id] = "closed" if status in terminal else "open"
+                    entry_id = item.get("outbox_entry_id", {}).get("S")
+                    states[callback_id] = CallbackState("closed" if status in terminal else "open", entry_id)
                 keys = answer.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
                 if not keys:
                     break

@@ -483,6 +483,9 @@ class CallbackRecord(BaseModel):
     client_ip_hash: str | None = None
     consent_given: bool | None = None
     webitel_stop_pending: bool = False
+    # The visitor's submit (a hash of its Idempotency-Key and body): a retry of the same submit
+    # after a crash gets this request's answer again instead of becoming a repeat of it.
+    submit_key: str | None = None
     cancelled_at: datetime | None = None
     expires_at: int = 0
 

@@ -85,6 +85,12 @@ def callback_entry_id(callback_id: str, generation: int = 0) -> str:
     return f"cb_{callback_id}" if generation == 0 else f"cb_{callback_id}_r{generation}"
 
 
+def callback_generation(entry_id: str) -> int:
+    """The generation of a callback entry id (``cb_<id>`` is 0, ``cb_<id>_r<n>`` is n)."""
+    head, sep, tail = entry_id.rpartition("_r")
+    return int(tail) if sep and head.startswith("cb_") and tail.isdigit() else 0
+
+
 def callback_entry_ids(callback_id: str, reschedule_count: int) -> tuple[str, ...]:
     """Every outbox entry a callback request has had (one per generation)."""
     return tuple(callback_entry_id(callback_id, g) for g in range(max(0, reschedule_count) + 1))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from ringback.domain.events.projections import (
@@ -55,10 +56,19 @@ class CallbackStatusStore(CallbackStatusSink, Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class CallbackState:
+    """A stored request as the dialer re-checks it: open or closed (terminal status), and the
+    outbox entry it currently points at (a reschedule moves it to the next generation)."""
+
+    state: Literal["open", "closed"]
+    entry_id: str | None  # None: the request does not say (then any entry of it is current)
+
+
 class CallbackStates(Protocol):
     """What the dialer re-checks before it sends a callback request's member."""
 
-    def open_states(self, callback_ids: Sequence[str]) -> dict[str, Literal["open", "closed"]]:
-        """``open`` or ``closed`` (terminal status) per stored request; an id that is not stored
-        (erased, or its submit never wrote it) is left out. One strongly consistent batch read."""
+    def open_states(self, callback_ids: Sequence[str]) -> dict[str, CallbackState]:
+        """Per stored request; an id that is not stored (erased, or its submit never wrote it)
+        is left out. One strongly consistent batch read."""
         ...

@@ -40,7 +40,14 @@ from ringback.domain.callback_status import CallbackStatus
 from ringback.domain.campaigns import entry_window
 from ringback.domain.events.projections import CallbackAdvance
 from ringback.domain.operator_config import OperatorConfig
-from ringback.domain.outbox import CALLBACK_TAG, ID_TAG, OutboxEntry, OutboxState
+from ringback.domain.outbox import (
+    CALLBACK_TAG,
+    ID_TAG,
+    OutboxEntry,
+    OutboxState,
+    callback_entry_id,
+    callback_generation,
+)
 from ringback.domain.receipts import Problem, Receipt
 from ringback.domain.webitel import (
     MAX_FILE_NAME_LENGTH,
@@ -60,6 +67,7 @@ from ringback.ports.receipts import ReceiptStore
 from ringback.ports.webitel import WebitelClient
 from ringback.services.erasures import run_erasures
 from ringback.services.member_stops import run_stops, settle_now
+from ringback.services.reservations import SlotHolds, sweep_slot_holds
 
 UploadJob = Literal["callbacks", "campaigns"]
 JOBS: tuple[UploadJob, ...] = ("callbacks", "campaigns")
@@ -273,21 +281,42 @@ class _Uploader:
         for entry in entries:
             if entry.source != "callback" or not entry.source_id:
                 continue
-            state = states.get(entry.source_id)
-            if state == "open":
+            found = states.get(entry.source_id)
+            current = found is not None and found.entry_id in (None, entry.entry_id)
+            if found is not None and found.state == "open" and current:
+                self._retire_older(entry)
                 continue
-            if state is None and now - _created_at(entry, now) < grace:
+            # Not stored yet, or a reschedule that wrote its new entry but has not switched yet:
+            # wait for the grace, then it belongs to a submit or a move that died.
+            newer = (
+                found is not None
+                and found.entry_id is not None
+                and callback_generation(entry.entry_id) > callback_generation(found.entry_id)
+            )
+            if (found is None or (newer and found.state == "open")) and now - _created_at(entry, now) < grace:
                 self.outbox.defer(
                     entry.entry_id, owner=self.owner, until=now + grace, reason="request not stored yet"
                 )
                 self._settle(batch, entry, "deferred", OutboxState.PENDING, reason="request not stored yet")
                 continue
-            reason = "request closed" if state == "closed" else "request gone (erased or never stored)"
+            if found is None:
+                reason = "request gone (erased or never stored)"
+            elif found.state == "closed":
+                reason = "request closed"
+            else:
+                reason = "not the request's current entry (rescheduled)"
             # This run holds the claim and has not sent it: no stop needed unless an earlier
             # send's outcome is unknown (then the cancel arms a stop order that searches first).
             self.outbox.cancel(entry.entry_id, reason=reason, owner=self.owner)
             self._settle(batch, entry, "closed_before_send", OutboxState.CANCELLED, reason=reason)
             logger.info("not sent: its callback request closed", extra={"entry_id": entry.entry_id})
+
+    def _retire_older(self, entry: OutboxEntry) -> None:
+        """Before a rescheduled request's current entry is sent, its older generations are
+        cancelled (a stop order for one already in Webitel): a reschedule that died after its
+        switch never leaves the old member to ring as well."""
+        for generation in range(callback_generation(entry.entry_id)):
+            self.outbox.cancel(callback_entry_id(entry.source_id, generation), reason="rescheduled")
 
     def _reconcile(self, batch: _Batch, entry: OutboxEntry) -> bool:
         """Search Webitel for the entry's tag; True when it was found (and marked delivered)."""
@@ -472,6 +501,7 @@ def run_upload(
     callback_status: CallbackStatusSink | None = None,
     callback_states: CallbackStates | None = None,
     erasures: ErasureTombstones | None = None,
+    slot_holds: SlotHolds | None = None,
 ) -> Receipt:
     """Deliver the due entries of the job's queue, batch by batch, until none is due, the
     time budget is used up or Webitel is unavailable. Returns (and stores) the receipt.
@@ -500,6 +530,8 @@ def run_upload(
         receipt.group(queue_id).add("members_stopped", stops.stopped)
     if stops.deferred:
         receipt.group(queue_id).add("stops_deferred", stops.deferred)
+    if slot_holds is not None:
+        sweep_slot_holds(slot_holds, clock, config)
     if erasures is not None:
         # Erasures whose Webitel part failed: retried until Webitel confirms (services.erasures).
         completed = run_erasures(erasures, outbox, webitel, clock, lease_s=settings.lease_s)

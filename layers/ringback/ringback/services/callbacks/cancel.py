@@ -34,18 +34,20 @@ def cancel(core: CallbackCore, callback_id: str) -> CancelResult:
         if record is None:
             raise NotFound("no such callback request")
         if record.status == CallbackStatus.CANCELLED:
-            return finish_cancel(core, record, None)
+            # A repeated cancel: cancel the entry again (harmless; it arms a stop order that a
+            # cancel which died after the request's write did not get to).
+            return finish_cancel(core, record, _cancel_entry(core, record))
         if record.status in TERMINAL or record.status not in CANCELLABLE:
             raise Conflict(f"the callback request is already {record.status.value}")
+        # The request first, conditionally on the status read: cancelling the entry first could
+        # stop the member of a call that connected meanwhile. A crash between the two leaves a
+        # live entry of a cancelled request: the dialer's re-check cancels it before any send,
+        # and the visitor's retry (or an agent's) arms the stop of a member already in Webitel.
         try:
             cancelled = core.repo.cancel(record, now=now, slot=slot_booking(config, record.slot_start))
         except WriteRefused:
             continue  # its status moved meanwhile: look again
-        entry = None
-        try:
-            entry = core.outbox.cancel(record.outbox_entry_id, reason="cancelled by the customer")
-        except Exception:
-            logger.exception("outbox cancel failed", extra={"callback_id": record.id})
+        entry = _cancel_entry(core, record)
         metrics.add_metric(name="CallbackCancelled", unit="Count", value=1)
         return finish_cancel(core, cancelled, entry)
     raise Conflict("the callback request is changing right now; please try again")
@@ -91,3 +93,11 @@ def finish_cancel(core: CallbackCore, record: CallbackRecord, entry: OutboxEntry
         webitel="stopped",
         message="cancelled and removed from the dialer",
     )
+
+
+def _cancel_entry(core: CallbackCore, record: CallbackRecord) -> OutboxEntry | None:
+    try:
+        return core.outbox.cancel(record.outbox_entry_id, reason="cancelled by the customer")
+    except Exception:
+        logger.exception("outbox cancel failed", extra={"callback_id": record.id})
+        return None

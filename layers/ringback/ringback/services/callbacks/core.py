@@ -74,6 +74,8 @@ class Caller:
     origin: str | None = None
     site_key: str | None = None
     base_url: str = ""
+    # A hash of the Idempotency-Key and the body: the same submit retried (see ``submit``).
+    submit_key: str | None = None
 
 
 @dataclass

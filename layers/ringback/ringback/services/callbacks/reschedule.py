@@ -51,6 +51,7 @@ def reschedule(
         at = record.slot_start
     if record.slot_start == at and record.mode == "scheduled":
         ensure_entry(core, record, config)
+        _retire_older_entries(core, record)  # a retry finishes what a dead attempt left
         return accepted(core, record, config, caller, repeat=False, with_link=True)
     if record.status not in RESCHEDULABLE:
         raise Conflict(f"the callback request is already {record.status.value}; it cannot be moved")
@@ -81,6 +82,15 @@ def reschedule(
     )
     new_slot = slot_booking(config, at)
     assert new_slot is not None
+    # 1. The new entry first: it is not sent before the request points at it (the dialer checks
+    #    each entry is its request's current one), so a crash here changes nothing.
+    new_entry = entry_for(after, config)
+    try:
+        core.outbox.add(new_entry)
+    except Exception as error:
+        raise Unavailable("could not move the request; please try again") from error
+    # 2. The switch, one conditional transaction: the request's timing and entry id with the
+    #    slot move. From here the old entry is stale: the dialer cancels it instead of sending.
     try:
         core.repo.reschedule(
             record,
@@ -90,21 +100,12 @@ def reschedule(
             lock_until=timing.expire_at,
         )
     except WriteRefused as refused:
+        _cancel_quietly(core, new_entry.entry_id)
         if refused.reason == "slot_full":
             raise refusal(refused, request.schedule_field, now) from None
         raise Conflict("the callback request changed meanwhile; please try again") from None
-    before = None
-    try:
-        # Arms a stop order when the old member may be in Webitel (the schedule retries it).
-        before = core.outbox.cancel(record.outbox_entry_id, reason="rescheduled")
-    except Exception:
-        logger.exception("could not cancel the old outbox entry", extra={"callback_id": record.id})
-    if before is not None and before.may_be_in_webitel:
-        settle_now(core.outbox, core.webitel(), record.outbox_entry_id)
-    try:
-        core.outbox.add(entry_for(after, config))
-    except Exception as error:
-        raise Unavailable("moved, but not yet queued for the dialer; please repeat the request") from error
+    # 3. The old entry: cancelled, and a stop order when its member may be in Webitel.
+    _retire_older_entries(core, after)
     logger.info("callback rescheduled", extra={"callback_id": record.id, "generation": generation})
     return accepted(core, after, config, caller, repeat=False, with_link=True)
 
@@ -117,3 +118,24 @@ def same_request(request: RescheduleRequest, record: CallbackRecord, config: Ope
     except (ValueError, OverflowError):
         return False
     return wanted == record.slot_start
+
+
+def _cancel_quietly(core: CallbackCore, entry_id: str) -> None:
+    try:
+        core.outbox.cancel(entry_id, reason="reschedule refused")
+    except Exception:
+        logger.warning("an unused outbox entry stays for the dialer to cancel", extra={"entry_id": entry_id})
+
+
+def _retire_older_entries(core: CallbackCore, record: CallbackRecord) -> None:
+    """Cancel every generation before the current one (arming stop orders for members already in
+    Webitel) and try those stops now; what fails stays for the dialer schedule."""
+    for generation in range(record.reschedule_count):
+        entry_id = entry_id_for(record.id, generation)
+        try:
+            before = core.outbox.cancel(entry_id, reason="rescheduled")
+        except Exception:
+            logger.exception("could not cancel an older outbox entry", extra={"callback_id": record.id})
+            continue
+        if before is not None and before.may_be_in_webitel:
+            settle_now(core.outbox, core.webitel(), entry_id)

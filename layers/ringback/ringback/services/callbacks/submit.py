@@ -5,9 +5,11 @@
    conditional writes): one update per folded rate-limit item (number, client IP: every window
    at once), the number's open-request lock and the slot. A refusal answers 429/422 and gives
    back what was taken; a held lock makes the submit a repeat of the open request (``repeat``).
-2. Round trip two: the request and its consent evidence (``store``) and the dialer outbox entry
-   (the dialer issue's exactly-once path), written concurrently. If either fails, the request
-   is undone and the visitor gets 503 (retry): the 202 answer means the outbox entry exists.
+   The dialer outbox entry is written in the same round: it is the submit's journal (the dialer
+   never sends it before its request is stored; docs/callbacks.md, "Crash safety").
+2. Round trip two: the request, its consent evidence and the commit of the number's lock
+   (``store``, one batch). If a write fails the submit is undone and the visitor gets 503
+   (retry): the 202 answer means both the entry and the request exist.
 3. ``now`` requests in business hours are pushed to Webitel at once (``deliver_now``) or, in
    ``direct`` mode, placed as a click-to-call (``direct_call``); any Webitel trouble leaves the
    entry for the scheduled uploader: the visitor still gets 202.
@@ -15,21 +17,22 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace as replace_fields
 from datetime import datetime, timedelta
 
 from ringback.domain import schedule
-from ringback.domain.abuse import GuardItem, number_problem, origin_allowed, submit_guards
+from ringback.domain.abuse import Guard, GuardItem, number_problem, origin_allowed, submit_guards
 from ringback.domain.callback_status import CallbackStatus
 from ringback.domain.callbacks import PRIORITY, CallbackAccepted, CallbackRecord, CallbackRequest
 from ringback.domain.consent import ConsentEvidence, consent_evidence, consent_problem, keyed_hash
 from ringback.domain.errors import FieldProblem, Forbidden, Unavailable, Unprocessable
 from ringback.domain.operator_config import OperatorConfig
-from ringback.domain.outbox import OutboxEntry
+from ringback.domain.outbox import OutboxEntry, OutboxState
 from ringback.domain.phones import InvalidPhone, PhoneNumber, parse_phone
 from ringback.observability import logger, metrics
-from ringback.ports.callbacks import Reservation, WriteRefused
+from ringback.ports.callbacks import Reservation, SlotBooking, WriteRefused
 from ringback.services.callbacks.core import (
     UNDONE,
     CallbackCore,
@@ -46,7 +49,7 @@ from ringback.services.callbacks.core import (
     slot_booking,
 )
 from ringback.services.callbacks.direct_call import direct_call
-from ringback.services.callbacks.repeat import repeat
+from ringback.services.callbacks.repeat import ensure_entry, repeat
 
 # The request and its outbox entry are written at the same time (two tables, two adapters).
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="callbacks-submit")
@@ -70,35 +73,32 @@ def submit(core: CallbackCore, request: CallbackRequest, caller: Caller) -> Call
     consent = consent_evidence(request, policy, callback_id=record.id, now=now, client_ip_hash=ip_hash)
     lock_until = lock_expiry(record, config)
 
-    replace: str | None = None
-    counted: tuple[tuple[GuardItem, bool], ...] = ()
-    for _ in range(2):
-        try:
-            reservation = core.repo.reserve(
-                record,
-                lock_until=lock_until,
-                guards=() if counted else guards,  # counters are taken once per submit
-                slot=slot,
-                now=now,
-                replace_lock_of=replace,
-            )
-            reservation = replace_fields(reservation, counters=counted + reservation.counters)
-            break
-        except WriteRefused as refused:
-            if refused.reason != "phone_open" or refused.open_id is None:
-                give_back(core, record, Reservation(counters=counted))
-                raise refusal(refused, request.schedule_field, now) from None
-            counted += refused.kept.counters
-            existing = core.repo.get(refused.open_id)
-            if existing is not None and existing.is_open and existing.id != replace:
-                return repeat(core, existing, request, config, now, ip_hash, caller)
-            replace = refused.open_id  # the lock names a closed or vanished request
-    else:
-        give_back(core, record, Reservation(counters=counted))
-        raise Unavailable("could not store the request; please try again")
-
+    if caller.submit_key:
+        record = record.model_copy(update={"submit_key": caller.submit_key})
     entry = entry_for(record, config)
-    store_with_entry(core, record, consent, entry, reservation)
+    # Round one: the outbox entry beside the reservations. The entry is this submit's journal:
+    # the dialer never sends it before its request is stored, and cancels it (giving back the
+    # slot) when its request never comes; a refusal or a repeat cancels it at once.
+    adding = _POOL.submit(core.outbox.add, entry)
+    try:
+        outcome = _reserve(core, record, request, config, caller, guards, slot, lock_until, now, ip_hash)
+    except Exception:
+        _drop_entry(core, adding, entry)
+        raise
+    if isinstance(outcome, CallbackAccepted):  # a repeat, or this same submit retried
+        _drop_entry(core, adding, entry)
+        return outcome
+    reservation = outcome
+    add_error = adding.exception()
+    if add_error is not None:
+        logger.error(
+            "callback not queued for the dialer; undoing it",
+            extra={"callback_id": record.id, "error_type": type(add_error).__name__},
+        )
+        undo(core, record, reservation)
+        raise Unavailable("could not store the callback request; please try again") from add_error
+    # Round two: the request, its consent evidence and the commit of the number's lock.
+    store(core, record, consent, entry, reservation, lock_until)
     metrics.add_metric(name="CallbackAccepted", unit="Count", value=1)
     logger.info(
         "callback accepted",
@@ -114,30 +114,90 @@ def submit(core: CallbackCore, request: CallbackRequest, caller: Caller) -> Call
     return accepted(core, record, config, caller, repeat=False, with_link=True)
 
 
-def store_with_entry(
+def _reserve(
+    core: CallbackCore,
+    record: CallbackRecord,
+    request: CallbackRequest,
+    config: OperatorConfig,
+    caller: Caller,
+    guards: Sequence[Guard],
+    slot: SlotBooking | None,
+    lock_until: datetime,
+    now: datetime,
+    ip_hash: str | None,
+) -> Reservation | CallbackAccepted:
+    """Round one's reservations, or the answer when the number already has an open request."""
+    replace: str | None = None
+    counted: tuple[tuple[GuardItem, bool], ...] = ()
+    for _ in range(2):
+        try:
+            reservation = core.repo.reserve(
+                record,
+                lock_until=lock_until,
+                guards=() if counted else guards,  # counters are taken once per submit
+                slot=slot,
+                now=now,
+                replace_lock_of=replace,
+            )
+            return replace_fields(reservation, counters=counted + reservation.counters)
+        except WriteRefused as refused:
+            if refused.reason != "phone_open" or refused.open_id is None:
+                give_back(core, record, Reservation(counters=counted))
+                raise refusal(refused, request.schedule_field, now) from None
+            counted += refused.kept.counters
+            existing = core.repo.get(refused.open_id)
+            if existing is not None and existing.is_open and existing.id != replace:
+                if caller.submit_key and existing.submit_key == caller.submit_key:
+                    # The visitor's retry of a submit that stored its request and then died:
+                    # the original answer, not a repeat (and nothing counted twice).
+                    give_back(core, record, Reservation(counters=counted))
+                    return _answer_again(core, existing, config, caller, now)
+                return repeat(core, existing, request, config, now, ip_hash, caller)
+            replace = refused.open_id  # the lock names a closed or vanished request
+    give_back(core, record, Reservation(counters=counted))
+    raise Unavailable("could not store the request; please try again")
+
+
+def _answer_again(
+    core: CallbackCore, record: CallbackRecord, config: OperatorConfig, caller: Caller, now: datetime
+) -> CallbackAccepted:
+    entry = ensure_entry(core, record, config)
+    if entry is not None and entry.state == OutboxState.PENDING:
+        record = dispatch(core, record, entry, config, now)
+    return accepted(core, record, config, caller, repeat=False, with_link=True)
+
+
+def _drop_entry(core: CallbackCore, adding: Future[bool], entry: OutboxEntry) -> None:
+    """Cancel this submit's entry (it was not needed); a failure leaves it to the dialer."""
+    try:
+        if adding.result():
+            core.outbox.cancel(entry.entry_id, reason=UNDONE)
+    except Exception:
+        logger.warning(
+            "an unneeded outbox entry stays for the dialer to cancel", extra={"entry_id": entry.entry_id}
+        )
+
+
+def store(
     core: CallbackCore,
     record: CallbackRecord,
     consent: ConsentEvidence | None,
     entry: OutboxEntry,
     reservation: Reservation,
+    lock_until: datetime,
 ) -> None:
-    """The request and its outbox entry, written concurrently; both or neither (503)."""
-    stored = _POOL.submit(core.repo.store, record, consent)
-    added = _POOL.submit(core.outbox.add, entry)
-    store_error, add_error = stored.exception(), added.exception()
-    if isinstance(store_error, WriteRefused) and store_error.reason == "exists" and stored_is(core, record):
-        store_error = None  # our own write, committed before a timed-out attempt was retried
-    if store_error is None and add_error is None:
+    """Round two: the request with its consent and the lock's commit; on a failure the submit is
+    undone (503): nothing is kept that the dialer would deliver."""
+    try:
+        core.repo.store(record, consent, lock_until=lock_until)
         return
-    failed = store_error or add_error
+    except Exception as error:
+        if isinstance(error, WriteRefused) and error.reason == "exists" and stored_is(core, record):
+            return  # our own write, committed before a timed-out attempt was retried
+        failed = error
     logger.error(
-        "callback not stored and queued; undoing it",
-        extra={
-            "callback_id": record.id,
-            "error_type": type(failed).__name__,
-            "stored": store_error is None,
-            "queued": add_error is None,
-        },
+        "callback not stored; undoing it",
+        extra={"callback_id": record.id, "error_type": type(failed).__name__},
     )
     try:
         core.outbox.cancel(entry.entry_id, reason=UNDONE)
