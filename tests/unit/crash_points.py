@@ -48,6 +48,8 @@ WRITES: dict[str, frozenset[str]] = {
             "claim_stops",
             "stop_done",
             "stop_failed",
+            "arm_stop",
+            "stop_void",
         }
     ),
     "webitel": frozenset(

@@ -237,6 +237,22 @@ class MemoryOutbox:
             return None
         return stored
 
+    def arm_stop(self, entry_id: str, *, due: datetime) -> bool:
+        with self._lock:
+            entry = self.entries.get(entry_id)
+            if entry is None or entry.state != OutboxState.DELIVERED or entry.member_stop == "pending":
+                return False
+            self.entries[entry_id] = entry.model_copy(update={"member_stop": "pending", "stop_due_at": due})
+            return True
+
+    def stop_void(self, entry: OutboxEntry) -> None:
+        with self._lock:
+            stored = self._same_order(entry)
+            if stored is not None and stored.state == OutboxState.DELIVERED:
+                self.entries[entry.entry_id] = stored.model_copy(
+                    update={"member_stop": None, "stop_due_at": None}
+                )
+
     def stop_done(self, entry: OutboxEntry) -> None:
         with self._lock:
             stored = self._same_order(entry)

@@ -246,6 +246,29 @@ def test_cancel_survives_a_crash_after_any_write(uploaded: bool) -> None:
 
 
 @pytest.mark.parametrize("uploaded", [False, True], ids=["before_upload", "after_upload"])
+def test_a_cancel_that_dies_and_is_never_repeated_is_all_or_nothing(uploaded: bool) -> None:
+    """Cancelled (the request says so): never dialled, its member stopped by the schedule.
+    Not cancelled (the crash came before the request's write): the call still comes, once."""
+
+    def setup() -> tuple[World, CallbackAccepted]:
+        if uploaded:
+            return delivered_world()
+        world = World()
+        return world, world.submit("k1", mode="later")
+
+    world0, answer0 = setup()
+    points = walk(lambda point: world0.service(point).cancel(answer0.id))
+    for index in range(1, points + 1):
+        world, answer = setup()
+        crashed(lambda point: world.service(point).cancel(answer.id), index)  # noqa: B023
+        world.schedules()
+        if world.repo.records[answer.id].status == CallbackStatus.CANCELLED:
+            world.assert_never_dialled()
+        else:
+            world.assert_dialled_once_and_nothing_left(answer.id)
+
+
+@pytest.mark.parametrize("uploaded", [False, True], ids=["before_upload", "after_upload"])
 def test_reschedule_survives_a_crash_after_any_write(uploaded: bool) -> None:
     move = RescheduleRequest.model_validate({"scheduled_at": LATER_SLOT})
 

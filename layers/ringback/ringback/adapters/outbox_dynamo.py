@@ -564,6 +564,34 @@ class DynamoDialerOutbox:
             return "member_stop = :pending AND attribute_not_exists(stop_due_at)", {}
         return "member_stop = :pending AND stop_due_at = :seen", {":seen": _s(iso(entry.stop_due_at))}
 
+    def arm_stop(self, entry_id: str, *, due: datetime) -> bool:
+        queue = self._queue_of(entry_id)
+        done = self._update(
+            entry_id,
+            "SET member_stop = :pending, stop_due_at = :due, gsi1pk = :pk, gsi1sk = :sk, "
+            "stop_attempts = if_not_exists(stop_attempts, :zero)",
+            "#s = :delivered AND (attribute_not_exists(member_stop) OR member_stop <> :pending)",
+            {
+                ":pending": _s("pending"),
+                ":due": _s(iso(due)),
+                ":pk": _s(f"STOP#{queue}"),
+                ":sk": _s(_due_sk(due, entry_id)),
+                ":zero": {"N": "0"},
+                ":delivered": _s(OutboxState.DELIVERED.value),
+            },
+            returns="UPDATED_NEW",
+        )
+        return done is not None
+
+    def stop_void(self, entry: OutboxEntry) -> None:
+        condition, seen = self._seen_order(entry)
+        self._update(
+            entry.entry_id,
+            "REMOVE member_stop, stop_due_at, gsi1pk, gsi1sk, stop_owner",
+            condition + " AND #s = :delivered",
+            {":pending": _s("pending"), ":delivered": _s(OutboxState.DELIVERED.value), **seen},
+        )
+
     def stop_done(self, entry: OutboxEntry) -> None:
         condition, seen = self._seen_order(entry)
         self._update(

@@ -94,6 +94,16 @@ class DialerOutbox(Protocol):
         run that dies leaves it due again when the lease ends."""
         ...
 
+    def arm_stop(self, entry_id: str, *, due: datetime) -> bool:
+        """A *tentative* stop order on a delivered entry, before its request is cancelled: due at
+        ``due``, carried out only if the request is closed by then, void if it is still open
+        (``stop_void``). False when the entry is not delivered (or has an order already)."""
+        ...
+
+    def stop_void(self, entry: OutboxEntry) -> None:
+        """Drop a tentative order whose request stayed open (the cancel never happened)."""
+        ...
+
     def stop_done(self, entry: OutboxEntry) -> None:
         """Webitel confirmed the stop (or delete) of the order as read in ``entry``: settled for
         good, unless it was armed again meanwhile (a send that committed late)."""

@@ -525,7 +525,9 @@ def run_upload(
         callback_status,
         callback_states=callback_states,
     )
-    stops = run_stops(outbox, webitel, clock, queue_id, owner, lease_s=settings.lease_s)
+    stops = run_stops(
+        outbox, webitel, clock, queue_id, owner, lease_s=settings.lease_s, callback_states=callback_states
+    )
     if stops.stopped:
         receipt.group(queue_id).add("members_stopped", stops.stopped)
     if stops.deferred:

@@ -2,7 +2,9 @@
 (deleted, when the number was erased), exactly once and retried until Webitel confirms.
 
 An order lives on the outbox entry (``domain.outbox.cancelled`` arms it; ``mark_delivered``
-arms it again for a send that committed after the cancel). The callbacks API tries it at once
+arms it again for a send that committed after the cancel). A *tentative* order on a delivered
+entry is armed before a customer's cancel writes the request (``arm_stop``): the schedule
+carries it out only once the request is closed, and voids it if the request stayed open. The callbacks API tries it at once
 (``settle_now``); the dialer schedule works through what is left (``run_stops``), each order
 under a lease so two runs never work on the same one.
 
@@ -27,11 +29,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ringback.domain.outbox import ID_TAG, OutboxEntry, stop_backoff
+from ringback.domain.outbox import ID_TAG, OutboxEntry, OutboxState, stop_backoff
 from ringback.domain.webitel import WebitelError, WebitelRejected
 from ringback.observability import logger, metrics
 from ringback.ports.clock import Clock
 from ringback.ports.outbox import DialerOutbox
+from ringback.ports.projections import CallbackStates
 from ringback.ports.webitel import WebitelClient
 
 STOP_CAUSE = "cancel"
@@ -72,6 +75,14 @@ def settle_order(entry: OutboxEntry, webitel: WebitelClient) -> int:
     return stopped
 
 
+def _closed(entry: OutboxEntry, states: CallbackStates | None) -> bool:
+    """Whether the request behind a tentative order was closed (no state store: keep it)."""
+    if states is None or entry.source != "callback":
+        return states is None
+    found = states.open_states([entry.source_id]).get(entry.source_id)
+    return found is None or found.state == "closed"
+
+
 def settle_now(outbox: DialerOutbox, webitel: WebitelClient, entry_id: str) -> bool:
     """One immediate attempt at the entry's pending order; True when none is left pending.
     Never raises: what fails stays for the dialer schedule."""
@@ -100,6 +111,7 @@ def run_stops(
     limit: int = 100,
     lease_s: int = 300,
     max_rounds: int = 10,
+    callback_states: CallbackStates | None = None,
 ) -> StopRun:
     """Work through the queue's due stop orders. Webitel trouble defers the order with a backoff
     (and, for an outage, ends the pass: the next schedule tries again)."""
@@ -109,7 +121,13 @@ def run_stops(
         if not orders:
             break
         for index, entry in enumerate(orders):
+            if entry.state != OutboxState.CANCELLED and not _closed(entry, callback_states):
+                # A tentative order (armed before a cancel) whose request stayed open: void.
+                outbox.stop_void(entry)
+                continue
             try:
+                if entry.state != OutboxState.CANCELLED:
+                    outbox.cancel(entry.entry_id, reason="cancelled by the customer")
                 settle_order(entry, webitel)
             except WebitelError as error:
                 retry_at = clock.now() + stop_backoff(entry.stop_attempts + 1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from ringback.domain.callback_status import TERMINAL, CallbackStatus
 from ringback.domain.callbacks import CallbackRecord, CallbackView, CancelResult
 from ringback.domain.errors import Conflict, NotFound
@@ -40,9 +42,11 @@ def cancel(core: CallbackCore, callback_id: str) -> CancelResult:
         if record.status in TERMINAL or record.status not in CANCELLABLE:
             raise Conflict(f"the callback request is already {record.status.value}")
         # The request first, conditionally on the status read: cancelling the entry first could
-        # stop the member of a call that connected meanwhile. A crash between the two leaves a
-        # live entry of a cancelled request: the dialer's re-check cancels it before any send,
-        # and the visitor's retry (or an agent's) arms the stop of a member already in Webitel.
+        # stop the member of a call that connected meanwhile. A member already in Webitel gets
+        # a *tentative* stop order before it, carried out by the schedule only if the request
+        # is cancelled (so a crash between the two writes still stops it), void otherwise. A
+        # pending entry of a cancelled request is cancelled by the dialer's re-check.
+        _arm_tentative_stop(core, record, now)
         try:
             cancelled = core.repo.cancel(record, now=now, slot=slot_booking(config, record.slot_start))
         except WriteRefused:
@@ -101,3 +105,13 @@ def _cancel_entry(core: CallbackCore, record: CallbackRecord) -> OutboxEntry | N
     except Exception:
         logger.exception("outbox cancel failed", extra={"callback_id": record.id})
         return None
+
+
+_TENTATIVE_STOP_DELAY = timedelta(minutes=2)
+
+
+def _arm_tentative_stop(core: CallbackCore, record: CallbackRecord, now: datetime) -> None:
+    try:
+        core.outbox.arm_stop(record.outbox_entry_id, due=now + _TENTATIVE_STOP_DELAY)
+    except Exception:
+        logger.exception("could not arm a tentative stop", extra={"callback_id": record.id})
