@@ -6,8 +6,8 @@
 Measures, against a local moto server (its own process, so it does not share our GIL):
   1. warm latency of ``POST /v1/callbacks`` through the handler (API Gateway v2 event in, 202 out:
      validation, phone parsing, round trip one: the number's and the client's folded rate-limit
-     items + the number's lock; round trip two: request + consent (one BatchWriteItem) and the
-     dialer outbox entry) vs one bare boto3 ``put_item`` of a request-sized item (the baseline),
+     items + the number's lock + the dialer outbox entry; round trip two: request + consent +
+     the lock's commit in one BatchWriteItem) vs one bare boto3 ``put_item`` of a request-sized item (the baseline),
      interleaved so both see the same load; also the same submit with an ``Idempotency-Key``
      (Powertools Idempotency adds its own reads and writes) for information;
   2. sustained submits per second through the local API gateway (devstack) over HTTP with
@@ -15,8 +15,8 @@ Measures, against a local moto server (its own process, so it does not share our
 Mode ``later`` in an always-open configuration: the request is stored and queued for the
 scheduled uploader (``now`` would add a Webitel round trip that is not ringback's latency).
 Also measured, for reading the ratio: the bare writes a submit cannot avoid, issued the same
-way without the handler (``floor_p99_ms``: two folded counter updates and the lock, then the
-request + consent batch and the outbox put, each round concurrent). ``p99_ratio_vs_floor`` shows
+way without the handler (``floor_p99_ms``: two folded counter updates, the lock and the outbox
+put, then the request + consent + lock-commit batch, each round concurrent). ``p99_ratio_vs_floor`` shows
 what ringback adds on top of its own writes. The handler's DynamoDB client is instrumented:
 ``dynamodb_requests_per_submit`` and ``dynamodb_round_trips_per_submit`` (a round trip starts
 when a request leaves with none in flight) are the design's cost on DynamoDB, where concurrent
@@ -196,8 +196,9 @@ def warm_latency(
 
         def floor_once() -> float:
             """The writes a submit cannot avoid, bare and in the same two concurrent rounds: the
-            number's and the client's folded counter items and the lock; then the request with
-            its consent (one BatchWriteItem) and the conditional put of the outbox entry."""
+            number's and the client's folded counter items, the lock and the conditional put of
+            the outbox entry (the submit's journal); then the request with its consent and the
+            lock's commit (one BatchWriteItem)."""
             callback_id = uuid.uuid4().hex
             number = phone()
             window = str(int(time.time()) // 86400)
@@ -239,16 +240,19 @@ def warm_latency(
                                     "Item": {"pk": {"S": f"CB#{callback_id}"}, "sk": {"S": "CONSENT"}}
                                 }
                             },
+                            {"PutRequest": {"Item": {"pk": {"S": f"OPEN#{number}"}, "sk": {"S": "LOCK"}}}},
                         ]
                     },
                 ),
+            ]
+            first.append(
                 partial(
                     bare.put_item,
                     TableName=stack.names["DialerOutboxTable"],
                     Item={"pk": {"S": f"OUT#cb_{callback_id}"}, "sk": {"S": "ENTRY"}},
                     ConditionExpression="attribute_not_exists(pk)",
-                ),
-            ]
+                )
+            )
             started = time.perf_counter()
             list(floor_pool.map(lambda call: call(), first))
             list(floor_pool.map(lambda call: call(), second))

@@ -113,6 +113,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             # Callback requests follow their entries: delivered -> queued, rejected -> failed,
             # expired -> expired (the event fan-out's conditional update; releases the lock).
             callback_status=factory.callback_status(),
+            # A closed request is never dialled: its state is re-read before each send.
+            callback_states=factory.callback_status(),
+            # Erasures whose Webitel part failed are retried by the callbacks schedule.
+            erasures=factory.erasures() if job == "callbacks" else None,
+            # Slot places a dead submit left taken are given back (services.reservations).
+            slot_holds=factory.callbacks_table() if job == "callbacks" else None,
             time_left_s=lambda: context.get_remaining_time_in_millis() / 1000,
         )
     except UploadFailed as failed:

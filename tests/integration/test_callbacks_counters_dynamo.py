@@ -4,7 +4,7 @@ conditional UpdateItem, refusals give back what was taken, repeats keep their co
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -42,7 +42,11 @@ def table(moto_stack: aws.ProvisionedStack, ddb: Any) -> CallbacksTable:
 
 
 def record(phone: str | None = None) -> Any:
-    return SimpleNamespace(id=uuid.uuid4().hex, phone=phone or f"+4206{uuid.uuid4().int % 10**8:08d}")
+    return SimpleNamespace(
+        id=uuid.uuid4().hex,
+        phone=phone or f"+4206{uuid.uuid4().int % 10**8:08d}",
+        created_at=datetime.now(UTC),  # a slot place names its holder by it
+    )
 
 
 def policy(**limits: int) -> CallbackPolicy:

@@ -8,11 +8,13 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from ringback.adapters.callbacks_dynamo import PENDING_LOCK_S, holder
 from ringback.domain.abuse import Guard, GuardItem, fold_guards
 from ringback.domain.callback_status import CallbackStatus, may_advance
 from ringback.domain.callbacks import CallbackRecord, RepeatRecord
 from ringback.domain.consent import ConsentEvidence
 from ringback.domain.operator_config import OperatorConfig
+from ringback.domain.schedule import slot_key
 from ringback.domain.selfservice import KeyRing
 from ringback.domain.webitel import CreateCallRequest, QueueAgentCounts, WebitelUnavailable
 from ringback.ports.callbacks import Reservation, SlotBooking, WriteRefused
@@ -66,6 +68,8 @@ class MemoryCallbacks:
         self.consents: dict[str, ConsentEvidence] = {}
         self.locks: dict[str, tuple[str, int]] = {}
         self.slots: dict[tuple[str, str], int] = {}
+        self.holders: dict[tuple[str, str], set[str]] = {}  # who holds each slot's places
+        self.pending: dict[str, int] = {}  # e164 -> pending_until of a lock not yet committed
         self.items: dict[str, dict[str, Any]] = {}  # folded guard items, as in the GuardTable
         self.fail_create = False
         self.fail_store = False
@@ -94,7 +98,13 @@ class MemoryCallbacks:
                     continue
                 taken.append((item, self._take(item, stored)))
             lock = self.locks.get(record.phone)
-            lock_free = lock is None or lock[1] < now.timestamp() or lock[0] == replace_lock_of
+            pending_until = self.pending.get(record.phone)
+            lock_free = (
+                lock is None
+                or lock[1] < now.timestamp()
+                or lock[0] == replace_lock_of
+                or (pending_until is not None and pending_until < now.timestamp())
+            )
             slot_free = slot is None or self.slots.get((slot.day, slot.key), 0) < slot.capacity
             if refused is not None or not slot_free:
                 for item, added in taken:  # a refused submit consumes nothing
@@ -106,9 +116,52 @@ class MemoryCallbacks:
                 assert lock is not None
                 raise WriteRefused("phone_open", open_id=lock[0], kept=Reservation(counters=tuple(taken)))
             self.locks[record.phone] = (record.id, int(lock_until.timestamp()))
+            self.pending[record.phone] = int(now.timestamp()) + PENDING_LOCK_S
             if slot is not None:
-                self.slots[(slot.day, slot.key)] = self.slots.get((slot.day, slot.key), 0) + 1
+                self._take_slot(slot.day, slot.key, record)
             return Reservation(counters=tuple(taken), lock=True, slot=slot)
+
+    def _take_slot(self, day: str, key: str, record: CallbackRecord) -> None:
+        self.slots[(day, key)] = self.slots.get((day, key), 0) + 1
+        self.holders.setdefault((day, key), set()).add(holder(record))
+
+    def _give_slot(self, day: str, key: str, held: str) -> bool:
+        holders = self.holders.get((day, key), set())
+        if held not in holders or self.slots.get((day, key), 0) <= 0:
+            return False  # given back already
+        holders.discard(held)
+        self.slots[(day, key)] -= 1
+        return True
+
+    def open_lock(self, e164: str, now: datetime) -> str | None:
+        """What the routing lookup reads for ``pending_callback`` (``routing_dynamo``)."""
+        lock = self.locks.get(e164)
+        pending_until = self.pending.get(e164)
+        if lock is None or lock[1] <= now.timestamp():
+            return None
+        if pending_until is not None and pending_until <= now.timestamp():
+            return None
+        return lock[0]
+
+    def sweep_slot_holds(self, days: Sequence[str], *, older_than: datetime) -> int:
+        with self._lock:
+            given = 0
+            for (day, key), holders in list(self.holders.items()):
+                if day not in days:
+                    continue
+                for held in sorted(holders):
+                    taken_at, _, callback_id = held.partition("#")
+                    if int(taken_at) >= older_than.timestamp():
+                        continue
+                    record = self.records.get(callback_id)
+                    if (
+                        record is None
+                        or record.status == CallbackStatus.CANCELLED
+                        or record.slot_start is None
+                        or slot_key(record.slot_start) != key
+                    ):
+                        given += self._give_slot(day, key, held)
+            return given
 
     @staticmethod
     def _take(item: GuardItem, stored: dict[str, Any]) -> bool:
@@ -138,7 +191,9 @@ class MemoryCallbacks:
         value = self.items.get(item.storage_key, {}).get(item.attribute(guard), 0)
         return len(value) if isinstance(value, set) else int(value)
 
-    def store(self, record: CallbackRecord, consent: ConsentEvidence | None) -> None:
+    def store(
+        self, record: CallbackRecord, consent: ConsentEvidence | None, *, lock_until: datetime | None = None
+    ) -> None:
         with self._lock:
             if self.fail_store:
                 raise RuntimeError("DynamoDB is down")
@@ -147,14 +202,17 @@ class MemoryCallbacks:
             self.records[record.id] = record
             if consent is not None:
                 self.consents[record.id] = consent
+            if lock_until is not None:
+                self.locks[record.phone] = (record.id, int(lock_until.timestamp()))
+                self.pending.pop(record.phone, None)
 
     def release(self, record: CallbackRecord, reservation: Reservation) -> None:
         with self._lock:
             if reservation.lock and self.locks.get(record.phone, ("",))[0] == record.id:
                 del self.locks[record.phone]
             slot = reservation.slot
-            if slot is not None and self.slots.get((slot.day, slot.key), 0) > 0:
-                self.slots[(slot.day, slot.key)] -= 1
+            if slot is not None:
+                self._give_slot(slot.day, slot.key, holder(record))
             for item, added in reservation.counters:
                 self._give(item, added)
 
@@ -196,8 +254,8 @@ class MemoryCallbacks:
             self.records[record.id] = cancelled
             if self.locks.get(record.phone, ("",))[0] == record.id:
                 del self.locks[record.phone]
-            if slot is not None and self.slots.get((slot.day, slot.key), 0) > 0:
-                self.slots[(slot.day, slot.key)] -= 1
+            if slot is not None:
+                self._give_slot(slot.day, slot.key, holder(record))
             return cancelled
 
     def update(self, callback_id: str, **fields: object) -> None:
@@ -232,9 +290,9 @@ class MemoryCallbacks:
             if self.slots.get((new_slot.day, new_slot.key), 0) >= new_slot.capacity:
                 raise WriteRefused("slot_full")
             self.records[before.id] = after
-            self.slots[(new_slot.day, new_slot.key)] = self.slots.get((new_slot.day, new_slot.key), 0) + 1
-            if old_slot is not None and self.slots.get((old_slot.day, old_slot.key), 0) > 0:
-                self.slots[(old_slot.day, old_slot.key)] -= 1
+            self._take_slot(new_slot.day, new_slot.key, after)
+            if old_slot is not None:
+                self._give_slot(old_slot.day, old_slot.key, holder(before))
             self.locks[after.phone] = (after.id, int(lock_until.timestamp()))
 
     def slot_counts(self, days: Sequence[str]) -> dict[str, int]:
@@ -267,7 +325,6 @@ class CallbacksWebitel(FakeWebitel):
         self.call_fault: str | None = None
         # The call went out but its answer was lost (read timeout after Webitel committed).
         self.call_answer_lost = False
-        self.deleted: list[Mapping[str, str]] = []
 
     def queue_agent_counts(self, queue_id: str) -> QueueAgentCounts:
         self.count_requests += 1
@@ -291,10 +348,9 @@ class CallbacksWebitel(FakeWebitel):
     def delete_members(
         self, queue_id: str, *, ids: Sequence[str] = (), variables: Mapping[str, str] | None = None
     ) -> None:
-        self.deleted.append(dict(variables or {}))
-        for member_id, member in list(self.members.items()):
-            if variables and all(member.variables.get(k) == v for k, v in variables.items()):
-                del self.members[member_id]
+        if self.down:
+            raise WebitelUnavailable("down", may_have_committed=False)
+        super().delete_members(queue_id, ids=ids, variables=variables)
 
 
 class FakeCaptcha:

@@ -6,12 +6,13 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ringback.domain.callback_status import TERMINAL, CallbackStatus, may_advance
 from ringback.domain.events.projections import CallbackAdvance
-from ringback.domain.outbox import ID_TAG, OutboxEntry, OutboxState
+from ringback.domain.outbox import ID_TAG, OutboxEntry, OutboxState, callback_entry_id, cancelled
 from ringback.domain.receipts import Receipt
 from ringback.domain.webitel import (
     MemberInQueue,
@@ -21,6 +22,8 @@ from ringback.domain.webitel import (
     WebitelRejected,
     WebitelUnavailable,
 )
+from ringback.ports.erasures import Tombstone
+from ringback.ports.projections import CallbackState
 
 _OPEN = (OutboxState.PENDING, OutboxState.CLAIMED)
 
@@ -39,10 +42,11 @@ class FakeClock:
 class MemoryOutbox:
     """``ports.outbox.DialerOutbox`` in memory, thread-safe."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: FakeClock | None = None) -> None:
         self.entries: dict[str, OutboxEntry] = {}
         self.ready_since: dict[str, datetime] = {}
         self.reasons: dict[str, str] = {}
+        self.clock = clock
         self._lock = threading.RLock()
 
     def add(self, entry: OutboxEntry) -> bool:
@@ -128,8 +132,14 @@ class MemoryOutbox:
                     webitel_member_id=webitel_member_id,
                     outcome_unknown=False,
                 )
-            elif before == OutboxState.CANCELLED and entry.webitel_member_id is None:
-                self.entries[entry_id] = entry.model_copy(update={"webitel_member_id": webitel_member_id})
+            elif before == OutboxState.CANCELLED:
+                self.entries[entry_id] = entry.model_copy(
+                    update={
+                        "webitel_member_id": entry.webitel_member_id or webitel_member_id,
+                        "member_stop": "pending",
+                        "stop_due_at": self.now(),
+                    }
+                )
             return before
 
     def mark_rejected(self, entry_id: str, reason: str, *, owner: str) -> None:
@@ -183,14 +193,81 @@ class MemoryOutbox:
             ]
             return min(waiting) if waiting else None
 
-    def cancel(self, entry_id: str, *, reason: str = "cancelled") -> OutboxEntry | None:
+    def cancel(
+        self, entry_id: str, *, reason: str = "cancelled", owner: str | None = None, erase: bool = False
+    ) -> OutboxEntry | None:
         with self._lock:
             entry = self.entries.get(entry_id)
             if entry is None:
                 return None
-            if entry.state not in (OutboxState.CANCELLED, OutboxState.EXPIRED):
-                self._closed(entry, state=OutboxState.CANCELLED, last_error=reason)
+            after = cancelled(entry, reason=reason, now=self.now(), owner=owner, erase=erase)
+            if after is not None:
+                self.entries[entry_id] = after
             return entry
+
+    def now(self) -> datetime:
+        """The time stop orders are armed at: the test's clock when one is attached."""
+        return self.clock.now() if self.clock is not None else datetime.now(UTC)
+
+    def claim_stops(
+        self, queue_id: str, now: datetime, *, limit: int, lease_s: int, owner: str
+    ) -> list[OutboxEntry]:
+        with self._lock:
+            due = sorted(
+                (
+                    e
+                    for e in self.entries.values()
+                    if e.queue_id == queue_id
+                    and e.member_stop == "pending"
+                    and e.stop_due_at is not None
+                    and e.stop_due_at <= now
+                ),
+                key=lambda e: (e.stop_due_at, e.entry_id),
+            )[:limit]
+            taken = []
+            for entry in due:
+                claimed = entry.model_copy(update={"stop_due_at": now + timedelta(seconds=lease_s)})
+                self.entries[entry.entry_id] = claimed
+                taken.append(claimed)
+            return taken
+
+    def _same_order(self, entry: OutboxEntry) -> OutboxEntry | None:
+        stored = self.entries.get(entry.entry_id)
+        if stored is None or stored.member_stop != "pending" or stored.stop_due_at != entry.stop_due_at:
+            return None
+        return stored
+
+    def arm_stop(self, entry_id: str, *, due: datetime) -> bool:
+        with self._lock:
+            entry = self.entries.get(entry_id)
+            if entry is None or entry.state != OutboxState.DELIVERED or entry.member_stop == "pending":
+                return False
+            self.entries[entry_id] = entry.model_copy(update={"member_stop": "pending", "stop_due_at": due})
+            return True
+
+    def stop_void(self, entry: OutboxEntry) -> None:
+        with self._lock:
+            stored = self._same_order(entry)
+            if stored is not None and stored.state == OutboxState.DELIVERED:
+                self.entries[entry.entry_id] = stored.model_copy(
+                    update={"member_stop": None, "stop_due_at": None}
+                )
+
+    def stop_done(self, entry: OutboxEntry) -> None:
+        with self._lock:
+            stored = self._same_order(entry)
+            if stored is not None:
+                self.entries[entry.entry_id] = stored.model_copy(
+                    update={"member_stop": "done", "stop_due_at": None}
+                )
+
+    def stop_failed(self, entry: OutboxEntry, *, error: str, retry_at: datetime) -> None:
+        with self._lock:
+            stored = self._same_order(entry)
+            if stored is not None:
+                self.entries[entry.entry_id] = stored.model_copy(
+                    update={"stop_due_at": retry_at, "stop_attempts": stored.stop_attempts + 1}
+                )
 
     def requeue(self, entry_ids: Sequence[str], now: datetime) -> int:
         with self._lock:
@@ -258,6 +335,17 @@ class MemoryCallbackStatus:
             }
             self.locks[e164] = callback_id
 
+    def open_states(self, callback_ids: Sequence[str]) -> dict[str, CallbackState]:
+        with self._lock:
+            return {
+                cid: CallbackState(
+                    "closed" if self.requests[cid]["status"] in TERMINAL else "open",
+                    self.requests[cid].get("entry_id") or callback_entry_id(cid),
+                )
+                for cid in callback_ids
+                if cid in self.requests
+            }
+
     def pending_callback(self, e164: str) -> str | None:
         """What the routing lookup answers for the number."""
         return self.locks.get(e164)
@@ -309,6 +397,10 @@ class FakeWebitel:
         self.search_faults: list[str] = []
         self.calls: list[tuple[str, int]] = []
         self.stopped: list[str] = []
+        self.stop_causes: dict[str, str] = {}
+        # Consumed one per stop/delete call: "down" (Webitel unreachable).
+        self.stop_faults: list[str] = []
+        self.deleted: list[dict[str, str]] = []
         self._ids = itertools.count(1001)
         self._lock = threading.RLock()
 
@@ -375,12 +467,39 @@ class FakeWebitel:
         return MemberPage(next=len(found) > start + size, items=found[start : start + size])
 
     def stop_member(self, queue_id: str, member_id: str, cause: str = "cancel") -> None:
-        self.stopped.append(member_id)
+        """Webitel's PatchMember: 404 for a member not in the queue (engine
+        store/sqlstore/pg_dialect.go extractCodeFromErr: no row -> 404)."""
+        fault = self._fault(self.stop_faults)
+        with self._lock:
+            self.calls.append(("stop", 1))
+        if fault == "down":
+            raise WebitelUnavailable("down", may_have_committed=False)
+        with self._lock:
+            member = self.members.get(member_id)
+            if member is None or member.queue_id != queue_id:
+                raise WebitelRejected(
+                    "not found", status=404, error_id="store.sql_member.get.app_error", detail="no rows"
+                )
+            self.stopped.append(member_id)
+            self.stop_causes[member_id] = cause
 
     def delete_members(
         self, queue_id: str, *, ids: Sequence[str] = (), variables: Mapping[str, str] | None = None
     ) -> None:
-        raise NotImplementedError
+        fault = self._fault(self.stop_faults)
+        with self._lock:
+            self.calls.append(("delete", 1))
+        if fault == "down":
+            raise WebitelUnavailable("down", may_have_committed=False)
+        with self._lock:
+            self.deleted.append(dict(variables or {}))
+            for member_id, member in list(self.members.items()):
+                if member.queue_id != queue_id:
+                    continue
+                if (ids and member_id in ids) or (
+                    variables and all(member.variables.get(k) == v for k, v in variables.items())
+                ):
+                    del self.members[member_id]
 
     def create_call(self, request: Any) -> str:
         raise NotImplementedError
@@ -394,3 +513,50 @@ class FakeWebitel:
     def tags(self) -> list[str]:
         with self._lock:
             return [m.variables.get(ID_TAG, "") for m in self.members.values()]
+
+
+class MemoryErasures:
+    """``ports.erasures.ErasureTombstones`` in memory."""
+
+    def __init__(self) -> None:
+        self.tombstones: dict[str, Tombstone] = {}
+
+    def open(self, key: str, *, phone_masked: str, targets: Sequence[str], now: datetime) -> Tombstone:
+        current = self.tombstones.get(key)
+        merged = set(targets) | set(current.targets if current else ())
+        self.tombstones[key] = Tombstone(
+            key=key,
+            phone_masked=phone_masked,
+            targets=tuple(sorted(merged)),
+            local_done=False,
+            requested_at=current.requested_at if current else now,
+            due_at=now,
+            attempts=current.attempts if current else 0,
+        )
+        return self.tombstones[key]
+
+    def get(self, key: str) -> Tombstone | None:
+        return self.tombstones.get(key)
+
+    def settle(
+        self, key: str, *, pending: Sequence[str], local_done: bool, due_at: datetime, failed: bool
+    ) -> None:
+        current = self.tombstones.get(key)
+        if current is None:
+            return
+        if not pending and local_done:
+            del self.tombstones[key]
+            return
+        self.tombstones[key] = replace(
+            current,
+            targets=tuple(sorted(set(pending))),
+            local_done=local_done,
+            due_at=due_at,
+            attempts=current.attempts + (1 if failed else 0),
+        )
+
+    def claim_due(self, now: datetime, *, limit: int, lease_s: int) -> list[Tombstone]:
+        due = sorted((t for t in self.tombstones.values() if t.due_at <= now), key=lambda t: t.due_at)[:limit]
+        for tombstone in due:
+            self.tombstones[tombstone.key] = replace(tombstone, due_at=now + timedelta(seconds=lease_s))
+        return [self.tombstones[t.key] for t in due]

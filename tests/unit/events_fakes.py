@@ -9,8 +9,15 @@ from typing import Any
 
 from ringback.domain.callback_status import OPEN, CallbackStatus, may_advance
 from ringback.domain.events.envelope import LoggedEvent
-from ringback.domain.events.projections import CallbackAdvance, ProjectionRecord, RegisterUpdate
+from ringback.domain.events.projections import (
+    CallbackAdvance,
+    ClosingRequest,
+    ProjectionRecord,
+    RegisterUpdate,
+)
+from ringback.domain.outbox import callback_entry_id, callback_entry_ids
 from ringback.ports.event_guard import RateDecision
+from ringback.ports.projections import CallbackState
 
 
 @dataclass
@@ -115,14 +122,25 @@ class FakeCallbacks:
         )
         return True
 
-    def open_requests_for_phone(self, e164: str, created_before_ms: int) -> list[str]:
+    def requests_to_close(self, e164: str, created_before_ms: int, event_id: str) -> list[ClosingRequest]:
         return [
-            cid
+            ClosingRequest(cid, callback_entry_ids(cid, item.get("reschedule_count", 0)))
             for cid, item in sorted(self.requests.items())
             if item["phone"] == e164
             and item["created_ms"] <= created_before_ms
-            and CallbackStatus(item["status"]) in OPEN
+            and (CallbackStatus(item["status"]) in OPEN or item.get("status_event") == event_id)
         ]
+
+    def open_states(self, callback_ids: Sequence[str]) -> dict[str, CallbackState]:
+        """``ports.projections.CallbackStates`` (the dialer's re-check) over the same requests."""
+        return {
+            cid: CallbackState(
+                "open" if CallbackStatus(self.requests[cid]["status"]) in OPEN else "closed",
+                callback_entry_id(cid, self.requests[cid].get("reschedule_count", 0)),
+            )
+            for cid in callback_ids
+            if cid in self.requests
+        }
 
     def status(self, callback_id: str) -> dict[str, Any] | None:
         item = self.requests.get(callback_id)

@@ -131,6 +131,7 @@ NEEDED = {
         "EventLogTable": {"GetItem"},
         "ProjectionsTable": {"GetItem", "PutItem", "BatchWriteItem", "Query"},
         "CallbacksTable": {"GetItem", "UpdateItem", "DeleteItem", "Query"},
+        "DialerOutboxTable": {"GetItem", "PutItem"},
     },
     "DialerFunction": {
         "DialerOutboxTable": {

@@ -34,11 +34,15 @@ from ringback.domain.abuse import Guard, GuardItem, fold_guards
 from ringback.domain.callback_status import CallbackStatus, may_advance
 from ringback.domain.callbacks import CallbackRecord, RepeatRecord
 from ringback.domain.consent import ConsentEvidence
+from ringback.domain.schedule import slot_key as slot_key_of
 from ringback.ports.callbacks import Reservation, SlotBooking, WriteRefused
 
 _REQUEST = "REQUEST"
 _CONSENT = "CONSENT"
 _LOCK = "LOCK"
+# How long a lock ``reserve`` took stays valid before ``store`` commits it: far longer than the
+# function may run (10 s), so a live submit never loses it; a dead one's lock is void after it.
+PENDING_LOCK_S = 60
 # The conditional writes of one submit run concurrently (the low-level client is thread-safe).
 _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="callbacks-ddb")
 
@@ -82,6 +86,11 @@ def _slot_key(slot: SlotBooking) -> dict[str, Any]:
 
 def _epoch(moment: datetime) -> int:
     return int(moment.timestamp())
+
+
+def holder(record: CallbackRecord) -> str:
+    """Who holds a slot place: ``<created epoch s>#<request id>`` (the sweep's grace reads it)."""
+    return f"{_epoch(record.created_at)}#{record.id}"
 
 
 def record_item(record: CallbackRecord) -> dict[str, Any]:
@@ -132,7 +141,7 @@ class CallbacksTable:
         now: datetime,
         replace_lock_of: str | None = None,
     ) -> Reservation:
-        lock_condition = "attribute_not_exists(pk) OR lock_until < :now"
+        lock_condition = "attribute_not_exists(pk) OR lock_until < :now OR pending_until < :now"
         lock_values: dict[str, Any] = {":now": {"N": str(_epoch(now))}}
         if replace_lock_of:
             lock_condition += " OR callback_id = :old"
@@ -143,10 +152,8 @@ class CallbacksTable:
             "ExpressionAttributeValues": lock_values,
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             "Item": {
-                **_lock_key(record.phone),
-                "callback_id": {"S": record.id},
-                "lock_until": {"N": str(_epoch(lock_until))},
-                "expires_at": {"N": str(_epoch(lock_until) + 86400)},
+                **self._lock_item(record, lock_until),
+                "pending_until": {"N": str(_epoch(now) + PENDING_LOCK_S)},
             },
         }
         items = fold_guards(guards)
@@ -156,7 +163,9 @@ class CallbacksTable:
             for item in items
         ]
         if slot is not None:
-            calls.append(partial(self._attempt, self._client.update_item, self._slot_update(slot, +1)))
+            calls.append(
+                partial(self._attempt, self._client.update_item, self._slot_update(slot, +1, holder(record)))
+            )
         outcomes = list(_POOL.map(lambda call: call(), calls))
         lock_outcome, counter_outcomes = outcomes[0], outcomes[1 : 1 + len(items)]
         slot_taken = outcomes[-1].taken if slot is not None else True
@@ -203,12 +212,26 @@ class CallbacksTable:
             raise
         return _Outcome(True, dict(answer.get("Attributes") or {}))
 
-    def store(self, record: CallbackRecord, consent: ConsentEvidence | None) -> None:
+    @staticmethod
+    def _lock_item(record: CallbackRecord, lock_until: datetime) -> dict[str, Any]:
+        return {
+            **_lock_key(record.phone),
+            "callback_id": {"S": record.id},
+            "lock_until": {"N": str(_epoch(lock_until))},
+            "expires_at": {"N": str(_epoch(lock_until) + 86400)},
+        }
+
+    def store(
+        self, record: CallbackRecord, consent: ConsentEvidence | None, *, lock_until: datetime | None = None
+    ) -> None:
         # One BatchWriteItem: both items are new, under a fresh 128-bit id, so the puts need no
-        # condition and a retried write is harmless (it writes the same values again).
+        # condition and a retried write is harmless (it writes the same values again). The lock's
+        # commit needs none either: this submit holds it, pending for far longer than it runs.
         puts: list[dict[str, Any]] = [{"PutRequest": {"Item": record_item(record)}}]
         if consent is not None:
             puts.append({"PutRequest": {"Item": self._consent_item(consent, record)}})
+        if lock_until is not None:
+            puts.append({"PutRequest": {"Item": self._lock_item(record, lock_until)}})
         pending: dict[str, Any] = {self._table: puts}
         for _ in range(5):
             pending = self._client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
@@ -218,32 +241,47 @@ class CallbacksTable:
 
     def release(self, record: CallbackRecord, reservation: Reservation) -> None:
         """Give back a reservation, every part concurrently (one round trip)."""
-        calls: list[Callable[[], None]] = []
+        calls: list[Callable[[], object]] = []
         if reservation.lock:
             calls.append(partial(self._release_lock, record))
         if reservation.slot is not None:
-            calls.append(partial(self._release_slot, reservation.slot))
+            calls.append(partial(self._release_slot, reservation.slot, holder(record)))
         for item, member_added in reservation.counters:
             update = guard_item_release(self._guard_table, item, member_added=member_added)
             if update is not None:
-                calls.append(partial(self._attempt, self._client.update_item, update))  # type: ignore[arg-type]
+                calls.append(partial(self._attempt, self._client.update_item, update))
         errors = [error for error in _POOL.map(_error_of, calls) if error is not None]
         if errors:
             raise errors[0]
 
-    def _slot_update(self, slot: SlotBooking, delta: int) -> dict[str, Any]:
+    def _slot_update(self, slot: SlotBooking, delta: int, holder: str) -> dict[str, Any]:
+        """Take (+1) or give back (-1) a place; ``holders`` names who holds each place, so a
+        give-back happens once per taker (a retried or swept release finds it gone)."""
         update: dict[str, Any] = {
             "TableName": self._table,
             "Key": _slot_key(slot),
-            "UpdateExpression": "ADD booked :d SET expires_at = if_not_exists(expires_at, :exp)",
-            "ExpressionAttributeValues": {":d": {"N": str(delta)}, ":exp": {"N": str(slot.expires_at)}},
+            "ExpressionAttributeValues": {
+                ":d": {"N": str(delta)},
+                ":exp": {"N": str(slot.expires_at)},
+                ":h": {"SS": [holder]},
+            },
         }
         if delta > 0:
+            update["UpdateExpression"] = (
+                "ADD booked :d, holders :h SET expires_at = if_not_exists(expires_at, :exp)"
+            )
             update["ConditionExpression"] = "attribute_not_exists(booked) OR booked < :cap"
             update["ExpressionAttributeValues"][":cap"] = {"N": str(slot.capacity)}
         else:
-            update["ConditionExpression"] = "booked > :zero"
+            update["UpdateExpression"] = (
+                "ADD booked :d DELETE holders :h SET expires_at = if_not_exists(expires_at, :exp)"
+            )
+            # Places booked before holders were recorded have none to match.
+            update["ConditionExpression"] = (
+                "booked > :zero AND (contains(holders, :hs) OR attribute_not_exists(holders))"
+            )
             update["ExpressionAttributeValues"][":zero"] = {"N": "0"}
+            update["ExpressionAttributeValues"][":hs"] = {"S": holder}
         return update
 
     def _consent_item(self, consent: ConsentEvidence, record: CallbackRecord) -> dict[str, Any]:
@@ -349,12 +387,14 @@ class CallbacksTable:
             if _code(error) != "ConditionalCheckFailedException":
                 raise
 
-    def _release_slot(self, slot: SlotBooking) -> None:
+    def _release_slot(self, slot: SlotBooking, holder: str) -> bool:
         try:
-            self._client.update_item(**self._slot_update(slot, -1))
+            self._client.update_item(**self._slot_update(slot, -1, holder))
         except ClientError as error:
             if _code(error) != "ConditionalCheckFailedException":
                 raise
+            return False  # given back already
+        return True
 
     def cancel(self, record: CallbackRecord, *, now: datetime, slot: SlotBooking | None) -> CallbackRecord:
         status_at = int(now.timestamp() * 1000)
@@ -378,7 +418,7 @@ class CallbacksTable:
             raise
         self._release_lock(record)
         if slot is not None:
-            self._release_slot(slot)
+            self._release_slot(slot, holder(record))
         return record.model_copy(
             update={"status": CallbackStatus.CANCELLED, "status_at": status_at, "cancelled_at": now}
         )
@@ -445,11 +485,11 @@ class CallbacksTable:
                     },
                 }
             },
-            {"Update": self._slot_update(new_slot, +1)},
+            {"Update": self._slot_update(new_slot, +1, holder(after))},
         ]
         self._transact(items, lambda index: WriteRefused("slot_full" if index == 1 else "changed"))
         if old_slot is not None:
-            self._release_slot(old_slot)
+            self._release_slot(old_slot, holder(before))
         try:
             self._client.update_item(
                 TableName=self._table,
@@ -467,6 +507,30 @@ class CallbacksTable:
                 raise
 
     # -- slots ------------------------------------------------------------------------------
+
+    def sweep_slot_holds(self, days: Sequence[str], *, older_than: datetime) -> int:
+        """``ports.callbacks.CallbackRepository.sweep_slot_holds`` (a query per day)."""
+        given_back = 0
+        for day in days:
+            for item in self._query(
+                KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": f"SLOTS#{day}"}}
+            ):
+                key = item["sk"]["S"].removeprefix("SLOT#")
+                slot = SlotBooking(
+                    day=day, key=key, capacity=0, expires_at=int(item.get("expires_at", {}).get("N", "0"))
+                )
+                for held in item.get("holders", {}).get("SS", []):
+                    taken_at, _, callback_id = held.partition("#")
+                    if not taken_at.isdigit() or int(taken_at) >= _epoch(older_than):
+                        continue
+                    record = self.get(callback_id)
+                    if (
+                        record is None
+                        or record.status == CallbackStatus.CANCELLED
+                        or (record.slot_start is None or slot_key_of(record.slot_start) != key)
+                    ):
+                        given_back += self._release_slot(slot, held)
+        return given_back
 
     def slot_counts(self, days: Sequence[str]) -> dict[str, int]:
         counts: dict[str, int] = {}

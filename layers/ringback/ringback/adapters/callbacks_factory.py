@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
@@ -26,6 +29,7 @@ from ringback.domain.callbacks import CallbackRequest
 from ringback.domain.selfservice import KeyRing
 from ringback.ports.auth import TokenSource
 from ringback.ports.captcha import CaptchaVerifier
+from ringback.ports.erasures import ErasureTombstones
 from ringback.ports.outbox import DialerOutbox
 from ringback.services.callbacks import CallbackService, Caller
 
@@ -106,7 +110,14 @@ def callbacks() -> CallbackService:
         default_region=settings.default_region,
         allowed_origins=settings.allowed_origin_list,
         owner=f"callbacks-{os.getpid()}",
+        erasures=erasures(),
     )
+
+
+def erasures() -> ErasureTombstones:
+    from ringback.adapters.erasure_dynamo import DynamoErasureTombstones
+
+    return DynamoErasureTombstones(get_settings().outbox_table, dynamodb=dynamodb())
 
 
 @lru_cache(maxsize=1)
@@ -120,7 +131,9 @@ def idempotency() -> tuple[Callable[..., dict[str, Any]], IdempotencyConfig]:
 
     @idempotent_function(data_keyword_argument="key", persistence_store=persistence, config=config)
     def submit(*, key: dict[str, str], request: CallbackRequest, caller: Caller) -> dict[str, Any]:
-        return callbacks().submit(request, caller).model_dump(mode="json")
+        # The same key names the same submit: a retry after a crash gets the request it stored.
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
+        return callbacks().submit(request, replace(caller, submit_key=digest)).model_dump(mode="json")
 
     return submit, config
 

@@ -9,6 +9,8 @@ from functools import lru_cache
 import httpx
 
 from ringback.adapters.aws import client
+from ringback.adapters.callbacks_dynamo import CallbacksTable
+from ringback.adapters.erasure_dynamo import DynamoErasureTombstones
 from ringback.adapters.operator_config import SsmOperatorConfig
 from ringback.adapters.outbox_dynamo import (
     DynamoDialerOutbox,
@@ -50,6 +52,17 @@ def receipts() -> DynamoReceipts:
 @lru_cache(maxsize=1)
 def dnc() -> DynamoDoNotCall:
     return DynamoDoNotCall(get_settings().outbox_table, dynamodb=_dynamodb())
+
+
+@lru_cache(maxsize=1)
+def callbacks_table() -> CallbacksTable:
+    """The CallbacksTable's slot places (``services.reservations``); no guard table needed."""
+    return CallbacksTable(get_settings().callbacks_table, "", _dynamodb())
+
+
+@lru_cache(maxsize=1)
+def erasures() -> DynamoErasureTombstones:
+    return DynamoErasureTombstones(get_settings().outbox_table, dynamodb=_dynamodb())
 
 
 @lru_cache(maxsize=1)

@@ -42,12 +42,19 @@ def build_projector(settings: Settings, *, client: object = None) -> Projector:
             )
             return frozenset()
 
+    outbox = None
+    if settings.outbox_table:
+        # A request closed by an inbound call: its entries are cancelled, stop orders armed.
+        from ringback.adapters.outbox_dynamo import DynamoDialerOutbox
+
+        outbox = DynamoDialerOutbox(settings.outbox_table)
     return Projector(
         DynamoProjections(settings.projections_table, client=client),
         DynamoCallbackStatus(settings.callbacks_table, client=client),
         zone=ZoneInfo(settings.report_timezone),
         default_region=settings.default_region,
         inbound_queues=inbound_queues,
+        outbox=outbox,
     )
 
 

@@ -12,7 +12,9 @@ Items (see domain/outbox.py and domain/receipts.py for the conventions):
   settle moves the index entry) past DynamoDB's 1,000 writes/s per partition at a large
   import or 100x the callback rate, which throttles the base table too (docs/scaling.md).
   Readers query every shard and merge by due time; ``DUE#<queue_id>`` (before the sharding)
-  is read as well.
+  is read as well. A cancelled entry with a pending stop order carries
+  ``gsi1pk = "STOP#<queue_id>"`` and ``gsi1sk = "<stop due ISO>#<entry_id>"`` instead (no TTL
+  until the order is settled; stop orders are rare, so that key is not sharded).
 - receipt: ``pk = "RUN#<run_id>"``, ``sk = "RECEIPT"``, ``gsi1pk = "RUNS"``.
 - do-not-call number: ``pk = "DNC#<e164>"``, ``sk = "DNC"``.
 
@@ -24,16 +26,17 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from ringback.adapters.aws import client
-from ringback.domain.outbox import OutboxEntry, OutboxState
+from ringback.domain.outbox import OutboxEntry, OutboxState, cancelled
 from ringback.domain.receipts import Receipt
 from ringback.domain.webitel import MemberItem
+from ringback.ports.clock import Clock
 
 _ENTRY_SK = "ENTRY"
 _RECEIPT_SK = "RECEIPT"
@@ -90,10 +93,14 @@ def due_pks(queue_id: str) -> list[str]:
 class DynamoDialerOutbox:
     """Implements ``ports.outbox.DialerOutbox``."""
 
-    def __init__(self, table: str, *, retention_days: int = 90, dynamodb: Any = None) -> None:
+    def __init__(
+        self, table: str, *, retention_days: int = 90, dynamodb: Any = None, clock: Clock | None = None
+    ) -> None:
         if not table:
             raise ValueError("the outbox table name is not configured")
         self._table = table
+        # When stop orders are armed (a test's clock; the system's otherwise).
+        self._now: Callable[[], datetime] = clock.now if clock is not None else lambda: datetime.now(UTC)
         self._retention = timedelta(days=retention_days)
         self._ddb = dynamodb if dynamodb is not None else client("dynamodb")
 
@@ -130,6 +137,18 @@ class DynamoDialerOutbox:
         elif entry.state == OutboxState.PENDING:
             item["gsi1pk"] = _s(due_pk(entry.queue_id, entry.entry_id))
             item["gsi1sk"] = _s(_due_sk(entry.due_at, entry.entry_id))
+        elif entry.member_stop == "pending" and entry.stop_due_at is not None:
+            item["gsi1pk"] = _s(f"STOP#{entry.queue_id}")
+            item["gsi1sk"] = _s(_due_sk(entry.stop_due_at, entry.entry_id))
+        if entry.member_stop is not None:
+            item["member_stop"] = _s(entry.member_stop)
+            item["stop_attempts"] = {"N": str(entry.stop_attempts)}
+        if entry.stop_due_at is not None:
+            item["stop_due_at"] = _s(iso(entry.stop_due_at))
+        if entry.erased:
+            item["erased"] = {"BOOL": True}
+        if entry.state in (OutboxState.CANCELLED, OutboxState.EXPIRED) and entry.member_stop != "pending":
+            item["expires_at"] = self._ttl()
         return item
 
     @staticmethod
@@ -155,6 +174,10 @@ class DynamoDialerOutbox:
             file_name=text("file_name") or "",
             outcome_unknown=bool(item.get("outcome_unknown", {"BOOL": False})["BOOL"]),
             line=int(item["line"]["N"]) if "line" in item else None,
+            member_stop=text("member_stop"),
+            stop_due_at=_from_iso(text("stop_due_at")),
+            stop_attempts=int(item.get("stop_attempts", {"N": "0"})["N"]),
+            erased=bool(item.get("erased", {"BOOL": False})["BOOL"]),
         )
 
     def _ttl(self) -> dict[str, str]:
@@ -177,7 +200,10 @@ class DynamoDialerOutbox:
                 Key=entry_key(entry_id),
                 UpdateExpression=update,
                 ConditionExpression=condition,
-                ExpressionAttributeNames={"#s": "state", **(names or {})},
+                ExpressionAttributeNames={
+                    **({"#s": "state"} if "#s" in update + condition else {}),
+                    **(names or {}),
+                },
                 ExpressionAttributeValues=values,
                 ReturnValues=returns,
             )
@@ -375,12 +401,24 @@ class DynamoDialerOutbox:
         current = self.get(entry_id)
         if current is None:
             return None
-        if current.state == OutboxState.CANCELLED and current.webitel_member_id is None:
+        if current.state == OutboxState.CANCELLED:
+            # Sent although cancelled meanwhile: (re-)arm the stop order with the member, due now.
+            now = self._now()
             self._update(
                 entry_id,
-                "SET webitel_member_id = :member",
-                "#s = :cancelled AND attribute_not_exists(webitel_member_id)",
-                {":member": _s(webitel_member_id), ":cancelled": _s(OutboxState.CANCELLED.value)},
+                "SET webitel_member_id = if_not_exists(webitel_member_id, :member), member_stop = :pending, "
+                "stop_due_at = :now, gsi1pk = :pk, gsi1sk = :sk, "
+                "stop_attempts = if_not_exists(stop_attempts, :zero) REMOVE expires_at",
+                "#s = :cancelled",
+                {
+                    ":member": _s(webitel_member_id),
+                    ":cancelled": _s(OutboxState.CANCELLED.value),
+                    ":pending": _s("pending"),
+                    ":now": _s(iso(now)),
+                    ":pk": _s(f"STOP#{current.queue_id}"),
+                    ":sk": _s(_due_sk(now, entry_id)),
+                    ":zero": {"N": "0"},
+                },
             )
         return current.state
 
@@ -471,23 +509,146 @@ class DynamoDialerOutbox:
             raise
         return True
 
-    def cancel(self, entry_id: str, *, reason: str = "cancelled") -> OutboxEntry | None:
-        old = self._update(
-            entry_id,
-            "SET #s = :cancelled, last_error = :reason, expires_at = :ttl "
-            "REMOVE gsi1pk, gsi1sk, claim_owner, claim_until",
-            "attribute_exists(pk) AND NOT #s IN (:cancelled, :expired)",
-            {
-                ":cancelled": _s(OutboxState.CANCELLED.value),
-                ":expired": _s(OutboxState.EXPIRED.value),
-                ":reason": _s(reason),
-                ":ttl": self._ttl(),
-            },
-            returns="ALL_OLD",
+    def cancel(
+        self, entry_id: str, *, reason: str = "cancelled", owner: str | None = None, erase: bool = False
+    ) -> OutboxEntry | None:
+        for _ in range(5):
+            raw = self._ddb.get_item(TableName=self._table, Key=entry_key(entry_id), ConsistentRead=True)
+            item = raw.get("Item")
+            if not item:
+                return None
+            current = self._entry(item)
+            after = cancelled(current, reason=reason, now=self._now(), owner=owner, erase=erase)
+            if after is None:
+                return current
+            if self._put_if_unchanged(after, item):
+                return current
+        raise RuntimeError(f"outbox entry {entry_id} kept changing while being cancelled")
+
+    def _put_if_unchanged(self, entry: OutboxEntry, seen: dict[str, Any]) -> bool:
+        """Write ``entry`` if the stored item still has the state, claim and member it was read with."""
+        names = {"#s": "state"}
+        values: dict[str, Any] = {":state": seen["state"]}
+        parts = ["#s = :state"]
+        for name in ("claim_owner", "claim_until", "webitel_member_id", "member_stop", "stop_due_at"):
+            if name in seen:
+                parts.append(f"{name} = :{name}")
+                values[f":{name}"] = seen[name]
+            else:
+                parts.append(f"attribute_not_exists({name})")
+        try:
+            self._ddb.put_item(
+                TableName=self._table,
+                Item=self._item(entry),
+                ConditionExpression=" AND ".join(parts),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as error:
+            if _conditional_failed(error):
+                return False
+            raise
+        return True
+
+    # -- stop orders ------------------------------------------------------------------------
+
+    def claim_stops(
+        self, queue_id: str, now: datetime, *, limit: int, lease_s: int, owner: str
+    ) -> list[OutboxEntry]:
+        answer = self._ddb.query(
+            TableName=self._table,
+            IndexName="gsi1",
+            KeyConditionExpression="gsi1pk = :pk AND gsi1sk <= :upto",
+            ExpressionAttributeValues={":pk": _s(f"STOP#{queue_id}"), ":upto": _s(f"{iso(now)}#~")},
+            ProjectionExpression="entry_id",
+            Limit=max(limit, 10),
         )
-        if old:
-            return self._entry(old)
-        return self.get(entry_id)
+        until = now + timedelta(seconds=lease_s)
+        taken: list[OutboxEntry] = []
+        for found in answer.get("Items", []):
+            entry_id = found["entry_id"]["S"]
+            item = self._update(
+                entry_id,
+                "SET stop_due_at = :until, gsi1sk = :sk, stop_owner = :owner",
+                "member_stop = :pending AND stop_due_at <= :now",
+                {
+                    ":until": _s(iso(until)),
+                    ":sk": _s(_due_sk(until, entry_id)),
+                    ":owner": _s(owner),
+                    ":pending": _s("pending"),
+                    ":now": _s(iso(now)),
+                },
+                returns="ALL_NEW",
+            )
+            if item:
+                taken.append(self._entry(item))
+                if len(taken) >= limit:
+                    break
+        return taken
+
+    @staticmethod
+    def _seen_order(entry: OutboxEntry) -> tuple[str, dict[str, Any]]:
+        # The order as it was read: a re-arm meanwhile (a send that committed late) moves
+        # ``stop_due_at``, so settling what was read never settles the re-armed order.
+        if entry.stop_due_at is None:
+            return "member_stop = :pending AND attribute_not_exists(stop_due_at)", {}
+        return "member_stop = :pending AND stop_due_at = :seen", {":seen": _s(iso(entry.stop_due_at))}
+
+    def arm_stop(self, entry_id: str, *, due: datetime) -> bool:
+        queue = self._queue_of(entry_id)
+        done = self._update(
+            entry_id,
+            "SET member_stop = :pending, stop_due_at = :due, gsi1pk = :pk, gsi1sk = :sk, "
+            "stop_attempts = if_not_exists(stop_attempts, :zero)",
+            "#s = :delivered AND (attribute_not_exists(member_stop) OR member_stop <> :pending)",
+            {
+                ":pending": _s("pending"),
+                ":due": _s(iso(due)),
+                ":pk": _s(f"STOP#{queue}"),
+                ":sk": _s(_due_sk(due, entry_id)),
+                ":zero": {"N": "0"},
+                ":delivered": _s(OutboxState.DELIVERED.value),
+            },
+            returns="UPDATED_NEW",
+        )
+        return done is not None
+
+    def stop_void(self, entry: OutboxEntry) -> None:
+        condition, seen = self._seen_order(entry)
+        self._update(
+            entry.entry_id,
+            "REMOVE member_stop, stop_due_at, gsi1pk, gsi1sk, stop_owner",
+            condition + " AND #s = :delivered",
+            {":pending": _s("pending"), ":delivered": _s(OutboxState.DELIVERED.value), **seen},
+        )
+
+    def stop_done(self, entry: OutboxEntry) -> None:
+        condition, seen = self._seen_order(entry)
+        self._update(
+            entry.entry_id,
+            "SET member_stop = :done, expires_at = :ttl REMOVE gsi1pk, gsi1sk, stop_due_at, stop_owner",
+            condition,
+            {":done": _s("done"), ":pending": _s("pending"), ":ttl": self._ttl(), **seen},
+        )
+
+    def stop_failed(self, entry: OutboxEntry, *, error: str, retry_at: datetime) -> None:
+        condition, seen = self._seen_order(entry)
+        entry_id = entry.entry_id
+        self._update(
+            entry_id,
+            "SET stop_due_at = :due, gsi1sk = :sk, stop_error = :error, "
+            "stop_attempts = if_not_exists(stop_attempts, :zero) + :one REMOVE stop_owner",
+            condition,
+            {
+                ":due": _s(iso(retry_at)),
+                ":sk": _s(_due_sk(retry_at, entry_id)),
+                ":error": _s(error[:2000] or "failed"),
+                ":zero": {"N": "0"},
+                ":one": {"N": "1"},
+                ":pending": _s("pending"),
+                **seen,
+            },
+        )
 
     def requeue(self, entry_ids: Sequence[str], now: datetime) -> int:
         count = 0

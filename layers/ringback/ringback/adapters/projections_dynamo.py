@@ -22,10 +22,13 @@ from ringback.adapters.event_log_dynamo import record_item
 from ringback.domain.callback_status import OPEN, TERMINAL, CallbackStatus
 from ringback.domain.events.projections import (
     CallbackAdvance,
+    ClosingRequest,
     ProjectionRecord,
     RegisterUpdate,
     open_statuses_below,
 )
+from ringback.domain.outbox import callback_entry_ids
+from ringback.ports.projections import CallbackState
 
 _BATCH = 25
 
@@ -167,7 +170,7 @@ class DynamoCallbackStatus:
         if e164 is not None:
             release_pointer(self._client, self._table, e164, callback_id)
 
-    def open_requests_for_phone(self, e164: str, created_before_ms: int) -> list[str]:
+    def requests_to_close(self, e164: str, created_before_ms: int, event_id: str) -> list[ClosingRequest]:
         # gsi1sk = "<created_at ISO-8601 UTC>#<id>"; everything created up to that second.
         bound = datetime.fromtimestamp(created_before_ms // 1000 + 1, UTC).strftime("%Y-%m-%dT%H:%M:%S")
         kwargs: dict[str, Any] = {
@@ -176,21 +179,54 @@ class DynamoCallbackStatus:
             "KeyConditionExpression": "gsi1pk = :p AND gsi1sk < :b",
             "ExpressionAttributeValues": {":p": {"S": f"PHONE#{e164}"}, ":b": {"S": bound}},
         }
-        ids: list[str] = []
+        found: list[ClosingRequest] = []
         while True:
             page = self._client.query(**kwargs)
             for raw in page.get("Items", []):
                 item = from_item(raw)
                 pk = str(item.get("pk", ""))
-                if (
-                    item.get("sk") == "REQUEST"
-                    and pk.startswith("CB#")
-                    and item.get("status") in {s.value for s in OPEN}
-                ):
-                    ids.append(pk.removeprefix("CB#"))
+                if item.get("sk") != "REQUEST" or not pk.startswith("CB#"):
+                    continue
+                if item.get("status") in {s.value for s in OPEN} or item.get("status_event") == event_id:
+                    callback_id = pk.removeprefix("CB#")
+                    generations = int(str(item.get("reschedule_count") or 0))
+                    found.append(ClosingRequest(callback_id, callback_entry_ids(callback_id, generations)))
             if "LastEvaluatedKey" not in page:
-                return ids
+                return found
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def open_states(self, callback_ids: Sequence[str]) -> dict[str, CallbackState]:
+        """``ports.projections.CallbackStates``: one consistent BatchGetItem per 100 ids."""
+        states: dict[str, CallbackState] = {}
+        terminal = {s.value for s in TERMINAL}
+        unique = sorted(set(callback_ids))
+        for start in range(0, len(unique), 100):
+            keys: list[dict[str, Any]] = [
+                {"pk": {"S": f"CB#{cid}"}, "sk": {"S": "REQUEST"}} for cid in unique[start : start + 100]
+            ]
+            for attempt in range(8):
+                answer = self._client.batch_get_item(
+                    RequestItems={
+                        self._table: {
+                            "Keys": keys,
+                            "ProjectionExpression": "pk, #s, outbox_entry_id",
+                            "ExpressionAttributeNames": {"#s": "status"},
+                            "ConsistentRead": True,
+                        }
+                    }
+                )
+                for item in answer.get("Responses", {}).get(self._table, []):
+                    callback_id = item["pk"]["S"].removeprefix("CB#")
+                    status = item.get("status", {}).get("S")
+                    entry_id = item.get("outbox_entry_id", {}).get("S")
+                    states[callback_id] = CallbackState("closed" if status in terminal else "open", entry_id)
+                keys = answer.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
+                if not keys:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 1.0))
+            else:
+                raise RuntimeError("callback states: DynamoDB kept keys unprocessed")
+        return states
 
     def status(self, callback_id: str) -> dict[str, Any] | None:
         answer = self._client.get_item(

@@ -139,6 +139,9 @@ class DynamoCallerLookup:
         until = item.get("lock_until", {}).get("N")
         if not callback_id or until is None or float(until) <= self._epoch():
             return None  # an expired pointer: the request it named is no longer open
+        pending = item.get("pending_until", {}).get("N")
+        if pending is not None and float(pending) <= self._epoch():
+            return None  # taken by a submit that died before storing its request
         return OpenCallback(callback_id=callback_id)
 
 

@@ -464,6 +464,9 @@ class CallbackRecord(BaseModel):
     client_ip_hash: str | None = None
     consent_given: bool | None = None
     webitel_stop_pending: bool = False
+    # The visitor's submit (a hash of its Idempotency-Key and body): a retry of the same submit
+    # after a crash gets this request's answer again instead of becoming a repeat of it.
+    submit_key: str | None = None
     cancelled_at: datetime | None = None
     expires_at: int = 0
 
@@ -555,6 +558,10 @@ class ErasureReport(BaseModel):
     webitel_members_deleted: int
     outbox_entries_cancelled: int
     problems: list[str] = Field(default_factory=list)
+    # What is left to delete in Webitel (retried by the dialer schedule, and by running the
+    # erasure again); ``complete`` once nothing is left, locally or in Webitel.
+    pending: list[str] = Field(default_factory=list)
+    complete: bool = True
 
 
 def member_variables(record: CallbackRecord, entry_id: str) -> dict[str, str]:

@@ -33,6 +33,10 @@ COUNT_FIELDS: tuple[str, ...] = (
     "duplicates_in_webitel",
     "dnc_added",
     "dnc_removed",
+    "closed_before_send",
+    "members_stopped",
+    "stops_deferred",
+    "erasures_completed",
 )
 
 _LABELS = {
@@ -51,6 +55,10 @@ _LABELS = {
     "duplicates_in_webitel": "members found more than once in Webitel",
     "dnc_added": "numbers added to the do-not-call list",
     "dnc_removed": "numbers removed from the do-not-call list",
+    "closed_before_send": "not sent: the request closed meanwhile (cancelled, erased, handled)",
+    "members_stopped": "members stopped (or deleted) in Webitel after their request closed",
+    "stops_deferred": "member stops deferred by an outage (retried with backoff)",
+    "erasures_completed": "erasures whose Webitel part the schedule finished",
 }
 
 

@@ -68,17 +68,29 @@ class CallbackRepository(Protocol):
     ) -> Reservation:
         """Take what a new request needs in ONE round of concurrent conditional writes: one
         update per folded guard item (``fold_guards``: every window of a subject at once), the
-        number's open-request lock (refused with ``phone_open`` while another fresh request
-        holds it, unless it is ``replace_lock_of``) and the slot.
+        number's open-request lock, *pending* until ``store`` commits it (refused with
+        ``phone_open`` while another fresh request holds it, unless it is ``replace_lock_of``;
+        a pending lock whose ``pending_until`` passed is free) and the slot, whose item records
+        the request as a holder (so a place a dead submit took can be given back exactly).
 
         Refusals, in this order: ``guard`` (every counter, the lock and the slot taken are given
         back: a refused submit consumes nothing), ``slot_full`` (likewise), ``phone_open`` (the
         slot is given back; the counters stay taken, a repeat is an accepted request)."""
         ...
 
-    def store(self, record: CallbackRecord, consent: ConsentEvidence | None) -> None:
+    def store(
+        self, record: CallbackRecord, consent: ConsentEvidence | None, *, lock_until: datetime | None = None
+    ) -> None:
         """Write the request and its consent evidence (one round trip; both are new items under
-        a fresh 128-bit id, so writing them again is harmless)."""
+        a fresh 128-bit id, so writing them again is harmless). With ``lock_until`` the same
+        round commits the number's lock ``reserve`` took as pending: until then it is void once
+        its short ``pending_until`` passes, so a submit that dies leaves no lock behind."""
+        ...
+
+    def sweep_slot_holds(self, days: Sequence[str], *, older_than: datetime) -> int:
+        """Give back slot places held by requests that never were stored, were cancelled, or
+        moved to another slot, by a submit (or cancel, reschedule) that died half-way; only holds
+        taken before ``older_than``. The number of places given back."""
         ...
 
     def release(self, record: CallbackRecord, reservation: Reservation) -> None:

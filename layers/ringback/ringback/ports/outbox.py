@@ -36,8 +36,8 @@ class DialerOutbox(Protocol):
 
     def mark_delivered(self, entry_id: str, webitel_member_id: str, *, owner: str) -> OutboxState | None:
         """Record the Webitel member id. Returns the state the entry was in: claimed/pending
-        (now delivered), CANCELLED (cancelled meanwhile: it stays cancelled, the caller must stop
-        the member), DELIVERED (already delivered: a duplicate exists), None (no such entry)."""
+        (now delivered), CANCELLED (cancelled meanwhile: it stays cancelled and its stop order is
+        armed again with the member id, due now; the caller may try the stop at once), DELIVERED (already delivered: a duplicate exists), None (no such entry)."""
         ...
 
     def mark_rejected(self, entry_id: str, reason: str, *, owner: str) -> None: ...
@@ -77,9 +77,40 @@ class DialerOutbox(Protocol):
         nothing is waiting."""
         ...
 
-    def cancel(self, entry_id: str, *, reason: str = "cancelled") -> OutboxEntry | None:
-        """Cancel an entry; returns it as it was (delivered ones need a Webitel stop).
-        Expired and already cancelled entries are left as they are."""
+    def cancel(
+        self, entry_id: str, *, reason: str = "cancelled", owner: str | None = None, erase: bool = False
+    ) -> OutboxEntry | None:
+        """Cancel an entry by ``domain.outbox.cancelled`` (a conditional write on the state read,
+        retried when it moved); returns it as it was. One whose member may be in Webitel gets a
+        stop order the dialer schedule carries out; ``owner``: a claim holder that has not sent
+        it; ``erase``: scrub the number (also from an entry cancelled earlier)."""
+        ...
+
+    def claim_stops(
+        self, queue_id: str, now: datetime, *, limit: int, lease_s: int, owner: str
+    ) -> list[OutboxEntry]:
+        """Take up to ``limit`` due stop orders of the queue: each one's ``stop_due_at`` moves
+        ``lease_s`` ahead with a conditional write, so two runs never work on the same one and a
+        run that dies leaves it due again when the lease ends."""
+        ...
+
+    def arm_stop(self, entry_id: str, *, due: datetime) -> bool:
+        """A *tentative* stop order on a delivered entry, before its request is cancelled: due at
+        ``due``, carried out only if the request is closed by then, void if it is still open
+        (``stop_void``). False when the entry is not delivered (or has an order already)."""
+        ...
+
+    def stop_void(self, entry: OutboxEntry) -> None:
+        """Drop a tentative order whose request stayed open (the cancel never happened)."""
+        ...
+
+    def stop_done(self, entry: OutboxEntry) -> None:
+        """Webitel confirmed the stop (or delete) of the order as read in ``entry``: settled for
+        good, unless it was armed again meanwhile (a send that committed late)."""
+        ...
+
+    def stop_failed(self, entry: OutboxEntry, *, error: str, retry_at: datetime) -> None:
+        """Webitel could not be reached: the order is due again at ``retry_at``."""
         ...
 
     def requeue(self, entry_ids: Sequence[str], now: datetime) -> int:

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
-from ringback.domain.events.projections import CallbackAdvance, ProjectionRecord, RegisterUpdate
+from ringback.domain.events.projections import (
+    CallbackAdvance,
+    ClosingRequest,
+    ProjectionRecord,
+    RegisterUpdate,
+)
 
 
 class Projections(Protocol):
@@ -39,10 +45,30 @@ class CallbackStatusSink(Protocol):
 
 
 class CallbackStatusStore(CallbackStatusSink, Protocol):
-    def open_requests_for_phone(self, e164: str, created_before_ms: int) -> list[str]:
-        """Ids of the number's requests in an open status, created before the given time."""
+    def requests_to_close(self, e164: str, created_before_ms: int, event_id: str) -> list[ClosingRequest]:
+        """The number's requests an inbound call closes: those in an open status created before
+        the given time, and those this same event closed already (so an application of the event
+        that died half-way is finished when the stream applies it again)."""
         ...
 
     def status(self, callback_id: str) -> dict[str, Any] | None:
         """``{"status", "status_at", "status_reason"}`` of a request, or None if unknown."""
+        ...
+
+
+@dataclass(frozen=True)
+class CallbackState:
+    """A stored request as the dialer re-checks it: open or closed (terminal status), and the
+    outbox entry it currently points at (a reschedule moves it to the next generation)."""
+
+    state: Literal["open", "closed"]
+    entry_id: str | None  # None: the request does not say (then any entry of it is current)
+
+
+class CallbackStates(Protocol):
+    """What the dialer re-checks before it sends a callback request's member."""
+
+    def open_states(self, callback_ids: Sequence[str]) -> dict[str, CallbackState]:
+        """Per stored request; an id that is not stored (erased, or its submit never wrote it)
+        is left out. One strongly consistent batch read."""
         ...

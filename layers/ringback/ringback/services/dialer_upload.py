@@ -18,6 +18,14 @@ path the event fan-out uses): delivered -> ``queued``, rejected -> ``failed`` (w
 reason), expired -> ``expired``; the terminal ones release the number's open-request pointer.
 A failed status write never changes the outbox decision (warning + metric; idempotent, so a
 later event or run repeats it).
+
+A closed request is never dialled: before each send the run re-reads the state of the callback
+requests in the batch (``CallbackStates``); an entry whose request is closed (cancelled,
+erased, completed, handled by an inbound call) is cancelled instead of sent. One whose request
+is not there yet is deferred for ``missing_request_grace_s`` (the submit writes the request and
+the entry concurrently); still missing after that, it belongs to a submit that died or to an
+erased number, and is cancelled. Each run first works through the queue's stop orders
+(``services.member_stops``): members of requests that closed after they were sent.
 """
 
 from __future__ import annotations
@@ -25,14 +33,21 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from ringback.domain.callback_status import CallbackStatus
 from ringback.domain.campaigns import entry_window
 from ringback.domain.events.projections import CallbackAdvance
 from ringback.domain.operator_config import OperatorConfig
-from ringback.domain.outbox import CALLBACK_TAG, ID_TAG, OutboxEntry, OutboxState
+from ringback.domain.outbox import (
+    CALLBACK_TAG,
+    ID_TAG,
+    OutboxEntry,
+    OutboxState,
+    callback_entry_id,
+    callback_generation,
+)
 from ringback.domain.receipts import Problem, Receipt
 from ringback.domain.webitel import (
     MAX_FILE_NAME_LENGTH,
@@ -45,10 +60,14 @@ from ringback.domain.webitel import (
 from ringback.observability import logger, metrics
 from ringback.ports.clock import Clock
 from ringback.ports.dnc import DoNotCallList
+from ringback.ports.erasures import ErasureTombstones
 from ringback.ports.outbox import DialerOutbox
-from ringback.ports.projections import CallbackStatusSink
+from ringback.ports.projections import CallbackStates, CallbackStatusSink
 from ringback.ports.receipts import ReceiptStore
 from ringback.ports.webitel import WebitelClient
+from ringback.services.erasures import run_erasures
+from ringback.services.member_stops import run_stops, settle_now
+from ringback.services.reservations import SlotHolds, sweep_slot_holds
 
 UploadJob = Literal["callbacks", "campaigns"]
 JOBS: tuple[UploadJob, ...] = ("callbacks", "campaigns")
@@ -71,6 +90,9 @@ class UploadSettings:
     # (a number may be added after the list was imported). Callback requests are the
     # customer's own request and are never suppressed.
     dnc_sources: frozenset[str] = frozenset({"campaign"})
+    # An entry whose callback request is not stored yet waits this long before it is taken for
+    # the leftover of a submit that died (the submit writes both at once, within seconds).
+    missing_request_grace_s: int = 120
 
     def __post_init__(self) -> None:
         if not 1 <= self.batch_size <= 10_000:
@@ -160,6 +182,7 @@ class _Uploader:
         callback_status: CallbackStatusSink | None = None,
         *,
         record_outcomes: bool = False,
+        callback_states: CallbackStates | None = None,
     ) -> None:
         self.outbox = outbox
         self.webitel = webitel
@@ -170,6 +193,7 @@ class _Uploader:
         self.dnc = dnc
         self.on_delivered = on_delivered
         self.callback_status = callback_status
+        self.callback_states = callback_states
         # Per-entry outcomes are kept only for ``deliver_now`` (a few entries): a scheduled run
         # may settle 100k members, and its memory must stay flat (the receipt has the counts).
         self.outcomes: dict[str, DeliveryOutcome] | None = {} if record_outcomes else None
@@ -214,6 +238,10 @@ class _Uploader:
                 )
         remaining = [e for e in remaining if e.entry_id in batch.unsettled]
 
+        if self.callback_states is not None:
+            self._skip_closed(batch, remaining, now)
+            remaining = [e for e in remaining if e.entry_id in batch.unsettled]
+
         if self.dnc is not None:
             checked = [e for e in remaining if e.source in self.settings.dnc_sources]
             numbers = {c.destination for e in checked for c in e.member.communications}
@@ -221,7 +249,7 @@ class _Uploader:
             for entry in checked:
                 if any(c.destination in blocked for c in entry.member.communications):
                     # Whole member: with one number on the list the person asked not to be called.
-                    self.outbox.cancel(entry.entry_id, reason="do-not-call")
+                    self.outbox.cancel(entry.entry_id, reason="do-not-call", owner=self.owner)
                     self._settle(batch, entry, "dnc_suppressed", OutboxState.CANCELLED, reason="do-not-call")
             remaining = [e for e in remaining if e.entry_id in batch.unsettled]
 
@@ -240,6 +268,55 @@ class _Uploader:
             else:
                 ready.append(entry)
         return ready
+
+    def _skip_closed(self, batch: _Batch, entries: Sequence[OutboxEntry], now: datetime) -> None:
+        """Cancel the entries whose callback request closed (or is gone); defer the ones whose
+        request is not stored yet (see the module docstring)."""
+        assert self.callback_states is not None
+        wanted = {e.source_id for e in entries if e.source == "callback" and e.source_id}
+        if not wanted:
+            return
+        states = self.callback_states.open_states(sorted(wanted))
+        grace = timedelta(seconds=self.settings.missing_request_grace_s)
+        for entry in entries:
+            if entry.source != "callback" or not entry.source_id:
+                continue
+            found = states.get(entry.source_id)
+            current = found is not None and found.entry_id in (None, entry.entry_id)
+            if found is not None and found.state == "open" and current:
+                self._retire_older(entry)
+                continue
+            # Not stored yet, or a reschedule that wrote its new entry but has not switched yet:
+            # wait for the grace, then it belongs to a submit or a move that died.
+            newer = (
+                found is not None
+                and found.entry_id is not None
+                and callback_generation(entry.entry_id) > callback_generation(found.entry_id)
+            )
+            if (found is None or (newer and found.state == "open")) and now - _created_at(entry, now) < grace:
+                self.outbox.defer(
+                    entry.entry_id, owner=self.owner, until=now + grace, reason="request not stored yet"
+                )
+                self._settle(batch, entry, "deferred", OutboxState.PENDING, reason="request not stored yet")
+                continue
+            if found is None:
+                reason = "request gone (erased or never stored)"
+            elif found.state == "closed":
+                reason = "request closed"
+            else:
+                reason = "not the request's current entry (rescheduled)"
+            # This run holds the claim and has not sent it: no stop needed unless an earlier
+            # send's outcome is unknown (then the cancel arms a stop order that searches first).
+            self.outbox.cancel(entry.entry_id, reason=reason, owner=self.owner)
+            self._settle(batch, entry, "closed_before_send", OutboxState.CANCELLED, reason=reason)
+            logger.info("not sent: its callback request closed", extra={"entry_id": entry.entry_id})
+
+    def _retire_older(self, entry: OutboxEntry) -> None:
+        """Before a rescheduled request's current entry is sent, its older generations are
+        cancelled (a stop order for one already in Webitel): a reschedule that died after its
+        switch never leaves the old member to ring as well."""
+        for generation in range(callback_generation(entry.entry_id)):
+            self.outbox.cancel(callback_entry_id(entry.source_id, generation), reason="rescheduled")
 
     def _reconcile(self, batch: _Batch, entry: OutboxEntry) -> bool:
         """Search Webitel for the entry's tag; True when it was found (and marked delivered)."""
@@ -292,14 +369,13 @@ class _Uploader:
         group = self.receipt.group(entry.queue_id, entry.file_name)
         before = self.outbox.mark_delivered(entry.entry_id, member_id, owner=self.owner)
         if before == OutboxState.CANCELLED:
-            # Cancelled while it was on the wire: stop it in Webitel so nobody is dialled.
+            # Cancelled while it was on the wire: ``mark_delivered`` armed its stop order; try it
+            # now, and the stop orders of the next runs finish it if Webitel does not confirm.
             group.add("cancelled_after_send")
-            try:
-                self.webitel.stop_member(entry.queue_id, member_id, "cancel")
-            except WebitelError as error:
+            if not settle_now(self.outbox, self.webitel, entry.entry_id):
                 logger.error(
-                    "could not stop a member cancelled during upload",
-                    extra={"entry_id": entry.entry_id, "member_id": member_id, "error": str(error)},
+                    "could not stop a member cancelled during upload; its stop order stays",
+                    extra={"entry_id": entry.entry_id, "member_id": member_id},
                 )
             self._settle(batch, entry, None, OutboxState.CANCELLED, member_id=member_id)
             return
@@ -399,6 +475,15 @@ class _Uploader:
         batch.in_flight = set()
 
 
+def _created_at(entry: OutboxEntry, default: datetime) -> datetime:
+    """When the callback request behind the entry was made (its member carries it)."""
+    text = entry.member.variables.get("callback_created_at")
+    try:
+        return datetime.fromisoformat(text) if text else default
+    except ValueError:
+        return default
+
+
 def run_upload(
     job: UploadJob,
     outbox: DialerOutbox,
@@ -414,6 +499,9 @@ def run_upload(
     time_left_s: Callable[[], float] | None = None,
     run_id: str | None = None,
     callback_status: CallbackStatusSink | None = None,
+    callback_states: CallbackStates | None = None,
+    erasures: ErasureTombstones | None = None,
+    slot_holds: SlotHolds | None = None,
 ) -> Receipt:
     """Deliver the due entries of the job's queue, batch by batch, until none is due, the
     time budget is used up or Webitel is unavailable. Returns (and stores) the receipt.
@@ -425,7 +513,32 @@ def run_upload(
     receipt = Receipt(
         run_id=run_id or new_run_id(clock, job), kind="upload", job=job, owner=owner, started_at=clock.now()
     )
-    uploader = _Uploader(outbox, webitel, clock, owner, settings, receipt, dnc, on_delivered, callback_status)
+    uploader = _Uploader(
+        outbox,
+        webitel,
+        clock,
+        owner,
+        settings,
+        receipt,
+        dnc,
+        on_delivered,
+        callback_status,
+        callback_states=callback_states,
+    )
+    stops = run_stops(
+        outbox, webitel, clock, queue_id, owner, lease_s=settings.lease_s, callback_states=callback_states
+    )
+    if stops.stopped:
+        receipt.group(queue_id).add("members_stopped", stops.stopped)
+    if stops.deferred:
+        receipt.group(queue_id).add("stops_deferred", stops.deferred)
+    if slot_holds is not None:
+        sweep_slot_holds(slot_holds, clock, config)
+    if erasures is not None:
+        # Erasures whose Webitel part failed: retried until Webitel confirms (services.erasures).
+        completed = run_erasures(erasures, outbox, webitel, clock, lease_s=settings.lease_s)
+        if completed:
+            receipt.group(queue_id).add("erasures_completed", completed)
     failure: str | None = None
     for _ in range(settings.max_batches):
         if time_left_s is not None and time_left_s() < settings.reserve_s:

@@ -20,6 +20,7 @@ from ringback.domain.events.webitel import AGENT_STATUS, CALL_EVENTS, WebitelEve
 from ringback.domain.events.widget import WidgetEvent
 from ringback.domain.phones import InvalidPhone, parse_phone
 from ringback.observability import logger
+from ringback.ports.outbox import DialerOutbox
 from ringback.ports.projections import CallbackStatusStore, Projections
 
 CLOSED_BY_CALL_IN = "the customer called in and reached an agent"
@@ -34,9 +35,14 @@ class Projector:
         zone: ZoneInfo,
         default_region: str,
         inbound_queues: Callable[[], frozenset[str]] = frozenset,
+        outbox: DialerOutbox | None = None,
     ) -> None:
         self._projections = projections
         self._callbacks = callbacks
+        # Where a closed request's entries are cancelled (and stop orders armed for members
+        # already in Webitel). Without it (the inline ingest path) the stream projector does it:
+        # ``requests_to_close`` also finds the requests this event closed before.
+        self._outbox = outbox
         self._zone = zone
         self._region = default_region
         # The operator config's inbound queues: Webitel's queue hooks carry no direction, so a
@@ -148,12 +154,20 @@ class Projector:
             self._close_open_requests(closure)
 
     def _close_open_requests(self, closure: p.InboundClosure) -> None:
-        for callback_id in self._callbacks.open_requests_for_phone(closure.e164, closure.at):
+        """The customer called in and reached an agent: their open requests are completed, their
+        outbox entries cancelled, and members already in Webitel get stop orders (the dialer
+        schedule stops them; the projector holds no Webitel token). Every step is idempotent, so
+        the stream's retry of a failed application finishes it."""
+        for request in self._callbacks.requests_to_close(closure.e164, closure.at, closure.event_id):
+            callback_id = request.callback_id
             self._callbacks.advance(
                 p.CallbackAdvance(
                     callback_id, CallbackStatus.COMPLETED, closure.at, CLOSED_BY_CALL_IN, closure.event_id
                 )
             )
+            if self._outbox is not None:
+                for entry_id in request.entry_ids:
+                    self._outbox.cancel(entry_id, reason=CLOSED_BY_CALL_IN)
             marker = LoggedEvent(
                 source=EventSource.WEBITEL,
                 event_type="bridged",

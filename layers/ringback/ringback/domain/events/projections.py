@@ -103,6 +103,14 @@ class InboundClosure:
 
 
 @dataclass(frozen=True)
+class ClosingRequest:
+    """A request an inbound call closes, with every outbox entry it has had."""
+
+    callback_id: str
+    entry_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ProjectionPlan:
     """Everything one logged event changes, as data (the projector service executes it)."""
 
