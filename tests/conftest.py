@@ -87,6 +87,11 @@ def lambda_env(
 ) -> Iterator[Callable[..., dict[str, str]]]:
     def _apply(function_id: str, **overrides: str) -> dict[str, str]:
         env = moto_stack.function_environment(stack_template, function_id)
+        # One moto process serves every test worker: on a busy 2-core machine a call can take
+        # longer than the webhook path's 300 ms production read timeout. In-process tests allow
+        # the most the setting does (still inside Webitel's budget); the fault tests prove the
+        # 503 with whatever timeout is set, and the budget itself is checked on the constants.
+        env.setdefault("RINGBACK_WEBHOOK_READ_TIMEOUT_MS", "700")
         env.update(overrides)
         for key, value in env.items():
             monkeypatch.setenv(key, value)

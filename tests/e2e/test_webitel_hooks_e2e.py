@@ -6,6 +6,8 @@ docs/events.md) and posts it at ringback's /v1/events/webitel over HTTP, like fl
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -28,24 +30,35 @@ def test_online_pause_online_from_webitels_team_hook_leaves_the_agent_online(loc
         "hooks",
         {"url": f"{local_stack.api_url}/v1/events/webitel", "token": local_stack.tokens["events"]},
     )
+    fired: list[dict[str, Any]] = []
     try:
-        fired = [
-            knob(
-                local_stack,
-                "hooks/fire",
-                {"hook": "team", "agent_id": "14", "status": status, "status_payload": reason},
+        for status, reason in (("online", None), ("pause", "lunch"), ("online", None)):
+            last_sent_at = datetime.now(UTC) - timedelta(seconds=1)  # arrival times are ringback's
+            fired.append(
+                knob(
+                    local_stack,
+                    "hooks/fire",
+                    {"hook": "team", "agent_id": "14", "status": status, "status_payload": reason},
+                )
             )
-            for status, reason in (("online", None), ("pause", "lunch"), ("online", None))
-        ]
     finally:
         local_stack.webitel.set_agent_status("14", "offline")
     assert [f["status"] for f in fired] == [202, 202, 202]
     assert [f["answer"]["events"][0]["status"] for f in fired] == ["accepted"] * 3
     assert "timestamp" not in fired[0]["sent"] and fired[0]["sent"]["extension"] == "1004"
-    agents = httpx.get(
-        f"{local_stack.api_url}/v1/agents", headers={"Authorization": f"Bearer {local_stack.tokens['agent']}"}
-    ).json()["agents"]
-    [dave] = [a for a in agents if (a["source"], a["agent_id"]) == ("webitel", "14")]
+    # The hook's answer follows the event-log write; the stream poller projects it shortly after.
+    # Poll until the view holds the third change (its ``since`` is that change's arrival), bounded.
+    deadline = time.monotonic() + 30
+    while True:
+        agents = httpx.get(
+            f"{local_stack.api_url}/v1/agents",
+            headers={"Authorization": f"Bearer {local_stack.tokens['agent']}"},
+        ).json()["agents"]
+        [dave] = [a for a in agents if (a["source"], a["agent_id"]) == ("webitel", "14")] or [{}]
+        since = dave.get("since")
+        if (since and datetime.fromisoformat(since) >= last_sent_at) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert dave["status"] == "online" and dave["extension"] == "1004"
 
 

@@ -48,7 +48,7 @@ CALLBACK_QUEUE = "1"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 VISITOR_TZ = "America/New_York"  # the contact centre is in Europe/Prague: times must be converted
-MAX_GZIP_BYTES = 12 * 1024
+MAX_GZIP_BYTES = 13 * 1024
 EVENT_NAMES = [
     "ringbackReady",
     "ringbackStatus",

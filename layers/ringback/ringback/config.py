@@ -43,6 +43,9 @@ class Settings(BaseSettings):
 
     allowed_origins: str = ""
     routing_budget_ms: int = Field(default=300, ge=50, le=900)
+    # The webhook path's read timeout per AWS call (adapters.aws explains the 1000 ms budget it
+    # fits); never above 700 so connect + read stays inside Webitel's timeout.
+    webhook_read_timeout_ms: int = Field(default=300, ge=50, le=700)
     # Routing answers kept in memory: served fresh for cache_ttl_s (0 = always read live), and
     # when the directory fails, served for up to stale_if_error_s instead of the fallback.
     routing_cache_ttl_s: float = Field(default=5.0, ge=0, le=300)

@@ -34,12 +34,12 @@ WEBHOOK_READ_TIMEOUT_S = 0.3
 WEBHOOK_RETRIES = 0
 
 
-def webhook_client(service: str) -> Any:
+def webhook_client(service: str, *, read_timeout: float = WEBHOOK_READ_TIMEOUT_S) -> Any:
     """A client for the webhook path: its worst case per call is connect + read, 0.5 s (see above)."""
     return client(
         service,
         connect_timeout=WEBHOOK_CONNECT_TIMEOUT_S,
-        read_timeout=WEBHOOK_READ_TIMEOUT_S,
+        read_timeout=read_timeout,
         max_attempts=WEBHOOK_RETRIES,
     )
 

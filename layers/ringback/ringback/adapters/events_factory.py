@@ -8,7 +8,6 @@ from zoneinfo import ZoneInfo
 from ringback.adapters.aws import (
     AWS_ERRORS,
     WEBHOOK_CONNECT_TIMEOUT_S,
-    WEBHOOK_READ_TIMEOUT_S,
     webhook_client,
 )
 from ringback.adapters.clock import SystemClock
@@ -77,7 +76,7 @@ def ingest() -> Ingest:
     log = DynamoEventLog(
         settings.event_log_table,
         retention_days=settings.event_retention_days,
-        client=webhook_client("dynamodb"),
+        client=webhook_client("dynamodb", read_timeout=settings.webhook_read_timeout_ms / 1000),
     )
     return Ingest(log, SystemClock())
 
@@ -95,7 +94,10 @@ def widget_guard() -> WidgetGuard:
     settings = get_settings()
     limits = WidgetLimits(tuple(settings.allowed_origin_list), settings.widget_events_per_minute)
     return WidgetGuard(
-        DynamoFixedWindowLimiter(settings.guard_table, client=webhook_client("dynamodb")),
+        DynamoFixedWindowLimiter(
+            settings.guard_table,
+            client=webhook_client("dynamodb", read_timeout=settings.webhook_read_timeout_ms / 1000),
+        ),
         SsmOperatorConfig(settings.config_parameter, max_age_s=settings.operator_config_max_age_s),
         SystemClock(),
         limits,
@@ -112,7 +114,7 @@ def webitel_tokens() -> SecretTokens:
         settings.webitel_hook_tokens_secret,
         max_age_s=settings.secrets_max_age_s,
         connect_timeout=WEBHOOK_CONNECT_TIMEOUT_S,
-        read_timeout=WEBHOOK_READ_TIMEOUT_S,
+        read_timeout=settings.webhook_read_timeout_ms / 1000,
         max_attempts=0,
     )
 
