@@ -209,12 +209,12 @@ def environment(env: Mapping[str, str]) -> Iterator[None]:
         os.environ.update(saved)
 
 
-def load_function(directory: str, module_name: str) -> ModuleType:
-    """``functions/<directory>/app.py`` imported as ``module_name``, its folder on ``sys.path`` as
-    in the deployed package."""
+def load_function(directory: str, module_name: str, file_name: str = "app.py") -> ModuleType:
+    """``functions/<directory>/<file_name>`` imported as ``module_name``, its folder on
+    ``sys.path`` as in the deployed package."""
     code = ROOT / "functions" / directory
     sys.path.insert(0, str(code))
-    spec = importlib.util.spec_from_file_location(module_name, code / "app.py")
+    spec = importlib.util.spec_from_file_location(module_name, code / file_name)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

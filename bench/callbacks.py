@@ -132,7 +132,7 @@ def warm_latency(
     stack: aws.ProvisionedStack, tpl: template.StackTemplate, config_name: str, requests: int
 ) -> dict[str, float]:
     with environment(function_env(stack, tpl, config_name)):
-        app = load_function("callbacks", "bench_callbacks_app")
+        app = load_function("callbacks", "bench_callbacks_app", "form_api.py")
         from devstack.lambda_context import LambdaContext
         from tests.support.events import http_event
 

@@ -2,8 +2,9 @@
 
 The page-view routes answer from a lean path: ``GET /v1/status`` (every page view of the
 customer's website asks it) and the widget's static files. Everything else (the form, slots,
-self-service, erasure, health) is the full resolver in ``app.py``, imported on the first such
-request of a container, so a visitor's first page view after a quiet spell does not wait for
+self-service, erasure, health) is the full resolver in ``form_api.py``, imported on the first
+such request of a container (a name no other function's folder has, so a process that loads
+several functions, as the tests do, always finds this folder's), so a visitor's first page view after a quiet spell does not wait for
 the form, idempotency and phone-number machinery to load (``bench/coldstart.py`` measures
 both paths).
 """
@@ -76,16 +77,16 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             else None,
             stage_prefix="" if stage == "$default" else f"/{stage}",
         )
-    import app  # type: ignore[import-not-found,unused-ignore]  # the full resolver, on first use
+    import form_api  # type: ignore[import-not-found,unused-ignore]  # the full resolver, on first use
 
-    result: dict[str, Any] = app.lambda_handler(event, context)
+    result: dict[str, Any] = form_api.lambda_handler(event, context)
     return result
 
 
 def __getattr__(name: str) -> Any:
     """``entry.app``: the full resolver (its OpenAPI schema, for tests and docs)."""
     if name == "app":
-        import app  # type: ignore[import-not-found,unused-ignore]
+        import form_api  # type: ignore[import-not-found,unused-ignore]
 
-        return app.app
+        return form_api.app
     raise AttributeError(name)

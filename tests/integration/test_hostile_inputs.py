@@ -8,7 +8,6 @@ status must be documented and its body must match the documented schema.
 
 from __future__ import annotations
 
-import importlib
 import json
 import random
 import uuid
@@ -61,13 +60,7 @@ class Handlers:
     """The three HTTP functions, each loaded with its own template environment."""
 
     def __init__(self, load: Callable[[str], ModuleType], context: Any, tokens: dict[str, str]) -> None:
-        # CallbacksFunction last, and its sibling app.py (which entry.py imports on first use)
-        # imported now: in this one process every function's folder is on the path, and each has
-        # an app.py, as no Lambda container ever has.
-        self.modules = {
-            name: load(name) for name in sorted(HTTP_FUNCTIONS, key=lambda n: n == "CallbacksFunction")
-        }
-        importlib.import_module("app")
+        self.modules = {name: load(name) for name in HTTP_FUNCTIONS}
         self.context = context
         self.tokens = tokens
         self.rng = random.Random(13)
