@@ -11,6 +11,7 @@ from typing import Any
 
 from devstack.aws import aws_client
 from devstack.template import load
+from ringback.adapters.outbox_dynamo import due_pks
 from ringback.domain import schedule as hours
 from ringback.domain.operator_config import OperatorConfig
 
@@ -54,29 +55,34 @@ def operator_config(stack_json: dict[str, Any]) -> OperatorConfig:
 
 
 def pending(stack_json: dict[str, Any], queue_id: str) -> Pending:
-    """Pending entries of ``queue_id`` in the dialer outbox and the earliest due time."""
+    """Pending entries of ``queue_id`` in the dialer outbox and the earliest due time (every
+    shard of the queue's due index, as the dialer reads it)."""
     ddb = aws_client("dynamodb", stack_json["urls"]["moto"])
-    query: dict[str, Any] = {
-        "TableName": stack_json["names"]["DialerOutboxTable"],
-        "IndexName": "gsi1",
-        "KeyConditionExpression": "gsi1pk = :pk",
-        "ExpressionAttributeValues": {":pk": {"S": f"DUE#{queue_id}"}},
-        "ProjectionExpression": "#s, due_at",
-        "ExpressionAttributeNames": {"#s": "state"},
-    }
-    count, read, first = 0, 0, None
-    while True:
-        answer = ddb.query(**query)
-        for item in answer.get("Items", []):
-            read += 1
-            if item.get("state", {}).get("S") != "pending":
-                continue
-            count += 1
-            due = datetime.fromisoformat(item["due_at"]["S"].replace("Z", "+00:00"))
-            first = due if first is None or due < first else first
-        query["ExclusiveStartKey"] = answer.get("LastEvaluatedKey")
-        if not query["ExclusiveStartKey"] or read >= _MAX_READ:
-            return Pending(count, bool(query["ExclusiveStartKey"]), first)
+    count, read, first, more = 0, 0, None, False
+    for partition in due_pks(queue_id):
+        query: dict[str, Any] = {
+            "TableName": stack_json["names"]["DialerOutboxTable"],
+            "IndexName": "gsi1",
+            "KeyConditionExpression": "gsi1pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": partition}},
+            "ProjectionExpression": "#s, due_at",
+            "ExpressionAttributeNames": {"#s": "state"},
+        }
+        while read < _MAX_READ:
+            answer = ddb.query(**query)
+            for item in answer.get("Items", []):
+                read += 1
+                if item.get("state", {}).get("S") != "pending":
+                    continue
+                count += 1
+                due = datetime.fromisoformat(item["due_at"]["S"].replace("Z", "+00:00"))
+                first = due if first is None or due < first else first
+            query["ExclusiveStartKey"] = answer.get("LastEvaluatedKey")
+            if not query["ExclusiveStartKey"]:
+                break
+        else:
+            more = True
+    return Pending(count, more, first)
 
 
 def _when(moment: datetime, config: OperatorConfig, now: datetime) -> str:

@@ -82,8 +82,15 @@ def test_a_queue_hook_body_from_the_knob_is_accepted_with_every_exported_variabl
     assert fired["status"] == 202, fired
     sent = fired["sent"]
     assert {"channel", "destination_seq", "cc_resource_id", "timestamp"} <= set(sent)
-    call = httpx.get(
-        f"{local_stack.api_url}/v1/calls/{sent['member_channel_id']}",
-        headers={"Authorization": f"Bearer {local_stack.tokens['agent']}"},
-    )
+    # The hook's answer follows the event-log write; the stream poller projects the call shortly
+    # after: ask until it is there (bounded).
+    deadline = time.monotonic() + 30
+    while True:
+        call = httpx.get(
+            f"{local_stack.api_url}/v1/calls/{sent['member_channel_id']}",
+            headers={"Authorization": f"Bearer {local_stack.tokens['agent']}"},
+        )
+        if call.status_code != 404 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert call.status_code == 200 and call.json()["state"] == "bridged"
