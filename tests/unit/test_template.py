@@ -32,7 +32,7 @@ def test_runtime_architecture_and_the_one_shared_layer(stack: StackTemplate) -> 
 
 
 def test_one_function_per_job_each_with_its_handler_file(stack: StackTemplate) -> None:
-    assert {"CallbacksFunction", "RoutingFunction", "EventsFunction", "DialerFunction"} <= set(
+    assert {"CallbacksFunction", "RoutingFunction", "EventsFunction", "DialerFunction", "ConsoleFunction"} <= set(
         stack.functions
     )
     for spec in stack.functions.values():
@@ -44,7 +44,7 @@ def test_routes_are_unique_and_versioned(stack: StackTemplate) -> None:
     keys = [r.route_key for r in stack.routes]
     assert len(keys) == len(set(keys))
     for route in stack.routes:
-        assert route.path.startswith(("/v1/", "/widget")), route.path
+        assert route.path.startswith(("/v1/", "/widget", "/console")), route.path
 
 
 def test_every_ringback_variable_is_a_setting(stack: StackTemplate) -> None:
