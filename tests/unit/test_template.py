@@ -32,7 +32,7 @@ def test_runtime_architecture_and_the_one_shared_layer(stack: StackTemplate) -> 
 
 
 def test_one_function_per_job_each_with_its_handler_file(stack: StackTemplate) -> None:
-    assert {"CallbacksFunction", "RoutingFunction", "EventsFunction", "DialerFunction", "ConsoleFunction"} <= set(
+    assert {"CallbacksFunction", "RoutingFunction", "EventsFunction", "DialerFunction"} <= set(
         stack.functions
     )
     for spec in stack.functions.values():
