@@ -17,12 +17,11 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field
 
 from ringback.adapters import console_factory as wiring
 from ringback.adapters.clock import SystemClock
 from ringback.api.resolver import make_resolver
-from ringback.domain.console import SESSION_COOKIE, Session, cookie_value
+from ringback.domain.console import SESSION_COOKIE, Redrive, Session, SignIn, cookie_value
 from ringback.observability import logger
 
 app = make_resolver()
@@ -38,16 +37,6 @@ CSP = (
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 _CLOCK = SystemClock()
-
-
-class SignIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    credential: str = Field(min_length=1, max_length=256)
-
-
-class Redrive(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    entry_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(min_length=1, max_length=50)
 
 
 @lru_cache(maxsize=len(ASSETS))

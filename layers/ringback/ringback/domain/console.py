@@ -24,8 +24,10 @@ import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Annotated, Any, Final
 from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from ringback.domain.callback_status import CallbackStatus
 from ringback.domain.phones import mask_e164
@@ -60,6 +62,7 @@ BOARD_ATTRIBUTES: Final = (
     "expires_at",
 )
 MAX_UTM_CHARS: Final = 64
+MAX_REDRIVE: Final = 50
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -240,6 +243,25 @@ def service_level(
         "outcomes": outcomes,
         "per_hour": [{"hour": h, **counts} for h, counts in hours.items()],
     }
+
+
+# ------------------------------------------------------------------------------ request bodies
+
+
+class SignIn(BaseModel):
+    """Body of ``POST /v1/console/session``."""
+
+    model_config = ConfigDict(extra="forbid")
+    credential: str = Field(min_length=1, max_length=256)
+
+
+class Redrive(BaseModel):
+    """Body of ``POST /v1/console/redrive``."""
+
+    model_config = ConfigDict(extra="forbid")
+    entry_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        min_length=1, max_length=MAX_REDRIVE
+    )
 
 
 # ------------------------------------------------------------------------- session and CSRF

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from ringback.domain import console as c
 from ringback.domain.callback_status import OPEN, CallbackStatus
+from ringback.domain.console import MAX_REDRIVE
 from ringback.domain.console_charts import grouped_bars
 from ringback.domain.errors import FieldProblem, Forbidden, Unauthorized, Unprocessable
 from ringback.domain.events import projections as p
@@ -37,7 +38,6 @@ from ringback.services.dialer_upload import redrive
 FUNNEL_DAYS: Final = 7
 FUNNEL_CHART_STAGES: Final = ("opened", "requested", "booked", "connected")
 RECEIPTS_READ: Final = 20
-MAX_REDRIVE: Final = 50
 OPEN_STATUSES: Final = tuple(s.value for s in CallbackStatus if s in OPEN)
 ALL_STATUSES: Final = tuple(s.value for s in CallbackStatus)
 
