@@ -320,6 +320,15 @@ def test_chart_is_valid_svg_with_a_title_and_escaped_text() -> None:
     assert "<today>" not in svg
 
 
+@pytest.mark.parametrize(
+    ("top", "axis"), [(0, 4), (1, 4), (4, 4), (5, 8), (9, 20), (33, 40), (41, 80), (999, 2000)]
+)
+def test_chart_axis_has_four_whole_steps_above_the_highest_bar(top: int, axis: int) -> None:
+    from ringback.domain.console_charts import _nice_max
+
+    assert _nice_max(top) == axis and axis % 4 == 0 and axis >= top
+
+
 def test_chart_refuses_series_of_the_wrong_length() -> None:
     with pytest.raises(ValueError):
         grouped_bars("x", ["a", "b"], [("s", [1])])

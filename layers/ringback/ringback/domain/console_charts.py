@@ -20,10 +20,14 @@ PAD_TOP: Final = 24
 
 
 def _nice_max(value: int) -> int:
-    if value <= 5:
-        return 5
-    step = int(10 ** (len(str(value)) - 1))
-    return int(((value + step - 1) // step) * step)
+    """The y axis' top: four equal whole-number steps of 1, 2 or 5 times a power of ten."""
+    unit = max(1, -(-value // 4))
+    power = 1
+    while True:
+        for step in (1, 2, 5):
+            if step * power >= unit:
+                return 4 * step * power
+        power *= 10
 
 
 def grouped_bars(
