@@ -17,6 +17,7 @@ from typing import Any, Final
 from ringback.adapters.aws import client as aws_client
 from ringback.adapters.dynamo import from_item
 from ringback.adapters.outbox_dynamo import entry_key
+from ringback.domain.receipts import Receipt
 
 STATUS_INDEX: Final = "gsi2"
 _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="console-ddb")
@@ -86,6 +87,31 @@ class DynamoOutboxStates:
                 if not pending:
                     break
         return states
+
+
+class DynamoRecentReceipts:
+    """The newest receipts in one Query: the outbox's ``gsi1`` projects every attribute, so the
+    ``RUNS`` partition already holds each receipt's body (``DynamoReceipts.recent`` reads each
+    again by key, one round trip per receipt). Implements ``ReceiptStore.recent`` only."""
+
+    def __init__(self, table: str, *, client: Any = None) -> None:
+        self._table = table
+        self._client = client or aws_client("dynamodb", connect_timeout=1.0, read_timeout=3.0)
+
+    def recent(self, limit: int = 20) -> list[Receipt]:
+        answer = self._client.query(
+            TableName=self._table,
+            IndexName="gsi1",
+            KeyConditionExpression="gsi1pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": "RUNS"}},
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [
+            Receipt.model_validate_json(item["body"]["S"])
+            for item in answer.get("Items", [])
+            if "body" in item
+        ]
 
 
 class SqsQueueDepths:

@@ -6,8 +6,13 @@ from datetime import timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from ringback.adapters.console_dynamo import DynamoConsoleRequests, DynamoOutboxStates, SqsQueueDepths
-from ringback.adapters.outbox_dynamo import DynamoDialerOutbox, DynamoReceipts
+from ringback.adapters.console_dynamo import (
+    DynamoConsoleRequests,
+    DynamoOutboxStates,
+    DynamoRecentReceipts,
+    SqsQueueDepths,
+)
+from ringback.adapters.outbox_dynamo import DynamoDialerOutbox
 from ringback.adapters.projections_dynamo import DynamoProjections
 from ringback.adapters.secrets import SecretTokens, secret_value
 from ringback.config import get_settings
@@ -36,7 +41,7 @@ def data() -> ConsoleData:
     return ConsoleData(
         DynamoConsoleRequests(settings.callbacks_table),
         DynamoProjections(settings.projections_table),
-        DynamoReceipts(settings.outbox_table, retention_days=settings.outbox_retention_days),
+        DynamoRecentReceipts(settings.outbox_table),
         DynamoOutboxStates(settings.outbox_table),
         SqsQueueDepths(
             {"projector": settings.projector_dlq_url, "dialer_schedules": settings.dialer_schedule_dlq_url}

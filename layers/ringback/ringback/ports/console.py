@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from ringback.domain.receipts import Receipt
+
 
 class ConsoleRequests(Protocol):
     """Callback requests through the CallbacksTable's status index (never a scan)."""
@@ -21,6 +23,12 @@ class ConsoleRequests(Protocol):
 class OutboxStates(Protocol):
     def states(self, entry_ids: Sequence[str]) -> dict[str, str]:
         """entry id -> its outbox state now (ids not found are left out)."""
+        ...
+
+
+class RecentReceipts(Protocol):
+    def recent(self, limit: int = 20) -> list[Receipt]:
+        """The newest upload and import receipts first."""
         ...
 
 

@@ -12,7 +12,8 @@ never scans a table and never reads the event log.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import date, datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -29,15 +30,17 @@ from ringback.domain.tokens import token_matches
 from ringback.observability import mask_text
 from ringback.ports.auth import TokenSource
 from ringback.ports.clock import Clock
-from ringback.ports.console import ConsoleRequests, OutboxStates, QueueDepths
+from ringback.ports.console import ConsoleRequests, OutboxStates, QueueDepths, RecentReceipts
 from ringback.ports.outbox import DialerOutbox
 from ringback.ports.projections import Projections
-from ringback.ports.receipts import ReceiptStore
 from ringback.services.dialer_upload import redrive
 
 FUNNEL_DAYS: Final = 7
 FUNNEL_CHART_STAGES: Final = ("opened", "requested", "booked", "connected")
 RECEIPTS_READ: Final = 20
+# The page's reads are independent: issued concurrently, the answer takes about as long as the
+# slowest one (boto3 clients are thread-safe).
+_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="console-read")
 OPEN_STATUSES: Final = tuple(s.value for s in CallbackStatus if s in OPEN)
 ALL_STATUSES: Final = tuple(s.value for s in CallbackStatus)
 
@@ -98,7 +101,7 @@ class ConsoleData:
         self,
         requests: ConsoleRequests,
         projections: Projections,
-        receipts: ReceiptStore,
+        receipts: RecentReceipts,
         outbox_states: OutboxStates,
         depths: QueueDepths,
         *,
@@ -114,30 +117,39 @@ class ConsoleData:
     def data(self, now: datetime) -> dict[str, Any]:
         start = c.day_start(now, self._zone)
         today = start.astimezone(self._zone).date()
-        open_requests = self._requests.by_status(OPEN_STATUSES)
-        todays = self._requests.by_status(ALL_STATUSES, created_since=start)
-        attempts = c.first_attempts(self._projections.records(attempts_pk(today.isoformat())))
-        level = c.service_level(todays, attempts, now, self._zone)
-        receipts = self._receipts.recent(RECEIPTS_READ)
-        funnel = self._funnel(today)
+        reads: dict[str, Future[Any]] = {
+            "open": _POOL.submit(self._requests.by_status, OPEN_STATUSES),
+            "today": _POOL.submit(self._requests.by_status, ALL_STATUSES, created_since=start),
+            "attempts": _POOL.submit(self._projections.records, attempts_pk(today.isoformat())),
+            "receipts": _POOL.submit(self._receipts.recent, RECEIPTS_READ),
+            "agents": _POOL.submit(self._projections.records, p.AGENTS_PK),
+            "depths": _POOL.submit(self._depths.depths),
+        }
+        first = today - timedelta(days=FUNNEL_DAYS - 1)
+        funnel_days = [
+            _POOL.submit(self._projections.records, p.funnel_pk((first + timedelta(days=d)).isoformat()))
+            for d in range(FUNNEL_DAYS)
+        ]
+        level = c.service_level(
+            reads["today"].result(), c.first_attempts(reads["attempts"].result()), now, self._zone
+        )
+        funnel = self._funnel(first, today, [record for day in funnel_days for record in day.result()])
+        receipts: list[Receipt] = reads["receipts"].result()
         return {
             "generated_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "timezone": self._zone.key,
-            "board": c.build_board(open_requests, now),
+            "board": c.build_board(reads["open"].result(), now),
             "service_level": level,
             "service_level_chart": _service_level_chart(level),
             "funnel": funnel,
             "funnel_chart": _funnel_chart(funnel),
             "receipts": self._receipts_view(receipts),
-            "agents": p.fold_agents(self._projections.records(p.AGENTS_PK)),
-            "health": self._health(receipts, now),
+            "agents": p.fold_agents(reads["agents"].result()),
+            "health": self._health(receipts, now, reads["depths"].result()),
         }
 
-    def _funnel(self, today: Any) -> dict[str, Any]:
-        first = today - timedelta(days=FUNNEL_DAYS - 1)
-        records: list[dict[str, Any]] = []
-        for offset in range(FUNNEL_DAYS):
-            records += self._projections.records(p.funnel_pk((first + timedelta(days=offset)).isoformat()))
+    @staticmethod
+    def _funnel(first: date, today: date, records: list[dict[str, Any]]) -> dict[str, Any]:
         days = p.fold_funnel(records, first, today)
         sources: dict[str, dict[str, int]] = {}
         for day in days:
@@ -191,7 +203,8 @@ class ConsoleData:
         ]
         return {"rejected": rejected, "runs": runs}
 
-    def _health(self, receipts: Sequence[Receipt], now: datetime) -> dict[str, Any]:
+    @staticmethod
+    def _health(receipts: Sequence[Receipt], now: datetime, depths: dict[str, int | None]) -> dict[str, Any]:
         uploads = [r for r in receipts if r.kind == "upload"]
         last = uploads[0] if uploads else None
         webitel: dict[str, Any]
@@ -208,7 +221,7 @@ class ConsoleData:
         return {
             "webitel": webitel,
             "oldest_pending_age_s": oldest,
-            "dead_letters": self._depths.depths(),
+            "dead_letters": depths,
             # Degraded routing answers are a CloudWatch metric (RoutingDegraded), not a projection.
             "routing_degraded_today": None,
         }
