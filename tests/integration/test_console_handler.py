@@ -6,6 +6,7 @@ import json
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -216,3 +217,18 @@ def test_the_page_and_its_assets_are_served_with_a_strict_policy(console: Consol
     assert console("GET", "/console/console.js")[0] == 200
     assert console("GET", "/console/console.css")[0] == 200
     assert console("GET", "/console/app.py")[0] == 422
+
+
+def test_sample_event_needs_a_session_and_gets_the_data_with_one(
+    console: Console, moto_stack: aws.ProvisionedStack
+) -> None:
+    event = json.loads((Path(__file__).resolve().parents[2] / "events" / "console-data.json").read_text())
+    refused = console.module.lambda_handler(event, console.context)
+    assert refused["statusCode"] == 401  # the sample's cookie is a placeholder
+    console.sign_in(moto_stack.tokens["console"])
+    assert console.cookie is not None
+    answer = console.module.lambda_handler({**event, "cookies": [console.cookie]}, console.context)
+    assert answer["statusCode"] == 200
+    assert not answer.get("isBase64Encoded")  # compressed only for a client that accepts gzip
+    data = json.loads(answer["body"])
+    assert set(data) >= {"board", "service_level", "funnel", "receipts", "agents", "health", "csrf"}
