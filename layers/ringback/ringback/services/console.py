@@ -42,7 +42,7 @@ RECEIPTS_READ: Final = 20
 # slowest one (boto3 clients are thread-safe).
 _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="console-read")
 OPEN_STATUSES: Final = tuple(s.value for s in CallbackStatus if s in OPEN)
-ALL_STATUSES: Final = tuple(s.value for s in CallbackStatus)
+CLOSED_STATUSES: Final = tuple(s.value for s in CallbackStatus if s not in OPEN)
 
 
 class ConsoleAccess:
@@ -119,7 +119,8 @@ class ConsoleData:
         today = start.astimezone(self._zone).date()
         reads: dict[str, Future[Any]] = {
             "open": _POOL.submit(self._requests.by_status, OPEN_STATUSES),
-            "today": _POOL.submit(self._requests.by_status, ALL_STATUSES, created_since=start),
+            # Today's open requests are among the open ones: only the closed ones are read again.
+            "closed_today": _POOL.submit(self._requests.by_status, CLOSED_STATUSES, created_since=start),
             "attempts": _POOL.submit(self._projections.records, attempts_pk(today.isoformat())),
             "receipts": _POOL.submit(self._receipts.recent, RECEIPTS_READ),
             "agents": _POOL.submit(self._projections.records, p.AGENTS_PK),
@@ -130,15 +131,19 @@ class ConsoleData:
             _POOL.submit(self._projections.records, p.funnel_pk((first + timedelta(days=d)).isoformat()))
             for d in range(FUNNEL_DAYS)
         ]
+        open_requests = reads["open"].result()
         level = c.service_level(
-            reads["today"].result(), c.first_attempts(reads["attempts"].result()), now, self._zone
+            [*open_requests, *reads["closed_today"].result()],
+            c.first_attempts(reads["attempts"].result()),
+            now,
+            self._zone,
         )
         funnel = self._funnel(first, today, [record for day in funnel_days for record in day.result()])
         receipts: list[Receipt] = reads["receipts"].result()
         return {
             "generated_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "timezone": self._zone.key,
-            "board": c.build_board(reads["open"].result(), now),
+            "board": c.build_board(open_requests, now),
             "service_level": level,
             "service_level_chart": _service_level_chart(level),
             "funnel": funnel,
