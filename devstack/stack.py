@@ -189,6 +189,7 @@ class LocalStack:
                 "webitel_ui": root + "/",
                 "widget": f"{self.api_url}/widget",
                 "widget_script": f"{self.api_url}/widget.js",
+                "console": f"{self.api_url}/console",
             },
             "tokens": self.tokens,
             "names": dict(self.provisioned.names),
