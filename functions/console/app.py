@@ -9,6 +9,7 @@ expiry). The re-drive is a state change: same origin and the session's CSRF toke
 from __future__ import annotations
 
 import hashlib
+import json
 from functools import lru_cache
 from pathlib import Path as FilePath
 from typing import Annotated, Any
@@ -22,6 +23,7 @@ from ringback.adapters import console_factory as wiring
 from ringback.adapters.clock import SystemClock
 from ringback.api.resolver import make_resolver
 from ringback.domain.console import SESSION_COOKIE, Redrive, Session, SignIn, cookie_value
+from ringback.domain.errors import Unauthorized
 from ringback.observability import logger
 
 app = make_resolver()
@@ -103,14 +105,14 @@ def sign_in(body: Annotated[SignIn, Body()]) -> Response[str]:
     access.check_origin(app.current_event.headers.get("origin"), _host())
     try:
         session, value = access.sign_in(body.credential, _CLOCK.now())
-    except Exception:
+    except Unauthorized:
         logger.warning("console sign-in refused")
         raise
     logger.info("console sign-in", extra={"session": _session_ref(session)})
     return Response(
         200,
         content_types.APPLICATION_JSON,
-        body=f'{{"signed_in": true, "expires_in_s": {session.expires_at - session.issued_at}}}',
+        body=json.dumps({"signed_in": True, "expires_in_s": session.expires_at - session.issued_at}),
         headers=NO_STORE,
         cookies=[_cookie(value, session.expires_at - session.issued_at)],
     )
