@@ -454,3 +454,14 @@ def test_static_page_has_no_inline_script_and_labels_its_controls() -> None:
         assert f'for="{control}"' in html
     script = (static / "console.js").read_text()
     assert "?token" not in script and "localStorage" not in script
+
+
+def test_the_status_index_projects_exactly_what_the_console_may_show() -> None:
+    from devstack.template import load
+
+    table = load().raw["Resources"]["CallbacksTable"]["Properties"]
+    (index,) = [i for i in table["GlobalSecondaryIndexes"] if i["IndexName"] == "gsi2"]
+    assert [k["AttributeName"] for k in index["KeySchema"]] == ["status", "gsi1sk"]
+    projected = set(index["Projection"]["NonKeyAttributes"]) | {"status"}
+    assert projected == set(c.BOARD_ATTRIBUTES)
+    assert not projected & {"name", "email", "client_ip_hash", "page_url", "referrer"}
