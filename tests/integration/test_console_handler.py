@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import random
 from collections.abc import Callable
@@ -84,12 +85,18 @@ def test_sign_in_board_and_sign_out(
     load_handler: Callable[[str], ModuleType],
     lambda_context: Any,
     moto_stack: aws.ProvisionedStack,
-    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from ringback.observability import logger
+
     submitted = _submit(lambda_env, load_handler, lambda_context)
     lambda_env("ConsoleFunction")
     console = Console(load_handler("ConsoleFunction"), lambda_context)
-    capsys.readouterr()
+    # The shared Logger's handler writes to the stream it found at first import (pytest's
+    # capture may have replaced sys.stdout since): point it at a buffer of this test's own.
+    buffer = io.StringIO()
+    for handler in logger._logger.handlers:
+        monkeypatch.setattr(handler, "stream", buffer)
 
     status, refused, _ = console("GET", "/v1/console/data")
     assert status == 401 and refused["error"] == "unauthorized"
@@ -116,7 +123,7 @@ def test_sign_in_board_and_sign_out(
     text = json.dumps(data)
     assert now_phone not in text and later_phone not in text and now_phone[4:] not in text
 
-    logs = capsys.readouterr().out
+    logs = buffer.getvalue()
     assert "console read" in logs
     for phone in (now_phone, later_phone):
         assert phone[4:] not in logs and phone not in logs
