@@ -33,6 +33,11 @@ $(TOOLS)/.installed: requirements-tools.txt
 	$(TOOLS)/bin/python -m pip install --quiet -r requirements-tools.txt
 	@touch $@
 
+# axe-core (pinned in package.json / package-lock.json) for the console's accessibility check.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts --silent
+	@touch $@
+
 # Debian's Chromium for the widget's end-to-end tests (Playwright never downloads a browser here).
 browser:
 	@if ! command -v chromium >/dev/null 2>&1; then \
@@ -75,7 +80,7 @@ template: $(TOOLS)/.installed
 	$(TOOLS)/bin/cfn-lint template.yaml
 	$(TOOLS)/bin/python devstack/tools/check_template.py template.yaml
 
-test: $(VENV)/.installed $(TOOLS)/.installed browser
+test: $(VENV)/.installed $(TOOLS)/.installed browser node_modules/.installed
 	$(MAKE) --no-print-directory lint typecheck template
 	$(PY) -m pytest tests -q -p no:randomly -n 2 --dist loadgroup
 
@@ -85,11 +90,11 @@ unit: $(VENV)/.installed
 integration: $(VENV)/.installed
 	$(PY) -m pytest tests/integration -q
 
-e2e: $(VENV)/.installed browser
+e2e: $(VENV)/.installed browser node_modules/.installed
 	$(PY) -m pytest tests/e2e -q
 
 bench: $(VENV)/.installed
 	@set -e; for b in bench/[!_]*.py; do case $$b in *benchlib.py) continue;; esac; echo "== $$b"; PYTHONPATH=layers/ringback:. $(PY) $$b $(BENCH_ARGS); done
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .venv-sam .local .aws-sam test-artifacts
+	rm -rf $(VENV) $(TOOLS) .venv-sam .local .aws-sam test-artifacts node_modules

@@ -32,6 +32,7 @@ TOKEN_NAMES = {
     "AgentDesktopTokensSecret": "agent",
     "WebitelAccessTokenSecret": "webitel",
     "SigningKeySecret": "signing",
+    "ConsoleTokensSecret": "console",
 }
 
 

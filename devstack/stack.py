@@ -251,6 +251,7 @@ class LocalStack:
             "webitel": self.webitel_url,
             "widget": f"{self.api_url}/widget",
             "widget_script": f"{self.api_url}/widget.js",
+            "console": f"{self.api_url}/console",
         }
         if self.webitel is not None:  # the sandbox's read-only page (a real Webitel has its own)
             urls["webitel_ui"] = self.webitel_url.rsplit("/api", 1)[0] + "/"

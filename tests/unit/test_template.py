@@ -44,7 +44,7 @@ def test_routes_are_unique_and_versioned(stack: StackTemplate) -> None:
     keys = [r.route_key for r in stack.routes]
     assert len(keys) == len(set(keys))
     for route in stack.routes:
-        assert route.path.startswith(("/v1/", "/widget")), route.path
+        assert route.path.startswith(("/v1/", "/widget", "/console")), route.path
 
 
 def test_every_ringback_variable_is_a_setting(stack: StackTemplate) -> None:
@@ -144,6 +144,11 @@ NEEDED = {
             "BatchGetItem",
         },
         "CallbacksTable": {"GetItem", "UpdateItem", "DeleteItem", "Query"},
+    },
+    "ConsoleFunction": {
+        "CallbacksTable": {"Query"},
+        "ProjectionsTable": {"GetItem", "Query"},
+        "DialerOutboxTable": {"GetItem", "BatchGetItem", "Query", "UpdateItem"},
     },
     "ImportFunction": {
         "CustomersTable": {"GetItem", "PutItem", "DeleteItem", "BatchWriteItem", "Scan"},

@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     signing_key_secret: str = ""
     # The key of the widget endpoint's keyed IP hashes (events function; JSON {"current": ...}).
     ip_hash_key_secret: str = ""
+    # Operator console (docs/console.md): its credentials (a token secret), session lifetime and
+    # the dead-letter queues whose depth its health panel shows.
+    console_tokens_secret: str = ""
+    console_session_s: int = Field(default=12 * 3600, ge=300, le=7 * 86400)
+    projector_dlq_url: str = ""
+    dialer_schedule_dlq_url: str = ""
 
     allowed_origins: str = ""
     routing_budget_ms: int = Field(default=300, ge=50, le=900)

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from ringback.domain.callback_status import CallbackStatus
 from ringback.domain.events import projections as p
 from ringback.domain.events.agent import SobotMessage
+from ringback.domain.events.attempts import attempt_records
 from ringback.domain.events.envelope import EventSource, LoggedEvent
 from ringback.domain.events.webitel import AGENT_STATUS, CALL_EVENTS, WebitelEvent
 from ringback.domain.events.widget import WidgetEvent
@@ -99,6 +100,7 @@ class Projector:
                     agent=hook.agent_key,
                 )
             )
+            records.extend(attempt_records(callback_id, hook.event, event, self._zone))  # the console's SLA
             if status is not None:
                 advances.append(
                     p.CallbackAdvance(callback_id, status, event.occurred_at, reason, event.event_id)

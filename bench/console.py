@@ -1,0 +1,259 @@
+"""The operator console's data endpoint (``GET /v1/console/data``) through ConsoleFunction's
+handler against a moto server holding 10k callback requests and 100k events.
+
+Seeded: requests spread over 30 days (today's included, a share of them open), the event log,
+the projections those events make (attempts, the widget funnel, agents), 20 upload receipts with
+rejected members. The endpoint reads only indexes and projections, so its latency depends on
+today's and the open requests, not on what is stored.
+
+Figures (one JSON line at the end):
+* ``p50_ms`` / ``p99_ms`` of the data endpoint through the handler (target p99 < 100 ms);
+* ``ratio_p50``: its median against one bare Query of the status index in the same run.
+Full run: 10k requests, 100k events, 200 reads; ``--quick``: 1k requests, 10k events, 40 reads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "layers" / "ringback"), str(ROOT)]
+
+from bench.benchlib import arguments, environment, finish, load_function, moto_stack, summary, table  # noqa: E402
+from devstack.lambda_context import LambdaContext  # noqa: E402
+from tests.support.events import http_event  # noqa: E402
+
+STATUSES_OPEN = ("received", "queued", "dialing", "connected")
+STATUSES_DONE = ("completed", "completed", "completed", "failed", "expired", "cancelled")
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def batch_write(client: Any, table: str, items: list[dict[str, Any]]) -> None:
+    for start in range(0, len(items), 25):
+        pending: dict[str, Any] = {table: [{"PutRequest": {"Item": i}} for i in items[start : start + 25]]}
+        while pending:
+            pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+
+
+def request_item(i: int, created: datetime, status: str) -> dict[str, Any]:
+    cid = f"bench{i:08d}"
+    phone = f"+420777{i:06d}"
+    window_start = created + timedelta(minutes=random.randint(0, 30))
+    return {
+        "pk": _s(f"CB#{cid}"),
+        "sk": _s("REQUEST"),
+        "id": _s(cid),
+        "status": _s(status),
+        "status_at": {"N": str(int(created.timestamp() * 1000))},
+        "created_at": _s(created.isoformat()),
+        "gsi1pk": _s(f"PHONE#{phone}"),
+        "gsi1sk": _s(f"{created.isoformat()}#{cid}"),
+        "phone": _s(phone),
+        "name": _s("Bench Customer"),
+        "source": _s(random.choice(("web", "whisbi", "mluvii"))),
+        "utm": {"M": {"utm_source": _s(random.choice(("google", "newsletter", "direct")))}},
+        "mode": _s("later"),
+        "queue_id": _s("1"),
+        "due_at": _s(created.isoformat()),
+        "expected_call_at": _s(window_start.isoformat()),
+        "expected_call_by": _s((window_start + timedelta(minutes=30)).isoformat()),
+    }
+
+
+def event_item(i: int, at_ms: int) -> dict[str, Any]:
+    return {
+        "pk": _s(f"EV#bench-{i}"),
+        "sk": _s("EVENT"),
+        "source": _s("webitel"),
+        "event_type": _s("offering"),
+        "occurred_at": {"N": str(at_ms)},
+        "payload": _s(f'{{"event":"offering","member_channel_id":"bench","timestamp":"{at_ms}"}}'),
+    }
+
+
+def seed(stack: Any, requests: int, events: int, now: datetime) -> dict[str, int]:
+    from ringback.adapters.aws import client
+    from ringback.adapters.outbox_dynamo import DynamoReceipts
+    from ringback.domain.events.attempts import attempts_pk
+    from ringback.domain.receipts import Problem, Receipt
+
+    random.seed(7)
+    ddb = client("dynamodb")
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    items, today, open_count, attempts = [], 0, 0, []
+    for i in range(requests):
+        days_ago = random.randint(0, 29)
+        if days_ago == 0:
+            created = midnight + (now - midnight) * random.random()
+            today += 1
+        else:
+            created = now - timedelta(days=days_ago, seconds=random.randint(0, 86399))
+        is_open = (days_ago == 0 and random.random() < 0.4) or random.random() < 0.01
+        status = random.choice(STATUSES_OPEN) if is_open else random.choice(STATUSES_DONE)
+        open_count += is_open
+        items.append(request_item(i, created, status))
+        if days_ago == 0 and status != "received":
+            at = int((created + timedelta(seconds=random.randint(10, 1800))).timestamp() * 1000)
+            attempts.append(
+                {
+                    "pk": _s(attempts_pk(midnight.date().isoformat())),
+                    "sk": _s(f"bench{i:08d}#{at:013d}#ev{i}"),
+                    "kind": _s("attempt"),
+                    "callback_id": _s(f"bench{i:08d}"),
+                    "at": {"N": str(at)},
+                }
+            )
+    batch_write(ddb, stack.names["CallbacksTable"], items)
+    base = int((now - timedelta(days=30)).timestamp() * 1000)
+    span = int(timedelta(days=30).total_seconds() * 1000)
+    for start in range(0, events, 5000):
+        batch_write(
+            ddb,
+            stack.names["EventLogTable"],
+            [event_item(i, base + span * i // events) for i in range(start, min(events, start + 5000))],
+        )
+    funnel = []
+    for day in range(7):
+        date = (midnight - timedelta(days=day)).date().isoformat()
+        for k in range(events // 60):  # the widget share of the events, the last 7 days
+            stage = random.choice(("opened", "opened", "opened", "requested", "booked", "connected"))
+            provider = random.choice(("ringback", "whisbi", "mluvii"))
+            funnel.append(
+                {
+                    "pk": _s(f"FUNNEL#{date}"),
+                    "sk": _s(f"{provider}#{stage}#ev{day}-{k}"),
+                    "kind": _s("funnel"),
+                    "day": _s(date),
+                    "provider": _s(provider),
+                    "stage": _s(stage),
+                }
+            )
+    agents = [
+        {
+            "pk": _s("AGENTS"),
+            "sk": _s(f"webitel#{a}#status"),
+            "kind": _s("agent"),
+            "source": _s("webitel"),
+            "agent_id": _s(str(a)),
+            "register": _s("status"),
+            "status": _s(random.choice(("online", "pause", "offline"))),
+            "order": _s(f"{base:013d}#a{a}"),
+        }
+        for a in range(50)
+    ]
+    batch_write(ddb, stack.names["ProjectionsTable"], attempts + funnel + agents)
+    receipts = DynamoReceipts(stack.names["DialerOutboxTable"])
+    for r in range(20):
+        receipt = Receipt(
+            run_id=f"bench-run-{r}", kind="upload", job="callbacks", started_at=now - timedelta(minutes=r)
+        )
+        group = receipt.group("1")
+        for p in range(5):
+            group.add("rejected")
+            group.problem(Problem(reason="unknown communication type 99", entry_id=f"bench-entry-{r}-{p}"))
+        receipts.save(receipt)
+    return {"requests": requests, "today": today, "open": open_count, "events": events}
+
+
+def main() -> None:
+    args = arguments(__doc__ or "", requests=0, events=0, reads=0)
+    requests = args.requests or (1000 if args.quick else 10_000)
+    events = args.events or (10_000 if args.quick else 100_000)
+    reads = args.reads or (40 if args.quick else 200)
+    with moto_stack() as (stack_template, stack):
+        env = stack.function_environment(stack_template, "ConsoleFunction")
+        with environment({**env, "POWERTOOLS_LOG_LEVEL": "ERROR"}):
+            now = datetime.now(UTC)
+            seeded = seed(stack, requests, events, now)
+            module = load_function("console", "console_app")
+            context = LambdaContext("bench-console")
+            signed = module.lambda_handler(
+                http_event(
+                    "POST",
+                    "/v1/console/session",
+                    body={"credential": stack.tokens["console"]},
+                    headers={"origin": "https://api.example.com"},
+                ),
+                context,
+            )
+            cookie = signed["cookies"][0].split(";", 1)[0]
+            devnull = open(os.devnull, "w")  # noqa: SIM115 - log lines go nowhere
+            real_stdout = sys.stdout
+
+            def read() -> float:
+                event = http_event("GET", "/v1/console/data")
+                event["cookies"] = [cookie]
+                start = time.perf_counter()
+                sys.stdout = devnull
+                try:
+                    answer = module.lambda_handler(event, context)
+                finally:
+                    sys.stdout = real_stdout
+                elapsed = (time.perf_counter() - start) * 1000
+                if answer["statusCode"] != 200:
+                    raise SystemExit(f"data: {answer['statusCode']} {answer.get('body')}")
+                return elapsed
+
+            from ringback.adapters.aws import client
+
+            ddb = client("dynamodb")
+
+            def bare() -> float:
+                start = time.perf_counter()
+                ddb.query(
+                    TableName=stack.names["CallbacksTable"],
+                    IndexName="gsi2",
+                    KeyConditionExpression="#s = :s",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={":s": {"S": "queued"}},
+                )
+                return (time.perf_counter() - start) * 1000
+
+            for _ in range(5):
+                read()
+                bare()
+            latencies: list[float] = []
+            baseline: list[float] = []
+            for _ in range(reads):  # interleaved: load affects both alike
+                latencies.append(read())
+                baseline.append(bare())
+            check = module.lambda_handler(
+                {**http_event("GET", "/v1/console/data"), "cookies": [cookie]}, context
+            )
+            body = json.loads(check["body"]) if not check.get("isBase64Encoded") else {}
+    stats, base = summary(latencies), summary(baseline)
+    table(
+        f"console data endpoint ({seeded['requests']} requests, {seeded['events']} events stored; "
+        f"{seeded['today']} today, {seeded['open']} open; {reads} reads)",
+        ["path", "p50 ms", "p99 ms"],
+        [
+            ["GET /v1/console/data", stats["p50"], stats["p99"]],
+            ["one bare status-index Query", base["p50"], base["p99"]],
+        ],
+    )
+    finish(
+        {
+            **seeded,
+            "reads": reads,
+            "board_rows": len(body.get("board", {}).get("rows", [])) if body else None,
+            "p50_ms": stats["p50"],
+            "p99_ms": stats["p99"],
+            "bare_query_p50_ms": base["p50"],
+            "ratio_p50": stats["p50"] / base["p50"],
+            "target_p99_met": stats["p99"] < 100,
+        }
+    )
+
+
+if __name__ == "__main__":
+    main()

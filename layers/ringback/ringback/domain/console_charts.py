@@ -1,0 +1,93 @@
+"""Server-drawn SVG bar charts for the console (no chart library, no build step).
+
+Each chart is a self-contained ``<svg role="img">`` with a ``<title>`` and a ``<desc>`` that
+states the numbers in words, so a screen reader gets what the bars show; the page also shows
+the same numbers as a table. Every text is escaped; colours come from CSS classes
+(``s0``..``s3``) so the page's stylesheet decides them (and high-contrast modes can).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+from typing import Final
+
+WIDTH: Final = 720
+HEIGHT: Final = 220
+PAD_LEFT: Final = 40
+PAD_BOTTOM: Final = 28
+PAD_TOP: Final = 24
+
+
+def _nice_max(value: int) -> int:
+    """The y axis' top: four equal whole-number steps of 1, 2 or 5 times a power of ten."""
+    unit = max(1, -(-value // 4))
+    power = 1
+    while True:
+        for step in (1, 2, 5):
+            if step * power >= unit:
+                return 4 * step * power
+        power *= 10
+
+
+def grouped_bars(
+    title: str,
+    labels: Sequence[str],
+    series: Sequence[tuple[str, Sequence[int]]],
+    *,
+    label_every: int = 1,
+) -> str:
+    """Bars of each series side by side per label, with a legend and a y axis from 0."""
+    if not labels or not series:
+        raise ValueError("a chart needs labels and at least one series")
+    for name, values in series:
+        if len(values) != len(labels):
+            raise ValueError(f"series {name!r} has {len(values)} values for {len(labels)} labels")
+    top = _nice_max(max((max(values, default=0) for _, values in series), default=0))
+    plot_w = WIDTH - PAD_LEFT - 8
+    plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
+    group_w = plot_w / len(labels)
+    bar_w = max(1.0, (group_w * 0.8) / len(series))
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'class="chart" aria-label="{escape(title, quote=True)}">'
+    ]
+    desc = "; ".join(
+        f"{name}: "
+        + ", ".join(f"{label} {value}" for label, value in zip(labels, values, strict=True) if value)
+        or f"{name}: none"
+        for name, values in series
+    )
+    parts.append(f"<title>{escape(title)}</title><desc>{escape(desc)}</desc>")
+    for tick in range(0, 5):
+        value = top * tick // 4
+        y = PAD_TOP + plot_h - plot_h * tick / 4
+        parts.append(
+            f'<line class="grid" x1="{PAD_LEFT}" x2="{WIDTH - 8}" y1="{y:.1f}" y2="{y:.1f}"/>'
+            f'<text class="axis" x="{PAD_LEFT - 4}" y="{y + 4:.1f}" text-anchor="end">{value}</text>'
+        )
+    for index, label in enumerate(labels):
+        x0 = PAD_LEFT + index * group_w + group_w * 0.1
+        for number, (name, values) in enumerate(series):
+            value = values[index]
+            height = plot_h * value / top if top else 0
+            x = x0 + number * bar_w
+            y = PAD_TOP + plot_h - height
+            parts.append(
+                f'<rect class="s{number % 4}" x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" '
+                f'height="{height:.1f}"><title>{escape(f"{label}, {name}: {value}")}</title></rect>'
+            )
+        if index % label_every == 0:
+            parts.append(
+                f'<text class="axis" x="{x0 + group_w * 0.4:.1f}" y="{HEIGHT - 10}" '
+                f'text-anchor="middle">{escape(label)}</text>'
+            )
+    legend_x = PAD_LEFT
+    for number, (name, _) in enumerate(series):
+        parts.append(
+            f'<rect class="s{number % 4}" x="{legend_x}" y="6" width="10" height="10"/>'
+            f'<text class="legend" x="{legend_x + 14}" y="15">{escape(name)}</text>'
+        )
+        legend_x += 24 + 8 * len(name)
+    parts.append("</svg>")
+    return "".join(parts)

@@ -1,0 +1,265 @@
+"""The operator console's use cases: signing in and out, the page's data, re-driving members.
+
+``ConsoleAccess`` checks the console credential (a token secret of its own, rotated like the
+others: every string value of the JSON object is valid) and the signed session cookie.
+``ConsoleData`` folds what the page shows from indexes and projections only: open requests
+from the CallbacksTable's status index, today's service level from the same index and the
+``ATTEMPTS#<day>`` projection, the funnel and agents from their projections, rejected members
+from the newest receipts (their current state by key), and the dead-letter queues' depth. It
+never scans a table and never reads the event log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import date, datetime, timedelta
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+from ringback.domain import console as c
+from ringback.domain.callback_status import OPEN, CallbackStatus
+from ringback.domain.console import MAX_REDRIVE
+from ringback.domain.console_charts import grouped_bars
+from ringback.domain.errors import FieldProblem, Forbidden, Unauthorized, Unprocessable
+from ringback.domain.events import projections as p
+from ringback.domain.events.attempts import attempts_pk
+from ringback.domain.outbox import OutboxState
+from ringback.domain.receipts import Receipt
+from ringback.domain.tokens import token_matches
+from ringback.observability import mask_text
+from ringback.ports.auth import TokenSource
+from ringback.ports.clock import Clock
+from ringback.ports.console import ConsoleRequests, OutboxStates, QueueDepths, RecentReceipts
+from ringback.ports.outbox import DialerOutbox
+from ringback.ports.projections import Projections
+from ringback.services.dialer_upload import redrive
+
+FUNNEL_DAYS: Final = 7
+FUNNEL_CHART_STAGES: Final = ("opened", "requested", "booked", "connected")
+RECEIPTS_READ: Final = 20
+# The page's reads are independent: issued concurrently, the answer takes about as long as the
+# slowest one (boto3 clients are thread-safe).
+_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="console-read")
+OPEN_STATUSES: Final = tuple(s.value for s in CallbackStatus if s in OPEN)
+CLOSED_STATUSES: Final = tuple(s.value for s in CallbackStatus if s not in OPEN)
+
+
+class ConsoleAccess:
+    def __init__(
+        self,
+        credentials: TokenSource,
+        signing_key: Callable[[], str],
+        *,
+        ttl: timedelta = timedelta(hours=12),
+    ) -> None:
+        self._credentials = credentials
+        self._signing_key = signing_key
+        self.ttl = ttl
+
+    def _key(self) -> bytes:
+        return c.session_key(self._signing_key())
+
+    def sign_in(self, credential: str | None, now: datetime) -> tuple[c.Session, str]:
+        """A new session for a valid credential; :class:`Unauthorized` otherwise."""
+        if not credential:
+            raise Unprocessable(
+                "the console credential is missing", fields=(FieldProblem("credential", "required"),)
+            )
+        if not token_matches(credential, self._credentials.tokens()):
+            raise Unauthorized("the console credential is not valid")
+        return c.open_session(self._key(), credential, now, self.ttl)
+
+    def session(self, cookie_value: str | None, now: datetime) -> c.Session:
+        key = self._key()
+        fingerprints = [c.credential_fingerprint(key, t) for t in self._credentials.tokens()]
+        session = c.read_session(key, cookie_value, fingerprints, now)
+        if session is None:
+            raise Unauthorized("sign in to the console")
+        return session
+
+    def csrf(self, session: c.Session) -> str:
+        return c.csrf_token(self._key(), session)
+
+    def check_write(
+        self, session: c.Session, *, csrf: str | None, origin: str | None, host: str | None
+    ) -> None:
+        """A state-changing request: same origin, and the session's double-submit token."""
+        if not c.same_origin(origin, host):
+            raise Forbidden("cross-site request refused")
+        if not c.csrf_matches(self._key(), session, csrf):
+            raise Forbidden("missing or wrong X-Console-CSRF header")
+
+    @staticmethod
+    def check_origin(origin: str | None, host: str | None) -> None:
+        if not c.same_origin(origin, host):
+            raise Forbidden("cross-site request refused")
+
+
+class ConsoleData:
+    def __init__(
+        self,
+        requests: ConsoleRequests,
+        projections: Projections,
+        receipts: RecentReceipts,
+        outbox_states: OutboxStates,
+        depths: QueueDepths,
+        *,
+        zone: ZoneInfo,
+    ) -> None:
+        self._requests = requests
+        self._projections = projections
+        self._receipts = receipts
+        self._states = outbox_states
+        self._depths = depths
+        self._zone = zone
+
+    def data(self, now: datetime) -> dict[str, Any]:
+        start = c.day_start(now, self._zone)
+        today = start.astimezone(self._zone).date()
+        reads: dict[str, Future[Any]] = {
+            "open": _POOL.submit(self._requests.by_status, OPEN_STATUSES),
+            # Today's open requests are among the open ones: only the closed ones are read again.
+            "closed_today": _POOL.submit(self._requests.by_status, CLOSED_STATUSES, created_since=start),
+            "attempts": _POOL.submit(self._projections.records, attempts_pk(today.isoformat())),
+            "receipts": _POOL.submit(self._receipts.recent, RECEIPTS_READ),
+            "agents": _POOL.submit(self._projections.records, p.AGENTS_PK),
+            "depths": _POOL.submit(self._depths.depths),
+        }
+        first = today - timedelta(days=FUNNEL_DAYS - 1)
+        funnel_days = [
+            _POOL.submit(self._projections.records, p.funnel_pk((first + timedelta(days=d)).isoformat()))
+            for d in range(FUNNEL_DAYS)
+        ]
+        open_requests = reads["open"].result()
+        level = c.service_level(
+            [*open_requests, *reads["closed_today"].result()],
+            c.first_attempts(reads["attempts"].result()),
+            now,
+            self._zone,
+        )
+        funnel = self._funnel(first, today, [record for day in funnel_days for record in day.result()])
+        receipts: list[Receipt] = reads["receipts"].result()
+        return {
+            "generated_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "timezone": self._zone.key,
+            "board": c.build_board(open_requests, now),
+            "service_level": level,
+            "service_level_chart": _service_level_chart(level),
+            "funnel": funnel,
+            "funnel_chart": _funnel_chart(funnel),
+            "receipts": self._receipts_view(receipts),
+            "agents": p.fold_agents(reads["agents"].result()),
+            "health": self._health(receipts, now, reads["depths"].result()),
+        }
+
+    @staticmethod
+    def _funnel(first: date, today: date, records: list[dict[str, Any]]) -> dict[str, Any]:
+        days = p.fold_funnel(records, first, today)
+        sources: dict[str, dict[str, int]] = {}
+        for day in days:
+            for provider, stages in day["providers"].items():
+                totals = sources.setdefault(provider, dict.fromkeys(FUNNEL_CHART_STAGES, 0))
+                for stage in FUNNEL_CHART_STAGES:
+                    totals[stage] += stages.get(stage, 0)
+        return {
+            "from": first.isoformat(),
+            "to": today.isoformat(),
+            "stages": list(FUNNEL_CHART_STAGES),
+            "days": [
+                {"day": d["day"], **{s: d["total"].get(s, 0) for s in FUNNEL_CHART_STAGES}} for d in days
+            ],
+            "sources": [{"source": k, **v} for k, v in sorted(sources.items())],
+        }
+
+    def _receipts_view(self, receipts: Sequence[Receipt]) -> dict[str, Any]:
+        problems: dict[str, dict[str, Any]] = {}
+        for receipt in receipts:  # newest first: the newest reason of an entry wins
+            if receipt.kind == "import":
+                continue
+            for group in receipt.groups:
+                for problem in group.problems:
+                    if problem.entry_id and problem.entry_id not in problems:
+                        problems[problem.entry_id] = {
+                            "entry_id": problem.entry_id,
+                            "reason": mask_text(problem.reason),
+                            "queue_id": group.queue_id,
+                            "file": group.file_name or None,
+                            "line": problem.line,
+                            "run_id": receipt.run_id,
+                            "at": receipt.started_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        }
+        states = self._states.states(list(problems)) if problems else {}
+        rejected = [
+            {**row, "state": states[entry_id]}
+            for entry_id, row in problems.items()
+            if states.get(entry_id) == OutboxState.REJECTED.value
+        ]
+        runs = [
+            {
+                "run_id": r.run_id,
+                "kind": r.kind,
+                "job": r.job,
+                "started_at": r.started_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "stopped": mask_text(r.stopped) if r.stopped else None,
+                "totals": r.totals(),
+            }
+            for r in receipts[:10]
+        ]
+        return {"rejected": rejected, "runs": runs}
+
+    @staticmethod
+    def _health(receipts: Sequence[Receipt], now: datetime, depths: dict[str, int | None]) -> dict[str, Any]:
+        uploads = [r for r in receipts if r.kind == "upload"]
+        last = uploads[0] if uploads else None
+        webitel: dict[str, Any]
+        if last is None:
+            webitel = {"state": "unknown", "detail": "no upload run yet"}
+        elif last.stopped:
+            webitel = {"state": "unreachable", "detail": mask_text(last.stopped)}
+        else:
+            webitel = {"state": "reachable", "detail": "the last upload run reached Webitel"}
+        if last is not None:
+            webitel["last_run_at"] = last.started_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+            webitel["last_run_age_s"] = max(0, int((now - last.started_at).total_seconds()))
+        oldest = next((r.oldest_pending_age_s for r in uploads if r.oldest_pending_age_s is not None), None)
+        return {
+            "webitel": webitel,
+            "oldest_pending_age_s": oldest,
+            "dead_letters": depths,
+            # Degraded routing answers are a CloudWatch metric (RoutingDegraded), not a projection.
+            "routing_degraded_today": None,
+        }
+
+    def redrive(self, outbox: DialerOutbox, entry_ids: Sequence[str], clock: Clock) -> dict[str, str]:
+        """The same re-drive as ``ringback redrive`` (rejected entries back in line)."""
+        ids = list(dict.fromkeys(entry_ids))
+        if not ids or len(ids) > MAX_REDRIVE:
+            raise Unprocessable(
+                "choose the members to re-drive",
+                fields=(FieldProblem("entry_ids", f"1 to {MAX_REDRIVE} entry ids"),),
+            )
+        return redrive(outbox, ids, clock)
+
+
+def _service_level_chart(level: dict[str, Any]) -> str:
+    hours = level["per_hour"]
+    return grouped_bars(
+        "Today's callback requests per hour: requested, attempted, called within the promised window",
+        [f"{h['hour']:02d}" for h in hours],
+        [
+            ("requested", [h["requests"] for h in hours]),
+            ("attempted", [h["attempted"] for h in hours]),
+            ("within window", [h["within_window"] for h in hours]),
+        ],
+        label_every=2,
+    )
+
+
+def _funnel_chart(funnel: dict[str, Any]) -> str:
+    days = funnel["days"]
+    return grouped_bars(
+        f"Widget funnel per day, {funnel['from']} to {funnel['to']}",
+        [d["day"][5:] for d in days],
+        [(stage, [d[stage] for d in days]) for stage in funnel["stages"]],
+    )
