@@ -88,7 +88,7 @@ def browser() -> Iterator[Any]:
 
 
 def _rejected_member(stack: Any) -> str:
-    """A callback-queue member with a communication type the sandbox does not have: the next
+    """A member of the callback queue with a communication type the sandbox does not have: the next
     callbacks run sends it and Webitel rejects it (a receipt with the reason)."""
     outbox = DynamoDialerOutbox(
         stack.provisioned.names["DialerOutboxTable"], dynamodb=_client(stack, "dynamodb")
@@ -105,8 +105,10 @@ def _rejected_member(stack: Any) -> str:
     outbox.add(
         OutboxEntry(
             entry_id=entry_id,
-            source="callback",
-            source_id=f"cb-{entry_id}",
+            # A campaign row: a callback entry without its request is held back by the dialer's
+            # re-check (a submit that died), and this one has no request.
+            source="campaign",
+            source_id=entry_id,
             queue_id="1",
             member=member,
             due_at=datetime.now(UTC),
