@@ -20,6 +20,7 @@ from devstack.aws import aws_client
 from ringback.domain.outbox import CALLBACK_TAG
 from tests.integration.test_callbacks_handler import Api, new_mobile, put_config
 from tests.support.events import http_event
+from tests.support.streams import stream_records
 
 pytestmark = pytest.mark.integration
 
@@ -64,7 +65,7 @@ class Stack:
         event_ids = {e["event_id"] for e in json.loads(answer["body"])["events"]}
         self._env("ProjectorFunction")
         projector = self._load("ProjectorFunction")
-        records = _stream_records(self.stack, event_ids)
+        records = stream_records(self.stack, event_ids)
         assert records
         assert projector.lambda_handler({"Records": records}, self.context) == {"batchItemFailures": []}
 
@@ -73,29 +74,6 @@ class Stack:
         dialer = self._load("DialerFunction")
         summary: dict[str, Any] = dialer.lambda_handler({"job": "callbacks"}, self.context)
         return summary
-
-
-def _stream_records(stack: aws.ProvisionedStack, event_ids: set[str]) -> list[dict[str, Any]]:
-    streams = aws_client("dynamodbstreams", stack.endpoint)
-    arn = aws_client("dynamodb", stack.endpoint).describe_table(TableName=stack.names["EventLogTable"])[
-        "Table"
-    ]["LatestStreamArn"]
-    records: list[dict[str, Any]] = []
-    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-        iterator = streams.get_shard_iterator(
-            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-        )["ShardIterator"]
-        while iterator:
-            answer = streams.get_records(ShardIterator=iterator, Limit=1000)
-            records += answer["Records"]
-            if not answer["Records"]:
-                break
-            iterator = answer.get("NextShardIterator")
-    mine = [r for r in records if r["dynamodb"]["Keys"]["pk"]["S"].removeprefix("EVENT#") in event_ids]
-    plain: list[dict[str, Any]] = json.loads(
-        json.dumps([{**r, "eventSourceARN": arn} for r in mine], default=str)
-    )
-    return plain
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import pytest
 from devstack import aws
 from devstack.aws import aws_client
 from tests.support.events import http_event, response_json
+from tests.support.streams import stream_records
 
 pytestmark = pytest.mark.integration
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -415,29 +416,6 @@ def test_agents_and_funnel_read_endpoints(
 
 
 # -------------------------------------------------------------- stream re-projection and rebuild
-
-
-def stream_records(stack: aws.ProvisionedStack, event_ids: set[str]) -> list[dict[str, Any]]:
-    streams = aws_client("dynamodbstreams", stack.endpoint)
-    arn = aws_client("dynamodb", stack.endpoint).describe_table(TableName=stack.names["EventLogTable"])[
-        "Table"
-    ]["LatestStreamArn"]
-    records: list[dict[str, Any]] = []
-    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-        iterator = streams.get_shard_iterator(
-            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-        )["ShardIterator"]
-        while iterator:
-            answer = streams.get_records(ShardIterator=iterator, Limit=1000)
-            records += answer["Records"]
-            if not answer["Records"]:
-                break
-            iterator = answer.get("NextShardIterator")
-    mine = [r for r in records if r["dynamodb"]["Keys"]["pk"]["S"].removeprefix("EVENT#") in event_ids]
-    plain: list[dict[str, Any]] = json.loads(
-        json.dumps([{**r, "eventSourceARN": arn} for r in mine], default=str)
-    )
-    return plain
 
 
 def test_the_handler_writes_the_log_only_and_the_stream_projects_with_retries(
