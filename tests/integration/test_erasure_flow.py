@@ -90,4 +90,8 @@ def test_failed_webitel_delete_keeps_a_tombstone_until_the_schedule_finishes(
     assert flow.members_for(webitel_sandbox, answer["id"]) == []
     status, final, _ = api("POST", "/v1/callbacks/erasure", body={"phone": phone}, headers=agent)
     assert status == 200 and final["complete"] is True and final["pending"] == []
-    assert items_with(stack.stack, phone) == [] and items_with(stack.stack, report["phone_masked"]) == []
+    assert items_with(stack.stack, phone) == []
+    # The masked form is shared by other numbers of the session's other tests (same last
+    # digits): only this request's items and the tombstone must be gone.
+    masked = items_with(stack.stack, report["phone_masked"])
+    assert [k for k in masked if answer["id"] in k or "ERASE#" in k] == []
