@@ -8,8 +8,6 @@ import io
 import json
 import logging
 import secrets
-import socket
-import threading
 from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
@@ -23,6 +21,7 @@ from ringback.adapters.customers_dynamo import DynamoCustomerStore
 from ringback.domain.customers import Customer
 from ringback.observability import SERVICE, logger, metrics
 from tests.support.events import http_event, response_json
+from tests.support.sockets import SilentServer
 
 pytestmark = pytest.mark.integration
 
@@ -30,44 +29,9 @@ KNOWN = "+420777123401"
 OTHER = "+420777123402"
 
 
-class BlackHole:
-    """A TCP server on loopback that accepts every connection and never sends a byte."""
-
-    def __init__(self) -> None:
-        self._server = socket.create_server(("127.0.0.1", 0))
-        self._server.settimeout(0.2)
-        self._clients: list[socket.socket] = []
-        self._stop = threading.Event()
-        self.accepted = 0
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.getsockname()[1]}"
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                client, _ = self._server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.accepted += 1
-            self._clients.append(client)  # held open, never answered
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
-        for client in self._clients:
-            client.close()
-        self._server.close()
-
-
 @pytest.fixture
-def black_hole() -> Iterator[BlackHole]:
-    hole = BlackHole()
+def black_hole() -> Iterator[SilentServer]:
+    hole = SilentServer()
     yield hole
     hole.close()
 
@@ -257,7 +221,7 @@ def test_socket_that_never_answers_dynamodb(
     load_handler: Callable[[str], ModuleType],
     lambda_context: Any,
     moto_stack: aws.ProvisionedStack,
-    black_hole: BlackHole,
+    black_hole: SilentServer,
     records: Callable[[], list[dict[str, Any]]],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -283,7 +247,7 @@ def test_secret_that_never_answers(
     load_handler: Callable[[str], ModuleType],
     lambda_context: Any,
     moto_stack: aws.ProvisionedStack,
-    black_hole: BlackHole,
+    black_hole: SilentServer,
     records: Callable[[], list[dict[str, Any]]],
 ) -> None:
     lambda_env("RoutingFunction", AWS_ENDPOINT_URL_SECRETS_MANAGER=black_hole.url)
