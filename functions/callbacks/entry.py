@@ -25,10 +25,10 @@ WIDGET_ROUTES = {
 
 
 def _cors(event: dict[str, Any], headers: dict[str, str]) -> dict[str, str]:
-    from ringback.config import get_settings
+    from ringback.adapters.lean_settings import get_page_view_settings
 
     origin = (event.get("headers") or {}).get("origin")
-    if origin and origin in get_settings().allowed_origin_list:
+    if origin and origin in get_page_view_settings().allowed_origin_list:
         headers.update({"Access-Control-Allow-Origin": origin, "Vary": "Origin"})
     return headers
 

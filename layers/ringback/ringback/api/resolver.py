@@ -76,9 +76,11 @@ def make_resolver(
 
 
 def _default_limit() -> int:
-    from ringback.config import get_settings
+    # Not ``config.get_settings()``: pydantic-settings would cost every function's cold start
+    # (the routing lookup's included) its import on the first request with a body.
+    from ringback.adapters.lean_settings import get_page_view_settings
 
     try:
-        return get_settings().max_event_body_bytes
+        return get_page_view_settings().max_event_body_bytes
     except Exception:
         return DEFAULT_MAX_BODY_BYTES
