@@ -12,6 +12,7 @@ value (a ``ValueError`` naming the variable); a unit test holds each field here 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, fields
 from functools import lru_cache
 
@@ -44,9 +45,21 @@ _BOUNDS: dict[str, tuple[float, float | None]] = {
 }
 
 
+# pydantic's lax int from text: ASCII digits (single underscores between them), an optional sign
+# and an optional fraction of zeros ("4096.0").
+_INT = re.compile(r"([+-]?[0-9](?:_?[0-9])*)(?:\.0+)?", re.ASCII)
+
+
 def _number(name: str, raw: str, kind: str) -> float:
+    text = raw.strip()
     try:
-        value: float = int(raw.strip()) if kind == "int" else float(raw.strip())
+        if kind == "int":
+            match = _INT.fullmatch(text)
+            if match is None:
+                raise ValueError(text)
+            value: float = int(match[1])
+        else:
+            value = float(text)
     except ValueError:
         raise ValueError(f"{_PREFIX}{name.upper()} must be a number, got {raw!r}") from None
     low, high = _BOUNDS.get(name, (float("-inf"), None))
