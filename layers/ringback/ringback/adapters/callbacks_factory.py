@@ -80,7 +80,8 @@ def agent_tokens() -> TokenSource:
     return SecretTokens(settings.agent_desktop_tokens_secret, max_age_s=settings.secrets_max_age_s)
 
 
-def _deliver_now() -> object:
+@lru_cache(maxsize=1)
+def _bound_deliver_now() -> Callable[..., Any]:
     from functools import partial
 
     from ringback.adapters.projections_dynamo import DynamoCallbackStatus
@@ -91,6 +92,15 @@ def _deliver_now() -> object:
     return partial(
         deliver_now, callback_status=DynamoCallbackStatus(get_settings().callbacks_table, client=dynamodb())
     )
+
+
+def _deliver_now() -> object:
+    # Bound on the first "now" push: the uploader and the event models behind the callback-status
+    # path (tens of ms) are no part of a "later" or "scheduled" submit's cold start.
+    def deliver(*args: Any, **kwargs: Any) -> Any:
+        return _bound_deliver_now()(*args, **kwargs)
+
+    return deliver
 
 
 @lru_cache(maxsize=1)
