@@ -154,12 +154,13 @@ print(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)))
 """
 
 
-def _loaded(function: str, statements: str) -> list[str]:
+def _loaded(function: str, statements: str, watched: tuple[str, ...] = HEAVY, **settings: str) -> list[str]:
     code = _PROBE.format(
-        code=str(ROOT / "functions" / function), layer=str(LAYER), statements=statements, heavy=HEAVY
+        code=str(ROOT / "functions" / function), layer=str(LAYER), statements=statements, heavy=watched
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("RINGBACK_")}
     env["AWS_DEFAULT_REGION"] = "eu-central-1"
+    env.update({f"RINGBACK_{name.upper()}": value for name, value in settings.items()})
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env, cwd=ROOT
     )
@@ -191,3 +192,16 @@ def test_the_form_path_loads_neither_httpx_nor_idempotency_before_a_route_needs_
     loaded = _loaded("callbacks", "import form_api\nform_api.wiring.captcha()\n")
     assert "httpx" not in loaded
     assert "aws_lambda_powertools.utilities.idempotency" not in loaded
+
+
+def test_a_submit_container_loads_no_event_receipt_or_uploader_models_before_a_now_push() -> None:
+    watched = ("ringback.domain.events", "ringback.domain.receipts", "ringback.services.dialer_upload")
+    statements = "import form_api\nform_api.wiring.callbacks()\n"
+    tables = {"callbacks_table": "c", "outbox_table": "o", "guard_table": "g"}
+    assert _loaded("callbacks", statements, watched, **tables) == []
+    pushed = statements + "form_api.wiring._bound_deliver_now()\n"
+    assert _loaded("callbacks", pushed, watched, **tables) == [
+        "ringback.domain.events",
+        "ringback.domain.receipts",
+        "ringback.services.dialer_upload",
+    ]
