@@ -108,8 +108,9 @@ def session() -> botocore.session.Session:
         """botocore's data loader, except for "which services exist": botocore walks the
         versions of every service it ships (about 400 folders, 800 file-system calls) once per
         kind of model, some 20 ms of a cold start's first client; here it is one listing of each
-        data folder. A name that is no service still fails, in ``load_service_model``
-        (``DataNotFoundError`` instead of ``UnknownServiceError``)."""
+        data folder. A name that is no service still fails in ``load_service_model``
+        (``UnknownServiceError``; ``DataNotFoundError`` for a data file's name, such as
+        ``endpoints.json``, which the listing now holds too)."""
 
         @instance_cache  # type: ignore[untyped-decorator,unused-ignore]
         def list_available_services(self, type_name: str) -> list[str]:

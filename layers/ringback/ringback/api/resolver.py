@@ -57,8 +57,9 @@ def make_resolver(
     ``name`` (``Callbacks``, ``Events``, ``Routing``) names the function's handled-error metric
     (``<name>HandledErrors``, alarmed in template.yaml); ``unavailable`` are the dependency errors
     answered 503 + Retry-After (``unavailable_loaded``: more of them, asked when an error is met,
-    for the libraries a cold start does not import before a route needs them); ``lenient_body`` makes the gate drop a bad body instead of
-    refusing it (the routing lookup answers 200 for any body).
+    for the libraries a cold start does not import before a route needs them); ``lenient_body``
+    makes the gate drop a bad body instead of refusing it (the routing lookup answers 200 for
+    any body).
 
     API Gateway answers CORS preflights itself (template.yaml's CorsConfiguration); the
     resolver's CORS covers the local gateway and the headers of actual responses.
