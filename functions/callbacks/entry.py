@@ -14,21 +14,21 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import widget  # type: ignore[import-not-found,unused-ignore]  # a sibling module, as Lambda loads it
-
 STATUS_ROUTE = "GET /v1/status"
+# The widget's routes (``widget.VERSIONED_ROUTE`` is the third): ``widget`` (gzip, hashlib) is
+# imported on the first of them, so a status container never loads it.
 WIDGET_ROUTES = {
     "GET /widget.js": "widget.js",
     "GET /widget": "widget.html",
-    widget.VERSIONED_ROUTE: "widget.js",
+    "GET /widget/{version}/widget.js": "widget.js",
 }
 
 
 def _cors(event: dict[str, Any], headers: dict[str, str]) -> dict[str, str]:
-    from ringback.config import get_settings
+    from ringback.adapters.lean_settings import get_page_view_settings
 
     origin = (event.get("headers") or {}).get("origin")
-    if origin and origin in get_settings().allowed_origin_list:
+    if origin and origin in get_page_view_settings().allowed_origin_list:
         headers.update({"Access-Control-Allow-Origin": origin, "Vary": "Origin"})
     return headers
 
@@ -68,6 +68,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if route == STATUS_ROUTE:
         return _status(event, context)
     if route in WIDGET_ROUTES:
+        import widget  # type: ignore[import-not-found,unused-ignore]  # a sibling module, as Lambda loads it
+
         stage = (event.get("requestContext") or {}).get("stage") or "$default"
         return widget.serve(
             WIDGET_ROUTES[route],

@@ -15,10 +15,6 @@ from typing import Annotated, Any
 import widget  # type: ignore[import-not-found,unused-ignore]  # a sibling module, as Lambda loads it
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyPersistenceLayerError,
-)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ringback.adapters import callbacks_factory as wiring
@@ -53,6 +49,7 @@ app = make_resolver(
     name="Callbacks",
     max_body_bytes=_body_limit,
     unavailable=wiring.INFRASTRUCTURE_ERRORS,
+    unavailable_loaded=wiring.infrastructure_errors,
 )
 widget.register(app)
 
@@ -144,6 +141,12 @@ def submit(body: Annotated[CallbackRequest, Body()]) -> Response[str]:
     key = app.current_event.headers.get("idempotency-key")
     if not key:
         return _json(202, wiring.callbacks().submit(body, caller).model_dump(mode="json"))
+    # Powertools Idempotency (and boto3 with it) loads with the first submit that carries a key.
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyPersistenceLayerError,
+    )
+
     run, _ = wiring.idempotency()
     digest = hashlib.sha256((app.current_event.body or "").encode()).hexdigest()
     try:

@@ -1,23 +1,53 @@
-"""boto3 clients, created once per container with timeouts that fit the caller's budget.
+"""AWS clients, created once per container with timeouts that fit the caller's budget.
 
 botocore's defaults (60 s connect/read, several retries) would keep a caller on the line far
 past Webitel's 1000 ms; every client here states its own timeouts and retries.
+
+Clients come from one botocore session, not from ``boto3.client``: ``import boto3`` loads
+s3transfer and the resource layer (about 25 ms of every cold start, ``bench/coldstart.py``)
+for nothing a low-level client uses, and ``boto3.client`` is this same botocore client. S3
+clients still come from boto3 (its session adds the managed-transfer methods to them).
+Powertools Parameters imports boto3 too, so it is loaded only where a secret or the SSM
+parameter is read, not here.
 """
 
 from __future__ import annotations
 
-from functools import cache
-from typing import Any
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING, Any
 
-import boto3
-from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+if TYPE_CHECKING:
+    import botocore.session
+
 # Failures of the AWS services below a handler: the caller should retry (503), never see a 500.
 # Timeouts, refused connections and throttling are BotoCoreError/ClientError; Powertools
-# Parameters (secrets, operator config) wraps its fetch failures in GetParameterError.
-AWS_ERRORS: tuple[type[Exception], ...] = (ClientError, BotoCoreError, GetParameterError)
+# Parameters (secrets, operator config) wraps its fetch failures in GetParameterError
+# (``AWS_ERRORS`` imports it on first use, see ``__getattr__``).
+BOTOCORE_ERRORS: tuple[type[Exception], ...] = (ClientError, BotoCoreError)
+
+
+def __getattr__(name: str) -> Any:
+    """``AWS_ERRORS``: the botocore errors and Powertools Parameters' ``GetParameterError``."""
+    if name == "AWS_ERRORS":
+        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+        return (*BOTOCORE_ERRORS, GetParameterError)
+    raise AttributeError(name)
+
+
+def loaded_errors() -> tuple[type[Exception], ...]:
+    """The botocore errors, and ``GetParameterError`` if Powertools Parameters is loaded already
+    (it cannot have been raised before it is imported): for the paths that do not load it."""
+    import sys
+
+    parameters = sys.modules.get("aws_lambda_powertools.utilities.parameters.exceptions")
+    if parameters is None:
+        return BOTOCORE_ERRORS
+    return (*BOTOCORE_ERRORS, parameters.GetParameterError)
+
 
 # The webhook path (EventsFunction, POST /v1/events/*) answers Webitel's httpRequest, which gives up
 # after its ``timeout`` property, 1000 ms by default (webitel flow_manager, flow/http.go:
@@ -58,9 +88,47 @@ def client(
         retries={"max_attempts": max_attempts, "mode": "standard"},
         tcp_keepalive=True,
     )
-    return boto3.client(service, config=config)  # type: ignore[call-overload]
+    if service == "s3":
+        import boto3
+
+        return boto3.client(service, config=config)  # type: ignore[call-overload]
+    return session().create_client(service, config=config)
+
+
+@lru_cache(maxsize=1)
+def session() -> botocore.session.Session:
+    """The container's botocore session: its clients share the endpoint and retry data it loads.
+    ``AWS_ENDPOINT_URL`` (the local stack) applies to its clients as to boto3's."""
+    import os
+
+    import botocore.session
+    from botocore.loaders import Loader, create_loader, instance_cache
+
+    class ListingLoader(Loader):
+        """botocore's data loader, except for "which services exist": botocore walks the
+        versions of every service it ships (about 400 folders, 800 file-system calls) once per
+        kind of model, some 20 ms of a cold start's first client; here it is one listing of each
+        data folder. A name that is no service still fails in ``load_service_model``
+        (``UnknownServiceError``; ``DataNotFoundError`` for a data file's name, such as
+        ``endpoints.json``, which the listing now holds too)."""
+
+        @instance_cache  # type: ignore[untyped-decorator,unused-ignore]
+        def list_available_services(self, type_name: str) -> list[str]:
+            names: set[str] = set()
+            for path in self.search_paths:
+                if os.path.isdir(path):
+                    names.update(os.listdir(path))
+            return sorted(names)
+
+    created = botocore.session.get_session()
+    # As botocore's own data loader (``Session._register_data_loader``), with the class above.
+    plain = create_loader(created.get_config_variable("data_path"))
+    loader = ListingLoader(extra_search_paths=plain.search_paths, include_default_search_paths=False)
+    created.register_component("data_loader", loader)
+    return created
 
 
 def reset_clients() -> None:
     """Forget cached clients (tests that move the endpoint call this)."""
     client.cache_clear()
+    session.cache_clear()

@@ -8,22 +8,20 @@ import os
 from collections.abc import Callable
 from dataclasses import replace
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
-from botocore.exceptions import BotoCoreError, ClientError
-
+from ringback.adapters.aws import BOTOCORE_ERRORS
 from ringback.adapters.callbacks_dynamo import CallbacksTable
 from ringback.adapters.captcha_http import SandboxCaptcha, TurnstileCaptcha
 from ringback.adapters.clock import SystemClock
 from ringback.adapters.secrets import SecretTokens, secret_value
-from ringback.adapters.status_factory import availability, config_source, dynamodb, webitel
+from ringback.adapters.status_factory import (
+    availability,
+    config_source,
+    dynamodb,
+    infrastructure_errors,
+    webitel,
+)
 from ringback.config import get_settings
 from ringback.domain.callbacks import CallbackRequest
 from ringback.domain.selfservice import KeyRing
@@ -33,13 +31,13 @@ from ringback.ports.erasures import ErasureTombstones
 from ringback.ports.outbox import DialerOutbox
 from ringback.services.callbacks import CallbackService, Caller
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
 # Failures of the infrastructure below the service: the caller should retry (503), not see a 500.
-INFRASTRUCTURE_ERRORS: tuple[type[Exception], ...] = (
-    ClientError,
-    BotoCoreError,
-    GetParameterError,
-    httpx.HTTPError,
-)
+# botocore's always; Powertools Parameters' and httpx's once loaded (``infrastructure_errors``):
+# neither is imported before a route needs it (Idempotency, httpx: tens of ms of cold start).
+INFRASTRUCTURE_ERRORS = BOTOCORE_ERRORS
 
 
 def clock() -> SystemClock:
@@ -82,7 +80,8 @@ def agent_tokens() -> TokenSource:
     return SecretTokens(settings.agent_desktop_tokens_secret, max_age_s=settings.secrets_max_age_s)
 
 
-def _deliver_now() -> object:
+@lru_cache(maxsize=1)
+def _bound_deliver_now() -> Callable[..., Any]:
     from functools import partial
 
     from ringback.adapters.projections_dynamo import DynamoCallbackStatus
@@ -93,6 +92,15 @@ def _deliver_now() -> object:
     return partial(
         deliver_now, callback_status=DynamoCallbackStatus(get_settings().callbacks_table, client=dynamodb())
     )
+
+
+def _deliver_now() -> object:
+    # Bound on the first "now" push: the uploader and the event models behind the callback-status
+    # path (tens of ms) are no part of a "later" or "scheduled" submit's cold start.
+    def deliver(*args: Any, **kwargs: Any) -> Any:
+        return _bound_deliver_now()(*args, **kwargs)
+
+    return deliver
 
 
 @lru_cache(maxsize=1)
@@ -125,6 +133,12 @@ def idempotency() -> tuple[Callable[..., dict[str, Any]], IdempotencyConfig]:
     """The submit wrapped in Powertools Idempotency (DynamoDB persistence on the idempotency
     table). The wrapped function hashes its ``key`` argument: the ``Idempotency-Key`` header
     plus the SHA-256 of the raw body. Returns it with its config (to register the context)."""
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+        idempotent_function,
+    )
+
     settings = get_settings()
     persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=dynamodb())  # type: ignore[arg-type]
     config = IdempotencyConfig(expires_after_seconds=settings.idempotency_ttl_s)
@@ -148,6 +162,7 @@ __all__ = [
     "config_source",
     "dynamodb",
     "idempotency",
+    "infrastructure_errors",
     "keys",
     "outbox",
     "repository",

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from functools import lru_cache
-
-from aws_lambda_powertools.utilities.parameters import SSMProvider
+from typing import TYPE_CHECKING
 
 from ringback.adapters.aws import client
 from ringback.domain.operator_config import OperatorConfig
@@ -14,9 +13,16 @@ from ringback.observability import logger
 from ringback.ports.clock import Clock
 from ringback.ports.rate_limits import SharedCache
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
+
 
 @lru_cache(maxsize=1)
 def _provider() -> SSMProvider:
+    # Imported here: Powertools Parameters imports boto3, which a container that reads the
+    # shared snapshot (the page-view path) never needs.
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
+
     # A client of the default session: it shares botocore's loaded endpoint and retry data with
     # the function's other clients (a session of its own would load them again on a cold start).
     return SSMProvider(boto3_client=client("ssm", connect_timeout=1, read_timeout=2, max_attempts=2))

@@ -56,9 +56,9 @@ def routing_client(service: str, budget_ms: int) -> Any:
 
 @lru_cache(maxsize=1)
 def _session() -> Any:
-    import botocore.session
+    from ringback.adapters.aws import session  # its data loader lists services cheaply
 
-    return botocore.session.get_session()
+    return session()
 
 
 class DynamoCallerLookup:

@@ -2,8 +2,9 @@
 
 The availability status answers every page view of the customer's website, so a container
 that serves only page views must start fast: no form validation, idempotency, phone-number or
-HTTP-client machinery at import. The Webitel client (httpx) is built only when the shared
-cache is stale and this container won the refresh (``services.availability``).
+HTTP-client machinery at import, no pydantic-settings (``adapters.lean_settings``), no boto3.
+The Webitel client (httpx) is built only when the shared cache is stale and this container
+won the refresh (``services.availability``).
 The callbacks function's full wiring (``callbacks_factory``) reuses these instances.
 """
 
@@ -14,9 +15,9 @@ from typing import TYPE_CHECKING
 
 from ringback.adapters.aws import client
 from ringback.adapters.clock import SystemClock
+from ringback.adapters.lean_settings import get_page_view_settings
 from ringback.adapters.operator_config import SharedOperatorConfig, SsmOperatorConfig
 from ringback.adapters.shared_cache_dynamo import DynamoSharedCache
-from ringback.config import get_settings
 from ringback.services.availability import AvailabilityService
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ def dynamodb() -> object:
 def config_source() -> SharedOperatorConfig:
     """The operator configuration through the containers' shared snapshot: a cold container
     reads one GuardTable item instead of creating an SSM client."""
-    settings = get_settings()
+    settings = get_page_view_settings()
     return SharedOperatorConfig(
         SsmOperatorConfig(settings.config_parameter, max_age_s=settings.operator_config_max_age_s),
         DynamoSharedCache(settings.guard_table, dynamodb()),
@@ -48,7 +49,7 @@ def webitel() -> WebitelClient:
     from ringback.adapters.secrets import secret_value
     from ringback.adapters.webitel_http import HttpWebitelClient
 
-    settings = get_settings()
+    settings = get_page_view_settings()
 
     def token() -> str:  # cached by Powertools for secrets_max_age_s, re-read after that
         return secret_value(settings.webitel_token_secret, "token", max_age_s=settings.secrets_max_age_s)
@@ -63,19 +64,18 @@ def availability() -> AvailabilityService:
         config=config_source(),
         clock=SystemClock(),
         webitel=webitel,
-        cache=DynamoSharedCache(get_settings().guard_table, dynamodb()),
+        cache=DynamoSharedCache(get_page_view_settings().guard_table, dynamodb()),
     )
 
 
 def infrastructure_errors() -> tuple[type[Exception], ...]:
-    """Failures below the service that mean "retry" (503). httpx's only if it is loaded already:
-    an httpx error cannot happen before httpx is imported."""
+    """Failures below the service that mean "retry" (503). httpx's and Powertools Parameters'
+    only if they are loaded already: neither can raise before it is imported."""
     import sys
 
-    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
-    from botocore.exceptions import BotoCoreError, ClientError
+    from ringback.adapters.aws import loaded_errors
 
-    errors: list[type[Exception]] = [ClientError, BotoCoreError, GetParameterError]
+    errors: list[type[Exception]] = list(loaded_errors())
     httpx = sys.modules.get("httpx")
     if httpx is not None:
         errors.append(httpx.HTTPError)

@@ -7,7 +7,7 @@ Field names are the client's (``phone``, ``scheduled_at``), never pydantic's int
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -73,27 +73,33 @@ def handled_error(name: str) -> None:
 
 
 def register_error_handlers(
-    app: APIGatewayHttpResolver, *, name: str = "", unavailable: tuple[type[Exception], ...] = ()
+    app: APIGatewayHttpResolver,
+    *,
+    name: str = "",
+    unavailable: tuple[type[Exception], ...] = (),
+    unavailable_loaded: Callable[[], tuple[type[Exception], ...]] | None = None,
 ) -> None:
     """Map every error a handler can meet to a JSON answer; nothing escapes as a bare 500.
 
     ``unavailable``: dependency failures (AWS, Webitel) answered 503 + Retry-After. Every 5xx
-    answered here counts in ``<name>HandledErrors``.
+    answered here counts in ``<name>HandledErrors``. ``unavailable_loaded`` names more of them
+    when an otherwise unhandled error is met: the classes of libraries a cold start has not
+    imported (httpx, Powertools Parameters), which no error can come from before they are.
     """
     metric_name = name or "Api"
 
-    if unavailable:
+    def _dependency(error: Exception) -> Response[str]:
+        logger.warning("dependency failed", extra={"error_type": type(error).__name__})
+        handled_error(metric_name)
+        return error_response(
+            503,
+            "unavailable",
+            "a dependency is unavailable; please retry",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
 
-        @app.exception_handler(list(unavailable))
-        def _dependency(error: Exception) -> Response[str]:
-            logger.warning("dependency failed", extra={"error_type": type(error).__name__})
-            handled_error(metric_name)
-            return error_response(
-                503,
-                "unavailable",
-                "a dependency is unavailable; please retry",
-                headers={"Retry-After": str(RETRY_AFTER_S)},
-            )
+    if unavailable:
+        app.exception_handler(list(unavailable))(_dependency)
 
     @app.exception_handler(RequestValidationError)
     def _invalid(error: RequestValidationError) -> Response[str]:
@@ -127,6 +133,8 @@ def register_error_handlers(
 
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response[str]:
+        if unavailable_loaded is not None and isinstance(error, unavailable_loaded()):
+            return _dependency(error)
         logger.exception("unhandled error", extra={"error_type": type(error).__name__})
         handled_error(metric_name)
         return error_response(500, "internal_error", "something went wrong on our side")

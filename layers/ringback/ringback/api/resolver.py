@@ -49,14 +49,17 @@ def make_resolver(
     max_body_bytes: Callable[[], int] | None = None,
     lenient_body: bool = False,
     unavailable: tuple[type[Exception], ...] = (),
+    unavailable_loaded: Callable[[], tuple[type[Exception], ...]] | None = None,
 ) -> APIGatewayHttpResolver:
     """A payload-2.0 resolver with the body gate, pydantic validation, CORS for ``allowed_origins``
     and JSON errors.
 
     ``name`` (``Callbacks``, ``Events``, ``Routing``) names the function's handled-error metric
     (``<name>HandledErrors``, alarmed in template.yaml); ``unavailable`` are the dependency errors
-    answered 503 + Retry-After; ``lenient_body`` makes the gate drop a bad body instead of
-    refusing it (the routing lookup answers 200 for any body).
+    answered 503 + Retry-After (``unavailable_loaded``: more of them, asked when an error is met,
+    for the libraries a cold start does not import before a route needs them); ``lenient_body``
+    makes the gate drop a bad body instead of refusing it (the routing lookup answers 200 for
+    any body).
 
     API Gateway answers CORS preflights itself (template.yaml's CorsConfiguration); the
     resolver's CORS covers the local gateway and the headers of actual responses.
@@ -71,14 +74,16 @@ def make_resolver(
         )
     gate = BodyGate(max_bytes=max_body_bytes or _default_limit, lenient=lenient_body)
     app = GatedResolver(gate=gate, cors=cors, enable_validation=validation)
-    register_error_handlers(app, name=name, unavailable=unavailable)
+    register_error_handlers(app, name=name, unavailable=unavailable, unavailable_loaded=unavailable_loaded)
     return app
 
 
 def _default_limit() -> int:
-    from ringback.config import get_settings
+    # Not ``config.get_settings()``: pydantic-settings would cost every function's cold start
+    # (the routing lookup's included) its import on the first request with a body.
+    from ringback.adapters.lean_settings import get_page_view_settings
 
     try:
-        return get_settings().max_event_body_bytes
+        return get_page_view_settings().max_event_body_bytes
     except Exception:
         return DEFAULT_MAX_BODY_BYTES

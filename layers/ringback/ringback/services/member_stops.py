@@ -28,14 +28,17 @@ What Webitel does, read from its source (docs/webitel-contract.md lists them):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ringback.domain.outbox import ID_TAG, OutboxEntry, OutboxState, stop_backoff
 from ringback.domain.webitel import WebitelError, WebitelRejected
 from ringback.observability import logger, metrics
 from ringback.ports.clock import Clock
 from ringback.ports.outbox import DialerOutbox
-from ringback.ports.projections import CallbackStates
 from ringback.ports.webitel import WebitelClient
+
+if TYPE_CHECKING:  # the event models behind it cost the callbacks function's cold start
+    from ringback.ports.projections import CallbackStates
 
 STOP_CAUSE = "cancel"
 _SEARCH_PAGE = 20

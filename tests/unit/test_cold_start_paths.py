@@ -1,0 +1,207 @@
+"""What the cold-start paths load, and the pieces that let them load less (``bench/coldstart.py``
+measures the time; these tests hold the imports): the page-view settings reader against
+pydantic's ``Settings``, the botocore session's data loader, the error classes a cold start has
+not imported yet, and which libraries each hot path leaves unloaded."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import fields
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from devstack.template import ROOT
+from ringback.adapters.lean_settings import PageViewSettings, read_page_view_settings
+from ringback.config import Settings
+
+pytestmark = pytest.mark.unit
+
+LAYER = ROOT / "layers" / "ringback"
+
+
+def _clean(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in list(os.environ):
+        if key.upper().startswith("RINGBACK_"):
+            monkeypatch.delenv(key)
+
+
+def _both(env: dict[str, str]) -> tuple[Any, Any]:
+    """(the lean reader's settings, the same fields of pydantic's ``Settings``), or ValueError."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _clean(monkeypatch)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        try:
+            lean = read_page_view_settings()
+            light: Any = (lean, lean.allowed_origin_list)
+        except ValueError:
+            light = ValueError
+        try:
+            full = Settings()
+            same = PageViewSettings(**{f.name: getattr(full, f.name) for f in fields(PageViewSettings)})
+            heavy: Any = (same, full.allowed_origin_list)
+        except ValueError:  # pydantic's ValidationError is a ValueError
+            heavy = ValueError
+    return light, heavy
+
+
+def test_every_page_view_setting_is_a_setting_of_the_same_type() -> None:
+    for field in fields(PageViewSettings):
+        assert field.name in Settings.model_fields, field.name
+        assert Settings.model_fields[field.name].annotation.__name__ == field.type, field.name
+
+
+def test_page_view_defaults_are_the_settings_defaults() -> None:
+    light, heavy = _both({})
+    assert light == heavy == (PageViewSettings(), [])
+
+
+_VALUES = {
+    "RINGBACK_GUARD_TABLE": st.sampled_from(["", "t-guard", " spaced "]),
+    "RINGBACK_CONFIG_PARAMETER": st.sampled_from(["/ringback/prod/config", ""]),
+    "RINGBACK_ALLOWED_ORIGINS": st.sampled_from(
+        ["", "https://a.example", " https://a.example , https://b.example,"]
+    ),
+    "RINGBACK_WEBITEL_BASE_URL": st.sampled_from(["https://webitel.example/api"]),
+    "RINGBACK_OPERATOR_CONFIG_MAX_AGE_S": st.one_of(
+        st.integers(-3, 4000).map(str),
+        st.sampled_from(["", "x", "2.5", " 7 ", "1e3", "1_0", "1__0", "_1", "-0.0", "8.", "\u0667", "+5"]),
+    ),
+    "RINGBACK_SECRETS_MAX_AGE_S": st.one_of(st.integers(-2, 900).map(str), st.sampled_from(["nan", "0"])),
+    "RINGBACK_MAX_EVENT_BODY_BYTES": st.one_of(
+        st.integers(0, 2_000_000).map(str), st.sampled_from(["1023", "1024", "4096.0", "big"])
+    ),
+}
+
+
+@given(env=st.fixed_dictionaries({}, optional=_VALUES))
+@settings(max_examples=200, deadline=None, derandomize=True)
+def test_page_view_settings_read_the_environment_as_the_settings_do(env: dict[str, str]) -> None:
+    light, heavy = _both(env)
+    assert light == heavy
+
+
+def test_the_session_data_loader_still_refuses_an_unknown_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    from botocore.exceptions import DataNotFoundError, UnknownServiceError
+
+    from ringback.adapters import aws
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
+    aws.reset_clients()
+    try:
+        loader = aws.session().get_component("data_loader")
+        assert {"dynamodb", "secretsmanager", "ssm", "sqs"} <= set(
+            loader.list_available_services("service-2")
+        )
+        assert type(aws.client("dynamodb")).__name__ == "DynamoDB"
+        with pytest.raises((UnknownServiceError, DataNotFoundError)):
+            aws.session().create_client("no-such-service")
+    finally:
+        aws.reset_clients()
+
+
+class _LateError(Exception):
+    """Stands for an error class of a library imported after the resolver was built (httpx)."""
+
+
+def test_an_error_class_named_late_is_answered_503() -> None:
+    from ringback.api.resolver import make_resolver
+    from tests.support.events import http_event
+
+    loaded: list[type[Exception]] = []
+    app = make_resolver(validation=False, name="Probe", unavailable_loaded=lambda: tuple(loaded))
+
+    @app.get("/probe")
+    def probe() -> dict[str, str]:
+        raise _LateError("the dependency failed")
+
+    event = http_event("GET", "/probe")
+    assert app.resolve(event, None)["statusCode"] == 500  # not named: an unexpected error
+    loaded.append(_LateError)
+    answer = app.resolve(event, None)
+    assert answer["statusCode"] == 503
+    assert answer["headers"]["Retry-After"] == "5"
+    assert json.loads(answer["body"])["error"] == "unavailable"
+
+
+def test_the_callbacks_entry_knows_the_widgets_versioned_route() -> None:
+    sys.path.insert(0, str(ROOT / "functions" / "callbacks"))
+    try:
+        import entry  # type: ignore[import-not-found]
+        import widget  # type: ignore[import-not-found]
+
+        assert widget.VERSIONED_ROUTE in entry.WIDGET_ROUTES
+        assert entry.WIDGET_ROUTES[widget.VERSIONED_ROUTE] == "widget.js"
+    finally:
+        sys.path.remove(str(ROOT / "functions" / "callbacks"))
+        for name in ("entry", "widget"):
+            sys.modules.pop(name, None)
+
+
+HEAVY = ("boto3", "pydantic", "pydantic_settings", "httpx", "aws_lambda_powertools.utilities.idempotency")
+
+_PROBE = """
+import json, sys
+sys.path[:0] = [{code!r}, {layer!r}]
+{statements}
+print(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)))
+"""
+
+
+def _loaded(function: str, statements: str, watched: tuple[str, ...] = HEAVY, **settings: str) -> list[str]:
+    code = _PROBE.format(
+        code=str(ROOT / "functions" / function), layer=str(LAYER), statements=statements, heavy=watched
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RINGBACK_")}
+    env["AWS_DEFAULT_REGION"] = "eu-central-1"
+    env.update({f"RINGBACK_{name.upper()}": value for name, value in settings.items()})
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env, cwd=ROOT
+    )
+    return list(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def test_the_status_path_loads_no_boto3_settings_models_httpx_or_idempotency() -> None:
+    statements = (
+        "import entry\n"
+        "from ringback.adapters import status_factory\n"
+        "status_factory.dynamodb(); status_factory.config_source(); status_factory.infrastructure_errors()\n"
+        "entry._cors({'headers': {'origin': 'https://a.example'}}, {})\n"
+    )
+    assert _loaded("callbacks", statements) == ["pydantic"]  # the operator configuration's models
+
+
+def test_the_routing_path_loads_no_pydantic_boto3_or_httpx() -> None:
+    statements = (
+        "import app\n"
+        "from ringback.adapters import routing_factory\n"
+        "routing_factory.service(); routing_factory.gate()\n"
+        "from ringback.api import resolver\n"
+        "assert resolver._default_limit() == 256 * 1024\n"
+    )
+    assert _loaded("routing", statements) == []
+
+
+def test_the_form_path_loads_neither_httpx_nor_idempotency_before_a_route_needs_them() -> None:
+    loaded = _loaded("callbacks", "import form_api\nform_api.wiring.captcha()\n")
+    assert "httpx" not in loaded
+    assert "aws_lambda_powertools.utilities.idempotency" not in loaded
+
+
+def test_a_submit_container_loads_no_event_receipt_or_uploader_models_before_a_now_push() -> None:
+    watched = ("ringback.domain.events", "ringback.domain.receipts", "ringback.services.dialer_upload")
+    statements = "import form_api\nform_api.wiring.callbacks()\n"
+    tables = {"callbacks_table": "c", "outbox_table": "o", "guard_table": "g"}
+    assert _loaded("callbacks", statements, watched, **tables) == []
+    pushed = statements + "form_api.wiring._bound_deliver_now()\n"
+    assert _loaded("callbacks", pushed, watched, **tables) == [
+        "ringback.domain.events",
+        "ringback.domain.receipts",
+        "ringback.services.dialer_upload",
+    ]
