@@ -83,6 +83,38 @@ def substitute_text(text: str, variables: Mapping[str, str]) -> str:
     return _VARIABLE.sub(lambda m: variables.get(m.group(1), ""), text)
 
 
+_SHORT_ESCAPES: Final = {"\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def json_string(value: str) -> str:
+    """flow_manager model/json.go ``JsonString(nil, value, true)``, as ParseText escapes a value
+    for a JSON body. Not Go's encoder: a backslash is copied as it is, and so is a quote that
+    follows one (so a value can carry its own escapes); ``<``, ``>``, ``&`` and control
+    characters become ``\\u00XX``, U+2028/U+2029 ``\\u202X``; other characters stay as they are."""
+    out: list[str] = []
+    previous = ""
+    for char in value:
+        if char == "\\":
+            out.append(char)
+        elif char == '"':
+            out.append(char if previous == "\\" else '\\"')
+        elif char in _SHORT_ESCAPES:
+            out.append(_SHORT_ESCAPES[char])
+        elif ord(char) < 0x20 or char in "<>&":
+            out.append(f"\\u00{ord(char):02x}")
+        elif char in "\u2028\u2029":
+            out.append(f"\\u202{ord(char) & 0xF:x}")
+        else:
+            out.append(char)
+        previous = char
+    return "".join(out)
+
+
+def substitute_json(text: str, variables: Mapping[str, str]) -> str:
+    """model.ParseText with ParseOptionJson: each set value JSON-escaped, unset = empty."""
+    return _VARIABLE.sub(lambda m: json_string(variables.get(m.group(1), "")), text)
+
+
 def go_json(value: Any) -> str:
     """encoding/json Marshal of a decoded JSON value: map keys sorted, compact, HTML escaped."""
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -355,7 +387,7 @@ class PlayedCall:
             body = substitute_text(data, self.variables).encode()
         elif data is not None:
             # An object: marshalled, then each value JSON-escaped (ParseOptionJson).
-            body = hooks.substitute(go_json(data), self.variables).encode()
+            body = substitute_json(go_json(data), self.variables).encode()
         timeout_ms = self.endpoint.timeout_ms or int(args.get("timeout") or DEFAULT_HTTP_TIMEOUT_MS)
         entry: dict[str, Any] = {
             "app": "httpRequest",
