@@ -28,6 +28,7 @@ FAKE_CREDENTIALS = {
 # Local names of the tokens people and tests need (stack.json "tokens"), by secret logical id.
 TOKEN_NAMES = {
     "RoutingTokensSecret": "routing",
+    "IvrTokensSecret": "ivr",
     "WebitelHookTokensSecret": "events",
     "AgentDesktopTokensSecret": "agent",
     "WebitelAccessTokenSecret": "webitel",

@@ -50,6 +50,8 @@ class ControlApi:
         router.add("POST", f"{CONTROL_PREFIX}/caller", self.play_caller)
         router.add("GET", f"{CONTROL_PREFIX}/caller/{{call_id}}", self.played_call)
         router.add("POST", f"{CONTROL_PREFIX}/caller/{{call_id}}/timers", self.caller_timers)
+        router.add("POST", f"{CONTROL_PREFIX}/queues/{{queue_id}}/waiting", self.queue_waiting)
+        router.add("GET", f"{CONTROL_PREFIX}/queues/{{queue_id}}/dial-order", self.dial_order)
         return router
 
     def play_caller(self, request: ApiRequest) -> ApiResponse:
@@ -78,6 +80,43 @@ class ControlApi:
             return ApiResponse(200, self._callers.fire_timers(request.path_params["call_id"], body))
         except caller.FlowError as exc:
             raise bad_request("sandbox.caller.valid", str(exc)) from None
+
+    def queue_waiting(self, request: ApiRequest) -> ApiResponse:
+        """Set the queue's waiting stats of the general report: ``{"waiting": N, "avg_wait_s":
+        S}`` (``avg_asa_sec`` is accepted too); ``{"waiting": null}`` counts members again."""
+        body = request.body if isinstance(request.body, dict) else {}
+        waiting = body.get("waiting")
+        average = body.get("avg_asa_sec", body.get("avg_wait_s", 0))
+        if waiting is not None and (isinstance(waiting, bool) or not isinstance(waiting, int) or waiting < 0):
+            raise bad_request("sandbox.queue.waiting.valid", "waiting must be a whole number >= 0 or null")
+        if isinstance(average, bool) or not isinstance(average, (int, float)) or average < 0:
+            raise bad_request("sandbox.queue.waiting.valid", "avg_wait_s must be a number >= 0")
+        queue = self.store.set_queue_waiting(
+            request.param("queue_id"), waiting=waiting, avg_asa_sec=float(average)
+        )
+        return ApiResponse(200, {"id": queue.id, "waiting": queue.waiting, "avg_asa_sec": queue.avg_asa_sec})
+
+    def dial_order(self, request: ApiRequest) -> ApiResponse:
+        """The queue's members in the order Webitel's dialer would offer them now."""
+        members = self.store.dial_order(request.param("queue_id"))
+        return ApiResponse(
+            200,
+            {
+                "members": [
+                    {
+                        "id": member.id,
+                        "name": member.name,
+                        "communication": str(member.communications[0].get("destination", ""))
+                        if member.communications
+                        else "",
+                        "priority": member.priority,
+                        "min_offering_at": member.min_offering_at or "0",
+                        "variables": dict(member.variables),
+                    }
+                    for member in members
+                ]
+            },
+        )
 
     def token_user(self, request: ApiRequest) -> ApiResponse:
         """Who the access token is: ``{"user_id", "roles": [...], "agent_id"}`` (report rights)."""

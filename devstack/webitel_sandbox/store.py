@@ -65,6 +65,12 @@ class Queue:
     grantee_id: str | None = DEFAULT_ROLE
     # The queue's variables: call_center adds them to every hook of the queue (queue/hook.go).
     variables: dict[str, str] = field(default_factory=dict)
+    # Waiting stats the general report shows (set by POST /_sandbox/queues/{id}/waiting): None =
+    # count the queue's members; avg_asa_sec is the engine's avg(bridged_at - joined_at).
+    waiting: int | None = None
+    avg_asa_sec: float = 0.0
+    # Its dialer strategy (engine cc_queue.strategy): lifo takes the newest member id first.
+    strategy: str = "fifo"
 
     @property
     def accepts_members(self) -> bool:
@@ -348,11 +354,66 @@ class Store:
                             "busy": sum(1 for agent in agents if agent.active_call_id is not None),
                         },
                         "count": str(len(members)),
-                        "waiting": str(sum(1 for member in members if not member.stop_cause)),
+                        # int64 as a string (the engine's swagger); avg_* are floats.
+                        "waiting": str(
+                            queue.waiting
+                            if queue.waiting is not None
+                            else sum(1 for member in members if not member.stop_cause)
+                        ),
                         "processed": "0",
+                        "avg_asa_sec": queue.avg_asa_sec,
                     }
                 )
             return rows
+
+    def set_queue_waiting(self, queue_id: str, *, waiting: int | None, avg_asa_sec: float) -> Queue:
+        with self._lock:
+            queue = self.get_queue(queue_id)
+            queue.waiting = waiting
+            queue.avg_asa_sec = avg_asa_sec
+            return queue
+
+    def dial_order(self, queue_id: str) -> list[Member]:
+        """The members the dialer would offer now, in its order: call_center
+        store/sqlstore/call_center-schema.sql cc_distribute_members_list (stop_at isnull, no
+        skill, expire_at and ready_at = min_offering_at checked against now; ordered by
+        bucket_id nulls last, agent_id, priority desc, ready_at asc nulls last, then id asc, or
+        desc for the lifo strategy)."""
+        with self._lock:
+            queue = self.get_queue(queue_id)
+            now = self._clock_ms()
+
+            def due(member: Member) -> bool:
+                expire = int(member.expire_at or 0)
+                ready = int(member.min_offering_at or 0)
+                return (
+                    not member.stop_cause
+                    and not member.lookups.get("skill")
+                    and (not expire or expire > now)
+                    and (not ready or ready < now)
+                )
+
+            def lookup_id(member: Member, name: str) -> int | None:
+                found = member.lookups.get(name)
+                return int(found["id"]) if found and found.get("id") else None
+
+            def key(member: Member) -> tuple[Any, ...]:
+                bucket, agent = lookup_id(member, "bucket"), lookup_id(member, "agent")
+                ready = int(member.min_offering_at or 0) or None
+                number = int(member.id)
+                return (
+                    bucket is None,
+                    bucket or 0,
+                    agent is None,
+                    agent or 0,
+                    -member.priority,
+                    ready is None,
+                    ready or 0,
+                    -number if queue.strategy == "lifo" else number,
+                )
+
+            members = [m for m in self.members.values() if m.queue_id == queue.id and due(m)]
+            return sorted(members, key=key)
 
     # -- members --------------------------------------------------------------------------
 

@@ -96,7 +96,8 @@ def test_now_in_hours_is_pushed_at_once_with_its_origin_and_top_priority() -> No
     assert member.variables["lead_guid"] == "L-1" and member.variables["kpi_guid"] == "K-9"
     assert member.variables["extra_plan"] == "pro"
     assert entry.member.priority == 1000
-    assert entry.member.min_offering_at is None
+    # Offered from the time the customer asked (the dialer orders one priority by it: domain.ivr).
+    assert entry.member.min_offering_at == str(int(record.created_at.timestamp() * 1000))
     # Delivered to Webitel: queued (the dialer's on_delivered hook).
     assert answer.status == CallbackStatus.RECEIVED
     assert world.repo.get(answer.id).status == CallbackStatus.QUEUED  # type: ignore[union-attr]

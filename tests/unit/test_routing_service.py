@@ -150,6 +150,10 @@ def test_found_debtor_with_pending_callback(pool: ThreadPoolExecutor) -> None:
         "pending_callback": True,
         "callback_id": "cb-1",
         "callback_status": "queued",
+        # No offer snapshot was read: the wait is unknown and nothing is offered.
+        "estimated_wait_s": None,
+        "offer_callback": False,
+        "wait_queue_id": None,
     }
     assert tuple(answer.to_dict()) == ANSWER_FIELDS
 

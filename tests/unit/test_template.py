@@ -58,8 +58,8 @@ def test_every_ringback_variable_is_a_setting(stack: StackTemplate) -> None:
 
 def test_dialer_schedules_have_retries_and_a_dead_letter_queue(stack: StackTemplate) -> None:
     assert {s.name for s in stack.schedules} >= {"CallbacksSchedule", "CampaignsSchedule"}
-    events = stack.raw["Resources"]["DialerFunction"]["Properties"]["Events"]
     for schedule in stack.schedules:
+        events = stack.raw["Resources"][schedule.function]["Properties"]["Events"]
         props = events[schedule.name]["Properties"]
         assert props["RetryPolicy"]["MaximumRetryAttempts"] >= 1
         assert props["DeadLetterConfig"]
@@ -112,6 +112,12 @@ NEEDED = {
     "RoutingFunction": {
         "CustomersTable": {"BatchGetItem", "GetItem"},
         "CallbacksTable": {"BatchGetItem", "GetItem"},
+        "GuardTable": {"BatchGetItem", "GetItem"},
+    },
+    "IvrCallbacksFunction": {
+        "CallbacksTable": {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"},
+        "DialerOutboxTable": {"GetItem", "PutItem", "UpdateItem"},
+        "GuardTable": {"GetItem", "UpdateItem"},
     },
     "CallbacksFunction": {
         "CallbacksTable": {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "Query"},

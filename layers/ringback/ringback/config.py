@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     idempotency_table: str = ""
 
     routing_tokens_secret: str = ""
+    # Bearer tokens of the IVR callback routes (POST /v1/callbacks/ivr[/cancel]).
+    ivr_tokens_secret: str = ""
     webitel_hook_tokens_secret: str = ""
     agent_desktop_tokens_secret: str = ""
     signing_key_secret: str = ""
@@ -49,6 +51,8 @@ class Settings(BaseSettings):
 
     allowed_origins: str = ""
     routing_budget_ms: int = Field(default=300, ge=50, le=900)
+    # The IVR callback routes answer within this (Webitel's httpRequest gives up at 1000 ms).
+    ivr_budget_ms: int = Field(default=800, ge=100, le=900)
     # The webhook path's read timeout per AWS call (adapters.aws explains the 1000 ms budget it
     # fits); never above 700 so connect + read stays inside Webitel's timeout.
     webhook_read_timeout_ms: int = Field(default=300, ge=50, le=700)

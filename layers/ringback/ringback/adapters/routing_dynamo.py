@@ -3,7 +3,8 @@
 One ``BatchGetItem`` fetches the caller's directory entry (CustomersTable, ``pk =
 "PHONE#<e164>"``) and the number's open-request pointer (CallbacksTable, ``pk =
 "OPEN#<e164>"``, ``sk = "LOCK"``, attributes ``callback_id`` and ``lock_until`` epoch seconds;
-see ``adapters.callback_pointer``). The number has a pending callback when the pointer exists
+see ``adapters.callback_pointer``), and, when a GuardTable is configured, the IVR offer
+snapshot (GuardTable ``pk = "CACHE#IVR#OFFER"``, ``domain.ivr``). The number has a pending callback when the pointer exists
 and ``lock_until`` is still ahead: the callbacks API takes it when a request is accepted, and
 what ends a request (cancel, erasure, a terminal status from Webitel's events) deletes it while
 it still names that request.
@@ -15,6 +16,7 @@ layer) costs the routing function's cold start for nothing it uses.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from functools import lru_cache
@@ -25,6 +27,7 @@ from botocore.exceptions import ClientError
 from ringback.adapters.callback_pointer import lock_key
 from ringback.adapters.customers_dynamo import entry_from_item
 from ringback.domain.customers import PK_PREFIX
+from ringback.domain.ivr import SNAPSHOT_KEY, OfferSnapshot, snapshot_from_json
 from ringback.domain.routing import CallerRecord, OpenCallback
 
 # Unprocessed keys are asked for again after these pauses while the budget allows.
@@ -69,7 +72,9 @@ class DynamoCallerLookup:
         *,
         epoch: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        guard_table: str = "",
     ) -> None:
+        self._guard = guard_table
         self._customers = customers_table
         self._callbacks = callbacks_table
         self._client = client
@@ -81,8 +86,15 @@ class DynamoCallerLookup:
         if not callbacks or not self._callbacks:
             return CallerRecord(self._get_entry(customer_key), None, callback_read=False)
         pointer_key = lock_key(e164)
+        offer_key = {"pk": {"S": f"CACHE#{SNAPSHOT_KEY}"}} if self._guard else None
         try:
-            items, unread = self._batch_get(customer_key, pointer_key, remaining)
+            try:
+                items, unread = self._batch_get(customer_key, pointer_key, remaining, offer_key)
+            except ClientError:
+                if offer_key is None or remaining() <= 0:
+                    raise
+                # The GuardTable refused (missing, not allowed): the answer without the offer.
+                items, unread = self._batch_get(customer_key, pointer_key, remaining)
         except ClientError:
             # A refusal that concerns one table (the callbacks table missing or not allowed)
             # fails the whole batch: the directory alone still answers, if time allows.
@@ -96,6 +108,7 @@ class DynamoCallerLookup:
             entry_from_item(entry_item) if entry_item else None,
             self._open_callback(items.get("pointer")),
             callback_read="pointer" not in unread,
+            offer=_offer(items.get("offer")),
         )
 
     def _get_entry(self, key: dict[str, Any]) -> Any:
@@ -103,10 +116,16 @@ class DynamoCallerLookup:
         return entry_from_item(item) if item else None
 
     def _batch_get(
-        self, customer_key: dict[str, Any], pointer_key: dict[str, Any], remaining: Callable[[], float]
+        self,
+        customer_key: dict[str, Any],
+        pointer_key: dict[str, Any],
+        remaining: Callable[[], float],
+        offer_key: dict[str, Any] | None = None,
     ) -> tuple[dict[str, dict[str, Any]], set[str]]:
-        """Both items by role (``customer``, ``pointer``) and the roles left unprocessed."""
+        """The items by role (``customer``, ``pointer``, ``offer``) and the roles left unprocessed."""
         wanted = {"customer": (self._customers, customer_key), "pointer": (self._callbacks, pointer_key)}
+        if offer_key is not None:
+            wanted["offer"] = (self._guard, offer_key)
         found: dict[str, dict[str, Any]] = {}
         unread = set(wanted)
         pauses = iter(_RETRY_PAUSES_S)
@@ -143,6 +162,18 @@ class DynamoCallerLookup:
         if pending is not None and float(pending) <= self._epoch():
             return None  # taken by a submit that died before storing its request
         return OpenCallback(callback_id=callback_id)
+
+
+def _offer(item: dict[str, Any] | None) -> OfferSnapshot | None:
+    """The offer snapshot of its GuardTable item (``DynamoSharedCache`` layout); None if absent."""
+    if not item or "value" not in item or "fetched_at" not in item:
+        return None
+    try:
+        value = json.loads(item["value"]["S"])
+        fetched_at = int(item["fetched_at"]["N"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return snapshot_from_json(value, fetched_at) if isinstance(value, dict) else None
 
 
 def _same_key(key: dict[str, Any], other: dict[str, Any]) -> bool:

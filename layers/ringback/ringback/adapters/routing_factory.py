@@ -28,7 +28,9 @@ def service() -> RoutingService:
         callback_lookup=settings.routing_callback_lookup,
     )
     client = routing_client("dynamodb", settings.routing_budget_ms)
-    lookup = DynamoCallerLookup(settings.customers_table, settings.callbacks_table, client)
+    lookup = DynamoCallerLookup(
+        settings.customers_table, settings.callbacks_table, client, guard_table=settings.guard_table
+    )
     return RoutingService(lookup, policy=policy)
 
 

@@ -24,6 +24,7 @@ class RoutingSettings:
     default_region: str = "CZ"
     customers_table: str = ""
     callbacks_table: str = ""
+    guard_table: str = ""  # the IVR offer snapshot (domain.ivr), read with the caller's entry
     routing_tokens_secret: str = ""
     routing_budget_ms: int = 300
     routing_cache_ttl_s: float = 5.0

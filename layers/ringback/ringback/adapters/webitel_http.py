@@ -233,6 +233,24 @@ class HttpWebitelClient:
             )
         return rows[0].agent_status
 
+    def queue_waits(self, queue_ids: Sequence[str]) -> dict[str, tuple[int, float]]:
+        """``{queue_id: (waiting, avg_asa_sec)}`` from one general report of these queues (rows
+        only for the queues the token's user may see)."""
+        now_ms = int(time.time() * 1000)
+        params = [("queue_id", queue_id) for queue_id in dict.fromkeys(queue_ids)]
+        params += [
+            ("joined_at.from", str(now_ms - _REPORT_WINDOW_MS)),
+            ("joined_at.to", str(now_ms)),
+            ("page", "1"),
+            ("size", "100"),
+        ]
+        answer = self._send("GET", "call_center/queues/reports/general", "queue_waits", params=params)
+        return {
+            row.queue.id: (row.waiting, row.avg_asa_sec)
+            for row in self._parse(answer, QueueReportPage).items
+            if row.queue.id in queue_ids
+        }
+
     # -- plumbing -------------------------------------------------------------------------
 
     def _send(

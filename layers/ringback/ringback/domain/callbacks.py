@@ -469,6 +469,10 @@ class CallbackRecord(BaseModel):
     submit_key: str | None = None
     cancelled_at: datetime | None = None
     expires_at: int = 0
+    # IVR callbacks: when the caller joined the inbound queue (their place in line; the member's
+    # ``min_offering_at``, see ``domain.ivr``) and the call that asked (idempotency per call).
+    queued_since: datetime | None = None
+    ivr_call_id: str | None = None
 
     @property
     def is_open(self) -> bool:

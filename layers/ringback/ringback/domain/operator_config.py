@@ -63,6 +63,26 @@ class InboundQueues(BaseModel):
 RoutingBranch = Literal["found", "debt", "unknown"]
 
 
+class IvrCallbackPolicy(BaseModel):
+    """Callbacks offered from the Webitel IVR while callers wait (docs/ivr-callbacks.md).
+
+    The routing answer offers one (``offer_callback``) when ``enabled``, the inbound queue's
+    estimated wait exceeds ``offer_after_s``, the centre is in hours and fewer than ``max_open``
+    members wait in the callback queue. ``say`` overrides the texts the flow says, per language
+    and key (``accepted``, ``linked``, ``closed``, ``no_capacity``, ``degraded``, ``cancelled``,
+    ``none_open``; ``{minutes}`` is replaced), falling back to ``default_language``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = False
+    offer_after_s: int = Field(default=120, ge=0, le=86400)
+    callback_queue_id: str = Field(default="", pattern=r"^(\d+)?$")  # empty: callback_queue_id
+    max_open: int = Field(default=50, ge=0, le=100000)
+    default_language: str = Field(default="cs", pattern=r"^[a-z]{2,3}$")
+    say: dict[str, dict[str, str]] = Field(default_factory=dict)
+
+
 class OperatorConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -86,6 +106,8 @@ class OperatorConfig(BaseModel):
     status_cache_seconds: int = Field(default=10, ge=1, le=3600)
     # Website callback requests: consent, booking and abuse-protection knobs (docs/callbacks.md).
     callbacks: CallbackPolicy = Field(default_factory=CallbackPolicy)
+    # Callbacks offered from the IVR while callers wait (docs/ivr-callbacks.md).
+    ivr_callback: IvrCallbackPolicy = Field(default_factory=IvrCallbackPolicy)
 
     @field_validator("timezone")
     @classmethod
@@ -114,7 +136,7 @@ class OperatorConfig(BaseModel):
 
     @model_validator(mode="after")
     def _inbound_is_not_a_dialer_queue(self) -> OperatorConfig:
-        dialer = {self.callback_queue_id, self.debtor_queue_id}
+        dialer = {self.callback_queue_id, self.debtor_queue_id, self.ivr_callback_queue_id}
         for branch, queue_id in self.inbound_queue_by_branch().items():
             if queue_id in dialer:
                 raise ValueError(
@@ -122,6 +144,11 @@ class OperatorConfig(BaseModel):
                     "can join only an inbound queue"
                 )
         return self
+
+    @property
+    def ivr_callback_queue_id(self) -> str:
+        """The dialer queue IVR callbacks go to (the callback queue unless configured)."""
+        return self.ivr_callback.callback_queue_id or self.callback_queue_id
 
     def inbound_queue_by_branch(self) -> dict[RoutingBranch, str]:
         """The queue the routing flow's joinQueue uses on each branch."""

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs
 
 from ringback.domain import strict_json
 from ringback.domain.customers import DirectoryEntry
+from ringback.domain.ivr import OfferSnapshot
 
 
 class NotFoundReason(StrEnum):
@@ -60,6 +61,11 @@ class RoutingAnswer:
     pending_callback: bool = False
     callback_id: str | None = None
     callback_status: str | None = None
+    # IVR callbacks (docs/ivr-callbacks.md): the inbound queue's estimated wait (seconds, as a
+    # string), whether to offer a callback, and the queue the estimate is for.
+    estimated_wait_s: str | None = None
+    offer_callback: bool = False
+    wait_queue_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -128,6 +134,7 @@ class CallerRecord:
     entry: DirectoryEntry | None
     callback: OpenCallback | None = None
     callback_read: bool = True
+    offer: OfferSnapshot | None = None  # the IVR offer snapshot read with it (None: none or unread)
 
 
 def _nullable(kind: str, **extra: Any) -> dict[str, Any]:
@@ -159,6 +166,9 @@ ANSWER_JSON_SCHEMA: dict[str, Any] = {
         "pending_callback": {"type": "boolean"},
         "callback_id": _nullable("string"),
         "callback_status": _nullable("string"),
+        "estimated_wait_s": _nullable("string", pattern=r"^\d+$"),
+        "offer_callback": {"type": "boolean"},
+        "wait_queue_id": _nullable("string", pattern=r"^\d+$"),
     },
 }
 

@@ -329,6 +329,12 @@ class QueueReportRow(_ReadModel):
     queue: Lookup
     # Required: a row without it says nothing about availability, and zeros would be a guess.
     agent_status: QueueAgentCounts
+    # Callers waiting now (for an inbound queue: attempts not yet bridged) and the average of
+    # bridged_at - joined_at over the report window (engine store/sqlstore/cc_queue_store.go
+    # QueueReportGeneral). ``waiting`` is an int64 string in the engine's swagger and a uint32
+    # number in protos engine/queue.proto: both are read.
+    waiting: int = Field(default=0, ge=0)
+    avg_asa_sec: float = Field(default=0.0, ge=0)
 
 
 class QueueReportPage(_ReadModel):

@@ -36,3 +36,9 @@ class WebitelClient(Protocol):
     def list_agents(self, queue_id: str | None = None) -> list[Agent]: ...
 
     def queue_agent_counts(self, queue_id: str) -> QueueAgentCounts: ...
+
+
+class QueueWaits(Protocol):
+    def queue_waits(self, queue_ids: Sequence[str]) -> dict[str, tuple[int, float]]:
+        """``{queue_id: (waiting, avg_asa_sec)}`` of the queues Webitel reports."""
+        ...

@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from ringback.domain.ivr import routing_offer
 from ringback.domain.phones import InvalidPhone, PhoneNumber, PhoneProblem, parse_phone
 from ringback.domain.routing import (
     AnswerSource,
@@ -302,6 +303,23 @@ def _state(future: Future[Any]) -> str:
 
 
 def _build(phone: PhoneNumber, lookup: CallerRecord, source: AnswerSource) -> RoutingAnswer:
+    answer = _build_answer(phone, lookup, source)
+    offer = routing_offer(
+        lookup.offer,
+        found=answer.found,
+        debt=answer.debt,
+        pending_callback=answer.pending_callback,
+        now_ms=int(time.time() * 1000),
+    )
+    return replace(
+        answer,
+        estimated_wait_s=offer.estimated_wait_s,
+        offer_callback=offer.offer_callback,
+        wait_queue_id=offer.wait_queue_id,
+    )
+
+
+def _build_answer(phone: PhoneNumber, lookup: CallerRecord, source: AnswerSource) -> RoutingAnswer:
     callback = lookup.callback
     pending_callback = callback is not None
     callback_id = callback.callback_id if callback else None

@@ -183,7 +183,7 @@ def entry_for(
         name=(record.name or f"Web callback {mask_e164(record.phone)}")[:250],
         priority=record.priority,
         expire_at=epoch_ms(expire),
-        min_offering_at=epoch_ms(record.due_at) if record.due_at > record.created_at else None,
+        min_offering_at=epoch_ms(offer_from(record)),
         variables=member_variables(record, entry_id),
         communications=[
             MemberCommunication(
@@ -203,6 +203,16 @@ def entry_for(
         expires_at=expire,
         file_name=f"ringback-callback-{record.created_at:%Y%m%d}",
     )
+
+
+def offer_from(record: CallbackRecord) -> datetime:
+    """The member's ``min_offering_at``: its due time when later than its creation (a slot, the
+    next opening); otherwise when the customer started waiting (an IVR caller's joined time,
+    else the request's creation), so that Webitel's dialer, which orders members of one
+    priority by it (``domain.ivr``), offers them in the order customers started waiting."""
+    if record.due_at > record.created_at:
+        return record.due_at
+    return min(record.queued_since or record.created_at, record.created_at)
 
 
 def push(core: CallbackCore, record: CallbackRecord, entry_ids: list[str]) -> None:
