@@ -69,8 +69,8 @@ class IvrCallbackPolicy(BaseModel):
     The routing answer offers one (``offer_callback``) when ``enabled``, the inbound queue's
     estimated wait exceeds ``offer_after_s``, the centre is in hours and fewer than ``max_open``
     members wait in the callback queue. ``say`` overrides the texts the flow says, per language
-    and key (``accepted``, ``linked``, ``closed``, ``no_capacity``, ``degraded``, ``cancelled``,
-    ``none_open``; ``{minutes}`` is replaced), falling back to ``default_language``.
+    and key (``accepted``, ``linked``, ``closed``, ``no_capacity``, ``degraded``, ``disabled``,
+    ``cancelled``, ``none_open``; ``{minutes}`` is replaced), falling back to ``default_language``.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")

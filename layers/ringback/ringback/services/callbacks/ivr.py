@@ -139,26 +139,35 @@ def _answer_of(
     )
 
 
+@dataclass(frozen=True)
+class Accepted:
+    """The accept's answer and, for a new request, its push to Webitel (run after answering)."""
+
+    answer: IvrAnswer
+    push: Callable[[], None] | None = None
+
+
 def accept(
     core: CallbackCore,
     request: IvrRequest,
     phone: PhoneNumber,
     snapshot: Callable[[], OfferSnapshot | None],
-) -> IvrAnswer:
+    pool: Executor,
+) -> Accepted:
     """Create (or find) the caller's ``now`` callback; raises on a dependency failure."""
     config = core.config.load()
     now = core.clock.now()
     policy = config.ivr_callback
     if not policy.enabled:
-        return _refused(config, "disabled", request.language)
+        return Accepted(_refused(config, "disabled", request.language))
     if not schedule.is_open(config, now):
-        return _refused(config, "closed", request.language)
+        return Accepted(_refused(config, "closed", request.language))
     stats = snapshot()
     queue_id = config.ivr_callback_queue_id
     now_ms = ms(now)
     fresh = stats if stats is not None and stats.fresh(now_ms) else None
     if fresh is not None and fresh.capacity_left is not None and fresh.capacity_left <= 0:
-        return _refused(config, "no_capacity", request.language)
+        return Accepted(_refused(config, "no_capacity", request.language))
     wait = fresh.queues.get(request.queue_id) if fresh is not None else None
     expected = expected_call_in_s(wait.wait_s if wait else None, request.joined_at_ms, now_ms)
     waiting_cb = fresh.queues.get(queue_id) if fresh is not None else None
@@ -167,7 +176,7 @@ def accept(
     record = _new_record(request, config, phone, now, queue_id, expected, position)
     entry = entry_for(record, config)
     lock_until = lock_expiry(record, config)
-    adding: Future[bool] = _executor(core).submit(core.outbox.add, entry)
+    adding: Future[bool] = pool.submit(core.outbox.add, entry)
     try:
         outcome = _reserve(core, record, lock_until, now)
     except Exception:
@@ -183,7 +192,7 @@ def accept(
             "ivr callback: open request answered",
             extra={"callback_id": outcome.id, "linked": linked, "phone": phone.masked},
         )
-        return _answer_of(outcome, config, request.language, linked=linked, now=now)
+        return Accepted(_answer_of(outcome, config, request.language, linked=linked, now=now))
     add_error = adding.exception()
     if add_error is not None:
         _undo(core, record, outcome)
@@ -194,14 +203,10 @@ def accept(
         "ivr callback accepted",
         extra={"callback_id": record.id, "phone": phone.masked, "queue_id": queue_id},
     )
-    push(core, record, [entry.entry_id])
-    return _answer_of(record, config, request.language, linked=False, now=now)
-
-
-def _executor(core: CallbackCore) -> Executor:
-    from ringback.services.routing import shared_executor
-
-    return shared_executor()
+    return Accepted(
+        _answer_of(record, config, request.language, linked=False, now=now),
+        push=lambda: push(core, record, [entry.entry_id]),
+    )
 
 
 def _undo(core: CallbackCore, record: CallbackRecord, reservation: Reservation) -> None:
@@ -370,10 +375,15 @@ class IvrCallbacks:
                 stats.cancel()
                 return None
 
-        work = pool.submit(accept, self.core, request, phone, snapshot)
-        answer = self._within(work, deadline, "accept", request.language)
-        if isinstance(answer, IvrAnswer):
-            return IvrReply(200, answer.to_json())
+        work = pool.submit(accept, self.core, request, phone, snapshot, pool)
+        outcome = self._within(work, deadline, "accept", request.language)
+        if isinstance(outcome, Accepted):
+            if outcome.push is not None:
+                # After the answer is settled: the caller never waits on Webitel. A push that
+                # does not finish (the container frozen) is delivered by the scheduled upload.
+                pool.submit(outcome.push)
+            return IvrReply(200, outcome.answer.to_json())
+        answer = outcome
         return IvrReply(
             200,
             IvrAnswer(accepted=False, reason="degraded", say=answer).to_json(),
