@@ -198,6 +198,20 @@ def test_a_waiting_caller_presses_1_keeps_their_place_and_is_called_back(offerin
     assert steps(done, "tts")[-1]["text"] == answer["say"]
     assert steps(done, "hangup") == [{"app": "hangup", "cause": "NORMAL_CLEARING"}]
     ivr = answer["callback_id"]
+    # The caller hung up in the inbound queue: call_center ends that attempt as abandoned
+    # (queue/call_inbound.go) and its leaving hook reaches ringback; the callback stays open.
+    left = {
+        "hook": "queue",
+        "state": "leaving",
+        "queue_id": INBOUND_QUEUE_ID,
+        "destination": caller,
+        "call_id": held["call_id"],
+        "attempt_id": f"{held['call_id']}-inbound",
+        "result": "abandoned",
+        "cause": "NORMAL_CLEARING",
+    }
+    abandoned = _until("the inbound leaving hook taken", lambda: _taken(knob(stack, "hooks/fire", left)))
+    assert abandoned["sent"]["member_channel_id"] == held["call_id"]
 
     # The dialer offers the three in the order the customers started waiting.
     expected = [first, ivr, second]
