@@ -47,6 +47,10 @@ def _responses(schema: Any) -> dict[int, Any]:
         },
         400: {"description": "A field that cannot be used (named in `field`)", "content": _ERROR},
         401: {"description": "Missing or invalid bearer token", "content": _ERROR},
+        # The body gate every route shares (ringback.api.gate).
+        413: {"description": "The body is too large", "content": _ERROR},
+        415: {"description": "The body is not JSON", "content": _ERROR},
+        422: {"description": "The JSON nests too deep or has a number too large", "content": _ERROR},
     }
 
 

@@ -28,10 +28,11 @@ from tests.support.hostile import CORPUS, Hostile
 pytestmark = pytest.mark.integration
 
 ORIGIN = "https://www.example.com"
-HTTP_FUNCTIONS = ("CallbacksFunction", "EventsFunction", "RoutingFunction")
+HTTP_FUNCTIONS = ("CallbacksFunction", "EventsFunction", "RoutingFunction", "IvrCallbacksFunction")
 # The token each route needs (None: a public route).
 TOKEN_FOR = {
     "/v1/routing": "routing",
+    "/v1/callbacks/ivr": "ivr",
     "/v1/health/routing": "routing",
     "/v1/events/webitel": "events",
     "/v1/events/agent": "agent",
@@ -49,6 +50,8 @@ BODY_ROUTES = (
     ("EventsFunction", "/v1/events/agent"),
     ("EventsFunction", "/v1/events/widget"),
     ("RoutingFunction", "/v1/routing"),
+    ("IvrCallbacksFunction", "/v1/callbacks/ivr"),
+    ("IvrCallbacksFunction", "/v1/callbacks/ivr/cancel"),
 )
 
 
@@ -102,6 +105,7 @@ def roomy_config() -> str:
         "communication_type_id": "1",
         "allowed_countries": ["CZ", "SK"],
         "site_keys": ["pk_demo_site"],
+        "ivr_callback": {"enabled": True, "max_open": 100000},
         "callbacks": {
             "per_ip_per_hour": 100000,
             "per_network_per_hour": 100000,
@@ -202,7 +206,7 @@ def test_real_answers_match_the_openapi(
     handlers: Handlers, webitel_sandbox: Any, moto_stack: aws.ProvisionedStack
 ) -> None:
     """The happy path of every operation: its real 2xx bodies are what the OpenAPI says."""
-    callbacks, events, routing = (openapi(handlers, f) for f in HTTP_FUNCTIONS)
+    callbacks, events, routing, ivr = (openapi(handlers, f) for f in HTTP_FUNCTIONS)
 
     def call(function: str, spec: dict[str, Any], method: str, template: str, path: str, **kw: Any) -> Any:
         headers = {"origin": ORIGIN, "x-ringback-site-key": "pk_demo_site", **kw.pop("headers", {})}
@@ -285,6 +289,23 @@ def test_real_answers_match_the_openapi(
     call("RoutingFunction", routing, "POST", "/v1/routing", "/v1/routing", body={"cid": phone})
     call("RoutingFunction", routing, "GET", "/v1/health/routing", "/v1/health/routing")
 
+    ivr_caller = "+42060" + str(handlers.rng.randint(1000000, 8999999))
+    joined = str(int(datetime.now(UTC).timestamp() * 1000) - 30_000)
+    ivr_body = {"cid": ivr_caller, "queue_id": "3", "joined_at": joined, "call_id": uuid_, "language": "en"}
+    accepted_ivr = call(
+        "IvrCallbacksFunction", ivr, "POST", "/v1/callbacks/ivr", "/v1/callbacks/ivr", body=ivr_body
+    )
+    assert accepted_ivr["accepted"] == "true", accepted_ivr
+    cancel = {"cid": ivr_caller, "call_id": uuid_}
+    call(
+        "IvrCallbacksFunction",
+        ivr,
+        "POST",
+        "/v1/callbacks/ivr/cancel",
+        "/v1/callbacks/ivr/cancel",
+        body=cancel,
+    )
+
 
 @pytest.mark.parametrize("function", HTTP_FUNCTIONS)
 def test_schemathesis_every_operation_no_5xx_and_schema_conformance(
@@ -302,6 +323,23 @@ def test_schemathesis_every_operation_no_5xx_and_schema_conformance(
                 "application/json": {"schema": {"type": "object", "properties": {"cid": {"type": "string"}}}}
             }
         }
+    if function == "IvrCallbacksFunction":  # bodies read by hand too: every value may be a string
+        for path, names in (
+            ("/v1/callbacks/ivr", ("cid", "queue_id", "joined_at", "call_id", "language")),
+            ("/v1/callbacks/ivr/cancel", ("cid", "call_id")),
+        ):
+            # Valid values among the arbitrary ones, so that some cases get past the field checks.
+            valid = {
+                "cid": {"type": "string", "pattern": r"^\+42060[0-9]{7}$"},
+                "queue_id": {"type": "string", "pattern": "^[1-9][0-9]{0,3}$"},
+                "joined_at": {"enum": [str(int(datetime.now(UTC).timestamp() * 1000) - 30_000)]},
+                "call_id": {"type": "string", "pattern": "^[a-f0-9]{8}-[a-f0-9]{4}$"},
+                "language": {"enum": ["cs", "en", "de"]},
+            }
+            # Missing fields and other keys are generated; present ones are of a usable form
+            # (the 400 per malformed field is tested in test_ivr_handler and by the corpus).
+            schema = {"type": "object", "properties": {name: valid[name] for name in names}}
+            spec["paths"][path]["post"]["requestBody"] = {"content": {"application/json": {"schema": schema}}}
     schema = schemathesis.openapi.from_dict(spec)
     operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
     assert operations

@@ -14,7 +14,9 @@
 * **Keeping the caller's place**: Webitel's dialer takes a queue's members in the order of
   call_center ``store/sqlstore/call_center-schema.sql`` ``cc_distribute_members_list``:
   ``bucket_id nulls last, skill_id, agent_id, priority desc, ready_at asc nulls last, id``
-  (``id desc`` for the ``lifo`` strategy), and only members whose ``ready_at`` (the API's
+  (``id desc`` for the ``lifo`` strategy; the distributor's indexes ``cc_member_dis_fifo`` /
+  ``_lifo`` / ``_strict_fifo_asc`` have the same ``priority DESC, ready_at, id``), and only
+  members whose ``ready_at`` (the API's
   ``min_offering_at``, engine ``model/cc_member.go``) is past. An IVR callback is a ``now``
   member with the priority every ``now`` request has and ``min_offering_at`` = the time the
   caller joined the inbound queue; website ``now`` requests carry their creation time there, so
