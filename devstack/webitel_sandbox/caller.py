@@ -284,6 +284,8 @@ class PlayedCall:
     state: str = "ringing"
     timers: list[dict[str, Any]] = field(default_factory=list)
     timer_runs: list[int] = field(default_factory=list)
+    # One firing at a time: two timer requests for the same call run one after the other.
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- running ----------------------------------------------------------------------------
 
@@ -528,10 +530,11 @@ class CallerDesk:
             call = self._calls.get(call_id)
         if call is None:
             raise FlowError(f"call {call_id} was not played by this sandbox")
-        if "press" in spec:
-            call.press = _text(spec, "press") or None
-        call.fire_timers()
-        return call.report()
+        with call.lock:
+            if "press" in spec:
+                call.press = _text(spec, "press") or None
+            call.fire_timers()
+            return call.report()
 
     def call(self, call_id: str) -> dict[str, Any]:
         with self._lock:
