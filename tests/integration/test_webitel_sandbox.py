@@ -804,3 +804,63 @@ def test_the_token_source_is_asked_on_every_request(webitel_sandbox: WebitelSand
             webitel.list_agents()
         tokens.pop(0)
         assert webitel.list_agents()
+
+
+# -- IVR callbacks: queue waits and the dialer's order ---------------------------------------
+
+
+def _member(
+    name: str, number: str, *, priority: int, offer_at: int | None, bucket: str | None = None
+) -> MemberItem:
+    return MemberItem(
+        name=name,
+        priority=priority,
+        min_offering_at=str(offer_at) if offer_at is not None else None,
+        bucket=Lookup(id=bucket) if bucket else None,
+        communications=[MemberCommunication(destination=number, type=Lookup(id="1"))],
+    )
+
+
+def test_queue_waits_come_from_the_report_as_set_by_the_knob(
+    client: HttpWebitelClient, webitel_sandbox: WebitelSandbox
+) -> None:
+    root = webitel_sandbox.root_url
+    answer = httpx.post(
+        f"{root}/_sandbox/queues/{INBOUND_QUEUE_ID}/waiting", json={"waiting": 4, "avg_wait_s": 95.5}
+    )
+    assert answer.status_code == 200
+    waits = client.queue_waits([INBOUND_QUEUE_ID, CALLBACK_QUEUE_ID])
+    assert waits[INBOUND_QUEUE_ID] == (4, 95.5)
+    assert waits[CALLBACK_QUEUE_ID] == (0, 0.0)  # no knob: the queue's members are counted
+    # The report's waiting is an int64 string, as the engine's swagger has it.
+    raw = httpx.get(
+        f"{webitel_sandbox.url}/call_center/queues/reports/general",
+        params={"queue_id": INBOUND_QUEUE_ID, "joined_at.from": "0", "joined_at.to": "1"},
+        headers={"X-Webitel-Access": TOKEN},
+    ).json()
+    assert raw["items"][0]["waiting"] == "4" and raw["items"][0]["avg_asa_sec"] == 95.5
+    refused = httpx.post(f"{root}/_sandbox/queues/{INBOUND_QUEUE_ID}/waiting", json={"waiting": -1})
+    assert refused.status_code == 400
+
+
+def test_dial_order_follows_call_centers_rule(
+    client: HttpWebitelClient, webitel_sandbox: WebitelSandbox
+) -> None:
+    past, future = 1_700_000_000_000, 4_000_000_000_000  # 2023 and 2096, whatever the clock says
+    ids = client.create_members_bulk(
+        CALLBACK_QUEUE_ID,
+        [
+            _member("late website", "+420777000001", priority=1000, offer_at=past + 80_000),
+            _member("early ivr", "+420777000002", priority=1000, offer_at=past),
+            _member("no offer time", "+420777000003", priority=1000, offer_at=None),
+            _member("repeat", "+420777000004", priority=1100, offer_at=past + 90_000),
+            _member("future", "+420777000005", priority=2000, offer_at=future),
+        ],
+        "order-test",
+    )
+    assert len(ids) == 5
+    answer = httpx.get(f"{webitel_sandbox.root_url}/_sandbox/queues/{CALLBACK_QUEUE_ID}/dial-order")
+    names = [m["name"] for m in answer.json()["members"]]
+    # priority desc, then min_offering_at asc with nulls last; a future one is not offered yet.
+    assert names == ["repeat", "early ivr", "late website", "no offer time"]
+    assert answer.json()["members"][1]["communication"] == "+420777000002"

@@ -350,6 +350,7 @@ def test_a_caller_with_an_open_website_request_gets_it_linked() -> None:
         ({"now": at("2026-11-18T19:00:00+00:00")}, "closed"),
         ({"stats": snapshot(capacity_left=0)}, "no_capacity"),
         ({"ivr_callback": {"enabled": False}}, "disabled"),
+        ({"allowed_countries": ["SK"]}, "number_refused"),  # a caller id is not to be trusted
     ],
 )
 def test_refusals_say_why(world_args: dict[str, Any], reason: str) -> None:

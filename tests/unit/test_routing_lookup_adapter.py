@@ -5,6 +5,7 @@ pydantic's Settings."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -198,3 +199,47 @@ def test_routing_settings_read_the_environment_as_the_settings_do(env: dict[str,
                 monkeypatch.delenv(key)
         light, heavy = _as_settings(monkeypatch, env)
     assert light == heavy
+
+
+GUARD = "guard"
+OFFER_KEY = {"pk": {"S": "CACHE#IVR#OFFER"}}
+
+
+def offer_item(fetched_at_ms: int) -> dict[str, Any]:
+    value = {
+        "enabled": True,
+        "offer_after_s": 60,
+        "queues": {"3": {"waiting": "4", "wait_s": 200}},
+        "branch_queues": {"found": "3", "debt": "3", "unknown": "3"},
+        "open_windows": [[0, 4_000_000_000_000]],
+        "capacity_left": 7,
+    }
+    return {**OFFER_KEY, "value": {"S": json.dumps(value)}, "fetched_at": {"N": str(fetched_at_ms)}}
+
+
+def test_the_offer_snapshot_comes_in_the_same_batch() -> None:
+    client = Client([({CUSTOMERS: [ENTRY], CALLBACKS: [], GUARD: [offer_item(123)]}, {})])
+    reader = DynamoCallerLookup(CUSTOMERS, CALLBACKS, client, epoch=lambda: NOW, guard_table=GUARD)
+    record = reader.read(NUMBER, callbacks=True, remaining=roomy)
+    assert len(client.batches) == 1 and client.batches[0][GUARD] == {"Keys": [OFFER_KEY]}
+    assert record.offer is not None
+    assert (record.offer.fetched_at_ms, record.offer.capacity_left) == (123, 7)
+    assert record.offer.queues["3"].waiting == 4 and record.offer.queues["3"].wait_s == 200
+
+
+def test_a_refused_guard_table_still_answers_the_caller_and_the_pointer() -> None:
+    refusal = ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "BatchGetItem")
+
+    class Refusing(Client):
+        def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+            if GUARD in RequestItems:
+                self.batches.append(RequestItems)
+                raise refusal
+            return super().batch_get_item(RequestItems)
+
+    client = Refusing([({CUSTOMERS: [ENTRY], CALLBACKS: [pointer(NOW + 60)]}, {})])
+    reader = DynamoCallerLookup(CUSTOMERS, CALLBACKS, client, epoch=lambda: NOW, guard_table=GUARD)
+    record = reader.read(NUMBER, callbacks=True, remaining=roomy)
+    assert record.offer is None
+    assert record.callback is not None and record.callback_read is True
+    assert record.entry is not None

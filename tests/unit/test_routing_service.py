@@ -381,3 +381,68 @@ def test_callback_lookup_can_be_switched_off(pool: ThreadPoolExecutor) -> None:
     assert lookup.reads == [False]
     assert routing.probe(roomy(clock)) == {"customers": "ok", "callbacks": "disabled"}
     assert "RoutingCallbackLookupFailed" not in metrics.metric_set
+
+
+class OfferLookup(Lookup):
+    """The same read with an IVR offer snapshot beside it (adapters.routing_dynamo reads both)."""
+
+    def __init__(self, directory: Directory, callbacks: Callbacks, offer: Any) -> None:
+        super().__init__(directory, callbacks)
+        self.offer = offer
+
+    def read(self, e164: str, *, callbacks: bool, remaining: Callable[[], float]) -> CallerRecord:
+        return replace(super().read(e164, callbacks=callbacks, remaining=remaining), offer=self.offer)
+
+
+def fresh_offer(**changes: Any) -> Any:
+    import time
+
+    from ringback.domain.ivr import OfferSnapshot, QueueWait
+
+    now_ms = int(time.time() * 1000)
+    base: dict[str, Any] = {
+        "fetched_at_ms": now_ms,
+        "enabled": True,
+        "offer_after_s": 60,
+        "queues": {"3": QueueWait(5, 240), "4": QueueWait(0, 0)},
+        "branch_queues": {"found": "3", "debt": "4", "unknown": "3"},
+        "open_windows": ((now_ms - 60_000, now_ms + 3_600_000),),
+        "capacity_left": 2,
+    }
+    return OfferSnapshot(**{**base, **changes})
+
+
+def test_the_answer_carries_the_wait_and_the_offer_of_the_branch_queue(pool: ThreadPoolExecutor) -> None:
+    directory, callbacks, clock = Directory(), Callbacks(), Clock()
+    directory.entries[NUMBER] = entry()
+    routing = RoutingService(
+        OfferLookup(directory, callbacks, fresh_offer()),
+        policy=RoutingPolicy(),
+        executor=pool,
+        monotonic=clock,
+    )
+    answer = routing.answer(NUMBER, roomy(clock))
+    assert (answer.estimated_wait_s, answer.offer_callback, answer.wait_queue_id) == ("240", True, "3")
+    debtor = "+420777666556"
+    directory.entries[debtor] = entry(e164=debtor, debt=True)
+    answer = routing.answer(debtor, roomy(clock))  # the debt branch joins queue 4: nobody waits
+    assert (answer.estimated_wait_s, answer.offer_callback, answer.wait_queue_id) == ("0", False, "4")
+
+
+def test_no_offer_to_a_caller_with_an_open_callback(pool: ThreadPoolExecutor) -> None:
+    directory, callbacks, clock = Directory(), Callbacks(), Clock()
+    callbacks.open[NUMBER] = OpenCallback("cb-9")
+    routing = RoutingService(
+        OfferLookup(directory, callbacks, fresh_offer()),
+        policy=RoutingPolicy(),
+        executor=pool,
+        monotonic=clock,
+    )
+    answer = routing.answer(NUMBER, roomy(clock))
+    assert answer.pending_callback is True
+    assert (answer.estimated_wait_s, answer.offer_callback) == ("240", False)
+
+
+def test_the_degraded_answer_offers_nothing() -> None:
+    answer = RoutingService(Lookup(Directory(), Callbacks()), policy=RoutingPolicy()).degraded("deadline")
+    assert (answer.estimated_wait_s, answer.offer_callback, answer.wait_queue_id) == (None, False, None)

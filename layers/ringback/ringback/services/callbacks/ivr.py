@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ringback.domain import schedule
+from ringback.domain.abuse import number_problem
 from ringback.domain.callback_status import CallbackStatus
 from ringback.domain.callbacks import PRIORITY, CallbackRecord
 from ringback.domain.errors import Conflict, NotFound
@@ -112,9 +113,9 @@ def _say(config: OperatorConfig, key: str, language: str | None, seconds: int | 
     return say_text(key, language, policy.default_language, policy.say, minutes=minutes)
 
 
-def _refused(config: OperatorConfig, reason: str, language: str | None) -> IvrAnswer:
+def _refused(config: OperatorConfig, reason: str, language: str | None, say: str | None = None) -> IvrAnswer:
     metrics.add_metric(name="IvrCallbackRefused", unit="Count", value=1)
-    return IvrAnswer(accepted=False, reason=reason, say=_say(config, reason, language))
+    return IvrAnswer(accepted=False, reason=reason, say=_say(config, say or reason, language))
 
 
 def _kept_int(record: CallbackRecord, name: str) -> int | None:
@@ -162,6 +163,10 @@ def accept(
         return Accepted(_refused(config, "disabled", request.language))
     if not schedule.is_open(config, now):
         return Accepted(_refused(config, "closed", request.language))
+    if number_problem(phone, config.callbacks, config.allowed_countries):
+        # A caller id can be forged: never dial a costly or denied number on its word (as the form).
+        logger.info("ivr callback refused for the number", extra={"phone": phone.masked})
+        return Accepted(_refused(config, "number_refused", request.language, say="disabled"))
     stats = snapshot()
     queue_id = config.ivr_callback_queue_id
     now_ms = ms(now)
