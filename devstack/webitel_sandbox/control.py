@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from devstack.webitel_sandbox import hooks, html_page
+from devstack.webitel_sandbox import caller, hooks, html_page
 from devstack.webitel_sandbox.errors import bad_request
 from devstack.webitel_sandbox.faults import Faults
 from devstack.webitel_sandbox.routing import ApiRequest, ApiResponse, Router
@@ -26,6 +26,7 @@ class ControlApi:
         reset: Callable[[bool], None],
         fire: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         set_target: Callable[[hooks.HookTarget], None] | None = None,
+        callers: caller.CallerDesk | None = None,
     ) -> None:
         self.store = store
         self.faults = faults
@@ -33,6 +34,7 @@ class ControlApi:
         self._reset = reset
         self._fire = fire
         self._set_target = set_target
+        self._callers = callers
 
     def router(self) -> Router:
         router = Router()
@@ -45,9 +47,39 @@ class ControlApi:
         router.add("POST", f"{CONTROL_PREFIX}/token-user", self.token_user)
         router.add("POST", f"{CONTROL_PREFIX}/hooks", self.hook_target)
         router.add("POST", f"{CONTROL_PREFIX}/hooks/fire", self.fire_hook)
+        router.add("POST", f"{CONTROL_PREFIX}/caller", self.play_caller)
+        router.add("GET", f"{CONTROL_PREFIX}/caller/{{call_id}}", self.played_call)
+        router.add("POST", f"{CONTROL_PREFIX}/caller/{{call_id}}/timers", self.caller_timers)
         router.add("POST", f"{CONTROL_PREFIX}/queues/{{queue_id}}/waiting", self.queue_waiting)
         router.add("GET", f"{CONTROL_PREFIX}/queues/{{queue_id}}/dial-order", self.dial_order)
         return router
+
+    def play_caller(self, request: ApiRequest) -> ApiResponse:
+        """An inbound caller through the flow of docs/ivr-callbacks.md (devstack/webitel_sandbox/caller.py)."""
+        if self._callers is None or not isinstance(request.body, dict):
+            raise bad_request("sandbox.caller.valid", "body must be a JSON object with cid and tokens")
+        try:
+            return ApiResponse(200, self._callers.play(request.body))
+        except caller.FlowError as exc:
+            raise bad_request("sandbox.caller.valid", str(exc)) from None
+
+    def played_call(self, request: ApiRequest) -> ApiResponse:
+        if self._callers is None:
+            raise bad_request("sandbox.caller.valid", "this sandbox plays no callers")
+        try:
+            return ApiResponse(200, self._callers.call(request.path_params["call_id"]))
+        except caller.FlowError as exc:
+            raise bad_request("sandbox.caller.valid", str(exc)) from None
+
+    def caller_timers(self, request: ApiRequest) -> ApiResponse:
+        """The timers of a held caller's queue fire now: ``{"press": "1"}``."""
+        if self._callers is None:
+            raise bad_request("sandbox.caller.valid", "this sandbox plays no callers")
+        body = request.body if isinstance(request.body, dict) else {}
+        try:
+            return ApiResponse(200, self._callers.fire_timers(request.path_params["call_id"], body))
+        except caller.FlowError as exc:
+            raise bad_request("sandbox.caller.valid", str(exc)) from None
 
     def queue_waiting(self, request: ApiRequest) -> ApiResponse:
         """Set the queue's waiting stats of the general report: ``{"waiting": N, "avg_wait_s":

@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
-from devstack.webitel_sandbox import hooks, seed
+from devstack.webitel_sandbox import caller, hooks, seed
 from devstack.webitel_sandbox.api import EngineApi
 from devstack.webitel_sandbox.control import ControlApi
 from devstack.webitel_sandbox.errors import ApiError, error_body
@@ -200,8 +200,15 @@ class WebitelSandbox:
         self.faults = Faults()
         self.engine_router = EngineApi(self.store).router()
         self.hook_target: hooks.HookTarget | None = None
+        # Inbound callers played through docs/ivr-callbacks.md, at the hook target's host.
+        self.callers = caller.CallerDesk(lambda: self.hook_target)
         self.control_router = ControlApi(
-            self.store, self.faults, self._reset_from_http, self.fire_hook, self.set_hook_target
+            self.store,
+            self.faults,
+            self._reset_from_http,
+            self.fire_hook,
+            self.set_hook_target,
+            callers=self.callers,
         ).router()
         self._wake = threading.Event()
         self._server: _Server | None = None
@@ -276,6 +283,7 @@ class WebitelSandbox:
         woken, self._wake = self._wake, threading.Event()
         woken.set()
         self.store.reset()
+        self.callers.reset()
         if seed_demo:
             self.seed_demo()
 

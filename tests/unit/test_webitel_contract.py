@@ -55,14 +55,38 @@ def variables_in(value: Any) -> set[str]:
     return set(_VAR.findall(json.dumps(value)))
 
 
-def apps_in(flow: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
-    found: list[tuple[str, dict[str, Any]]] = []
+def apps_in(flow: list[dict[str, Any]]) -> list[tuple[str, Any]]:
+    """Every app of a flow, nested ones too (``if`` branches, ``joinQueue`` timers' actions)."""
+    found: list[tuple[str, Any]] = []
     for step in flow:
         for name, args in step.items():
             found.append((name, args))
             if name == "if":
                 found += apps_in(args.get("then", [])) + apps_in(args.get("else", []))
+            if name == "joinQueue":
+                for timer in args.get("timers", []):
+                    found.append(("timers", timer))
+                    found += apps_in(timer.get("actions", []))
+            if isinstance(args, dict) and isinstance(args.get("getDigits"), dict):
+                found.append(("getDigits", args["getDigits"]))
     return found
+
+
+def documented_apps() -> dict[str, set[str]]:
+    documented: dict[str, set[str]] = {}
+    for row in rows("Flow apps the snippets use"):
+        app, parameter = row[0].strip("`"), row[1].strip("`")
+        documented.setdefault(app, set()).add(parameter)
+    return documented
+
+
+def assert_documented(flow: list[dict[str, Any]]) -> None:
+    documented = documented_apps()
+    for name, args in apps_in(flow):
+        assert name in documented, name
+        # An app whose argument is one value (hangup's cause) documents it as ``(value)``.
+        given = set(args) if isinstance(args, dict) else {"(value)"}
+        assert given <= documented[name], (name, given - documented[name])
 
 
 QUEUE_HOOK_VARIABLES = names("Queue hooks")
@@ -139,13 +163,7 @@ def routing_flow() -> list[dict[str, Any]]:
 
 
 def test_routing_flow_uses_only_documented_apps_and_parameters() -> None:
-    documented: dict[str, set[str]] = {}
-    for row in rows("Flow apps the snippets use"):
-        app, parameter = row[0].strip("`"), row[1].strip("`")
-        documented.setdefault(app, set()).add(parameter)
-    for name, args in apps_in(routing_flow()):
-        assert name in documented, name
-        assert set(args) <= documented[name], (name, set(args) - documented[name])
+    assert_documented(routing_flow())
 
 
 def test_routing_flow_reads_only_call_variables_and_what_it_exported() -> None:
@@ -195,3 +213,105 @@ def test_every_rest_path_of_the_client_is_in_the_contract() -> None:
         + re.findall(r'f"(call_center/[^"]*)"', source)
     }
     assert used and used <= documented, used - documented
+
+
+# -- docs/ivr-callbacks.md -------------------------------------------------------------------
+
+# The request and answer fields of the IVR routes, as the lead's contract for issue 17 fixed them.
+IVR_REQUEST_FIELDS = {"cid", "queue_id", "joined_at", "call_id", "language"}
+IVR_ANSWER_FIELDS = {"accepted", "callback_id", "linked", "expected_call_in_s", "position", "say", "reason"}
+CANCEL_REQUEST_FIELDS = {"cid", "call_id"}
+CANCEL_ANSWER_FIELDS = {"cancelled", "callback_id", "say", "reason"}
+
+
+def ivr_flow() -> list[dict[str, Any]]:
+    return snippet_after("ivr-callbacks.md", "## The inbound flow schema")
+
+
+def ivr_requests() -> dict[str, dict[str, Any]]:
+    """The flow's httpRequests by the path of their URL."""
+    return {
+        re.sub(r"^https://[^/]+", "", args["url"]): args
+        for name, args in apps_in(ivr_flow())
+        if name == "httpRequest"
+    }
+
+
+def test_the_ivr_flow_is_the_one_json_flow_of_its_page_and_the_sandbox_reads_it() -> None:
+    from devstack.webitel_sandbox import caller
+
+    flows = [b for b in json_blocks("ivr-callbacks.md") if isinstance(b, list)]
+    assert flows == [ivr_flow()]
+    assert caller.inbound_flow() == ivr_flow()
+
+
+def test_ivr_flow_uses_only_documented_apps_and_parameters() -> None:
+    assert_documented(ivr_flow())
+    used = {name for name, _ in apps_in(ivr_flow())}
+    assert {"httpRequest", "if", "tts", "getDigits", "js", "joinQueue", "timers", "hangup"} <= used
+
+
+def test_ivr_flow_reads_only_call_variables_and_what_its_apps_set() -> None:
+    flow = ivr_flow()
+    known = set(names("Call variables the routing flow reads"))
+    for name, args in apps_in(flow):
+        if name == "httpRequest":
+            known |= set(args.get("exportVariables", {})) | {args["responseCode"]}
+        if name in ("getDigits", "js"):
+            known.add(args["setVar"])
+    assert variables_in(flow) <= known, variables_in(flow) - known
+    # the caller's number and the call's uuid are the channel's, as flow_manager names them
+    assert {"caller_id_number", "uuid"} <= variables_in(flow)
+
+
+def test_ivr_flow_calls_ringbacks_routes_with_the_contracts_fields() -> None:
+    requests = ivr_requests()
+    assert set(requests) == {"/v1/routing", "/v1/callbacks/ivr", "/v1/callbacks/ivr/cancel"}
+    posted = {route.path for route in load().routes if route.method == "POST"}
+    assert set(requests) <= posted, set(requests) - posted
+    for path, request in requests.items():
+        assert request["method"] == "POST" and request["timeout"] <= 1000
+        token = "REPLACE_WITH_A_ROUTING_TOKEN" if path == "/v1/routing" else "REPLACE_WITH_AN_IVR_TOKEN"
+        assert request["headers"]["Authorization"] == f"Bearer {token}"
+    assert requests["/v1/routing"]["data"] == {"cid": "${caller_id_number}"}
+    assert set(requests["/v1/callbacks/ivr"]["data"]) == IVR_REQUEST_FIELDS
+    assert requests["/v1/callbacks/ivr"]["data"]["call_id"] == "${uuid}"
+    assert set(requests["/v1/callbacks/ivr/cancel"]["data"]) == CANCEL_REQUEST_FIELDS
+    assert set(requests["/v1/callbacks/ivr"]["exportVariables"].values()) <= IVR_ANSWER_FIELDS
+    assert set(requests["/v1/callbacks/ivr/cancel"]["exportVariables"].values()) <= CANCEL_ANSWER_FIELDS
+
+
+def test_ivr_flow_exports_the_routing_answers_offer_fields() -> None:
+    from ringback.domain.routing import ANSWER_FIELDS
+
+    exported = ivr_requests()["/v1/routing"]["exportVariables"]
+    assert {"offer_callback", "estimated_wait_s", "wait_queue_id", "pending_callback"} <= set(
+        exported.values()
+    )
+    assert set(exported.values()) <= set(ANSWER_FIELDS), set(exported.values()) - set(ANSWER_FIELDS)
+
+
+def test_ivr_flow_waits_in_the_configured_inbound_queue_and_offers_from_its_timers() -> None:
+    (parameter,) = load().resources_of("AWS::SSM::Parameter").values()
+    config = OperatorConfig.model_validate(json.loads(parameter["Properties"]["Value"]))
+    joins = [args for name, args in apps_in(ivr_flow()) if name == "joinQueue"]
+    assert [str(j["queue"]["id"]) for j in joins] == [config.inbound_queue_by_branch()["unknown"]]
+    assert not {str(j["queue"]["id"]) for j in joins} & {config.callback_queue_id, config.debtor_queue_id}
+    (timer,) = joins[0]["timers"]
+    assert timer["interval"] > 0 and timer["tries"] == 1
+    # The accept request is made from the timer, i.e. while the caller waits in the queue.
+    assert "/v1/callbacks/ivr" in json.dumps(timer["actions"])
+
+
+def test_every_step_of_the_ivr_flow_is_one_the_sandbox_interprets() -> None:
+    from devstack.webitel_sandbox import caller
+
+    for name, args in apps_in(ivr_flow()):
+        if name in ("timers", "getDigits"):
+            continue
+        assert hasattr(caller.PlayedCall, f"_app_{name}"), name
+        if name == "if":
+            caller.evaluate(args["expression"], {})
+        if name == "js":
+            # Date.now() at the clock's 1 ms, or an unknown wait rounded up to one minute.
+            assert caller.run_js(args["data"], {}, 1) == "1"
