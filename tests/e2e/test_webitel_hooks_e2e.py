@@ -7,7 +7,7 @@ docs/events.md) and posts it at ringback's /v1/events/webitel over HTTP, like fl
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -33,7 +33,10 @@ def test_online_pause_online_from_webitels_team_hook_leaves_the_agent_online(loc
     fired: list[dict[str, Any]] = []
     try:
         for status, reason in (("online", None), ("pause", "lunch"), ("online", None)):
-            last_sent_at = datetime.now(UTC) - timedelta(seconds=1)  # arrival times are ringback's
+            # The event's time is its arrival at ringback (ms, same machine clock): never before
+            # this instant floored to the ms, and the previous change arrived before it.
+            now = datetime.now(UTC)
+            last_sent_at = now.replace(microsecond=now.microsecond // 1000 * 1000)
             fired.append(
                 knob(
                     local_stack,
