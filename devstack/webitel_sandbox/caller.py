@@ -46,6 +46,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 from devstack.webitel_sandbox import hooks
+from devstack.webitel_sandbox.flow_text import go_json, substitute_json, substitute_text
 
 DOC: Final = Path(__file__).resolve().parents[2] / "docs" / "ivr-callbacks.md"
 FLOW_HEADING: Final = "## The inbound flow schema"
@@ -56,7 +57,6 @@ TOKEN_PLACEHOLDERS: Final = {
 }
 DEFAULT_DIGITS_VAR: Final = "MyVar"  # providers/fs/control.go PlaybackUrlAndGetDigits
 DEFAULT_HTTP_TIMEOUT_MS: Final = 1000  # flow/http.go buildHttpClient
-_VARIABLE: Final = re.compile(r"\$\{([\s\S]*?)\}")  # model/variables.go
 
 # The scripts the page's ``js`` apps run, with what they compute (otto is not reimplemented).
 _JS_NOW: Final = re.compile(r"return String\(Date\.now\(\)\);")
@@ -76,49 +76,6 @@ def inbound_flow(doc: Path = DOC) -> list[dict[str, Any]]:
         raise FlowError(f"no JSON flow under {FLOW_HEADING!r} in {doc.name}")
     flow: list[dict[str, Any]] = json.loads(match.group(1))
     return flow
-
-
-def substitute_text(text: str, variables: Mapping[str, str]) -> str:
-    """model.ParseText without options: the value as it is, unset = empty."""
-    return _VARIABLE.sub(lambda m: variables.get(m.group(1), ""), text)
-
-
-_SHORT_ESCAPES: Final = {"\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def json_string(value: str) -> str:
-    """flow_manager model/json.go ``JsonString(nil, value, true)``, as ParseText escapes a value
-    for a JSON body. Not Go's encoder: a backslash is copied as it is, and so is a quote that
-    follows one (so a value can carry its own escapes); ``<``, ``>``, ``&`` and control
-    characters become ``\\u00XX``, U+2028/U+2029 ``\\u202X``; other characters stay as they are."""
-    out: list[str] = []
-    previous = ""
-    for char in value:
-        if char == "\\":
-            out.append(char)
-        elif char == '"':
-            out.append(char if previous == "\\" else '\\"')
-        elif char in _SHORT_ESCAPES:
-            out.append(_SHORT_ESCAPES[char])
-        elif ord(char) < 0x20 or char in "<>&":
-            out.append(f"\\u00{ord(char):02x}")
-        elif char in "\u2028\u2029":
-            out.append(f"\\u202{ord(char) & 0xF:x}")
-        else:
-            out.append(char)
-        previous = char
-    return "".join(out)
-
-
-def substitute_json(text: str, variables: Mapping[str, str]) -> str:
-    """model.ParseText with ParseOptionJson: each set value JSON-escaped, unset = empty."""
-    return _VARIABLE.sub(lambda m: json_string(variables.get(m.group(1), "")), text)
-
-
-def go_json(value: Any) -> str:
-    """encoding/json Marshal of a decoded JSON value: map keys sorted, compact, HTML escaped."""
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def gjson_string(body: Any, path: str) -> str:

@@ -23,7 +23,6 @@ the two the same).
 from __future__ import annotations
 
 import json
-import re
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -31,10 +30,10 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from devstack.webitel_sandbox.flow_text import go_json, substitute_json, substitute_text
 from devstack.webitel_sandbox.store import Store
 
 # ``${...}`` as flow_manager's model/variables.go compiles it.
-_VARIABLE: Final = re.compile(r"\$\{([\s\S]*?)\}")
 
 # Attempt states that start a queue hook (call_center model/member.go MemberState*, and
 # queue/hook.go HookMissed: every ``Attempt.SetState`` value of queue/*.go).
@@ -267,23 +266,15 @@ def team_variables(
     return data
 
 
-def substitute(text: str, variables: Mapping[str, str]) -> str:
-    """flow_manager model.ParseText with ParseOptionJson: unset = empty, set = JSON-escaped."""
-
-    def value(match: re.Match[str]) -> str:
-        found = variables.get(match.group(1), "")
-        return json.dumps(found)[1:-1] if found else ""
-
-    return _VARIABLE.sub(value, text)
-
-
 def render(schema: list[dict[str, Any]], variables: Mapping[str, str]) -> tuple[dict[str, str], bytes]:
     """The headers and body the schema's first httpRequest sends (flow/http.go buildRequest)."""
     request = next(step["httpRequest"] for step in schema if "httpRequest" in step)
-    headers = {str(k): substitute(str(v), variables) for k, v in (request.get("headers") or {}).items()}
+    headers = {str(k): substitute_text(str(v), variables) for k, v in (request.get("headers") or {}).items()}
     data = request.get("data")
-    text = data if isinstance(data, str) else json.dumps(data)
-    return headers, substitute(text, variables).encode()
+    if isinstance(data, str):
+        return headers, substitute_text(data, variables).encode()
+    # An object: marshalled, then each value JSON-escaped (ParseOptionJson), as the caller knob.
+    return headers, substitute_json(go_json(data), variables).encode()
 
 
 def body_of(schema: list[dict[str, Any]], variables: Mapping[str, str]) -> dict[str, Any]:

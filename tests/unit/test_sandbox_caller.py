@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from devstack.webitel_sandbox import caller, hooks
+from devstack.webitel_sandbox import caller, flow_text, hooks
 
 pytestmark = pytest.mark.unit
 
@@ -219,10 +219,10 @@ def test_values_are_json_escaped_in_the_body_and_the_queue_can_be_another() -> N
 
 def test_json_escaping_is_flow_managers_not_gos() -> None:
     # model/json.go JsonString: a backslash, and a quote after one, are copied as they are.
-    assert caller.json_string('a\\"b') == 'a\\"b'
-    assert caller.json_string('a"b') == 'a\\"b'
-    assert caller.json_string("\u2028\x01\x7f") == "\\u2028\\u0001\x7f"
-    assert caller.substitute_json('{"a":"${x}","b":"${unset}"}', {"x": "1"}) == '{"a":"1","b":""}'
+    assert flow_text.json_string('a\\"b') == 'a\\"b'
+    assert flow_text.json_string('a"b') == 'a\\"b'
+    assert flow_text.json_string("\u2028\x01\x7f") == "\\u2028\\u0001\x7f"
+    assert flow_text.substitute_json('{"a":"${x}","b":"${unset}"}', {"x": "1"}) == '{"a":"1","b":""}'
 
 
 @pytest.mark.parametrize(
@@ -282,7 +282,7 @@ def test_gjson_strings_as_webitel_exports_them() -> None:
 
 
 def test_go_json_sorts_keys_and_escapes_html() -> None:
-    assert caller.go_json({"b": "<&>", "a": "ž"}) == '{"a":"ž","b":"\\u003c\\u0026\\u003e"}'
+    assert flow_text.go_json({"b": "<&>", "a": "ž"}) == '{"a":"ž","b":"\\u003c\\u0026\\u003e"}'
 
 
 @pytest.mark.parametrize(
@@ -332,5 +332,5 @@ def test_expressions_it_cannot_evaluate_are_refused(expression: str) -> None:
 @given(value=st.text().filter(lambda v: "\\" not in v))
 def test_any_value_without_a_backslash_arrives_intact_in_the_json_body(value: str) -> None:
     # With a backslash flow_manager passes the value's own escapes through (see above).
-    body = caller.substitute_json(caller.go_json({"cid": "${cid}"}), {"cid": value})
+    body = flow_text.substitute_json(flow_text.go_json({"cid": "${cid}"}), {"cid": value})
     assert json.loads(body) == {"cid": value}
