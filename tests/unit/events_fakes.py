@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ringback.domain.callback_status import OPEN, CallbackStatus, may_advance
+from ringback.domain.events.console_rows import CountedRecord, RowDelete
 from ringback.domain.events.envelope import LoggedEvent
 from ringback.domain.events.projections import (
     CallbackAdvance,
@@ -45,6 +46,30 @@ class FakeProjections:
 
     def records(self, pk: str) -> list[dict[str, Any]]:
         return [dict(v) for (p, _), v in sorted(self.items.items()) if p == pk]
+
+    def put_counted(self, counted: CountedRecord) -> bool:
+        record = counted.record
+        if (record.pk, record.sk) in self.items:
+            return False
+        self.items[(record.pk, record.sk)] = {**record.data, "pk": record.pk, "sk": record.sk}
+        counter = self.items.setdefault(
+            (counted.counter_pk, counted.counter_sk), {"pk": counted.counter_pk, "sk": counted.counter_sk}
+        )
+        counter[counted.field] = int(counter.get(counted.field, 0)) + 1
+        return True
+
+    def put_open_row(self, update: RegisterUpdate, *, guard: tuple[str, str]) -> bool:
+        guarding = self.items.get(guard)
+        if guarding is not None and str(guarding.get("order", "")) > update.order:
+            return False
+        return self.update_register(update)
+
+    def delete_row(self, delete: RowDelete) -> bool:
+        current = self.items.get((delete.pk, delete.sk))
+        if current is None or str(current.get("order", "")) > delete.order:
+            return False
+        del self.items[(delete.pk, delete.sk)]
+        return True
 
     def clear(self) -> int:
         count = len(self.items)

@@ -112,6 +112,7 @@ NEEDED = {
     "RoutingFunction": {
         "CustomersTable": {"BatchGetItem", "GetItem"},
         "CallbacksTable": {"BatchGetItem", "GetItem"},
+        "GuardTable": {"UpdateItem"},  # the day's degraded-answers counter, off the answer path
     },
     "CallbacksFunction": {
         "CallbacksTable": {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "Query"},
@@ -129,7 +130,15 @@ NEEDED = {
     },
     "ProjectorFunction": {
         "EventLogTable": {"GetItem"},
-        "ProjectionsTable": {"GetItem", "PutItem", "BatchWriteItem", "Query"},
+        "ProjectionsTable": {
+            "GetItem",
+            "PutItem",
+            "BatchWriteItem",
+            "Query",
+            "UpdateItem",
+            "DeleteItem",
+            "ConditionCheckItem",
+        },
         "CallbacksTable": {"GetItem", "UpdateItem", "DeleteItem", "Query"},
         "DialerOutboxTable": {"GetItem", "PutItem"},
     },
@@ -146,8 +155,9 @@ NEEDED = {
         "CallbacksTable": {"GetItem", "UpdateItem", "DeleteItem", "Query"},
     },
     "ConsoleFunction": {
-        "CallbacksTable": {"Query"},
-        "ProjectionsTable": {"GetItem", "Query"},
+        # Projections only (no index of the CallbacksTable); the degraded-answers counter.
+        "ProjectionsTable": {"GetItem", "BatchGetItem", "Query"},
+        "GuardTable": {"BatchGetItem"},
         "DialerOutboxTable": {"GetItem", "BatchGetItem", "Query", "UpdateItem"},
     },
     "ImportFunction": {

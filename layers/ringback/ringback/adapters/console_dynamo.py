@@ -1,64 +1,49 @@
-"""The console's reads: the CallbacksTable's status index, outbox states by key, DLQ depths.
-
-``gsi2`` of the CallbacksTable (template.yaml) has ``status`` as its partition key and
-``gsi1sk`` (``"<created ISO UTC>#<id>"``) as its sort key; only request items carry both, so
-the index holds requests only, and DynamoDB keeps it in step with every status write: the
-board can never drift from the requests. It projects ``domain.console.BOARD_ATTRIBUTES`` only
-(no names, no e-mails). Each status is one Query (paged), issued concurrently.
-"""
+"""The console's reads beyond the ProjectionsTable's partitions: the aggregate items in one
+BatchGetItem, outbox states by key, the newest receipts, and the DLQ depths (cached briefly)."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from typing import Any, Final
 
 from ringback.adapters.aws import client as aws_client
 from ringback.adapters.dynamo import from_item
 from ringback.adapters.outbox_dynamo import entry_key
+from ringback.adapters.routing_degraded import routing_degraded_key
 from ringback.domain.receipts import Receipt
 
-STATUS_INDEX: Final = "gsi2"
-_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="console-ddb")
 _BATCH_GET = 100
+DEPTHS_TTL_S: Final = 30.0
 
 
-class DynamoConsoleRequests:
-    """Implements ``ports.console.ConsoleRequests``."""
+class DynamoConsoleAggregates:
+    """Implements ``ports.console.ConsoleAggregates``: one BatchGetItem over the ProjectionsTable
+    (the funnel's counter shards) and the GuardTable (``routing_degraded_key``)."""
 
-    def __init__(self, table: str, *, client: Any = None) -> None:
-        if not table:
-            raise ValueError("the callbacks table name is not configured")
-        self._table = table
+    def __init__(self, projections_table: str, guard_table: str, *, client: Any = None) -> None:
+        self._projections = projections_table
+        self._guard = guard_table
         self._client = client or aws_client("dynamodb", connect_timeout=1.0, read_timeout=3.0)
 
-    def by_status(
-        self, statuses: Sequence[str], *, created_since: datetime | None = None
-    ) -> list[dict[str, Any]]:
-        since = created_since.astimezone(UTC).isoformat(timespec="seconds") if created_since else None
-        found: list[dict[str, Any]] = []
-        for items in _POOL.map(lambda status: self._query(status, since), statuses):
-            found += items
-        return found
-
-    def _query(self, status: str, since: str | None) -> list[dict[str, Any]]:
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": STATUS_INDEX,
-            "KeyConditionExpression": "#s = :s" + (" AND gsi1sk >= :since" if since else ""),
-            "ExpressionAttributeNames": {"#s": "status"},
-            "ExpressionAttributeValues": {":s": {"S": status}, **({":since": {"S": since}} if since else {})},
-        }
-        found: list[dict[str, Any]] = []
-        while True:
-            page = self._client.query(**kwargs)
-            found += [
-                from_item(item) for item in page.get("Items", []) if item.get("sk", {}).get("S") == "REQUEST"
-            ]
-            if "LastEvaluatedKey" not in page:
-                return found
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    def read(self, keys: Sequence[tuple[str, str]], day: str) -> tuple[list[dict[str, Any]], int | None]:
+        request: dict[str, Any] = {}
+        if keys:
+            request[self._projections] = {"Keys": [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in keys]}
+        if self._guard:
+            request[self._guard] = {"Keys": [{"pk": {"S": routing_degraded_key(day)}}]}
+        found: dict[str, list[dict[str, Any]]] = {self._projections: [], self._guard: []}
+        for _ in range(5):
+            if not request:
+                break
+            answer = self._client.batch_get_item(RequestItems=request)
+            for table, items in answer.get("Responses", {}).items():
+                found.setdefault(table, []).extend(from_item(item) for item in items)
+            request = answer.get("UnprocessedKeys") or {}
+        guard = found.get(self._guard, []) if self._guard else []
+        degraded = int(guard[0].get("count", 0)) if guard else (0 if self._guard and not request else None)
+        return found.get(self._projections, []), degraded
 
 
 class DynamoOutboxStates:
@@ -115,15 +100,29 @@ class DynamoRecentReceipts:
 
 
 class SqsQueueDepths:
-    """Implements ``ports.console.QueueDepths``: ApproximateNumberOfMessages of named queues."""
+    """Implements ``ports.console.QueueDepths``: ApproximateNumberOfMessages of named queues,
+    kept ``ttl_s`` per container (an approximate depth does not need a read every poll)."""
 
-    def __init__(self, queues: Mapping[str, str], *, client: Any = None) -> None:
+    def __init__(self, queues: Mapping[str, str], *, client: Any = None, ttl_s: float = DEPTHS_TTL_S) -> None:
         self._queues = {name: url for name, url in queues.items() if url}
         self._client = client
+        self._ttl = ttl_s
+        self._kept: tuple[float, dict[str, int | None]] | None = None
+        self._lock = threading.Lock()
 
     def depths(self) -> dict[str, int | None]:
         if not self._queues:
             return {}
+        with self._lock:
+            kept = self._kept
+        if kept is not None and time.monotonic() - kept[0] < self._ttl:
+            return dict(kept[1])
+        depths = self._read()
+        with self._lock:
+            self._kept = (time.monotonic(), depths)
+        return dict(depths)
+
+    def _read(self) -> dict[str, int | None]:
         sqs = self._client or aws_client("sqs", connect_timeout=1.0, read_timeout=2.0, max_attempts=1)
         depths: dict[str, int | None] = {}
         for name, url in self._queues.items():

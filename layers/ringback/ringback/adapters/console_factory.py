@@ -7,7 +7,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from ringback.adapters.console_dynamo import (
-    DynamoConsoleRequests,
+    DynamoConsoleAggregates,
     DynamoOutboxStates,
     DynamoRecentReceipts,
     SqsQueueDepths,
@@ -39,7 +39,7 @@ def access() -> ConsoleAccess:
 def data() -> ConsoleData:
     settings = get_settings()
     return ConsoleData(
-        DynamoConsoleRequests(settings.callbacks_table),
+        DynamoConsoleAggregates(settings.projections_table, settings.guard_table),
         DynamoProjections(settings.projections_table),
         DynamoRecentReceipts(settings.outbox_table),
         DynamoOutboxStates(settings.outbox_table),

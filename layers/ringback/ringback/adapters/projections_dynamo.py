@@ -9,7 +9,7 @@ forward through a condition listing the statuses ``may_advance`` allows to repla
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from ringback.adapters.callback_pointer import phone_of_request, release_pointer
 from ringback.adapters.dynamo import from_item, to_item
 from ringback.adapters.event_log_dynamo import record_item
 from ringback.domain.callback_status import OPEN, TERMINAL, CallbackStatus
+from ringback.domain.events.console_rows import CountedRecord, RowDelete
 from ringback.domain.events.projections import (
     CallbackAdvance,
     ClosingRequest,
@@ -35,6 +36,35 @@ _BATCH = 25
 
 def _conditional_failed(error: ClientError) -> bool:
     return error.response["Error"]["Code"] == "ConditionalCheckFailedException"
+
+
+def _transaction_condition_failed(error: ClientError) -> bool:
+    """A cancelled transaction whose only reasons are failed conditions (not a conflict)."""
+    if error.response["Error"]["Code"] != "TransactionCanceledException":
+        return False
+    reasons = [r.get("Code", "None") for r in error.response.get("CancellationReasons", [])]
+    if not reasons:
+        return "ConditionalCheckFailed" in str(error)
+    return "ConditionalCheckFailed" in reasons and all(
+        r in ("None", "ConditionalCheckFailed") for r in reasons
+    )
+
+
+def request_items(client: Any, table: str) -> Iterator[dict[str, Any]]:
+    """Every stored callback request (plain values): what the rebuild re-projects. A Scan, for
+    the rebuild command only; no page or request path calls it."""
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "FilterExpression": "sk = :r",
+        "ExpressionAttributeValues": {":r": {"S": "REQUEST"}},
+    }
+    while True:
+        page = client.scan(**kwargs)
+        for item in page.get("Items", []):
+            yield from_item(item)
+        if "LastEvaluatedKey" not in page:
+            return
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 class DynamoProjections:
@@ -77,6 +107,82 @@ class DynamoProjections:
         except ClientError as error:
             if _conditional_failed(error):
                 return False  # a later (or the same) update is already there
+            raise
+        return True
+
+    def put_counted(self, counted: CountedRecord) -> bool:
+        """One transaction: the membership put if absent, and ``ADD`` on its counter."""
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": record_item(counted.record),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": {"pk": {"S": counted.counter_pk}, "sk": {"S": counted.counter_sk}},
+                            "UpdateExpression": "ADD #f :one",
+                            "ExpressionAttributeNames": {"#f": counted.field},
+                            "ExpressionAttributeValues": {":one": {"N": "1"}},
+                        }
+                    },
+                ]
+            )
+        except ClientError as error:
+            if _transaction_condition_failed(error):
+                return False  # counted already
+            raise
+        return True
+
+    def put_open_row(self, update: RegisterUpdate, *, guard: tuple[str, str]) -> bool:
+        """The register put, and a check that the guarding register is not newer, atomically."""
+        item = to_item({**update.data, "pk": update.pk, "sk": update.sk, "order": update.order})
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "ConditionCheck": {
+                            "TableName": self._table,
+                            "Key": {"pk": {"S": guard[0]}, "sk": {"S": guard[1]}},
+                            "ConditionExpression": "attribute_not_exists(pk) OR #o <= :o",
+                            "ExpressionAttributeNames": {"#o": "order"},
+                            "ExpressionAttributeValues": {":o": {"S": update.order}},
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": item,
+                            "ConditionExpression": "attribute_not_exists(pk) OR #o < :o",
+                            "ExpressionAttributeNames": {"#o": "order"},
+                            "ExpressionAttributeValues": {":o": {"S": update.order}},
+                        }
+                    },
+                ]
+            )
+        except ClientError as error:
+            if _transaction_condition_failed(error):
+                return False
+            raise
+        return True
+
+    def delete_row(self, delete: RowDelete) -> bool:
+        try:
+            self._client.delete_item(
+                TableName=self._table,
+                Key={"pk": {"S": delete.pk}, "sk": {"S": delete.sk}},
+                ConditionExpression="attribute_exists(pk) AND #o <= :o",
+                ExpressionAttributeNames={"#o": "order"},
+                ExpressionAttributeValues={":o": {"S": delete.order}},
+            )
+        except ClientError as error:
+            if _conditional_failed(error):
+                return False  # gone already, or a newer image wrote it
             raise
         return True
 

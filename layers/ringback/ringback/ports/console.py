@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, Protocol
 
 from ringback.domain.receipts import Receipt
 
 
-class ConsoleRequests(Protocol):
-    """Callback requests through the CallbacksTable's status index (never a scan)."""
+class ConsoleAggregates(Protocol):
+    """The console's small aggregate items, read together (one BatchGetItem)."""
 
-    def by_status(
-        self, statuses: Sequence[str], *, created_since: datetime | None = None
-    ) -> list[dict[str, Any]]:
-        """Requests in any of ``statuses`` (created at or after ``created_since`` if given), as
-        plain dicts holding only ``domain.console.BOARD_ATTRIBUTES``."""
+    def read(self, keys: Sequence[tuple[str, str]], day: str) -> tuple[list[dict[str, Any]], int | None]:
+        """The ProjectionsTable items at ``keys`` (pk, sk; missing ones left out), and how many
+        routing answers were degraded on ``day`` (None when it cannot be read)."""
         ...
 
 

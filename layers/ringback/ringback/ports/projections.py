@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from ringback.domain.events.console_rows import CountedRecord, RowDelete
 from ringback.domain.events.projections import (
     CallbackAdvance,
     ClosingRequest,
@@ -25,6 +26,20 @@ class Projections(Protocol):
 
     def records(self, pk: str) -> list[dict[str, Any]]:
         """Every record under ``pk``, each with its ``pk`` and ``sk``."""
+        ...
+
+    def put_counted(self, counted: CountedRecord) -> bool:
+        """Put the membership record if absent and, atomically with it, add one to its counter;
+        True if it was new (a repeat changes nothing)."""
+        ...
+
+    def put_open_row(self, update: RegisterUpdate, *, guard: tuple[str, str]) -> bool:
+        """``update_register``, on the condition that the register at ``guard`` (pk, sk) is not
+        newer than ``update.order`` (a late image of a closed request stays off the board)."""
+        ...
+
+    def delete_row(self, delete: RowDelete) -> bool:
+        """Delete the register unless its order is newer than ``delete.order``; True if deleted."""
         ...
 
     def clear(self) -> int:

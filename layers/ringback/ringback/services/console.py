@@ -2,11 +2,13 @@
 
 ``ConsoleAccess`` checks the console credential (a token secret of its own, rotated like the
 others: every string value of the JSON object is valid) and the signed session cookie.
-``ConsoleData`` folds what the page shows from indexes and projections only: open requests
-from the CallbacksTable's status index, today's service level from the same index and the
-``ATTEMPTS#<day>`` projection, the funnel and agents from their projections, rejected members
-from the newest receipts (their current state by key), and the dead-letter queues' depth. It
-never scans a table and never reads the event log.
+``ConsoleData`` folds what the page shows from projections only, in a few concurrent requests
+whose cost depends on today's and the open requests, never on what is stored: the open
+requests (``CONSOLE#OPEN``) and today's (``CONSOLE#DAY#<day>``, with ``ATTEMPTS#<day>`` for the
+service level), the funnel's counters and the routing answers degraded today (one
+BatchGetItem), the agents' registers and today's status changes, rejected members from the
+newest receipts (their current state by key), and the dead-letter queues' depth. It never
+scans a table and never reads the event log.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from ringback.domain import console as c
-from ringback.domain.callback_status import OPEN, CallbackStatus
 from ringback.domain.console import MAX_REDRIVE
-from ringback.domain.console_charts import grouped_bars
+from ringback.domain.console_charts import agent_timeline, grouped_bars
 from ringback.domain.errors import FieldProblem, Forbidden, Unauthorized, Unprocessable
+from ringback.domain.events import console_rows as rows
 from ringback.domain.events import projections as p
 from ringback.domain.events.attempts import attempts_pk
 from ringback.domain.outbox import OutboxState
@@ -30,19 +32,17 @@ from ringback.domain.tokens import token_matches
 from ringback.observability import mask_text
 from ringback.ports.auth import TokenSource
 from ringback.ports.clock import Clock
-from ringback.ports.console import ConsoleRequests, OutboxStates, QueueDepths, RecentReceipts
+from ringback.ports.console import ConsoleAggregates, OutboxStates, QueueDepths, RecentReceipts
 from ringback.ports.outbox import DialerOutbox
 from ringback.ports.projections import Projections
 from ringback.services.dialer_upload import redrive
 
 FUNNEL_DAYS: Final = 7
-FUNNEL_CHART_STAGES: Final = ("opened", "requested", "booked", "connected")
+FUNNEL_CHART_STAGES: Final = ("opened", "requested", "uploaded", "connected")
 RECEIPTS_READ: Final = 20
 # The page's reads are independent: issued concurrently, the answer takes about as long as the
 # slowest one (boto3 clients are thread-safe).
 _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="console-read")
-OPEN_STATUSES: Final = tuple(s.value for s in CallbackStatus if s in OPEN)
-CLOSED_STATUSES: Final = tuple(s.value for s in CallbackStatus if s not in OPEN)
 
 
 class ConsoleAccess:
@@ -99,7 +99,7 @@ class ConsoleAccess:
 class ConsoleData:
     def __init__(
         self,
-        requests: ConsoleRequests,
+        aggregates: ConsoleAggregates,
         projections: Projections,
         receipts: RecentReceipts,
         outbox_states: OutboxStates,
@@ -107,7 +107,7 @@ class ConsoleData:
         *,
         zone: ZoneInfo,
     ) -> None:
-        self._requests = requests
+        self._aggregates = aggregates
         self._projections = projections
         self._receipts = receipts
         self._states = outbox_states
@@ -117,45 +117,52 @@ class ConsoleData:
     def data(self, now: datetime) -> dict[str, Any]:
         start = c.day_start(now, self._zone)
         today = start.astimezone(self._zone).date()
+        first = today - timedelta(days=FUNNEL_DAYS - 1)
+        days = [(first + timedelta(days=d)).isoformat() for d in range(FUNNEL_DAYS)]
         reads: dict[str, Future[Any]] = {
-            "open": _POOL.submit(self._requests.by_status, OPEN_STATUSES),
-            # Today's open requests are among the open ones: only the closed ones are read again.
-            "closed_today": _POOL.submit(self._requests.by_status, CLOSED_STATUSES, created_since=start),
+            "open": _POOL.submit(self._projections.records, rows.OPEN_PK),
+            "today": _POOL.submit(self._projections.records, rows.day_pk(today.isoformat())),
             "attempts": _POOL.submit(self._projections.records, attempts_pk(today.isoformat())),
+            "lines": _POOL.submit(self._projections.records, rows.agent_line_pk(today.isoformat())),
+            "aggregates": _POOL.submit(
+                self._aggregates.read, rows.funnel_counter_keys(days), today.isoformat()
+            ),
             "receipts": _POOL.submit(self._receipts.recent, RECEIPTS_READ),
-            "agents": _POOL.submit(self._projections.records, p.AGENTS_PK),
             "depths": _POOL.submit(self._depths.depths),
         }
-        first = today - timedelta(days=FUNNEL_DAYS - 1)
-        funnel_days = [
-            _POOL.submit(self._projections.records, p.funnel_pk((first + timedelta(days=d)).isoformat()))
-            for d in range(FUNNEL_DAYS)
-        ]
-        open_requests = reads["open"].result()
+        agent_reads = [_POOL.submit(self._projections.records, pk) for pk in p.agents_pks()]
         level = c.service_level(
-            [*open_requests, *reads["closed_today"].result()],
-            c.first_attempts(reads["attempts"].result()),
-            now,
-            self._zone,
+            reads["today"].result(), c.first_attempts(reads["attempts"].result()), now, self._zone
         )
-        funnel = self._funnel(first, today, [record for day in funnel_days for record in day.result()])
+        counters, degraded = reads["aggregates"].result()
+        funnel = self._funnel(first, today, counters)
         receipts: list[Receipt] = reads["receipts"].result()
+        agents = p.fold_agents([record for read in agent_reads for record in read.result()])
+        lines = rows.fold_agent_lines(reads["lines"].result(), start, now)
         return {
             "generated_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "timezone": self._zone.key,
-            "board": c.build_board(open_requests, now),
+            "board": c.build_board(reads["open"].result(), now),
             "service_level": level,
             "service_level_chart": _service_level_chart(level),
             "funnel": funnel,
             "funnel_chart": _funnel_chart(funnel),
             "receipts": self._receipts_view(receipts),
-            "agents": p.fold_agents(reads["agents"].result()),
-            "health": self._health(receipts, now, reads["depths"].result()),
+            "agents": agents,
+            "agent_timeline": rows.line_segments_iso(lines),
+            "agent_timeline_chart": agent_timeline(
+                f"Agents' status today since {start.astimezone(self._zone).strftime('%H:%M')} "
+                f"({self._zone.key})",
+                lines,
+                start,
+                now,
+            ),
+            "health": self._health(receipts, now, reads["depths"].result(), degraded),
         }
 
     @staticmethod
-    def _funnel(first: date, today: date, records: list[dict[str, Any]]) -> dict[str, Any]:
-        days = p.fold_funnel(records, first, today)
+    def _funnel(first: date, today: date, counters: list[dict[str, Any]]) -> dict[str, Any]:
+        days = rows.fold_funnel_counters(counters, first, today)
         sources: dict[str, dict[str, int]] = {}
         for day in days:
             for provider, stages in day["providers"].items():
@@ -209,7 +216,9 @@ class ConsoleData:
         return {"rejected": rejected, "runs": runs}
 
     @staticmethod
-    def _health(receipts: Sequence[Receipt], now: datetime, depths: dict[str, int | None]) -> dict[str, Any]:
+    def _health(
+        receipts: Sequence[Receipt], now: datetime, depths: dict[str, int | None], degraded: int | None
+    ) -> dict[str, Any]:
         uploads = [r for r in receipts if r.kind == "upload"]
         last = uploads[0] if uploads else None
         webitel: dict[str, Any]
@@ -227,8 +236,9 @@ class ConsoleData:
             "webitel": webitel,
             "oldest_pending_age_s": oldest,
             "dead_letters": depths,
-            # Degraded routing answers are a CloudWatch metric (RoutingDegraded), not a projection.
-            "routing_degraded_today": None,
+            # Counted per container and flushed off the answer path (services.routing_degraded):
+            # best effort, so it may lag or miss a few; the RoutingDegraded metric is exact.
+            "routing_degraded_today": degraded,
         }
 
     def redrive(self, outbox: DialerOutbox, entry_ids: Sequence[str], clock: Clock) -> dict[str, str]:
