@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ringback.domain.callback_status import OPEN, CallbackStatus, may_advance
-from ringback.domain.events.console_rows import CountedRecord, RowDelete
+from ringback.domain.events.console_rows import CountedRecord, ShardWrite, add_count, merge_entry
 from ringback.domain.events.envelope import LoggedEvent
 from ringback.domain.events.projections import (
     CallbackAdvance,
@@ -47,28 +47,27 @@ class FakeProjections:
     def records(self, pk: str) -> list[dict[str, Any]]:
         return [dict(v) for (p, _), v in sorted(self.items.items()) if p == pk]
 
+    def _entries(self, pk: str, sk: str) -> dict[str, Any]:
+        item = self.items.setdefault((pk, sk), {"pk": pk, "sk": sk, "e": {}})
+        entries: dict[str, Any] = item["e"]
+        return entries
+
     def put_counted(self, counted: CountedRecord) -> bool:
         record = counted.record
         if (record.pk, record.sk) in self.items:
             return False
         self.items[(record.pk, record.sk)] = {**record.data, "pk": record.pk, "sk": record.sk}
-        counter = self.items.setdefault(
-            (counted.counter_pk, counted.counter_sk), {"pk": counted.counter_pk, "sk": counted.counter_sk}
-        )
-        counter[counted.field] = int(counter.get(counted.field, 0)) + 1
+        add_count(self._entries(counted.counter_pk, counted.counter_sk), counted.field)
         return True
 
-    def put_open_row(self, update: RegisterUpdate, *, guard: tuple[str, str]) -> bool:
-        guarding = self.items.get(guard)
-        if guarding is not None and str(guarding.get("order", "")) > update.order:
+    def write_shard(self, write: ShardWrite) -> bool:
+        """The rule of ``DynamoProjections.write_shard`` (``console_rows.merge_entry``)."""
+        guard = self.items.get(write.guard[:2], {}).get("e") if write.guard else None
+        entries = dict(self.items.get((write.pk, write.sk), {}).get("e") or {})
+        if not merge_entry(entries, write, guard):
             return False
-        return self.update_register(update)
-
-    def delete_row(self, delete: RowDelete) -> bool:
-        current = self.items.get((delete.pk, delete.sk))
-        if current is None or str(current.get("order", "")) > delete.order:
-            return False
-        del self.items[(delete.pk, delete.sk)]
+        # The adapter's version is how it writes safely; the entries are the projection.
+        self.items.setdefault((write.pk, write.sk), {"pk": write.pk, "sk": write.sk})["e"] = entries
         return True
 
     def clear(self) -> int:

@@ -21,6 +21,7 @@ from ringback.domain.events.webitel import WebitelEvent
 from ringback.domain.outbox import OutboxEntry, OutboxState
 from ringback.domain.receipts import Problem, Receipt
 from ringback.domain.webitel import MemberItem
+from ringback.ports.console import ConsoleSnapshot
 from ringback.services.console import ConsoleAccess, ConsoleData
 from ringback.services.ingest import to_logged
 from ringback.services.projector import Projector
@@ -338,17 +339,24 @@ def test_chart_refuses_series_of_the_wrong_length() -> None:
 
 
 class Aggregates:
-    """``ports.console.ConsoleAggregates`` over the fake projections (counters by key)."""
+    """``ports.console.ConsoleAggregates`` over the fake projections (items by key) and receipts."""
 
-    def __init__(self, projections: FakeProjections, degraded: int | None = 3) -> None:
+    def __init__(
+        self, projections: FakeProjections, receipts: MemoryReceipts, degraded: int | None = 3
+    ) -> None:
         self.projections = projections
+        self.receipts = receipts
         self.degraded = degraded
         self.calls: list[tuple[int, str]] = []
 
-    def read(self, keys: Any, day: str) -> tuple[list[dict[str, Any]], int | None]:
+    def read(self, keys: Any, day: str, receipts: int) -> ConsoleSnapshot:
         keys = list(keys)
         self.calls.append((len(keys), day))
-        return [dict(self.projections.items[k]) for k in keys if k in self.projections.items], self.degraded
+        return ConsoleSnapshot(
+            [dict(self.projections.items[k]) for k in keys if k in self.projections.items],
+            self.degraded,
+            self.receipts.recent(receipts),
+        )
 
 
 def stored(row: dict[str, Any]) -> dict[str, Any]:
@@ -391,8 +399,8 @@ def _data(
     projector = Projector(projections, FakeCallbacks(), zone=ZONE, default_region="CZ")
     for row in requests:
         projector.apply_request(stored(row))
-    aggregates = Aggregates(projections)
-    return ConsoleData(aggregates, projections, store, States(states), Depths(), zone=ZONE), aggregates
+    aggregates = Aggregates(projections, store)
+    return ConsoleData(aggregates, States(states), Depths(), zone=ZONE), aggregates
 
 
 def test_data_shows_only_members_still_rejected_with_webitel_reason_masked() -> None:
@@ -410,9 +418,8 @@ def test_data_shows_only_members_still_rejected_with_webitel_reason_masked() -> 
     assert view["health"]["dead_letters"] == {"projector": 0, "dialer_schedules": 2}
     assert view["service_level_chart"].startswith("<svg")
     assert len(view["funnel"]["days"]) == 7
-    # The aggregates in one read: the funnel's counter shards of the 7 days, and today's
-    # degraded routing answers.
-    assert source.calls == [(7 * 4, "2026-12-01")]
+    # Every aggregate in one read by key: board, today, the funnel's 7 days, agents, their day.
+    assert source.calls == [(16 + 16 + 7 * 4 + 8 + 8, "2026-12-01")]
     assert view["health"]["routing_degraded_today"] == 3
     assert "777666" not in str(view)
 
@@ -469,12 +476,13 @@ def test_the_console_rows_keep_only_what_the_console_may_show() -> None:
     item = stored(
         request("cb1", name="Jana Nováková", email="j@example.com", client_ip_hash="x", page_url="u")
     )
-    planned = request_rows(item, ZONE)
-    assert planned is not None and planned.open_row is not None
-    kept = set(planned.day_row.data)
-    assert kept <= set(c.BOARD_ATTRIBUTES) - {"phone"} | {"kind", "phone_masked"}
-    assert planned.day_row.data["phone_masked"] == "+420*******55"
-    assert "777666" not in str(planned)
+    writes, _ = request_rows(item, ZONE)
+    day_row, board_row = writes
+    assert board_row.kind == "register" and board_row.guard == (day_row.pk, day_row.sk, day_row.attr)
+    assert set(board_row.value) <= set(c.BOARD_ATTRIBUTES) - {"phone"} | {"o", "phone_masked"}
+    assert set(day_row.value) == {"id", "status", "created_at", "expected_call_by", "o"}
+    assert board_row.value["phone_masked"] == "+420*******55"
+    assert "777666" not in str(writes)
 
 
 def test_the_callbacks_table_streams_both_images_to_the_projector() -> None:

@@ -9,10 +9,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from ringback.adapters.aws import client as aws_client
-from ringback.adapters.dynamo import from_item
-from ringback.adapters.outbox_dynamo import entry_key
+from ringback.adapters.outbox_dynamo import RECEIPT_SLOTS, entry_key, receipt_slot_key
+from ringback.adapters.projections_dynamo import decode_entries
 from ringback.adapters.routing_degraded import routing_degraded_key
 from ringback.domain.receipts import Receipt
+from ringback.ports.console import ConsoleSnapshot
 
 _BATCH_GET = 100
 DEPTHS_TTL_S: Final = 30.0
@@ -20,30 +21,63 @@ DEPTHS_TTL_S: Final = 30.0
 
 class DynamoConsoleAggregates:
     """Implements ``ports.console.ConsoleAggregates``: one BatchGetItem over the ProjectionsTable
-    (the funnel's counter shards) and the GuardTable (``routing_degraded_key``)."""
+    (the console's shard items), the GuardTable (``routing_degraded_key``) and the outbox (the
+    receipts' ring, ``outbox_dynamo.receipt_slot_key``)."""
 
-    def __init__(self, projections_table: str, guard_table: str, *, client: Any = None) -> None:
+    def __init__(
+        self, projections_table: str, guard_table: str, outbox_table: str, *, client: Any = None
+    ) -> None:
         self._projections = projections_table
         self._guard = guard_table
+        self._outbox = outbox_table
         self._client = client or aws_client("dynamodb", connect_timeout=1.0, read_timeout=3.0)
 
-    def read(self, keys: Sequence[tuple[str, str]], day: str) -> tuple[list[dict[str, Any]], int | None]:
-        request: dict[str, Any] = {}
-        if keys:
-            request[self._projections] = {"Keys": [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in keys]}
+    def read(self, keys: Sequence[tuple[str, str]], day: str, receipts: int) -> ConsoleSnapshot:
+        wanted: list[tuple[str, dict[str, Any]]] = [
+            (self._projections, {"pk": {"S": pk}, "sk": {"S": sk}}) for pk, sk in keys
+        ]
         if self._guard:
-            request[self._guard] = {"Keys": [{"pk": {"S": routing_degraded_key(day)}}]}
-        found: dict[str, list[dict[str, Any]]] = {self._projections: [], self._guard: []}
-        for _ in range(5):
-            if not request:
-                break
-            answer = self._client.batch_get_item(RequestItems=request)
-            for table, items in answer.get("Responses", {}).items():
-                found.setdefault(table, []).extend(from_item(item) for item in items)
-            request = answer.get("UnprocessedKeys") or {}
+            wanted.append((self._guard, {"pk": {"S": routing_degraded_key(day)}}))
+        if self._outbox and receipts:
+            wanted += [(self._outbox, receipt_slot_key(slot)) for slot in range(RECEIPT_SLOTS)]
+        found: dict[str, list[dict[str, Any]]] = {}
+        unread = False
+        for start in range(0, len(wanted), _BATCH_GET):
+            request: dict[str, Any] = {}
+            for table, key in wanted[start : start + _BATCH_GET]:
+                request.setdefault(table, {"Keys": []})["Keys"].append(key)
+            for attempt in range(5):
+                answer = self._client.batch_get_item(RequestItems=request)
+                for table, items in answer.get("Responses", {}).items():
+                    found.setdefault(table, []).extend(items)
+                request = answer.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(0.02 * 2**attempt)
+            unread = unread or bool(request)
         guard = found.get(self._guard, []) if self._guard else []
-        degraded = int(guard[0].get("count", 0)) if guard else (0 if self._guard and not request else None)
-        return found.get(self._projections, []), degraded
+        degraded: int | None
+        if guard:
+            degraded = int(guard[0].get("count", {}).get("N", "0"))
+        else:
+            degraded = None if not self._guard or unread else 0
+        ring = sorted(
+            (item for item in found.get(self._outbox, []) if "body" in item),
+            key=lambda item: (item.get("started_at", {}).get("S", ""), item.get("run_id", {}).get("S", "")),
+            reverse=True,
+        )
+        newest: dict[str, Receipt] = {}
+        for item in ring:
+            receipt = Receipt.model_validate_json(item["body"]["S"])
+            newest.setdefault(receipt.run_id, receipt)
+        return ConsoleSnapshot(
+            [
+                {"pk": item["pk"]["S"], "sk": item["sk"]["S"], "e": decode_entries(item)}
+                for item in found.get(self._projections, [])
+            ],
+            degraded,
+            list(newest.values())[:receipts],
+        )
 
 
 class DynamoOutboxStates:
@@ -72,31 +106,6 @@ class DynamoOutboxStates:
                 if not pending:
                     break
         return states
-
-
-class DynamoRecentReceipts:
-    """The newest receipts in one Query: the outbox's ``gsi1`` projects every attribute, so the
-    ``RUNS`` partition already holds each receipt's body (``DynamoReceipts.recent`` reads each
-    again by key, one round trip per receipt). Implements ``ReceiptStore.recent`` only."""
-
-    def __init__(self, table: str, *, client: Any = None) -> None:
-        self._table = table
-        self._client = client or aws_client("dynamodb", connect_timeout=1.0, read_timeout=3.0)
-
-    def recent(self, limit: int = 20) -> list[Receipt]:
-        answer = self._client.query(
-            TableName=self._table,
-            IndexName="gsi1",
-            KeyConditionExpression="gsi1pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": "RUNS"}},
-            ScanIndexForward=False,
-            Limit=limit,
-        )
-        return [
-            Receipt.model_validate_json(item["body"]["S"])
-            for item in answer.get("Items", [])
-            if "body" in item
-        ]
 
 
 class SqsQueueDepths:

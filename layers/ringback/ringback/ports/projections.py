@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from ringback.domain.events.console_rows import CountedRecord, RowDelete
+from ringback.domain.events.console_rows import CountedRecord, ShardWrite
 from ringback.domain.events.projections import (
     CallbackAdvance,
     ClosingRequest,
@@ -33,13 +33,8 @@ class Projections(Protocol):
         True if it was new (a repeat changes nothing)."""
         ...
 
-    def put_open_row(self, update: RegisterUpdate, *, guard: tuple[str, str]) -> bool:
-        """``update_register``, on the condition that the register at ``guard`` (pk, sk) is not
-        newer than ``update.order`` (a late image of a closed request stays off the board)."""
-        ...
-
-    def delete_row(self, delete: RowDelete) -> bool:
-        """Delete the register unless its order is newer than ``delete.order``; True if deleted."""
+    def write_shard(self, write: ShardWrite) -> bool:
+        """One attribute of a shard item, with the semantics of ``write.kind``; True if written."""
         ...
 
     def clear(self) -> int:

@@ -2,19 +2,19 @@
 
 ``ConsoleAccess`` checks the console credential (a token secret of its own, rotated like the
 others: every string value of the JSON object is valid) and the signed session cookie.
-``ConsoleData`` folds what the page shows from projections only, in a few concurrent requests
-whose cost depends on today's and the open requests, never on what is stored: the open
-requests (``CONSOLE#OPEN``) and today's (``CONSOLE#DAY#<day>``, with ``ATTEMPTS#<day>`` for the
-service level), the funnel's counters and the routing answers degraded today (one
-BatchGetItem), the agents' registers and today's status changes, rejected members from the
-newest receipts (their current state by key), and the dead-letter queues' depth. It never
-scans a table and never reads the event log.
+``ConsoleData`` folds what the page shows from the console's projections
+(``domain.events.console_rows``), all read by key in one BatchGetItem whatever is stored: the
+open requests (the board), today's requests and their first attempts (the service level), the
+funnel's counters, the agents' registers and today's status changes, the routing answers
+degraded today, and the ring of the newest receipts; then the rejected members' current state
+by key, and the dead-letter queues' depth (cached). It never queries or scans a table and
+never reads the event log.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -25,16 +25,14 @@ from ringback.domain.console_charts import agent_timeline, grouped_bars
 from ringback.domain.errors import FieldProblem, Forbidden, Unauthorized, Unprocessable
 from ringback.domain.events import console_rows as rows
 from ringback.domain.events import projections as p
-from ringback.domain.events.attempts import attempts_pk
 from ringback.domain.outbox import OutboxState
 from ringback.domain.receipts import Receipt
 from ringback.domain.tokens import token_matches
 from ringback.observability import mask_text
 from ringback.ports.auth import TokenSource
 from ringback.ports.clock import Clock
-from ringback.ports.console import ConsoleAggregates, OutboxStates, QueueDepths, RecentReceipts
+from ringback.ports.console import ConsoleAggregates, OutboxStates, QueueDepths
 from ringback.ports.outbox import DialerOutbox
-from ringback.ports.projections import Projections
 from ringback.services.dialer_upload import redrive
 
 FUNNEL_DAYS: Final = 7
@@ -100,16 +98,12 @@ class ConsoleData:
     def __init__(
         self,
         aggregates: ConsoleAggregates,
-        projections: Projections,
-        receipts: RecentReceipts,
         outbox_states: OutboxStates,
         depths: QueueDepths,
         *,
         zone: ZoneInfo,
     ) -> None:
         self._aggregates = aggregates
-        self._projections = projections
-        self._receipts = receipts
         self._states = outbox_states
         self._depths = depths
         self._zone = zone
@@ -117,32 +111,26 @@ class ConsoleData:
     def data(self, now: datetime) -> dict[str, Any]:
         start = c.day_start(now, self._zone)
         today = start.astimezone(self._zone).date()
+        day = today.isoformat()
         first = today - timedelta(days=FUNNEL_DAYS - 1)
         days = [(first + timedelta(days=d)).isoformat() for d in range(FUNNEL_DAYS)]
-        reads: dict[str, Future[Any]] = {
-            "open": _POOL.submit(self._projections.records, rows.OPEN_PK),
-            "today": _POOL.submit(self._projections.records, rows.day_pk(today.isoformat())),
-            "attempts": _POOL.submit(self._projections.records, attempts_pk(today.isoformat())),
-            "lines": _POOL.submit(self._projections.records, rows.agent_line_pk(today.isoformat())),
-            "aggregates": _POOL.submit(
-                self._aggregates.read, rows.funnel_counter_keys(days), today.isoformat()
-            ),
-            "receipts": _POOL.submit(self._receipts.recent, RECEIPTS_READ),
-            "depths": _POOL.submit(self._depths.depths),
-        }
-        agent_reads = [_POOL.submit(self._projections.records, pk) for pk in p.agents_pks()]
-        level = c.service_level(
-            reads["today"].result(), c.first_attempts(reads["attempts"].result()), now, self._zone
-        )
-        counters, degraded = reads["aggregates"].result()
-        funnel = self._funnel(first, today, counters)
-        receipts: list[Receipt] = reads["receipts"].result()
-        agents = p.fold_agents([record for read in agent_reads for record in read.result()])
-        lines = rows.fold_agent_lines(reads["lines"].result(), start, now)
+        # Two reads at once: every aggregate item by key (one BatchGetItem), and the SQS depths
+        # (cached by their adapter); then the rejected members' states by key.
+        depths = _POOL.submit(self._depths.depths)
+        snapshot = self._aggregates.read(rows.page_keys(day, days), day, RECEIPTS_READ)
+        items = snapshot.items
+        today_rows = rows.entries(items, rows.day_pk(day), "r#")
+        attempts = {k: int(v) for k, v in rows.entries(items, rows.day_pk(day), "a#").items()}
+        level = c.service_level(today_rows.values(), attempts, now, self._zone)
+        funnel = self._funnel(first, today, items)
+        receipts = snapshot.receipts
+        registers = rows.entries(items, rows.AGENTS_PK, "g#").values()
+        agents = p.fold_agents(registers)
+        lines = rows.fold_agent_lines(rows.entries(items, rows.agent_line_pk(day), "l#"), start, now)
         return {
             "generated_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "timezone": self._zone.key,
-            "board": c.build_board(reads["open"].result(), now),
+            "board": c.build_board(rows.entries(items, rows.BOARD_PK, "r#").values(), now),
             "service_level": level,
             "service_level_chart": _service_level_chart(level),
             "funnel": funnel,
@@ -157,7 +145,7 @@ class ConsoleData:
                 start,
                 now,
             ),
-            "health": self._health(receipts, now, reads["depths"].result(), degraded),
+            "health": self._health(receipts, now, depths.result(), snapshot.routing_degraded),
         }
 
     @staticmethod

@@ -80,9 +80,7 @@ class Projector:
     def _plan_agent(self, event: LoggedEvent) -> p.ProjectionPlan:
         """The agent's registers (status now), and its status change on the day's timeline."""
         updates = tuple(p.agent_updates(event))
-        return p.ProjectionPlan(
-            records=tuple(rows.agent_line_records(updates, self._zone)), registers=updates
-        )
+        return p.ProjectionPlan(registers=updates, shard_writes=tuple(rows.agent_writes(updates, self._zone)))
 
     def _plan_webitel(self, event: LoggedEvent, hook: WebitelEvent) -> p.ProjectionPlan:
         if hook.event == AGENT_STATUS:
@@ -93,6 +91,7 @@ class Projector:
         advances: list[p.CallbackAdvance] = []
         closures: list[p.InboundClosure] = []
         counted: list[rows.CountedRecord] = []
+        shard_writes: list[rows.ShardWrite] = []
         fact = p.call_fact(event, hook)
         if fact is not None:
             records.append(fact)
@@ -110,7 +109,10 @@ class Projector:
                     agent=hook.agent_key,
                 )
             )
-            records.extend(attempt_records(callback_id, hook.event, event, self._zone))  # the console's SLA
+            attempts = attempt_records(callback_id, hook.event, event, self._zone)
+            records.extend(attempts)
+            if attempts:  # the console's service level: the request's first attempt that day
+                shard_writes.append(rows.first_attempt(callback_id, event.occurred_at, self._zone))
             if status is not None:
                 advances.append(
                     p.CallbackAdvance(callback_id, status, event.occurred_at, reason, event.event_id)
@@ -128,7 +130,11 @@ class Projector:
                     p.InboundClosure(number.e164, event.occurred_at, hook.call_uuid, event.event_id)
                 )
         return p.ProjectionPlan(
-            records=tuple(records), advances=tuple(advances), closures=tuple(closures), counted=tuple(counted)
+            records=tuple(records),
+            advances=tuple(advances),
+            closures=tuple(closures),
+            counted=tuple(counted),
+            shard_writes=tuple(shard_writes),
         )
 
     def _plan_widget(self, event: LoggedEvent, widget: WidgetEvent) -> p.ProjectionPlan:
@@ -160,6 +166,8 @@ class Projector:
             self._projections.put_records(plan.records)
         for counted in plan.counted:
             self._projections.put_counted(counted)
+        for write in plan.shard_writes:
+            self._projections.write_shard(write)
         self.apply_guarded(plan)
         return plan
 
@@ -168,21 +176,15 @@ class Projector:
         rebuild reading the table) into the console's rows; a removal (``new`` None) deletes
         them. Returns False for an item that is not a request."""
         if new is None:
-            keys = rows.removed_rows(old or {}, self._zone)
-            for pk, sk in keys:
-                self._projections.delete_row(rows.RowDelete(pk, sk, "~"))  # "~" sorts after any order
-            return bool(keys)
-        planned = rows.request_rows(new, self._zone)
-        if planned is None:
-            return False
-        self._projections.update_register(planned.day_row)
-        if planned.open_row is not None:
-            self._projections.put_open_row(planned.open_row, guard=(planned.day_row.pk, planned.day_row.sk))
-        if planned.close is not None:
-            self._projections.delete_row(planned.close)
-        for counted in planned.counted:
-            self._projections.put_counted(counted)
-        return True
+            writes = rows.removed_rows(old or {}, self._zone)
+            counted: list[rows.CountedRecord] = []
+        else:
+            writes, counted = rows.request_rows(new, self._zone)
+        for write in writes:  # the day row first: it guards the board row
+            self._projections.write_shard(write)
+        for record in counted:
+            self._projections.put_counted(record)
+        return bool(writes)
 
     def apply_guarded(self, plan: p.ProjectionPlan) -> None:
         """The conditional parts: agent registers, callback advances and inbound closures."""
