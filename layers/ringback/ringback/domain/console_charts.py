@@ -112,8 +112,13 @@ def agent_timeline(title: str, lines: Sequence[Mapping[str, Any]], start: dateti
     def x_of(ms: int) -> float:
         return _NAME_W + plot_w * (min(max(ms, start_ms), now_ms) - start_ms) / span
 
-    def clock(ms: int) -> str:
-        return datetime.fromtimestamp(ms / 1000, start.tzinfo).strftime("%H:%M")
+    minutes: dict[int, str] = {}
+
+    def clock(ms: int) -> str:  # by the minute, memoised (a busy day has thousands of segments)
+        minute = ms // 60_000
+        if minute not in minutes:
+            minutes[minute] = datetime.fromtimestamp(minute * 60, start.tzinfo).strftime("%H:%M")
+        return minutes[minute]
 
     described = []
     for line in lines:
@@ -154,5 +159,14 @@ def agent_timeline(title: str, lines: Sequence[Mapping[str, Any]], start: dateti
                 f'<rect class="a-{css}" x="{x0:.1f}" y="{y + 2}" width="{max(1.0, x1 - x0):.1f}" '
                 f'height="{_ROW_H - 4}"><title>{escape(label)}</title></rect>'
             )
+    legend_x = _NAME_W
+    present = sorted({str(seg["status"]) for line in lines for seg in line["segments"]})
+    for status in present:  # the colours' meaning (the statuses are also in each bar's title)
+        css = status if status in AGENT_STATUS_CLASSES else "other"
+        parts.append(
+            f'<rect class="a-{css}" x="{legend_x}" y="6" width="10" height="10"/>'
+            f'<text class="legend" x="{legend_x + 14}" y="15">{escape(status)}</text>'
+        )
+        legend_x += 24 + 7 * len(status)
     parts.append("</svg>")
     return "".join(parts)

@@ -142,7 +142,7 @@ class ConsoleData:
                 f"Agents' status today since {start.astimezone(self._zone).strftime('%H:%M')} "
                 f"({self._zone.key})",
                 lines,
-                start,
+                start.astimezone(self._zone),  # the hours of the operator's day
                 now,
             ),
             "health": self._health(receipts, now, depths.result(), snapshot.routing_degraded),

@@ -395,8 +395,13 @@ def fold_agent_lines(
 def line_segments_iso(lines: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The lines with ISO times (what the page's table shows)."""
 
+    seconds: dict[int, str] = {}
+
     def iso(ms: int) -> str:
-        return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        second = ms // 1000
+        if second not in seconds:
+            seconds[second] = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return seconds[second]
 
     return [
         {
