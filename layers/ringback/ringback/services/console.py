@@ -14,7 +14,7 @@ never reads the event log.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -104,6 +104,7 @@ class ConsoleData:
         zone: ZoneInfo,
     ) -> None:
         self._aggregates = aggregates
+        self._last_entries: tuple[str, ...] = ()  # the members the last read listed
         self._states = outbox_states
         self._depths = depths
         self._zone = zone
@@ -117,6 +118,11 @@ class ConsoleData:
         # Two reads at once: every aggregate item by key (one BatchGetItem), and the SQS depths
         # (cached by their adapter); then the rejected members' states by key.
         depths = _POOL.submit(self._depths.depths)
+        # The rejected members' states depend on the receipts this read finds; the receipts
+        # change once per upload run, so the states of the last read's members are read at
+        # the same time (only members new since then wait for a second read).
+        expected = list(self._last_entries)
+        prefetch = _POOL.submit(self._states.states, expected) if expected else None
         snapshot = self._aggregates.read(rows.page_keys(day, days), day, RECEIPTS_READ)
         items = snapshot.items
         today_rows = rows.entries(items, rows.day_pk(day), "r#")
@@ -135,9 +141,9 @@ class ConsoleData:
             "service_level_chart": _service_level_chart(level),
             "funnel": funnel,
             "funnel_chart": _funnel_chart(funnel),
-            "receipts": self._receipts_view(receipts),
+            "receipts": self._receipts_view(receipts, expected, prefetch),
             "agents": agents,
-            "agent_timeline": rows.line_segments_iso(lines),
+            "agent_timeline": lines,  # segments in epoch ms
             "agent_timeline_chart": agent_timeline(
                 f"Agents' status today since {start.astimezone(self._zone).strftime('%H:%M')} "
                 f"({self._zone.key})",
@@ -167,7 +173,12 @@ class ConsoleData:
             "sources": [{"source": k, **v} for k, v in sorted(sources.items())],
         }
 
-    def _receipts_view(self, receipts: Sequence[Receipt]) -> dict[str, Any]:
+    def _receipts_view(
+        self,
+        receipts: Sequence[Receipt],
+        expected: Sequence[str] = (),
+        prefetch: Future[dict[str, str]] | None = None,
+    ) -> dict[str, Any]:
         problems: dict[str, dict[str, Any]] = {}
         for receipt in receipts:  # newest first: the newest reason of an entry wins
             if receipt.kind == "import":
@@ -184,7 +195,12 @@ class ConsoleData:
                             "run_id": receipt.run_id,
                             "at": receipt.started_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
                         }
-        states = self._states.states(list(problems)) if problems else {}
+        self._last_entries = tuple(problems)
+        states = dict(prefetch.result()) if prefetch is not None else {}
+        asked = set(expected)
+        missing = [entry_id for entry_id in problems if entry_id not in asked]
+        if missing:
+            states.update(self._states.states(missing))
         rejected = [
             {**row, "state": states[entry_id]}
             for entry_id, row in problems.items()

@@ -31,9 +31,9 @@ ends, so a late or repeated image never brings a closed request back.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo
 
@@ -390,25 +390,3 @@ def fold_agent_lines(
         name = next((str(f["name"]) for f in reversed(ordered) if f.get("name")), None)
         lines.append({"source": source, "agent_id": agent_id, "name": name, "segments": segments})
     return lines
-
-
-def line_segments_iso(lines: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The lines with ISO times (what the page's table shows)."""
-
-    seconds: dict[int, str] = {}
-
-    def iso(ms: int) -> str:
-        second = ms // 1000
-        if second not in seconds:
-            seconds[second] = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return seconds[second]
-
-    return [
-        {
-            **line,
-            "segments": [
-                {"status": s["status"], "from": iso(s["from"]), "to": iso(s["to"])} for s in line["segments"]
-            ],
-        }
-        for line in lines
-    ]
