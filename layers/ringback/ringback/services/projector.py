@@ -164,11 +164,13 @@ class Projector:
         plan = self.plan(event)
         if plan.records:
             self._projections.put_records(plan.records)
+        self.apply_guarded(plan)
+        # The console's aggregates last: the other views do not wait for them (all idempotent,
+        # so a failure here retries the whole record harmlessly).
         for counted in plan.counted:
             self._projections.put_counted(counted)
         for write in plan.shard_writes:
             self._projections.write_shard(write)
-        self.apply_guarded(plan)
         return plan
 
     def apply_request(self, new: Mapping[str, Any] | None, old: Mapping[str, Any] | None = None) -> bool:
