@@ -16,6 +16,7 @@ from ringback.domain.receipts import Receipt
 from ringback.ports.console import ConsoleSnapshot
 
 _BATCH_GET = 100
+_KEEP_DECODED = 256
 DEPTHS_TTL_S: Final = 30.0
 
 
@@ -31,6 +32,31 @@ class DynamoConsoleAggregates:
         self._guard = guard_table
         self._outbox = outbox_table
         self._client = client or aws_client("dynamodb", connect_timeout=1.0, read_timeout=3.0)
+        self._decoded: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+        self._receipts: dict[str, Receipt] = {}
+
+    def _entries(self, item: dict[str, Any]) -> dict[str, Any]:
+        """An item's decoded entries, kept per container while its version is the same (most
+        polls find most items unchanged); the caller must not change them."""
+        key = (item["pk"]["S"], item["sk"]["S"])
+        version = item.get("v", {}).get("N", "")
+        kept = self._decoded.get(key)
+        if kept is not None and kept[0] == version:
+            return kept[1]
+        entries = decode_entries(item)
+        if len(self._decoded) >= _KEEP_DECODED:
+            self._decoded.clear()
+        self._decoded[key] = (version, entries)
+        return entries
+
+    def _receipt(self, body: str) -> Receipt:
+        """A receipt never changes once saved: parsed once per container (by its body)."""
+        kept = self._receipts.get(body)
+        if kept is None:
+            if len(self._receipts) >= _KEEP_DECODED:
+                self._receipts.clear()
+            kept = self._receipts[body] = Receipt.model_validate_json(body)
+        return kept
 
     def read(self, keys: Sequence[tuple[str, str]], day: str, receipts: int) -> ConsoleSnapshot:
         wanted: list[tuple[str, dict[str, Any]]] = [
@@ -68,11 +94,11 @@ class DynamoConsoleAggregates:
         )
         newest: dict[str, Receipt] = {}
         for item in ring:
-            receipt = Receipt.model_validate_json(item["body"]["S"])
+            receipt = self._receipt(item["body"]["S"])
             newest.setdefault(receipt.run_id, receipt)
         return ConsoleSnapshot(
             [
-                {"pk": item["pk"]["S"], "sk": item["sk"]["S"], "e": decode_entries(item)}
+                {"pk": item["pk"]["S"], "sk": item["sk"]["S"], "e": self._entries(item)}
                 for item in found.get(self._projections, [])
             ],
             degraded,
