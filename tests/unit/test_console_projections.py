@@ -3,6 +3,7 @@ degraded routing answers: idempotent and order-tolerant, read by key."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from concurrent.futures import Future
@@ -355,3 +356,54 @@ def test_routing_counts_a_degraded_answer_and_imports_the_tally_only_then() -> N
         env={"PYTHONPATH": str(ROOT / "layers" / "ringback"), "PATH": ""},
     ).stdout
     assert out.split() == ["False", "False"]
+
+
+class BatchClient:
+    """A low-level client answering batch_get_item from a dict of items (table -> key -> item)."""
+
+    def __init__(self, items: dict[str, dict[str, dict[str, Any]]]) -> None:
+        self.items = items
+        self.calls: list[dict[str, Any]] = []
+
+    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(RequestItems)
+        responses: dict[str, list[dict[str, Any]]] = {}
+        for table, request in RequestItems.items():
+            for key in request["Keys"]:
+                found = self.items.get(table, {}).get(key["pk"]["S"] + "|" + key.get("sk", {}).get("S", ""))
+                if found is not None:
+                    responses.setdefault(table, []).append(found)
+        return {"Responses": responses}
+
+
+def test_the_aggregates_are_one_batch_read_and_decoded_again_only_when_their_version_changes() -> None:
+    from ringback.adapters.console_dynamo import DynamoConsoleAggregates
+
+    def board(version: int, status: str) -> dict[str, Any]:
+        body = json.dumps({"r#cb1": {"id": "cb1", "o": "1", "status": status}})
+        return {
+            "pk": {"S": rows.BOARD_PK},
+            "sk": {"S": "SHARD#0"},
+            "e": {"S": body},
+            "v": {"N": str(version)},
+        }
+
+    client = BatchClient(
+        {
+            "proj": {f"{rows.BOARD_PK}|SHARD#0": board(1, "queued")},
+            "guard": {"HEALTH#routing_degraded#2026-12-01|": {"pk": {"S": "x"}, "count": {"N": "4"}}},
+        }
+    )
+    aggregates = DynamoConsoleAggregates("proj", "guard", "outbox", client=client)
+    keys = rows.page_keys(DAY, [DAY])
+    first = aggregates.read(keys, DAY, 20)
+    assert (
+        len(client.calls) == 1 and sum(len(r["Keys"]) for r in client.calls[0].values()) == len(keys) + 1 + 20
+    )
+    assert first.routing_degraded == 4 and first.receipts == []
+    assert rows.entries(first.items, rows.BOARD_PK, "r#")["cb1"]["status"] == "queued"
+    again = aggregates.read(keys, DAY, 20)
+    assert again.items[0]["e"] is first.items[0]["e"]  # same version: not decoded again
+    client.items["proj"][f"{rows.BOARD_PK}|SHARD#0"] = board(2, "dialing")
+    changed = aggregates.read(keys, DAY, 20)
+    assert rows.entries(changed.items, rows.BOARD_PK, "r#")["cb1"]["status"] == "dialing"
