@@ -130,15 +130,8 @@ NEEDED = {
     },
     "ProjectorFunction": {
         "EventLogTable": {"GetItem"},
-        "ProjectionsTable": {
-            "GetItem",
-            "PutItem",
-            "BatchWriteItem",
-            "Query",
-            "UpdateItem",
-            "DeleteItem",
-            "ConditionCheckItem",
-        },
+        # The console's shard items are versioned puts and Put/ConditionCheck transactions.
+        "ProjectionsTable": {"GetItem", "PutItem", "BatchWriteItem", "Query", "ConditionCheckItem"},
         "CallbacksTable": {"GetItem", "UpdateItem", "DeleteItem", "Query"},
         "DialerOutboxTable": {"GetItem", "PutItem"},
     },

@@ -98,7 +98,12 @@ class DynamoConsoleAggregates:
             newest.setdefault(receipt.run_id, receipt)
         return ConsoleSnapshot(
             [
-                {"pk": item["pk"]["S"], "sk": item["sk"]["S"], "e": self._entries(item)}
+                {
+                    "pk": item["pk"]["S"],
+                    "sk": item["sk"]["S"],
+                    "e": self._entries(item),
+                    "v": item.get("v", {}).get("N"),
+                }
                 for item in found.get(self._projections, [])
             ],
             degraded,

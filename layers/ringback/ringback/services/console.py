@@ -105,6 +105,7 @@ class ConsoleData:
     ) -> None:
         self._aggregates = aggregates
         self._last_entries: tuple[str, ...] = ()  # the members the last read listed
+        self._timeline_kept: tuple[Any, list[dict[str, Any]], str] | None = None
         self._states = outbox_states
         self._depths = depths
         self._zone = zone
@@ -132,7 +133,7 @@ class ConsoleData:
         receipts = snapshot.receipts
         registers = rows.entries(items, rows.AGENTS_PK, "g#").values()
         agents = p.fold_agents(registers)
-        lines = rows.fold_agent_lines(rows.entries(items, rows.agent_line_pk(day), "l#"), start, now)
+        lines, timeline_chart = self._timeline(items, day, start, now)
         return {
             "generated_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "timezone": self._zone.key,
@@ -144,15 +145,31 @@ class ConsoleData:
             "receipts": self._receipts_view(receipts, expected, prefetch),
             "agents": agents,
             "agent_timeline": lines,  # segments in epoch ms
-            "agent_timeline_chart": agent_timeline(
-                f"Agents' status today since {start.astimezone(self._zone).strftime('%H:%M')} "
-                f"({self._zone.key})",
-                lines,
-                start.astimezone(self._zone),  # the hours of the operator's day
-                now,
-            ),
+            "agent_timeline_chart": timeline_chart,
             "health": self._health(receipts, now, depths.result(), snapshot.routing_degraded),
         }
+
+    def _timeline(
+        self, items: list[dict[str, Any]], day: str, start: datetime, now: datetime
+    ) -> tuple[list[dict[str, Any]], str]:
+        """Today's agent lines and their chart, to the minute (the chart's resolution): kept
+        while the minute and the timeline items' versions are the same."""
+        minute = now.replace(second=0, microsecond=0)
+        pk = rows.agent_line_pk(day)
+        versions = tuple(sorted((str(i.get("sk")), i.get("v")) for i in items if i.get("pk") == pk))
+        key = (day, minute, versions) if all(v is not None for _, v in versions) else None
+        kept = self._timeline_kept
+        if key is not None and kept is not None and kept[0] == key:
+            return kept[1], kept[2]
+        lines = rows.fold_agent_lines(rows.entries(items, pk, "l#"), start, minute)
+        chart = agent_timeline(
+            f"Agents' status today since {start.astimezone(self._zone).strftime('%H:%M')} ({self._zone.key})",
+            lines,
+            start.astimezone(self._zone),  # the hours of the operator's day
+            minute,
+        )
+        self._timeline_kept = (key, lines, chart) if key is not None else None
+        return lines, chart
 
     @staticmethod
     def _funnel(first: date, today: date, counters: list[dict[str, Any]]) -> dict[str, Any]:
