@@ -407,3 +407,36 @@ def test_the_aggregates_are_one_batch_read_and_decoded_again_only_when_their_ver
     client.items["proj"][f"{rows.BOARD_PK}|SHARD#0"] = board(2, "dialing")
     changed = aggregates.read(keys, DAY, 20)
     assert rows.entries(changed.items, rows.BOARD_PK, "r#")["cb1"]["status"] == "dialing"
+
+
+def test_the_agents_timeline_is_drawn_again_only_for_a_new_minute_or_a_changed_item() -> None:
+    from ringback.ports.console import ConsoleSnapshot
+    from ringback.services.console import ConsoleData
+
+    projections = FakeProjections()
+    for event in AGENT_DAY:
+        projector(projections).apply(event)
+
+    class Versioned:
+        version = "1"
+
+        def read(self, keys: Any, day: str, receipts: int) -> ConsoleSnapshot:
+            items = [{**projections.items[k], "v": self.version} for k in keys if k in projections.items]
+            return ConsoleSnapshot(items, 0, [])
+
+    class NoStates:
+        def states(self, entry_ids: Any) -> dict[str, str]:
+            return {}
+
+    class NoDepths:
+        def depths(self) -> dict[str, int | None]:
+            return {}
+
+    source = Versioned()
+    data = ConsoleData(source, NoStates(), NoDepths(), zone=ZONE)
+    first = data.data(NOW)["agent_timeline_chart"]
+    assert data.data(NOW + timedelta(seconds=30))["agent_timeline_chart"] is first  # same minute, items
+    assert data.data(NOW + timedelta(minutes=1))["agent_timeline_chart"] is not first  # the next minute
+    later = data.data(NOW + timedelta(minutes=1))["agent_timeline_chart"]
+    source.version = "2"
+    assert data.data(NOW + timedelta(minutes=1))["agent_timeline_chart"] is not later  # a changed item
