@@ -1,5 +1,6 @@
 """`ringback rebuild-projections`: rebuild every projection from the event log of the running
-local stack (on AWS: `python -m ringback.adapters.events_factory rebuild`, see docs/events.md)."""
+local stack, and the console's request rows from the stored requests (on AWS:
+`python -m ringback.adapters.events_factory rebuild`, see docs/events.md)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from devstack.aws import aws_client
 from ringback.adapters.event_log_dynamo import DynamoEventLog
-from ringback.adapters.projections_dynamo import DynamoCallbackStatus, DynamoProjections
+from ringback.adapters.projections_dynamo import DynamoCallbackStatus, DynamoProjections, request_items
 from ringback.config import Settings
 from ringback.services.projector import Projector, rebuild
 
@@ -33,6 +34,12 @@ def run(stack_json: dict[str, Any], *, clean: bool = True) -> int:
         retention_days=defaults.event_retention_days,
         client=client,
     )
-    summary = rebuild(log.scan(), projector, projections, clean=clean)
+    summary = rebuild(
+        log.scan(),
+        projector,
+        projections,
+        clean=clean,
+        requests=request_items(client, names["CallbacksTable"]),
+    )
     print(json.dumps({"rebuilt": summary}), file=sys.stdout, flush=True)
     return 0

@@ -1,4 +1,5 @@
-"""Re-project event-log records from the table's DynamoDB stream (partial batch failures)."""
+"""Re-project event-log records from the table's DynamoDB stream (partial batch failures), and
+callback requests from the CallbacksTable's stream into the console's rows."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ringback.adapters import events_factory as wiring
+from ringback.adapters.dynamo import from_item
 from ringback.adapters.event_log_dynamo import LOG_SK, logged_from_item
 from ringback.observability import logger, metrics
 
@@ -17,7 +19,15 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 def record_handler(record: DynamoDBRecord) -> None:
     """Apply one logged event; an exception marks just this record as failed (retried)."""
-    image = (record.raw_event.get("dynamodb") or {}).get("NewImage")
+    change = record.raw_event.get("dynamodb") or {}
+    image, old = change.get("NewImage"), change.get("OldImage")
+    keys = change.get("Keys") or image or old or {}
+    if keys.get("sk", {}).get("S") == "REQUEST":  # the CallbacksTable's stream
+        removed = record.event_name is not None and record.event_name.name == "REMOVE"
+        wiring.projector().apply_request(
+            None if removed or not image else from_item(image), from_item(old) if old else None
+        )
+        return
     if record.event_name is None or record.event_name.name == "REMOVE" or not image:
         return  # TTL deletions and key-only records change no projection
     if image.get("sk", {}).get("S") != LOG_SK:

@@ -170,7 +170,38 @@ def test_sign_in_watch_a_request_upload_redrive_a_rejection_and_sign_out(stack: 
     rejected = page.locator(f'#rejected tr[data-entry-id="{entry_id}"]')
     rejected.wait_for(timeout=15_000)
     assert "communication" in rejected.inner_text().lower()
+    # The funnel counts it in its "uploaded" stage (the request's source, this day).
+    funnel = page.locator("#funnel-sources")
+    headers = funnel.locator("thead th").all_inner_texts()
+    assert headers == ["Source", "Opened", "Requested", "Uploaded", "Connected"]
+    web = funnel.locator("tbody tr").filter(has=page.locator("th", has_text="web"))
+    _wait_for(lambda: int(web.locator("td").nth(2).inner_text()) >= 1, "uploaded in the funnel", page)
     _shot(page, "uploaded")
+
+    # An agent changes status: the agents panel shows it now and on today's timeline.
+    agent = f"E2E Agent {secrets.token_hex(3)}"
+    for status in ("online", "pause"):
+        hook = httpx.post(
+            f"{stack.api_url}/v1/events/webitel",
+            json={
+                "event": "agent_status",
+                "agent_id": f"e2e-{agent[-6:]}",
+                "agent_name": agent,
+                "status": status,
+            },
+            headers={"Authorization": f"Bearer {stack.tokens['events']}"},
+        )
+        assert hook.status_code in (200, 202), hook.text
+    line = page.locator("#agent-timeline tbody tr").filter(has=page.locator("th", has_text=agent))
+    line.wait_for(timeout=15_000)
+    _wait_for(lambda: "pause" in line.inner_text(), "the agent's pause on the timeline", page)
+    assert (page.locator("#agents-chart svg[role=img] desc").text_content() or "").count(agent) == 1
+    health = page.locator("#health").inner_text()
+    assert (
+        "Degraded routing answers today" in health
+        and "unknown" not in health.split("Degraded routing answers today")[1]
+    )
+    _shot(page, "agents")
 
     # Re-drive it after "fixing" it: the dialer's own re-drive puts it back in line.
     rejected.get_by_role("button", name=f"Re-drive member {entry_id}").click()

@@ -1,4 +1,4 @@
-"""ConsoleFunction against the moto server: sign-in, the board from the status index, re-drive."""
+"""ConsoleFunction against the moto server: sign-in, the board from the projected requests, re-drive."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from ringback.domain.receipts import Problem, Receipt
 from ringback.domain.webitel import MemberItem
 from tests.integration.test_callbacks_handler import Api, new_mobile, put_config
 from tests.support.events import http_event, response_json
+from tests.support.streams import table_stream_records
 
 pytestmark = pytest.mark.integration
 HOST = "api.example.com"
@@ -80,6 +81,25 @@ def _submit(
     return submitted
 
 
+def _project_requests(
+    lambda_env: Callable[..., dict[str, str]],
+    load_handler: Callable[[str], ModuleType],
+    context: Any,
+    stack: aws.ProvisionedStack,
+    callback_ids: set[str],
+) -> dict[str, Any]:
+    """Hand the CallbacksTable's stream records of these requests to ProjectorFunction, as the
+    event source mapping does (the console's rows are its projection)."""
+    records = table_stream_records(
+        stack, "CallbacksTable", lambda keys: keys["pk"]["S"].removeprefix("CB#") in callback_ids
+    )
+    assert records, "the CallbacksTable streams its requests"
+    lambda_env("ProjectorFunction")
+    answer: dict[str, Any] = load_handler("ProjectorFunction").lambda_handler({"Records": records}, context)
+    assert answer == {"batchItemFailures": []}
+    return answer
+
+
 def test_sign_in_board_and_sign_out(
     lambda_env: Callable[..., dict[str, str]],
     load_handler: Callable[[str], ModuleType],
@@ -90,6 +110,7 @@ def test_sign_in_board_and_sign_out(
     from ringback.observability import logger
 
     submitted = _submit(lambda_env, load_handler, lambda_context)
+    _project_requests(lambda_env, load_handler, lambda_context, moto_stack, {cid for cid, _ in submitted})
     lambda_env("ConsoleFunction")
     console = Console(load_handler("ConsoleFunction"), lambda_context)
     # The shared Logger's handler writes to the stream it found at first import (pytest's

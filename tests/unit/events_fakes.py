@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ringback.domain.callback_status import OPEN, CallbackStatus, may_advance
+from ringback.domain.events.console_rows import CountedRecord, ShardWrite, add_count, merge_entry
 from ringback.domain.events.envelope import LoggedEvent
 from ringback.domain.events.projections import (
     CallbackAdvance,
@@ -45,6 +46,29 @@ class FakeProjections:
 
     def records(self, pk: str) -> list[dict[str, Any]]:
         return [dict(v) for (p, _), v in sorted(self.items.items()) if p == pk]
+
+    def _entries(self, pk: str, sk: str) -> dict[str, Any]:
+        item = self.items.setdefault((pk, sk), {"pk": pk, "sk": sk, "e": {}})
+        entries: dict[str, Any] = item["e"]
+        return entries
+
+    def put_counted(self, counted: CountedRecord) -> bool:
+        record = counted.record
+        if (record.pk, record.sk) in self.items:
+            return False
+        self.items[(record.pk, record.sk)] = {**record.data, "pk": record.pk, "sk": record.sk}
+        add_count(self._entries(counted.counter_pk, counted.counter_sk), counted.field)
+        return True
+
+    def write_shard(self, write: ShardWrite) -> bool:
+        """The rule of ``DynamoProjections.write_shard`` (``console_rows.merge_entry``)."""
+        guard = self.items.get(write.guard[:2], {}).get("e") if write.guard else None
+        entries = dict(self.items.get((write.pk, write.sk), {}).get("e") or {})
+        if not merge_entry(entries, write, guard):
+            return False
+        # The adapter's version is how it writes safely; the entries are the projection.
+        self.items.setdefault((write.pk, write.sk), {"pk": write.pk, "sk": write.sk})["e"] = entries
+        return True
 
     def clear(self) -> int:
         count = len(self.items)

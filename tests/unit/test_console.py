@@ -21,6 +21,7 @@ from ringback.domain.events.webitel import WebitelEvent
 from ringback.domain.outbox import OutboxEntry, OutboxState
 from ringback.domain.receipts import Problem, Receipt
 from ringback.domain.webitel import MemberItem
+from ringback.ports.console import ConsoleSnapshot
 from ringback.services.console import ConsoleAccess, ConsoleData
 from ringback.services.ingest import to_logged
 from ringback.services.projector import Projector
@@ -337,19 +338,30 @@ def test_chart_refuses_series_of_the_wrong_length() -> None:
 # ----------------------------------------------------------------------------------- service
 
 
-class Requests:
-    def __init__(self, items: list[dict[str, Any]]) -> None:
-        self.items = items
-        self.calls: list[tuple[tuple[str, ...], datetime | None]] = []
+class Aggregates:
+    """``ports.console.ConsoleAggregates`` over the fake projections (items by key) and receipts."""
 
-    def by_status(self, statuses: Any, *, created_since: datetime | None = None) -> list[dict[str, Any]]:
-        self.calls.append((tuple(statuses), created_since))
-        return [
-            i
-            for i in self.items
-            if i["status"] in statuses
-            and (created_since is None or c.parse_time(i["created_at"]) >= created_since)  # type: ignore[operator]
-        ]
+    def __init__(
+        self, projections: FakeProjections, receipts: MemoryReceipts, degraded: int | None = 3
+    ) -> None:
+        self.projections = projections
+        self.receipts = receipts
+        self.degraded = degraded
+        self.calls: list[tuple[int, str]] = []
+
+    def read(self, keys: Any, day: str, receipts: int) -> ConsoleSnapshot:
+        keys = list(keys)
+        self.calls.append((len(keys), day))
+        return ConsoleSnapshot(
+            [dict(self.projections.items[k]) for k in keys if k in self.projections.items],
+            self.degraded,
+            self.receipts.recent(receipts),
+        )
+
+
+def stored(row: dict[str, Any]) -> dict[str, Any]:
+    """A request dict as the CallbacksTable stores it (what its stream carries)."""
+    return {"pk": f"CB#{row['id']}", "sk": "REQUEST", "status_at": 1, **row}
 
 
 class States:
@@ -379,12 +391,16 @@ def _receipt(run_id: str, minutes_ago: int, problems: list[Problem], stopped: st
 
 def _data(
     requests: list[dict[str, Any]], receipts: list[Receipt], states: dict[str, str]
-) -> tuple[ConsoleData, Requests]:
+) -> tuple[ConsoleData, Aggregates]:
     store = MemoryReceipts()
     for receipt in receipts:
         store.save(receipt)
-    source = Requests(requests)
-    return ConsoleData(source, FakeProjections(), store, States(states), Depths(), zone=ZONE), source
+    projections = FakeProjections()
+    projector = Projector(projections, FakeCallbacks(), zone=ZONE, default_region="CZ")
+    for row in requests:
+        projector.apply_request(stored(row))
+    aggregates = Aggregates(projections, store)
+    return ConsoleData(aggregates, States(states), Depths(), zone=ZONE), aggregates
 
 
 def test_data_shows_only_members_still_rejected_with_webitel_reason_masked() -> None:
@@ -402,11 +418,9 @@ def test_data_shows_only_members_still_rejected_with_webitel_reason_masked() -> 
     assert view["health"]["dead_letters"] == {"projector": 0, "dialer_schedules": 2}
     assert view["service_level_chart"].startswith("<svg")
     assert len(view["funnel"]["days"]) == 7
-    # Open requests and today's by index: one read of the open statuses, one of today's.
-    calls = dict(source.calls)
-    assert calls[("received", "queued", "dialing", "connected")] is None
-    assert calls[("completed", "failed", "expired", "cancelled")] == c.day_start(NOW, ZONE)
-    assert len(source.calls) == 2
+    # Every aggregate in one read by key: board, today, the funnel's 7 days, agents, their day.
+    assert source.calls == [(4 + 4 + 7 * 2 + 2 + 2, "2026-12-01")]
+    assert view["health"]["routing_degraded_today"] == 3
     assert "777666" not in str(view)
 
 
@@ -456,12 +470,29 @@ def test_static_page_has_no_inline_script_and_labels_its_controls() -> None:
     assert "?token" not in script and "localStorage" not in script
 
 
-def test_the_status_index_projects_exactly_what_the_console_may_show() -> None:
+def test_the_console_rows_keep_only_what_the_console_may_show() -> None:
+    from ringback.domain.events.console_rows import request_rows
+
+    item = stored(
+        request("cb1", name="Jana Nováková", email="j@example.com", client_ip_hash="x", page_url="u")
+    )
+    writes, _ = request_rows(item, ZONE)
+    day_row, board_row = writes
+    assert board_row.kind == "register" and board_row.guard == (day_row.pk, day_row.sk, day_row.attr)
+    assert set(board_row.value) <= set(c.BOARD_ATTRIBUTES) - {"phone"} | {"o", "phone_masked"}
+    assert set(day_row.value) == {"id", "status", "created_at", "expected_call_by", "o"}
+    assert board_row.value["phone_masked"] == "+420*******55"
+    assert "777666" not in str(writes)
+
+
+def test_the_callbacks_table_streams_both_images_to_the_projector() -> None:
     from devstack.template import load
 
-    table = load().raw["Resources"]["CallbacksTable"]["Properties"]
-    (index,) = [i for i in table["GlobalSecondaryIndexes"] if i["IndexName"] == "gsi2"]
-    assert [k["AttributeName"] for k in index["KeySchema"]] == ["status", "gsi1sk"]
-    projected = set(index["Projection"]["NonKeyAttributes"]) | {"status"}
-    assert projected == set(c.BOARD_ATTRIBUTES)
-    assert not projected & {"name", "email", "client_ip_hash", "page_url", "referrer"}
+    resources = load().raw["Resources"]
+    table = resources["CallbacksTable"]["Properties"]
+    assert table["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    assert "gsi2" not in {i["IndexName"] for i in table["GlobalSecondaryIndexes"]}
+    events = resources["ProjectorFunction"]["Properties"]["Events"]
+    assert events["CallbacksStream"]["Properties"]["Stream"] == {
+        "Fn::GetAtt": ["CallbacksTable", "StreamArn"]
+    }

@@ -112,7 +112,8 @@ NEEDED = {
     "RoutingFunction": {
         "CustomersTable": {"BatchGetItem", "GetItem"},
         "CallbacksTable": {"BatchGetItem", "GetItem"},
-        "GuardTable": {"BatchGetItem", "GetItem"},
+        # The IVR offer snapshot; UpdateItem: the day's degraded-answers counter, off the answer path.
+        "GuardTable": {"BatchGetItem", "GetItem", "UpdateItem"},
     },
     "IvrCallbacksFunction": {
         "CallbacksTable": {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"},
@@ -135,7 +136,8 @@ NEEDED = {
     },
     "ProjectorFunction": {
         "EventLogTable": {"GetItem"},
-        "ProjectionsTable": {"GetItem", "PutItem", "BatchWriteItem", "Query"},
+        # The console's shard items are versioned puts and Put/ConditionCheck transactions.
+        "ProjectionsTable": {"GetItem", "PutItem", "BatchWriteItem", "Query", "ConditionCheckItem"},
         "CallbacksTable": {"GetItem", "UpdateItem", "DeleteItem", "Query"},
         "DialerOutboxTable": {"GetItem", "PutItem"},
     },
@@ -152,8 +154,9 @@ NEEDED = {
         "CallbacksTable": {"GetItem", "UpdateItem", "DeleteItem", "Query"},
     },
     "ConsoleFunction": {
-        "CallbacksTable": {"Query"},
-        "ProjectionsTable": {"GetItem", "Query"},
+        # Projections only (no index of the CallbacksTable); the degraded-answers counter.
+        "ProjectionsTable": {"GetItem", "BatchGetItem", "Query"},
+        "GuardTable": {"BatchGetItem"},
         "DialerOutboxTable": {"GetItem", "BatchGetItem", "Query", "UpdateItem"},
     },
     "ImportFunction": {

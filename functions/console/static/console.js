@@ -104,7 +104,7 @@
       var tr = el("tr");
       tr.appendChild(el("th", s.source));
       tr.firstChild.scope = "row";
-      ["opened", "requested", "booked", "connected"].forEach(function (k) { tr.appendChild(el("td", s[k])); });
+      funnel.stages.forEach(function (k) { tr.appendChild(el("td", s[k])); });
       return tr;
     });
     fill($("funnel-sources").tBodies[0], rows, "No widget events in the last seven days.", 5);
@@ -150,6 +150,20 @@
     fill($("agents").tBodies[0], rows, "No agent events yet.", 4);
   }
 
+  function drawTimeline(lines, chart) {
+    $("agents-chart").innerHTML = chart; // server-drawn SVG, every text escaped by the server
+    var rows = lines.map(function (line) {
+      var tr = el("tr");
+      tr.appendChild(el("th", (line.name || line.agent_id) + " (" + line.source + ")"));
+      tr.firstChild.scope = "row";
+      tr.appendChild(el("td", line.segments.map(function (s) {
+        return s.status + " " + clock(s.from) + "–" + clock(s.to);
+      }).join(", ") || "–"));
+      return tr;
+    });
+    fill($("agent-timeline").tBodies[0], rows, "No agent status change today.", 2);
+  }
+
   function drawHealth(health) {
     var w = health.webitel;
     var dead = Object.keys(health.dead_letters).map(function (k) {
@@ -161,7 +175,8 @@
       ["Webitel", w.state + " – " + w.detail, w.state === "reachable" ? "state-ok" : (w.state === "unreachable" ? "state-bad" : "")],
       ["Oldest waiting member", duration(health.oldest_pending_age_s)],
       ["Dead-letter queues (schedule and projection failures)", dead, anyDead ? "state-bad" : "state-ok"],
-      ["Degraded routing answers today", health.routing_degraded_today === null ? "see the RoutingDegraded alarm" : health.routing_degraded_today]
+      ["Degraded routing answers today", health.routing_degraded_today === null ? "unknown (see the RoutingDegraded alarm)" : health.routing_degraded_today,
+        health.routing_degraded_today === null ? "" : (health.routing_degraded_today ? "state-bad" : "state-ok")]
     ]);
   }
 
@@ -172,6 +187,7 @@
     drawFunnel(data.funnel, data.funnel_chart);
     drawReceipts(data.receipts);
     drawAgents(data.agents);
+    drawTimeline(data.agent_timeline, data.agent_timeline_chart);
     drawHealth(data.health);
     $("updated").textContent = "Updated " + clock(data.generated_at) + " (" + data.timezone + " day)";
     var summary = data.board.total + " open callback requests, " + data.board.overdue + " overdue";

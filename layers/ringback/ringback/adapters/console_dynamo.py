@@ -1,64 +1,114 @@
-"""The console's reads: the CallbacksTable's status index, outbox states by key, DLQ depths.
-
-``gsi2`` of the CallbacksTable (template.yaml) has ``status`` as its partition key and
-``gsi1sk`` (``"<created ISO UTC>#<id>"``) as its sort key; only request items carry both, so
-the index holds requests only, and DynamoDB keeps it in step with every status write: the
-board can never drift from the requests. It projects ``domain.console.BOARD_ATTRIBUTES`` only
-(no names, no e-mails). Each status is one Query (paged), issued concurrently.
-"""
+"""The console's reads beyond the ProjectionsTable's partitions: the aggregate items in one
+BatchGetItem, outbox states by key, the newest receipts, and the DLQ depths (cached briefly)."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from typing import Any, Final
 
 from ringback.adapters.aws import client as aws_client
-from ringback.adapters.dynamo import from_item
-from ringback.adapters.outbox_dynamo import entry_key
+from ringback.adapters.outbox_dynamo import RECEIPT_SLOTS, entry_key, receipt_slot_key
+from ringback.adapters.projections_dynamo import decode_entries
+from ringback.adapters.routing_degraded import routing_degraded_key
 from ringback.domain.receipts import Receipt
+from ringback.ports.console import ConsoleSnapshot
 
-STATUS_INDEX: Final = "gsi2"
-_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="console-ddb")
 _BATCH_GET = 100
+_KEEP_DECODED = 256
+DEPTHS_TTL_S: Final = 30.0
 
 
-class DynamoConsoleRequests:
-    """Implements ``ports.console.ConsoleRequests``."""
+class DynamoConsoleAggregates:
+    """Implements ``ports.console.ConsoleAggregates``: one BatchGetItem over the ProjectionsTable
+    (the console's shard items), the GuardTable (``routing_degraded_key``) and the outbox (the
+    receipts' ring, ``outbox_dynamo.receipt_slot_key``)."""
 
-    def __init__(self, table: str, *, client: Any = None) -> None:
-        if not table:
-            raise ValueError("the callbacks table name is not configured")
-        self._table = table
+    def __init__(
+        self, projections_table: str, guard_table: str, outbox_table: str, *, client: Any = None
+    ) -> None:
+        self._projections = projections_table
+        self._guard = guard_table
+        self._outbox = outbox_table
         self._client = client or aws_client("dynamodb", connect_timeout=1.0, read_timeout=3.0)
+        self._decoded: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+        self._receipts: dict[str, Receipt] = {}
 
-    def by_status(
-        self, statuses: Sequence[str], *, created_since: datetime | None = None
-    ) -> list[dict[str, Any]]:
-        since = created_since.astimezone(UTC).isoformat(timespec="seconds") if created_since else None
-        found: list[dict[str, Any]] = []
-        for items in _POOL.map(lambda status: self._query(status, since), statuses):
-            found += items
-        return found
+    def _entries(self, item: dict[str, Any]) -> dict[str, Any]:
+        """An item's decoded entries, kept per container while its version is the same (most
+        polls find most items unchanged); the caller must not change them."""
+        key = (item["pk"]["S"], item["sk"]["S"])
+        version = item.get("v", {}).get("N", "")
+        kept = self._decoded.get(key)
+        if kept is not None and kept[0] == version:
+            return kept[1]
+        entries = decode_entries(item)
+        if len(self._decoded) >= _KEEP_DECODED:
+            self._decoded.clear()
+        self._decoded[key] = (version, entries)
+        return entries
 
-    def _query(self, status: str, since: str | None) -> list[dict[str, Any]]:
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": STATUS_INDEX,
-            "KeyConditionExpression": "#s = :s" + (" AND gsi1sk >= :since" if since else ""),
-            "ExpressionAttributeNames": {"#s": "status"},
-            "ExpressionAttributeValues": {":s": {"S": status}, **({":since": {"S": since}} if since else {})},
-        }
-        found: list[dict[str, Any]] = []
-        while True:
-            page = self._client.query(**kwargs)
-            found += [
-                from_item(item) for item in page.get("Items", []) if item.get("sk", {}).get("S") == "REQUEST"
-            ]
-            if "LastEvaluatedKey" not in page:
-                return found
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    def _receipt(self, body: str) -> Receipt:
+        """A receipt never changes once saved: parsed once per container (by its body)."""
+        kept = self._receipts.get(body)
+        if kept is None:
+            if len(self._receipts) >= _KEEP_DECODED:
+                self._receipts.clear()
+            kept = self._receipts[body] = Receipt.model_validate_json(body)
+        return kept
+
+    def read(self, keys: Sequence[tuple[str, str]], day: str, receipts: int) -> ConsoleSnapshot:
+        wanted: list[tuple[str, dict[str, Any]]] = [
+            (self._projections, {"pk": {"S": pk}, "sk": {"S": sk}}) for pk, sk in keys
+        ]
+        if self._guard:
+            wanted.append((self._guard, {"pk": {"S": routing_degraded_key(day)}}))
+        if self._outbox and receipts:
+            wanted += [(self._outbox, receipt_slot_key(slot)) for slot in range(RECEIPT_SLOTS)]
+        found: dict[str, list[dict[str, Any]]] = {}
+        unread = False
+        for start in range(0, len(wanted), _BATCH_GET):
+            request: dict[str, Any] = {}
+            for table, key in wanted[start : start + _BATCH_GET]:
+                request.setdefault(table, {"Keys": []})["Keys"].append(key)
+            for attempt in range(5):
+                answer = self._client.batch_get_item(RequestItems=request)
+                for table, items in answer.get("Responses", {}).items():
+                    found.setdefault(table, []).extend(items)
+                request = answer.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(0.02 * 2**attempt)
+            unread = unread or bool(request)
+        guard = found.get(self._guard, []) if self._guard else []
+        degraded: int | None
+        if guard:
+            degraded = int(guard[0].get("count", {}).get("N", "0"))
+        else:
+            degraded = None if not self._guard or unread else 0
+        ring = sorted(
+            (item for item in found.get(self._outbox, []) if "body" in item),
+            key=lambda item: (item.get("started_at", {}).get("S", ""), item.get("run_id", {}).get("S", "")),
+            reverse=True,
+        )
+        newest: dict[str, Receipt] = {}
+        for item in ring:
+            receipt = self._receipt(item["body"]["S"])
+            newest.setdefault(receipt.run_id, receipt)
+        return ConsoleSnapshot(
+            [
+                {
+                    "pk": item["pk"]["S"],
+                    "sk": item["sk"]["S"],
+                    "e": self._entries(item),
+                    "v": item.get("v", {}).get("N"),
+                }
+                for item in found.get(self._projections, [])
+            ],
+            degraded,
+            list(newest.values())[:receipts],
+        )
 
 
 class DynamoOutboxStates:
@@ -89,41 +139,30 @@ class DynamoOutboxStates:
         return states
 
 
-class DynamoRecentReceipts:
-    """The newest receipts in one Query: the outbox's ``gsi1`` projects every attribute, so the
-    ``RUNS`` partition already holds each receipt's body (``DynamoReceipts.recent`` reads each
-    again by key, one round trip per receipt). Implements ``ReceiptStore.recent`` only."""
-
-    def __init__(self, table: str, *, client: Any = None) -> None:
-        self._table = table
-        self._client = client or aws_client("dynamodb", connect_timeout=1.0, read_timeout=3.0)
-
-    def recent(self, limit: int = 20) -> list[Receipt]:
-        answer = self._client.query(
-            TableName=self._table,
-            IndexName="gsi1",
-            KeyConditionExpression="gsi1pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": "RUNS"}},
-            ScanIndexForward=False,
-            Limit=limit,
-        )
-        return [
-            Receipt.model_validate_json(item["body"]["S"])
-            for item in answer.get("Items", [])
-            if "body" in item
-        ]
-
-
 class SqsQueueDepths:
-    """Implements ``ports.console.QueueDepths``: ApproximateNumberOfMessages of named queues."""
+    """Implements ``ports.console.QueueDepths``: ApproximateNumberOfMessages of named queues,
+    kept ``ttl_s`` per container (an approximate depth does not need a read every poll)."""
 
-    def __init__(self, queues: Mapping[str, str], *, client: Any = None) -> None:
+    def __init__(self, queues: Mapping[str, str], *, client: Any = None, ttl_s: float = DEPTHS_TTL_S) -> None:
         self._queues = {name: url for name, url in queues.items() if url}
         self._client = client
+        self._ttl = ttl_s
+        self._kept: tuple[float, dict[str, int | None]] | None = None
+        self._lock = threading.Lock()
 
     def depths(self) -> dict[str, int | None]:
         if not self._queues:
             return {}
+        with self._lock:
+            kept = self._kept
+        if kept is not None and time.monotonic() - kept[0] < self._ttl:
+            return dict(kept[1])
+        depths = self._read()
+        with self._lock:
+            self._kept = (time.monotonic(), depths)
+        return dict(depths)
+
+    def _read(self) -> dict[str, int | None]:
         sqs = self._client or aws_client("sqs", connect_timeout=1.0, read_timeout=2.0, max_attempts=1)
         depths: dict[str, int | None] = {}
         for name, url in self._queues.items():

@@ -7,13 +7,11 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from ringback.adapters.console_dynamo import (
-    DynamoConsoleRequests,
+    DynamoConsoleAggregates,
     DynamoOutboxStates,
-    DynamoRecentReceipts,
     SqsQueueDepths,
 )
 from ringback.adapters.outbox_dynamo import DynamoDialerOutbox
-from ringback.adapters.projections_dynamo import DynamoProjections
 from ringback.adapters.secrets import SecretTokens, secret_value
 from ringback.config import get_settings
 from ringback.services.console import ConsoleAccess, ConsoleData
@@ -39,9 +37,7 @@ def access() -> ConsoleAccess:
 def data() -> ConsoleData:
     settings = get_settings()
     return ConsoleData(
-        DynamoConsoleRequests(settings.callbacks_table),
-        DynamoProjections(settings.projections_table),
-        DynamoRecentReceipts(settings.outbox_table),
+        DynamoConsoleAggregates(settings.projections_table, settings.guard_table, settings.outbox_table),
         DynamoOutboxStates(settings.outbox_table),
         SqsQueueDepths(
             {"projector": settings.projector_dlq_url, "dialer_schedules": settings.dialer_schedule_dlq_url}

@@ -140,8 +140,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clean", action="store_true", help="delete projection records first")
     args = parser.parse_args(argv)
     settings = get_settings()
+    from ringback.adapters.aws import client
+    from ringback.adapters.projections_dynamo import request_items
+
     summary = rebuild(
-        event_log().scan(), projector(), DynamoProjections(settings.projections_table), clean=args.clean
+        event_log().scan(),
+        projector(),
+        DynamoProjections(settings.projections_table),
+        clean=args.clean,
+        requests=request_items(client("dynamodb"), settings.callbacks_table),
     )
     print(json.dumps(summary))
     return 0

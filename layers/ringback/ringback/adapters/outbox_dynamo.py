@@ -718,6 +718,13 @@ class DynamoDialerOutbox:
         return found[:limit]
 
 
+RECEIPT_SLOTS = 20
+
+
+def receipt_slot_key(slot: int) -> dict[str, Any]:
+    return {"pk": _s(f"RUNS#SLOT#{slot:02d}"), "sk": _s(_RECEIPT_SK)}
+
+
 class DynamoReceipts:
     """Implements ``ports.receipts.ReceiptStore``."""
 
@@ -738,6 +745,29 @@ class DynamoReceipts:
                 "job": _s(receipt.job),
                 "body": _s(receipt.model_dump_json()),
                 "expires_at": {"N": str(int((datetime.now(UTC) + self._retention).timestamp()))},
+            },
+        )
+        self._ring(receipt)
+
+    def _ring(self, receipt: Receipt) -> None:
+        """The console's ring of the newest receipts (read by key with its other aggregates):
+        the next slot of ``RECEIPT_SLOTS``, taken with an atomic ``ADD`` on ``RUNS#SEQ``."""
+        answer = self._ddb.update_item(
+            TableName=self._table,
+            Key={"pk": _s("RUNS#SEQ"), "sk": _s(_RECEIPT_SK)},
+            UpdateExpression="ADD #n :one",
+            ExpressionAttributeNames={"#n": "n"},
+            ExpressionAttributeValues={":one": {"N": "1"}},
+            ReturnValues="UPDATED_NEW",
+        )
+        slot = int(answer["Attributes"]["n"]["N"]) % RECEIPT_SLOTS
+        self._ddb.put_item(
+            TableName=self._table,
+            Item={
+                **receipt_slot_key(slot),
+                "run_id": _s(receipt.run_id),
+                "started_at": _s(iso(receipt.started_at)),
+                "body": _s(receipt.model_dump_json()),
             },
         )
 

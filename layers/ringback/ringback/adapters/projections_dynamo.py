@@ -8,8 +8,9 @@ forward through a condition listing the statuses ``may_advance`` allows to repla
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +21,13 @@ from ringback.adapters.callback_pointer import phone_of_request, release_pointer
 from ringback.adapters.dynamo import from_item, to_item
 from ringback.adapters.event_log_dynamo import record_item
 from ringback.domain.callback_status import OPEN, TERMINAL, CallbackStatus
+from ringback.domain.events.console_rows import (
+    MAX_ENTRIES_BYTES,
+    CountedRecord,
+    ShardWrite,
+    add_count,
+    merge_entry,
+)
 from ringback.domain.events.projections import (
     CallbackAdvance,
     ClosingRequest,
@@ -35,6 +43,49 @@ _BATCH = 25
 
 def _conditional_failed(error: ClientError) -> bool:
     return error.response["Error"]["Code"] == "ConditionalCheckFailedException"
+
+
+_VERSION_RETRIES = 12
+
+
+def _cancellation_reasons(error: ClientError) -> list[str]:
+    """The per-item codes of a cancelled transaction ([] for any other error)."""
+    if error.response["Error"]["Code"] != "TransactionCanceledException":
+        return []
+    reasons = [str(r.get("Code", "None")) for r in error.response.get("CancellationReasons", [])]
+    return reasons or ["Unknown"]
+
+
+def _backoff(attempt: int) -> None:
+    time.sleep(min(0.005 * 2**attempt, 0.2))
+
+
+def encode_entries(entries: dict[str, Any]) -> str:
+    return json.dumps(entries, separators=(",", ":"), sort_keys=True)
+
+
+def decode_entries(item: dict[str, Any]) -> dict[str, Any]:
+    """A console shard item's entries (its ``e``, compact JSON) as a dict."""
+    body = item.get("e", {}).get("S")
+    decoded = json.loads(body) if body else {}
+    return decoded if isinstance(decoded, dict) else {}
+
+
+def request_items(client: Any, table: str) -> Iterator[dict[str, Any]]:
+    """Every stored callback request (plain values): what the rebuild re-projects. A Scan, for
+    the rebuild command only; no page or request path calls it."""
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "FilterExpression": "sk = :r",
+        "ExpressionAttributeValues": {":r": {"S": "REQUEST"}},
+    }
+    while True:
+        page = client.scan(**kwargs)
+        for item in page.get("Items", []):
+            yield from_item(item)
+        if "LastEvaluatedKey" not in page:
+            return
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 class DynamoProjections:
@@ -79,6 +130,95 @@ class DynamoProjections:
                 return False  # a later (or the same) update is already there
             raise
         return True
+
+    # -- the console's shard items: entries as one JSON map ``e``, version ``v`` -------------
+
+    def _read_entries(self, pk: str, sk: str) -> tuple[dict[str, Any], int | None]:
+        answer = self._client.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": pk}, "sk": {"S": sk}},
+            ConsistentRead=True,
+            ProjectionExpression="e, v",
+        )
+        item = answer.get("Item")
+        if not item:
+            return {}, None
+        return decode_entries(item), int(item.get("v", {}).get("N", "0"))
+
+    def _put_entries(self, pk: str, sk: str, entries: dict[str, Any], version: int | None) -> dict[str, Any]:
+        body = encode_entries(entries)
+        if len(body) > MAX_ENTRIES_BYTES:
+            raise RuntimeError(
+                f"console shard item {pk}/{sk} is full ({len(body)} bytes): more shards needed"
+            )
+        return {
+            "TableName": self._table,
+            "Item": {"pk": {"S": pk}, "sk": {"S": sk}, "e": {"S": body}, "v": {"N": str((version or 0) + 1)}},
+            "ConditionExpression": "attribute_not_exists(pk)" if version is None else "v = :v",
+            **({"ExpressionAttributeValues": {":v": {"N": str(version)}}} if version is not None else {}),
+        }
+
+    def put_counted(self, counted: CountedRecord) -> bool:
+        """One transaction: the membership put if absent, and the counter's next version."""
+        for attempt in range(_VERSION_RETRIES):
+            entries, version = self._read_entries(counted.counter_pk, counted.counter_sk)
+            add_count(entries, counted.field)
+            try:
+                self._client.transact_write_items(
+                    TransactItems=[
+                        {
+                            "Put": {
+                                "TableName": self._table,
+                                "Item": record_item(counted.record),
+                                "ConditionExpression": "attribute_not_exists(pk)",
+                            }
+                        },
+                        {"Put": self._put_entries(counted.counter_pk, counted.counter_sk, entries, version)},
+                    ]
+                )
+                return True
+            except ClientError as error:
+                reasons = _cancellation_reasons(error)
+                if reasons and reasons[0] == "ConditionalCheckFailed":
+                    return False  # counted already
+                if not reasons:
+                    raise
+            _backoff(attempt)
+        raise RuntimeError("console counter kept changing; the stream projector will retry")
+
+    def write_shard(self, write: ShardWrite) -> bool:
+        """Read the shard item, merge the entry (``console_rows.merge_entry``), write it back if
+        its version is unchanged (with the guarding item's version checked in the same
+        transaction when the write is guarded); a changed version is read again."""
+        for attempt in range(_VERSION_RETRIES):
+            entries, version = self._read_entries(write.pk, write.sk)
+            guard: dict[str, Any] | None = None
+            guard_version: int | None = None
+            if write.guard is not None:
+                guard, guard_version = self._read_entries(write.guard[0], write.guard[1])
+            if not merge_entry(entries, write, guard):
+                return False
+            put = self._put_entries(write.pk, write.sk, entries, version)
+            try:
+                if write.guard is None:
+                    self._client.put_item(**put)
+                else:
+                    check: dict[str, Any] = {
+                        "TableName": self._table,
+                        "Key": {"pk": {"S": write.guard[0]}, "sk": {"S": write.guard[1]}},
+                        "ConditionExpression": "attribute_not_exists(pk)"
+                        if guard_version is None
+                        else "v = :v",
+                    }
+                    if guard_version is not None:
+                        check["ExpressionAttributeValues"] = {":v": {"N": str(guard_version)}}
+                    self._client.transact_write_items(TransactItems=[{"ConditionCheck": check}, {"Put": put}])
+                return True
+            except ClientError as error:
+                if not (_conditional_failed(error) or _cancellation_reasons(error)):
+                    raise
+            _backoff(attempt)
+        raise RuntimeError("console shard item kept changing; the stream projector will retry")
 
     def records(self, pk: str) -> list[dict[str, Any]]:
         kwargs: dict[str, Any] = {

@@ -112,11 +112,12 @@ def board_row(request: Mapping[str, Any], now: datetime) -> dict[str, Any] | Non
     window_end = parse_time(request.get("expected_call_by"))
     left = int((window_end - now).total_seconds()) if window_end else None
     phone = str(request.get("phone") or "")
+    masked = str(request.get("phone_masked") or "") or (mask_e164(phone) if phone else "***")
     return {
         "id": str(request.get("id", "")),
         "state": state,
         "status": str(request.get("status")),
-        "phone": mask_e164(phone) if phone else "***",
+        "phone": masked,
         "source": str(request.get("source") or "web"),
         "utm": _utm(request.get("utm")),
         "mode": request.get("mode"),

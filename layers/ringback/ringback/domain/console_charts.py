@@ -8,9 +8,10 @@ the same numbers as a table. Every text is escaped; colours come from CSS classe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from html import escape
-from typing import Final
+from typing import Any, Final
 
 WIDTH: Final = 720
 HEIGHT: Final = 220
@@ -89,5 +90,83 @@ def grouped_bars(
             f'<text class="legend" x="{legend_x + 14}" y="15">{escape(name)}</text>'
         )
         legend_x += 24 + 8 * len(name)
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+# The agent statuses the timeline colours (CSS classes ``a-<status>``); any other is ``a-other``.
+AGENT_STATUS_CLASSES: Final = ("online", "ready", "waiting", "busy", "pause", "not_ready", "offline")
+_ROW_H: Final = 18
+_NAME_W: Final = 140
+
+
+def agent_timeline(title: str, lines: Sequence[Mapping[str, Any]], start: datetime, now: datetime) -> str:
+    """One row per agent from ``start`` (the operator's midnight) to ``now``, a bar per status
+    segment (``{"status", "from", "to"}`` in epoch ms), hour ticks, and a ``<desc>`` stating each
+    agent's segments in words (the page shows the same as a table)."""
+    start_ms, now_ms = int(start.timestamp() * 1000), int(now.timestamp() * 1000)
+    span = max(1, now_ms - start_ms)
+    height = PAD_TOP + _ROW_H * max(1, len(lines)) + PAD_BOTTOM
+    plot_w = WIDTH - _NAME_W - 8
+
+    def x_of(ms: int) -> float:
+        return _NAME_W + plot_w * (min(max(ms, start_ms), now_ms) - start_ms) / span
+
+    minutes: dict[int, str] = {}
+
+    def clock(ms: int) -> str:  # by the minute, memoised (a busy day has thousands of segments)
+        minute = ms // 60_000
+        if minute not in minutes:
+            minutes[minute] = datetime.fromtimestamp(minute * 60, start.tzinfo).strftime("%H:%M")
+        return minutes[minute]
+
+    described = []
+    for line in lines:
+        name = str(line.get("name") or line.get("agent_id"))
+        parts_text = ", ".join(
+            f"{s['status']} {clock(int(s['from']))}-{clock(int(s['to']))}" for s in line["segments"]
+        )
+        described.append(f"{name}: {parts_text or 'no status change'}")
+    desc = "; ".join(described) or "no agent status change today"
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" role="img" '
+        f'class="chart timeline" aria-label="{escape(title, quote=True)}">',
+        f"<title>{escape(title)}</title><desc>{escape(desc)}</desc>",
+    ]
+    hours = max(1, span // 3_600_000)
+    every = 1 if hours <= 8 else 2 if hours <= 16 else 3
+    tick = start_ms
+    index = 0
+    while tick <= now_ms:
+        if index % every == 0:
+            x = x_of(tick)
+            parts.append(
+                f'<line class="grid" x1="{x:.1f}" x2="{x:.1f}" y1="{PAD_TOP - 4}" y2="{height - PAD_BOTTOM}"/>'
+                f'<text class="axis" x="{x:.1f}" y="{height - 10}" text-anchor="middle">{clock(tick)}</text>'
+            )
+        tick += 3_600_000
+        index += 1
+    for row, line in enumerate(lines):
+        y = PAD_TOP + row * _ROW_H
+        name = str(line.get("name") or line.get("agent_id"))
+        parts.append(f'<text class="legend" x="4" y="{y + 13}">{escape(name[:20])}</text>')
+        for segment in line["segments"]:
+            status = str(segment["status"])
+            css = status if status in AGENT_STATUS_CLASSES else "other"
+            x0, x1 = x_of(int(segment["from"])), x_of(int(segment["to"]))
+            label = f"{name}: {status} {clock(int(segment['from']))}-{clock(int(segment['to']))}"
+            parts.append(
+                f'<rect class="a-{css}" x="{x0:.1f}" y="{y + 2}" width="{max(1.0, x1 - x0):.1f}" '
+                f'height="{_ROW_H - 4}"><title>{escape(label)}</title></rect>'
+            )
+    legend_x = _NAME_W
+    present = sorted({str(seg["status"]) for line in lines for seg in line["segments"]})
+    for status in present:  # the colours' meaning (the statuses are also in each bar's title)
+        css = status if status in AGENT_STATUS_CLASSES else "other"
+        parts.append(
+            f'<rect class="a-{css}" x="{legend_x}" y="6" width="10" height="10"/>'
+            f'<text class="legend" x="{legend_x + 14}" y="15">{escape(status)}</text>'
+        )
+        legend_x += 24 + 7 * len(status)
     parts.append("</svg>")
     return "".join(parts)

@@ -3,32 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ringback.domain.receipts import Receipt
 
 
-class ConsoleRequests(Protocol):
-    """Callback requests through the CallbacksTable's status index (never a scan)."""
+@dataclass(frozen=True)
+class ConsoleSnapshot:
+    """What one batch read of the console's aggregates found."""
 
-    def by_status(
-        self, statuses: Sequence[str], *, created_since: datetime | None = None
-    ) -> list[dict[str, Any]]:
-        """Requests in any of ``statuses`` (created at or after ``created_since`` if given), as
-        plain dicts holding only ``domain.console.BOARD_ATTRIBUTES``."""
+    items: list[dict[str, Any]]  # the ProjectionsTable items found (plain values)
+    routing_degraded: int | None  # routing answers degraded that day (None: not readable)
+    receipts: list[Receipt] = field(default_factory=list)  # the newest receipts first
+
+
+class ConsoleAggregates(Protocol):
+    """The console's aggregate items, read together by key (one BatchGetItem)."""
+
+    def read(self, keys: Sequence[tuple[str, str]], day: str, receipts: int) -> ConsoleSnapshot:
+        """The ProjectionsTable items at ``keys`` (pk, sk; missing ones left out), the day's
+        count of degraded routing answers, and the newest ``receipts`` receipts."""
         ...
 
 
 class OutboxStates(Protocol):
     def states(self, entry_ids: Sequence[str]) -> dict[str, str]:
         """entry id -> its outbox state now (ids not found are left out)."""
-        ...
-
-
-class RecentReceipts(Protocol):
-    def recent(self, limit: int = 20) -> list[Receipt]:
-        """The newest upload and import receipts first."""
         ...
 
 

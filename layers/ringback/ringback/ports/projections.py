@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from ringback.domain.events.console_rows import CountedRecord, ShardWrite
 from ringback.domain.events.projections import (
     CallbackAdvance,
     ClosingRequest,
@@ -25,6 +26,15 @@ class Projections(Protocol):
 
     def records(self, pk: str) -> list[dict[str, Any]]:
         """Every record under ``pk``, each with its ``pk`` and ``sk``."""
+        ...
+
+    def put_counted(self, counted: CountedRecord) -> bool:
+        """Put the membership record if absent and, atomically with it, add one to its counter;
+        True if it was new (a repeat changes nothing)."""
+        ...
+
+    def write_shard(self, write: ShardWrite) -> bool:
+        """One attribute of a shard item, with the semantics of ``write.kind``; True if written."""
         ...
 
     def clear(self) -> int:

@@ -2,11 +2,13 @@
 
 ``ConsoleAccess`` checks the console credential (a token secret of its own, rotated like the
 others: every string value of the JSON object is valid) and the signed session cookie.
-``ConsoleData`` folds what the page shows from indexes and projections only: open requests
-from the CallbacksTable's status index, today's service level from the same index and the
-``ATTEMPTS#<day>`` projection, the funnel and agents from their projections, rejected members
-from the newest receipts (their current state by key), and the dead-letter queues' depth. It
-never scans a table and never reads the event log.
+``ConsoleData`` folds what the page shows from the console's projections
+(``domain.events.console_rows``), all read by key in one BatchGetItem whatever is stored: the
+open requests (the board), today's requests and their first attempts (the service level), the
+funnel's counters, the agents' registers and today's status changes, the routing answers
+degraded today, and the ring of the newest receipts; then the rejected members' current state
+by key, and the dead-letter queues' depth (cached). It never queries or scans a table and
+never reads the event log.
 """
 
 from __future__ import annotations
@@ -18,31 +20,27 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from ringback.domain import console as c
-from ringback.domain.callback_status import OPEN, CallbackStatus
 from ringback.domain.console import MAX_REDRIVE
-from ringback.domain.console_charts import grouped_bars
+from ringback.domain.console_charts import agent_timeline, grouped_bars
 from ringback.domain.errors import FieldProblem, Forbidden, Unauthorized, Unprocessable
+from ringback.domain.events import console_rows as rows
 from ringback.domain.events import projections as p
-from ringback.domain.events.attempts import attempts_pk
 from ringback.domain.outbox import OutboxState
 from ringback.domain.receipts import Receipt
 from ringback.domain.tokens import token_matches
 from ringback.observability import mask_text
 from ringback.ports.auth import TokenSource
 from ringback.ports.clock import Clock
-from ringback.ports.console import ConsoleRequests, OutboxStates, QueueDepths, RecentReceipts
+from ringback.ports.console import ConsoleAggregates, OutboxStates, QueueDepths
 from ringback.ports.outbox import DialerOutbox
-from ringback.ports.projections import Projections
 from ringback.services.dialer_upload import redrive
 
 FUNNEL_DAYS: Final = 7
-FUNNEL_CHART_STAGES: Final = ("opened", "requested", "booked", "connected")
+FUNNEL_CHART_STAGES: Final = ("opened", "requested", "uploaded", "connected")
 RECEIPTS_READ: Final = 20
 # The page's reads are independent: issued concurrently, the answer takes about as long as the
 # slowest one (boto3 clients are thread-safe).
 _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="console-read")
-OPEN_STATUSES: Final = tuple(s.value for s in CallbackStatus if s in OPEN)
-CLOSED_STATUSES: Final = tuple(s.value for s in CallbackStatus if s not in OPEN)
 
 
 class ConsoleAccess:
@@ -99,17 +97,15 @@ class ConsoleAccess:
 class ConsoleData:
     def __init__(
         self,
-        requests: ConsoleRequests,
-        projections: Projections,
-        receipts: RecentReceipts,
+        aggregates: ConsoleAggregates,
         outbox_states: OutboxStates,
         depths: QueueDepths,
         *,
         zone: ZoneInfo,
     ) -> None:
-        self._requests = requests
-        self._projections = projections
-        self._receipts = receipts
+        self._aggregates = aggregates
+        self._last_entries: tuple[str, ...] = ()  # the members the last read listed
+        self._timeline_kept: tuple[Any, list[dict[str, Any]], str] | None = None
         self._states = outbox_states
         self._depths = depths
         self._zone = zone
@@ -117,45 +113,67 @@ class ConsoleData:
     def data(self, now: datetime) -> dict[str, Any]:
         start = c.day_start(now, self._zone)
         today = start.astimezone(self._zone).date()
-        reads: dict[str, Future[Any]] = {
-            "open": _POOL.submit(self._requests.by_status, OPEN_STATUSES),
-            # Today's open requests are among the open ones: only the closed ones are read again.
-            "closed_today": _POOL.submit(self._requests.by_status, CLOSED_STATUSES, created_since=start),
-            "attempts": _POOL.submit(self._projections.records, attempts_pk(today.isoformat())),
-            "receipts": _POOL.submit(self._receipts.recent, RECEIPTS_READ),
-            "agents": _POOL.submit(self._projections.records, p.AGENTS_PK),
-            "depths": _POOL.submit(self._depths.depths),
-        }
+        day = today.isoformat()
         first = today - timedelta(days=FUNNEL_DAYS - 1)
-        funnel_days = [
-            _POOL.submit(self._projections.records, p.funnel_pk((first + timedelta(days=d)).isoformat()))
-            for d in range(FUNNEL_DAYS)
-        ]
-        open_requests = reads["open"].result()
-        level = c.service_level(
-            [*open_requests, *reads["closed_today"].result()],
-            c.first_attempts(reads["attempts"].result()),
-            now,
-            self._zone,
-        )
-        funnel = self._funnel(first, today, [record for day in funnel_days for record in day.result()])
-        receipts: list[Receipt] = reads["receipts"].result()
+        days = [(first + timedelta(days=d)).isoformat() for d in range(FUNNEL_DAYS)]
+        # Two reads at once: every aggregate item by key (one BatchGetItem), and the SQS depths
+        # (cached by their adapter); then the rejected members' states by key.
+        depths = _POOL.submit(self._depths.depths)
+        # The rejected members' states depend on the receipts this read finds; the receipts
+        # change once per upload run, so the states of the last read's members are read at
+        # the same time (only members new since then wait for a second read).
+        expected = list(self._last_entries)
+        prefetch = _POOL.submit(self._states.states, expected) if expected else None
+        snapshot = self._aggregates.read(rows.page_keys(day, days), day, RECEIPTS_READ)
+        items = snapshot.items
+        today_rows = rows.entries(items, rows.day_pk(day), "r#")
+        attempts = {k: int(v) for k, v in rows.entries(items, rows.day_pk(day), "a#").items()}
+        level = c.service_level(today_rows.values(), attempts, now, self._zone)
+        funnel = self._funnel(first, today, items)
+        receipts = snapshot.receipts
+        registers = rows.entries(items, rows.AGENTS_PK, "g#").values()
+        agents = p.fold_agents(registers)
+        lines, timeline_chart = self._timeline(items, day, start, now)
         return {
             "generated_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "timezone": self._zone.key,
-            "board": c.build_board(open_requests, now),
+            "board": c.build_board(rows.entries(items, rows.BOARD_PK, "r#").values(), now),
             "service_level": level,
             "service_level_chart": _service_level_chart(level),
             "funnel": funnel,
             "funnel_chart": _funnel_chart(funnel),
-            "receipts": self._receipts_view(receipts),
-            "agents": p.fold_agents(reads["agents"].result()),
-            "health": self._health(receipts, now, reads["depths"].result()),
+            "receipts": self._receipts_view(receipts, expected, prefetch),
+            "agents": agents,
+            "agent_timeline": lines,  # segments in epoch ms
+            "agent_timeline_chart": timeline_chart,
+            "health": self._health(receipts, now, depths.result(), snapshot.routing_degraded),
         }
 
+    def _timeline(
+        self, items: list[dict[str, Any]], day: str, start: datetime, now: datetime
+    ) -> tuple[list[dict[str, Any]], str]:
+        """Today's agent lines and their chart, to the minute (the chart's resolution): kept
+        while the minute and the timeline items' versions are the same."""
+        minute = now.replace(second=0, microsecond=0)
+        pk = rows.agent_line_pk(day)
+        versions = tuple(sorted((str(i.get("sk")), i.get("v")) for i in items if i.get("pk") == pk))
+        key = (day, minute, versions) if all(v is not None for _, v in versions) else None
+        kept = self._timeline_kept
+        if key is not None and kept is not None and kept[0] == key:
+            return kept[1], kept[2]
+        lines = rows.fold_agent_lines(rows.entries(items, pk, "l#"), start, minute)
+        chart = agent_timeline(
+            f"Agents' status today since {start.astimezone(self._zone).strftime('%H:%M')} ({self._zone.key})",
+            lines,
+            start.astimezone(self._zone),  # the hours of the operator's day
+            minute,
+        )
+        self._timeline_kept = (key, lines, chart) if key is not None else None
+        return lines, chart
+
     @staticmethod
-    def _funnel(first: date, today: date, records: list[dict[str, Any]]) -> dict[str, Any]:
-        days = p.fold_funnel(records, first, today)
+    def _funnel(first: date, today: date, counters: list[dict[str, Any]]) -> dict[str, Any]:
+        days = rows.fold_funnel_counters(counters, first, today)
         sources: dict[str, dict[str, int]] = {}
         for day in days:
             for provider, stages in day["providers"].items():
@@ -172,7 +190,12 @@ class ConsoleData:
             "sources": [{"source": k, **v} for k, v in sorted(sources.items())],
         }
 
-    def _receipts_view(self, receipts: Sequence[Receipt]) -> dict[str, Any]:
+    def _receipts_view(
+        self,
+        receipts: Sequence[Receipt],
+        expected: Sequence[str] = (),
+        prefetch: Future[dict[str, str]] | None = None,
+    ) -> dict[str, Any]:
         problems: dict[str, dict[str, Any]] = {}
         for receipt in receipts:  # newest first: the newest reason of an entry wins
             if receipt.kind == "import":
@@ -189,7 +212,12 @@ class ConsoleData:
                             "run_id": receipt.run_id,
                             "at": receipt.started_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
                         }
-        states = self._states.states(list(problems)) if problems else {}
+        self._last_entries = tuple(problems)
+        states = dict(prefetch.result()) if prefetch is not None else {}
+        asked = set(expected)
+        missing = [entry_id for entry_id in problems if entry_id not in asked]
+        if missing:
+            states.update(self._states.states(missing))
         rejected = [
             {**row, "state": states[entry_id]}
             for entry_id, row in problems.items()
@@ -209,7 +237,9 @@ class ConsoleData:
         return {"rejected": rejected, "runs": runs}
 
     @staticmethod
-    def _health(receipts: Sequence[Receipt], now: datetime, depths: dict[str, int | None]) -> dict[str, Any]:
+    def _health(
+        receipts: Sequence[Receipt], now: datetime, depths: dict[str, int | None], degraded: int | None
+    ) -> dict[str, Any]:
         uploads = [r for r in receipts if r.kind == "upload"]
         last = uploads[0] if uploads else None
         webitel: dict[str, Any]
@@ -227,8 +257,9 @@ class ConsoleData:
             "webitel": webitel,
             "oldest_pending_age_s": oldest,
             "dead_letters": depths,
-            # Degraded routing answers are a CloudWatch metric (RoutingDegraded), not a projection.
-            "routing_degraded_today": None,
+            # Counted per container and flushed off the answer path (services.routing_degraded):
+            # best effort, so it may lag or miss a few; the RoutingDegraded metric is exact.
+            "routing_degraded_today": degraded,
         }
 
     def redrive(self, outbox: DialerOutbox, entry_ids: Sequence[str], clock: Clock) -> dict[str, str]:

@@ -7,12 +7,14 @@ event twice, late, or out of order changes nothing the second time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
 from ringback.domain.callback_status import CallbackStatus
+from ringback.domain.events import console_rows as rows
 from ringback.domain.events import projections as p
 from ringback.domain.events.agent import SobotMessage
 from ringback.domain.events.attempts import attempt_records
@@ -24,7 +26,7 @@ from ringback.observability import logger
 from ringback.ports.outbox import DialerOutbox
 from ringback.ports.projections import CallbackStatusStore, Projections
 
-CLOSED_BY_CALL_IN = "the customer called in and reached an agent"
+CLOSED_BY_CALL_IN = rows.CLOSED_BY_CALL_IN
 
 
 class Projector:
@@ -65,7 +67,7 @@ class Projector:
             if event.source is EventSource.WIDGET:
                 return self._plan_widget(event, WidgetEvent.model_validate(event.payload))
             SobotMessage.model_validate(event.payload)
-            return p.ProjectionPlan(registers=tuple(p.agent_updates(event)))
+            return self._plan_agent(event)
         except ValidationError:
             # Stored payloads were validated on the way in; one that no longer parses (a model
             # changed since) is kept in the log and skipped here, not retried forever.
@@ -75,14 +77,21 @@ class Projector:
             )
             return p.ProjectionPlan()
 
+    def _plan_agent(self, event: LoggedEvent) -> p.ProjectionPlan:
+        """The agent's registers (status now), and its status change on the day's timeline."""
+        updates = tuple(p.agent_updates(event))
+        return p.ProjectionPlan(registers=updates, shard_writes=tuple(rows.agent_writes(updates, self._zone)))
+
     def _plan_webitel(self, event: LoggedEvent, hook: WebitelEvent) -> p.ProjectionPlan:
         if hook.event == AGENT_STATUS:
-            return p.ProjectionPlan(registers=tuple(p.agent_updates(event)))
+            return self._plan_agent(event)
         if hook.event not in CALL_EVENTS:
             return p.ProjectionPlan()
         records: list[p.ProjectionRecord] = []
         advances: list[p.CallbackAdvance] = []
         closures: list[p.InboundClosure] = []
+        counted: list[rows.CountedRecord] = []
+        shard_writes: list[rows.ShardWrite] = []
         fact = p.call_fact(event, hook)
         if fact is not None:
             records.append(fact)
@@ -100,14 +109,17 @@ class Projector:
                     agent=hook.agent_key,
                 )
             )
-            records.extend(attempt_records(callback_id, hook.event, event, self._zone))  # the console's SLA
+            attempts = attempt_records(callback_id, hook.event, event, self._zone)
+            records.extend(attempts)
+            if attempts:  # the console's service level: the request's first attempt that day
+                shard_writes.append(rows.first_attempt(callback_id, event.occurred_at, self._zone))
             if status is not None:
                 advances.append(
                     p.CallbackAdvance(callback_id, status, event.occurred_at, reason, event.event_id)
                 )
             if hook.event == "bridged":
                 day = p.funnel_day(event.occurred_at, self._zone)
-                records.append(p.funnel_record(day, hook.provider or "unknown", "connected", callback_id))
+                counted.append(rows.counted_funnel(day, hook.provider or "unknown", "connected", callback_id))
         elif hook.event == "bridged" and hook.customer_number and self._is_inbound(hook):
             try:
                 number = parse_phone(hook.customer_number, self._region)
@@ -117,13 +129,22 @@ class Projector:
                 closures.append(
                     p.InboundClosure(number.e164, event.occurred_at, hook.call_uuid, event.event_id)
                 )
-        return p.ProjectionPlan(records=tuple(records), advances=tuple(advances), closures=tuple(closures))
+        return p.ProjectionPlan(
+            records=tuple(records),
+            advances=tuple(advances),
+            closures=tuple(closures),
+            counted=tuple(counted),
+            shard_writes=tuple(shard_writes),
+        )
 
     def _plan_widget(self, event: LoggedEvent, widget: WidgetEvent) -> p.ProjectionPlan:
         records: list[p.ProjectionRecord] = []
+        counted: list[rows.CountedRecord] = []
         mark = p.widget_funnel_record(event, widget, self._zone)
         if mark is not None:
-            records.append(mark)
+            counted.append(
+                rows.counted_funnel(mark.data["day"], widget.provider, mark.data["stage"], event.event_id)
+            )
         if widget.request_id and widget.known:
             records.append(
                 p.timeline_record(
@@ -134,7 +155,7 @@ class Projector:
                     reason=f"{widget.provider} widget",
                 )
             )
-        return p.ProjectionPlan(records=tuple(records))
+        return p.ProjectionPlan(records=tuple(records), counted=tuple(counted))
 
     # -- execution --------------------------------------------------------------------------
 
@@ -144,7 +165,28 @@ class Projector:
         if plan.records:
             self._projections.put_records(plan.records)
         self.apply_guarded(plan)
+        # The console's aggregates last: the other views do not wait for them (all idempotent,
+        # so a failure here retries the whole record harmlessly).
+        for counted in plan.counted:
+            self._projections.put_counted(counted)
+        for write in plan.shard_writes:
+            self._projections.write_shard(write)
         return plan
+
+    def apply_request(self, new: Mapping[str, Any] | None, old: Mapping[str, Any] | None = None) -> bool:
+        """Project one stored image of a callback request (the CallbacksTable's stream, or the
+        rebuild reading the table) into the console's rows; a removal (``new`` None) deletes
+        them. Returns False for an item that is not a request."""
+        if new is None:
+            writes = rows.removed_rows(old or {}, self._zone)
+            counted: list[rows.CountedRecord] = []
+        else:
+            writes, counted = rows.request_rows(new, self._zone)
+        for write in writes:  # the day row first: it guards the board row
+            self._projections.write_shard(write)
+        for record in counted:
+            self._projections.put_counted(record)
+        return bool(writes)
 
     def apply_guarded(self, plan: p.ProjectionPlan) -> None:
         """The conditional parts: agent registers, callback advances and inbound closures."""
@@ -201,11 +243,19 @@ class Projector:
 
 
 def rebuild(
-    events: Iterable[LoggedEvent], projector: Projector, projections: Projections, *, clean: bool = False
+    events: Iterable[LoggedEvent],
+    projector: Projector,
+    projections: Projections,
+    *,
+    clean: bool = False,
+    requests: Iterable[Mapping[str, Any]] = (),
 ) -> dict[str, int]:
-    """Rebuild every projection from the log. With ``clean``, drop the projection records first
-    (needed after a change to how events are projected; otherwise re-applying is enough)."""
+    """Rebuild every projection from the log, and the console's request rows from the stored
+    requests (``requests``: the CallbacksTable's items). With ``clean``, drop the projection
+    records first (needed after a change to how events are projected; otherwise re-applying is
+    enough)."""
     cleared = projections.clear() if clean else 0
     applied = projector.apply_all(events)
-    logger.info("projections rebuilt", extra={"events": applied, "cleared": cleared})
-    return {"events": applied, "cleared": cleared}
+    projected = sum(1 for item in requests if projector.apply_request(item))
+    logger.info("projections rebuilt", extra={"events": applied, "cleared": cleared, "requests": projected})
+    return {"events": applied, "cleared": cleared, "requests": projected}

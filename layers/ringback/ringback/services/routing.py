@@ -183,6 +183,9 @@ class RoutingService:
     ) -> RoutingAnswer:
         """The configured fallback answer, with its metric and warning."""
         _record(DEGRADED_METRIC)
+        from ringback.services.routing_degraded import note_degraded  # lazy: not on the cold start
+
+        note_degraded()  # in memory; flushed off the answer path (the console's health panel)
         logger.warning(
             "routing answered degraded",
             extra={

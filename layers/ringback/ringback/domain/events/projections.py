@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 from zoneinfo import ZoneInfo
 
 from ringback.domain.callback_status import CallbackStatus, may_advance, status_rank
@@ -30,6 +30,9 @@ from ringback.domain.events.envelope import EventSource, LoggedEvent
 from ringback.domain.events.webitel import AGENT_STATUS, CALL_EVENTS, WebitelEvent
 from ringback.domain.events.widget import FUNNEL_STAGES, WidgetEvent
 from ringback.domain.phones import mask_e164
+
+if TYPE_CHECKING:
+    from ringback.domain.events.console_rows import CountedRecord, ShardWrite
 
 # Lifecycle rank of call events: breaks ties between events of the same millisecond.
 CALL_RANK: Final = {
@@ -118,6 +121,8 @@ class ProjectionPlan:
     registers: tuple[RegisterUpdate, ...] = ()
     advances: tuple[CallbackAdvance, ...] = ()
     closures: tuple[InboundClosure, ...] = ()
+    counted: tuple[CountedRecord, ...] = ()  # membership records with their counters (funnel)
+    shard_writes: tuple[ShardWrite, ...] = ()  # the console's shard items (console_rows)
 
 
 def order_of(at: int, event_id: str) -> str:

@@ -1,0 +1,392 @@
+"""The operator console's projections: a few small items the console reads in one BatchGetItem.
+
+Written by the projector only (the stream of the event log and the stream of the
+CallbacksTable), rebuilt by ``ringback rebuild-projections``; every write is idempotent and
+order-tolerant. Each aggregate is a handful of *shard items* (``SHARD#<n>``, by a stable hash)
+holding their entries as one compact JSON map (attribute ``e``, with a version ``v``), so the page
+reads every aggregate by key in one BatchGetItem (no Query, no Scan, whatever is stored; few
+attribute values to decode) and no single item is hot. An entry changes through
+:func:`merge_entry` (the same pure rule in the DynamoDB adapter, which writes it back only if
+``v`` is unchanged and retries otherwise, and in the in-memory fake):
+
+* ``CONSOLE#BOARD`` (:data:`BOARD_SHARDS`): attribute ``r#<id>`` per **open** request, its board
+  row (the board's attributes only, the number masked; no names, no e-mails);
+* ``CONSOLE#DAY#<day>`` (:data:`DAY_SHARDS`, the operator's day): ``r#<id>`` per request created
+  that day (what the service level needs), and ``a#<id>``, the first attempt that day of a
+  request (a *min* register);
+* ``CONSOLE#FUNNEL#<day>`` (:data:`FUNNEL_SHARDS`): per ``<provider>#<stage>``, how many distinct
+  members the stage has; each membership record is put only if absent, in the same transaction
+  as the counter's new version (:class:`CountedRecord`), so a repeat counts nothing;
+* ``CONSOLE#AGENTS`` (:data:`AGENT_SHARDS`): ``g#<source>#<agent>#<register>``, the agent's
+  registers (status now);
+* ``CONSOLE#AGENTLINE#<day>`` (:data:`AGENT_SHARDS`): ``l#<source>#<agent>#<order>``, one fact per
+  agent status change (the day's timeline is a fold in time order).
+
+Registers carry their ``o`` (order) and are written only over an older one (``row_order``:
+reschedule generation, status rank, the earliest ``status_at``, the repeat count); a board row
+is written only while the day row is not newer and removed (if not newer) when the request
+ends, so a late or repeated image never brings a closed request back.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Final, Literal
+from zoneinfo import ZoneInfo
+
+from ringback.domain.callback_status import OPEN, CallbackStatus, status_rank
+from ringback.domain.console import BOARD_ATTRIBUTES, parse_time
+from ringback.domain.events.projections import ProjectionRecord, RegisterUpdate, funnel_day, funnel_pk
+from ringback.domain.phones import mask_e164
+
+BOARD_PK: Final = "CONSOLE#BOARD"
+AGENTS_PK: Final = "CONSOLE#AGENTS"
+# Shard counts: every key of the page fits one BatchGetItem (100 keys), and each item stays under
+# DynamoDB's 400 KB (a board row is ~250 bytes of JSON: 4 shards hold ~5,000 open requests; a
+# day row ~120 bytes: 4 shards hold ~10,000 requests a day). docs/console.md has the bounds.
+BOARD_SHARDS: Final = 4
+DAY_SHARDS: Final = 4
+FUNNEL_SHARDS: Final = 2
+AGENT_SHARDS: Final = 2
+# An item may hold 400 KB; past this the write is refused loudly (more shards are needed).
+MAX_ENTRIES_BYTES: Final = 350_000
+# The statuses that say a request's member reached Webitel (the funnel's "uploaded" stage).
+UPLOADED_STATUSES: Final = frozenset(
+    {CallbackStatus.QUEUED, CallbackStatus.DIALING, CallbackStatus.CONNECTED}
+)
+# The reason of a request an inbound call completed (services.projector writes it).
+CLOSED_BY_CALL_IN: Final = "the customer called in and reached an agent"
+_ROW_ATTRIBUTES: Final = tuple(a for a in BOARD_ATTRIBUTES if a != "phone")
+# What the service level needs of each of the day's requests.
+_DAY_ATTRIBUTES: Final = ("id", "status", "created_at", "expected_call_by")
+_LAST: Final = "~"  # sorts after every order: a removal wins over any image
+_MAX_MS: Final = 10**13
+
+
+def day_pk(day: str) -> str:
+    return f"CONSOLE#DAY#{day}"
+
+
+def shard_of(key: str, shards: int) -> str:
+    return f"SHARD#{zlib.crc32(key.encode()) % shards}"
+
+
+def shard_keys(pk: str, shards: int) -> list[tuple[str, str]]:
+    return [(pk, f"SHARD#{n}") for n in range(shards)]
+
+
+def page_keys(today: str, funnel_days: Iterable[str]) -> list[tuple[str, str]]:
+    """Every ProjectionsTable item the console page reads (one BatchGetItem with the others)."""
+    return [
+        *shard_keys(BOARD_PK, BOARD_SHARDS),
+        *shard_keys(day_pk(today), DAY_SHARDS),
+        *funnel_counter_keys(funnel_days),
+        *shard_keys(AGENTS_PK, AGENT_SHARDS),
+        *shard_keys(agent_line_pk(today), AGENT_SHARDS),
+    ]
+
+
+def funnel_counter_pk(day: str) -> str:
+    return f"CONSOLE#FUNNEL#{day}"
+
+
+def funnel_counter_sk(member: str) -> str:
+    return shard_of(member, FUNNEL_SHARDS)
+
+
+def funnel_counter_keys(days: Iterable[str]) -> list[tuple[str, str]]:
+    """Every counter item of ``days`` (what the console reads in one BatchGetItem)."""
+    return [(funnel_counter_pk(day), f"SHARD#{n}") for day in days for n in range(FUNNEL_SHARDS)]
+
+
+def agent_line_pk(day: str) -> str:
+    return f"CONSOLE#AGENTLINE#{day}"
+
+
+@dataclass(frozen=True)
+class CountedRecord:
+    """A membership record put only if absent, with ``ADD field 1`` on its counter, atomically."""
+
+    record: ProjectionRecord
+    counter_pk: str
+    counter_sk: str
+    field: str
+
+
+def counted_funnel(day: str, provider: str, stage: str, member: str) -> CountedRecord:
+    """Membership of ``member`` in a day's funnel stage, and the counter it adds to."""
+    record = ProjectionRecord(
+        funnel_pk(day),
+        f"{provider}#{stage}#{member}",
+        {"kind": "funnel", "day": day, "provider": provider, "stage": stage},
+    )
+    return CountedRecord(record, funnel_counter_pk(day), funnel_counter_sk(member), f"{provider}#{stage}")
+
+
+# ------------------------------------------------------------------------------ request rows
+
+
+@dataclass(frozen=True)
+class ShardWrite:
+    """One entry (``attr``) of a shard item's entries, by :func:`merge_entry`:
+
+    * ``register``: set ``value`` (a map carrying ``o`` = ``order``) unless the stored one's
+      order is greater or equal; with ``guard`` (pk, sk, entry), only while that register's
+      order is not greater than ``order`` (checked in the same transaction);
+    * ``remove``: remove the attribute unless its stored order is greater than ``order``;
+    * ``min``: set the number ``value`` unless the stored one is smaller or equal;
+    * ``fact``: set ``value`` (the same attribute always gets the same value).
+    """
+
+    pk: str
+    sk: str
+    attr: str
+    kind: Literal["register", "remove", "min", "fact"]
+    value: Any = None
+    order: str = ""
+    guard: tuple[str, str, str] | None = None
+
+
+def merge_entry(entries: dict[str, Any], write: ShardWrite, guard: Mapping[str, Any] | None = None) -> bool:
+    """Apply ``write`` to ``entries`` (in place); True if they changed. ``guard``: the guarding
+    item's entries (for a guarded register). Commutative and idempotent per entry: registers
+    keep the greatest order, ``min`` the least value, facts their one value, and a removal only
+    takes out an entry that is not newer than itself."""
+    current = entries.get(write.attr)
+    if write.kind == "register":
+        guarding = (guard or {}).get(write.guard[2]) if write.guard else None
+        if isinstance(guarding, Mapping) and str(guarding.get("o", "")) > write.order:
+            return False
+        if isinstance(current, Mapping) and str(current.get("o", "")) >= write.order:
+            return False
+    elif write.kind == "remove":
+        if not isinstance(current, Mapping) or str(current.get("o", "")) > write.order:
+            return False
+        del entries[write.attr]
+        return True
+    elif write.kind == "min":
+        if current is not None and current <= write.value:
+            return False
+    elif current == write.value:
+        return False
+    entries[write.attr] = write.value
+    return True
+
+
+def add_count(entries: dict[str, Any], field: str) -> None:
+    """One more member on a counter (only with its membership record's first put)."""
+    entries[field] = int(entries.get(field, 0)) + 1
+
+
+def _register(pk: str, shards: int, key: str, attr: str, order: str, value: Mapping[str, Any]) -> ShardWrite:
+    return ShardWrite(pk, shard_of(key, shards), attr, "register", {**value, "o": order}, order)
+
+
+def _status(item: Mapping[str, Any]) -> CallbackStatus | None:
+    try:
+        return CallbackStatus(str(item.get("status", "")))
+    except ValueError:
+        return None
+
+
+def row_order(item: Mapping[str, Any]) -> str:
+    """Total order of a request's images: reschedule generation, status rank, the earliest
+    ``status_at`` (at the same status the earliest fact wins, as on the CallbacksTable), then
+    the repeat count (a repeated submit of an open request only ever adds one)."""
+    status = _status(item)
+    generation = int(item.get("reschedule_count") or 0)
+    at = _MAX_MS - min(max(int(item.get("status_at") or 0), 0), _MAX_MS - 1)
+    repeats = int(item.get("repeat_count") or 0)
+    return f"{generation:06d}#{status_rank(status) if status else 0}#{at:013d}#{repeats:06d}"
+
+
+def request_id(item: Mapping[str, Any]) -> str | None:
+    pk = str(item.get("pk", ""))
+    if item.get("sk") != "REQUEST" or not pk.startswith("CB#"):
+        return None
+    return pk.removeprefix("CB#")
+
+
+def created_day(item: Mapping[str, Any], zone: ZoneInfo) -> str | None:
+    created = parse_time(item.get("created_at"))
+    return created.astimezone(zone).date().isoformat() if created else None
+
+
+def was_uploaded(item: Mapping[str, Any]) -> bool:
+    """Whether a request image shows its member reached Webitel: queued, dialing or connected,
+    or completed by a call (not by the customer calling in)."""
+    status = _status(item)
+    if status in UPLOADED_STATUSES:
+        return True
+    return status is CallbackStatus.COMPLETED and item.get("status_reason") != CLOSED_BY_CALL_IN
+
+
+def request_rows(item: Mapping[str, Any], zone: ZoneInfo) -> tuple[list[ShardWrite], list[CountedRecord]]:
+    """The console writes of a request image (plain values); none for any other item."""
+    callback_id = request_id(item)
+    status = _status(item)
+    day = created_day(item, zone)
+    if callback_id is None or status is None or day is None:
+        return [], []
+    order = row_order(item)
+    phone = str(item.get("phone") or "")
+    board: dict[str, Any] = {
+        **{name: item[name] for name in _ROW_ATTRIBUTES if item.get(name) not in (None, "")},
+        "id": callback_id,
+        "phone_masked": mask_e164(phone) if phone.startswith("+") else "***",
+    }
+    day_value: dict[str, Any] = {name: board[name] for name in _DAY_ATTRIBUTES if name in board}
+    attr = f"r#{callback_id}"
+    day_write = _register(day_pk(day), DAY_SHARDS, callback_id, attr, order, day_value)
+    writes = [day_write]
+    if status in OPEN:
+        board_write = _register(BOARD_PK, BOARD_SHARDS, callback_id, attr, order, board)
+        writes.append(
+            ShardWrite(
+                board_write.pk,
+                board_write.sk,
+                attr,
+                "register",
+                board_write.value,
+                order,
+                guard=(day_write.pk, day_write.sk, attr),
+            )
+        )
+    else:
+        writes.append(ShardWrite(BOARD_PK, shard_of(callback_id, BOARD_SHARDS), attr, "remove", order=order))
+    counted: list[CountedRecord] = []
+    if was_uploaded(item):  # counted on the request's day: every image of it is one member
+        counted.append(counted_funnel(day, str(item.get("source") or "web"), "uploaded", callback_id))
+    return writes, counted
+
+
+def removed_rows(old_item: Mapping[str, Any], zone: ZoneInfo) -> list[ShardWrite]:
+    """A request that was deleted (TTL or erasure): its removal is its last image."""
+    callback_id = request_id(old_item)
+    if callback_id is None:
+        return []
+    attr = f"r#{callback_id}"
+    writes = [ShardWrite(BOARD_PK, shard_of(callback_id, BOARD_SHARDS), attr, "remove", order=_LAST)]
+    day = created_day(old_item, zone)
+    if day:
+        writes.append(ShardWrite(day_pk(day), shard_of(callback_id, DAY_SHARDS), attr, "remove", order=_LAST))
+    return writes
+
+
+def first_attempt(callback_id: str, at_ms: int, zone: ZoneInfo) -> ShardWrite:
+    """The attempt's day keeps each request's earliest attempt (a min register)."""
+    return ShardWrite(
+        day_pk(funnel_day(at_ms, zone)), shard_of(callback_id, DAY_SHARDS), f"a#{callback_id}", "min", at_ms
+    )
+
+
+def entries(items: Iterable[Mapping[str, Any]], pk: str, prefix: str) -> dict[str, Any]:
+    """The entries (key suffix -> value) of every shard item of ``pk`` among ``items`` (each
+    item's ``e``, its entries decoded)."""
+    found: dict[str, Any] = {}
+    for item in items:
+        if item.get("pk") != pk:
+            continue
+        for name, value in (item.get("e") or {}).items():
+            if name.startswith(prefix):
+                found[name.removeprefix(prefix)] = value
+    return found
+
+
+# ---------------------------------------------------------------------------- funnel counters
+
+
+def fold_funnel_counters(items: Iterable[Mapping[str, Any]], start: date, end: date) -> list[dict[str, Any]]:
+    """Per day (``start``..``end``, days without counts too): per provider and stage, the sum
+    of the counter shards; ``total`` per stage over the providers."""
+    counts: dict[str, dict[str, dict[str, int]]] = {}
+    for item in items:
+        pk = str(item.get("pk", ""))
+        if not pk.startswith("CONSOLE#FUNNEL#"):
+            continue
+        day = pk.removeprefix("CONSOLE#FUNNEL#")
+        for name, value in (item.get("e") or {}).items():
+            if "#" not in name or not isinstance(value, int):
+                continue
+            provider, stage = name.rsplit("#", 1)
+            stages = counts.setdefault(day, {}).setdefault(provider, {})
+            stages[stage] = stages.get(stage, 0) + value
+    days: list[dict[str, Any]] = []
+    current = start
+    while current <= end:
+        providers = dict(sorted(counts.get(current.isoformat(), {}).items()))
+        total: dict[str, int] = {}
+        for stages in providers.values():
+            for stage, n in stages.items():
+                total[stage] = total.get(stage, 0) + n
+        days.append({"day": current.isoformat(), "providers": providers, "total": total})
+        current += timedelta(days=1)
+    return days
+
+
+# -------------------------------------------------------------------------------- agent lines
+
+
+def agent_writes(updates: Iterable[RegisterUpdate], zone: ZoneInfo) -> list[ShardWrite]:
+    """Each agent register (status now) in ``CONSOLE#AGENTS``, and each status change as a fact
+    of the day's timeline (activity is not on the timeline)."""
+    writes: list[ShardWrite] = []
+    for update in updates:
+        data = update.data
+        agent = f"{data.get('source')}#{data.get('agent_id')}"
+        register = str(data.get("register"))
+        writes.append(_register(AGENTS_PK, AGENT_SHARDS, agent, f"g#{agent}#{register}", update.order, data))
+        if register != "status" or not data.get("status"):
+            continue
+        at = int(data.get("at") or 0)
+        fact = {
+            "source": data.get("source"),
+            "agent_id": data.get("agent_id"),
+            "name": data.get("name"),
+            "status": data.get("status"),
+            "at": at,
+        }
+        writes.append(
+            ShardWrite(
+                agent_line_pk(funnel_day(at, zone)),
+                shard_of(agent, AGENT_SHARDS),
+                f"l#{agent}#{update.order}",
+                "fact",
+                {k: v for k, v in fact.items() if v not in ("", None)},
+            )
+        )
+    return writes
+
+
+def fold_agent_lines(
+    facts_by_key: Mapping[str, Mapping[str, Any]], start: datetime, now: datetime, *, limit: int = 40
+) -> list[dict[str, Any]]:
+    """Per agent, the day's segments ``[{status, from, to}]`` (epoch ms) from ``start`` to ``now``,
+    in time order whatever order the facts came in (``facts_by_key``: ``<source>#<agent>#<order>``
+    -> fact, so a repeat is the same entry). The status before an agent's first fact of the day
+    is unknown (shown as a gap)."""
+    start_ms, now_ms = int(start.timestamp() * 1000), int(now.timestamp() * 1000)
+    facts: dict[tuple[str, str], dict[str, Mapping[str, Any]]] = {}
+    for key, record in facts_by_key.items():
+        if not isinstance(record, Mapping) or "status" not in record or "at" not in record:
+            continue
+        agent = (str(record.get("source")), str(record.get("agent_id")))
+        facts.setdefault(agent, {})[key] = record
+    lines: list[dict[str, Any]] = []
+    for (source, agent_id), by_sk in sorted(facts.items())[:limit]:
+        ordered = [by_sk[sk] for sk in sorted(by_sk)]  # the sk ends with the order: time, then event id
+        segments: list[dict[str, Any]] = []
+        for index, fact in enumerate(ordered):
+            begin = max(start_ms, int(fact["at"]))
+            end = int(ordered[index + 1]["at"]) if index + 1 < len(ordered) else now_ms
+            end = min(max(end, begin), now_ms)
+            if segments and segments[-1]["status"] == fact["status"]:
+                segments[-1]["to"] = end
+            elif end > begin or index + 1 == len(ordered):
+                segments.append({"status": str(fact["status"]), "from": begin, "to": end})
+        name = next((str(f["name"]) for f in reversed(ordered) if f.get("name")), None)
+        lines.append({"source": source, "agent_id": agent_id, "name": name, "segments": segments})
+    return lines

@@ -1,0 +1,442 @@
+"""The console's projections (domain.events.console_rows) through the projector, and the count of
+degraded routing answers: idempotent and order-tolerant, read by key."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from concurrent.futures import Future
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from xml.etree import ElementTree
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from devstack.template import ROOT
+from ringback.domain.console_charts import agent_timeline
+from ringback.domain.events import console_rows as rows
+from ringback.domain.events import projections as p
+from ringback.domain.events.envelope import EventSource, LoggedEvent
+from ringback.services.projector import CLOSED_BY_CALL_IN, Projector, rebuild
+from ringback.services.routing_degraded import DegradedTally
+from tests.unit.events_fakes import FakeCallbacks, FakeProjections
+
+pytestmark = pytest.mark.unit
+ZONE = ZoneInfo("Europe/Prague")
+NOW = datetime(2026, 12, 1, 14, 0, tzinfo=UTC)
+DAY = "2026-12-01"
+MS = int(NOW.timestamp() * 1000)
+
+
+def projector(projections: FakeProjections) -> Projector:
+    return Projector(projections, FakeCallbacks(), zone=ZONE, default_region="CZ")
+
+
+def image(callback_id: str, status: str, at_min: int, **extra: Any) -> dict[str, Any]:
+    """A stored request at some point of its life (what the CallbacksTable's stream carries)."""
+    return {
+        "pk": f"CB#{callback_id}",
+        "sk": "REQUEST",
+        "id": callback_id,
+        "status": status,
+        "status_at": MS + at_min * 60_000,
+        "created_at": (NOW - timedelta(minutes=30)).isoformat(),
+        "expected_call_at": NOW.isoformat(),
+        "expected_call_by": (NOW + timedelta(minutes=30)).isoformat(),
+        "phone": "+420777666555",
+        "name": "Jana Nováková",
+        "source": "whisbi",
+        **extra,
+    }
+
+
+LIFE = [
+    image("cb1", "received", 0),
+    image("cb1", "received", 0, repeat_count=1),
+    image("cb1", "queued", 1),
+    image("cb1", "dialing", 2),
+    image("cb1", "completed", 3, status_reason="attempt succeeded"),
+    image("cb2", "received", 0),
+    image("cb2", "queued", 1),
+    image("cb3", "received", 0, reschedule_count=0),
+    image("cb3", "cancelled", 1),
+    image("cb3", "received", 2, reschedule_count=1),
+]
+
+
+def in_order() -> dict[tuple[str, str], dict[str, Any]]:
+    projections = FakeProjections()
+    for item in LIFE:
+        projector(projections).apply_request(item)
+    return projections.snapshot()
+
+
+@settings(max_examples=80, derandomize=True)
+@given(
+    st.lists(st.sampled_from(range(len(LIFE))), min_size=len(LIFE), max_size=2 * len(LIFE)).filter(
+        lambda picks: set(picks) == set(range(len(LIFE)))
+    )
+)
+def test_request_rows_are_the_same_whatever_the_order_and_duplication_of_images(picks: list[int]) -> None:
+    projections = FakeProjections()
+    for index in picks:
+        projector(projections).apply_request(LIFE[index])
+    assert projections.snapshot() == in_order()
+
+
+def test_the_board_holds_the_open_requests_with_their_newest_image_and_the_day_all_of_them() -> None:
+    items = list(in_order().values())
+    board = rows.entries(items, rows.BOARD_PK, "r#")
+    assert set(board) == {"cb2", "cb3"}  # cb1 completed; cb3 rescheduled after its cancel
+    assert board["cb2"]["status"] == "queued" and board["cb2"]["phone_masked"] == "+420*******55"
+    assert "name" not in board["cb2"] and "phone" not in board["cb2"]
+    day = rows.entries(items, rows.day_pk(DAY), "r#")
+    assert {k: v["status"] for k, v in day.items()} == {
+        "cb1": "completed",
+        "cb2": "queued",
+        "cb3": "received",
+    }
+    # The funnel's "uploaded" stage: every request whose member reached Webitel, once.
+    counts = rows.fold_funnel_counters(items, NOW.date(), NOW.date())
+    assert counts[0]["providers"]["whisbi"]["uploaded"] == 2
+
+
+def test_a_late_open_image_never_brings_a_closed_request_back() -> None:
+    projections = FakeProjections()
+    projector(projections).apply_request(image("cb9", "expired", 5))
+    projector(projections).apply_request(image("cb9", "received", 0))
+    projector(projections).apply_request(image("cb9", "queued", 1))
+    items = list(projections.snapshot().values())
+    assert rows.entries(items, rows.BOARD_PK, "r#") == {}
+    assert rows.entries(items, rows.day_pk(DAY), "r#")["cb9"]["status"] == "expired"
+
+
+def test_a_removed_request_leaves_the_board_and_the_day_and_other_items_are_ignored() -> None:
+    projections = FakeProjections()
+    projector(projections).apply_request(image("cb7", "queued", 1))
+    assert projector(projections).apply_request(None, image("cb7", "queued", 1)) is True
+    items = list(projections.snapshot().values())
+    assert rows.entries(items, rows.BOARD_PK, "r#") == {} == rows.entries(items, rows.day_pk(DAY), "r#")
+    assert projector(projections).apply_request({"pk": "OPEN#+420777666555", "sk": "LOCK"}) is False
+
+
+def test_uploaded_means_the_member_reached_webitel() -> None:
+    assert rows.was_uploaded(image("c", "queued", 0)) and rows.was_uploaded(image("c", "connected", 0))
+    assert rows.was_uploaded(image("c", "completed", 0, status_reason="attempt succeeded"))
+    assert not rows.was_uploaded(image("c", "completed", 0, status_reason=CLOSED_BY_CALL_IN))
+    assert not rows.was_uploaded(image("c", "received", 0)) and not rows.was_uploaded(image("c", "failed", 0))
+
+
+def test_rebuild_projects_the_stored_requests_like_the_stream() -> None:
+    projections = FakeProjections()
+    finals = [LIFE[4], LIFE[6], LIFE[9]]  # what the table holds now
+    summary = rebuild([], projector(projections), projections, clean=True, requests=finals)
+    assert summary["requests"] == 3
+    items = list(projections.snapshot().values())
+    assert set(rows.entries(items, rows.BOARD_PK, "r#")) == {"cb2", "cb3"}
+
+
+# ------------------------------------------------------------------- counters, attempts, agents
+
+
+@settings(max_examples=60, derandomize=True)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["whisbi", "mluvii"]), st.sampled_from(["opened", "requested"]), st.integers(0, 6)
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_funnel_counters_count_distinct_members_whatever_the_order_and_repeats(
+    marks: list[tuple[str, str, int]], rnd: Any
+) -> None:
+    projections = FakeProjections()
+    repeated = marks + marks[: len(marks) // 2]
+    rnd.shuffle(repeated)
+    for provider, stage, member in repeated:
+        projections.put_counted(rows.counted_funnel(DAY, provider, stage, f"ev{member}"))
+    (day,) = rows.fold_funnel_counters(list(projections.snapshot().values()), NOW.date(), NOW.date())
+    expected: dict[str, dict[str, int]] = {}
+    for provider, stage, _member in set(marks):
+        expected.setdefault(provider, {}).setdefault(stage, 0)
+        expected[provider][stage] += 1
+    assert day["providers"] == dict(sorted(expected.items()))
+    # The membership records are the same set the funnel's fold counts.
+    folded = p.fold_funnel(projections.records(p.funnel_pk(DAY)), NOW.date(), NOW.date())[0]["total"]
+    assert sum(folded.values()) == sum(sum(s.values()) for s in expected.values())
+
+
+@settings(max_examples=40, derandomize=True)
+@given(st.permutations([3, 1, 4, 1, 5, 9, 2, 6]))
+def test_the_first_attempt_is_the_least_whatever_the_order(minutes: list[int]) -> None:
+    projections = FakeProjections()
+    for minute in minutes:
+        projections.write_shard(rows.first_attempt("cb1", MS + minute * 60_000, ZONE))
+    items = list(projections.snapshot().values())
+    assert rows.entries(items, rows.day_pk(DAY), "a#") == {"cb1": MS + 60_000}
+
+
+def _agent_event(status: str, minute: int, event_id: str) -> LoggedEvent:
+    at = int((NOW.replace(hour=7) + timedelta(minutes=minute)).timestamp() * 1000)
+    return LoggedEvent(
+        source=EventSource.WEBITEL,
+        event_type="agent_status",
+        event_id=event_id,
+        known=True,
+        occurred_at=at,
+        received_at=at,
+        payload={"event": "agent_status", "agent_id": "7", "status": status, "agent_name": "Eva"},
+    )
+
+
+AGENT_DAY = [
+    _agent_event("online", 0, "event-a1"),
+    _agent_event("pause", 30, "event-a2"),
+    _agent_event("online", 45, "event-a3"),
+    _agent_event("offline", 120, "event-a4"),
+]
+
+
+@settings(max_examples=40, derandomize=True)
+@given(st.permutations(AGENT_DAY + AGENT_DAY[:2]))
+def test_the_agents_timeline_and_status_now_are_the_same_whatever_the_order(
+    events: list[LoggedEvent],
+) -> None:
+    projections = FakeProjections()
+    for event in events:
+        projector(projections).apply(event)
+    items = list(projections.snapshot().values())
+    start = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)  # Prague midnight
+    lines = rows.fold_agent_lines(rows.entries(items, rows.agent_line_pk(DAY), "l#"), start, NOW)
+    assert [(s["status"], s["from"] <= s["to"]) for s in lines[0]["segments"]] == [
+        ("online", True),
+        ("pause", True),
+        ("online", True),
+        ("offline", True),
+    ]
+    assert lines[0]["segments"][-1]["to"] == MS
+    (agent,) = p.fold_agents(rows.entries(items, rows.AGENTS_PK, "g#").values())
+    assert agent["status"] == "offline"
+
+
+def test_the_agents_timeline_chart_is_valid_svg_that_states_its_segments() -> None:
+    start = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)
+    at = int(start.timestamp() * 1000)
+    lines = [
+        {
+            "source": "webitel",
+            "agent_id": "7",
+            "name": "Eva <&>",
+            "segments": [
+                {"status": "online", "from": at + 3_600_000, "to": at + 7_200_000},
+                {"status": "pause", "from": at + 7_200_000, "to": MS},
+            ],
+        }
+    ]
+    svg = agent_timeline("Agents today", lines, start.astimezone(ZONE), NOW)
+    root = ElementTree.fromstring(svg)  # noqa: S314 - our own output
+    ns = "{http://www.w3.org/2000/svg}"
+    assert root.get("role") == "img"
+    assert root.find(f"{ns}title") is not None and root.find(f"{ns}title").text == "Agents today"  # type: ignore[union-attr]
+    desc = root.find(f"{ns}desc").text  # type: ignore[union-attr]
+    assert desc == "Eva <&>: online 01:00-02:00, pause 02:00-15:00"  # Prague time
+    classes = [r.get("class") for r in root.iter(f"{ns}rect")]
+    assert classes.count("a-online") == 2 and classes.count("a-pause") == 2  # bars and legend
+
+
+def test_merge_entry_removes_only_what_is_not_newer() -> None:
+    entries: dict[str, Any] = {"r#x": {"o": "000001#1"}}
+    old = rows.ShardWrite("P", "S", "r#x", "remove", order="000000#9")
+    assert rows.merge_entry(entries, old) is False and "r#x" in entries
+    assert rows.merge_entry(entries, rows.ShardWrite("P", "S", "r#x", "remove", order="000001#1")) is True
+    assert rows.merge_entry(entries, rows.ShardWrite("P", "S", "r#x", "remove", order="~")) is False
+
+
+def test_every_page_key_fits_one_batch_read() -> None:
+    days = [f"2026-11-{d:02d}" for d in range(25, 32)]
+    keys = rows.page_keys(DAY, days)
+    assert len(keys) == len(set(keys)) and len(keys) + 1 + 20 <= 100  # with the counter and the ring
+
+
+# ------------------------------------------------------------------ degraded routing answers
+
+
+class Counter:
+    def __init__(self, fail: int = 0) -> None:
+        self.added: list[tuple[str, int]] = []
+        self.fail = fail
+
+    def add(self, day: str, count: int) -> None:
+        if self.fail:
+            self.fail -= 1
+            raise ConnectionError("DynamoDB unreachable")
+        self.added.append((day, count))
+
+
+class Later:
+    """An executor that runs what it is given only when told (the flush is off the answer path)."""
+
+    def __init__(self) -> None:
+        self.queued: list[Any] = []
+
+    def submit(self, fn: Any, *args: Any) -> Future[Any]:
+        self.queued.append((fn, args))
+        return Future()
+
+    def run(self) -> None:
+        while self.queued:
+            fn, args = self.queued.pop(0)
+            fn(*args)
+
+
+def tally(counter: Counter, executor: Later, clock: list[float], day: list[str]) -> DegradedTally:
+    return DegradedTally(
+        counter, executor, today=lambda: day[0], monotonic=lambda: clock[0], retry_after_s=30
+    )  # type: ignore[arg-type]
+
+
+def test_degraded_answers_are_counted_in_memory_and_flushed_later_in_one_add() -> None:
+    counter, executor, clock, day = Counter(), Later(), [0.0], ["2026-12-01"]
+    t = tally(counter, executor, clock, day)
+    for _ in range(3):
+        t.count()
+    assert counter.added == [] and len(executor.queued) == 1  # nothing written while answering
+    executor.run()
+    assert counter.added == [("2026-12-01", 3)] and t.pending() == {}
+    day[0] = "2026-12-02"
+    t.count()
+    executor.run()
+    assert counter.added[-1] == ("2026-12-02", 1)
+
+
+def test_a_failed_flush_keeps_its_counts_and_waits_before_trying_again() -> None:
+    counter, executor, clock, day = Counter(fail=1), Later(), [0.0], ["2026-12-01"]
+    t = tally(counter, executor, clock, day)
+    t.count()
+    t.count()
+    executor.run()
+    assert counter.added == [] and t.pending() == {"2026-12-01": 2}
+    t.count()
+    assert executor.queued == []  # within retry_after_s: counted, not flushed
+    clock[0] = 31.0
+    t.count()
+    executor.run()
+    assert counter.added == [("2026-12-01", 4)] and t.pending() == {}
+
+
+def test_routing_counts_a_degraded_answer_and_imports_the_tally_only_then() -> None:
+    from ringback.services import routing_degraded
+    from ringback.services.routing import RoutingPolicy, RoutingService
+
+    counter, executor = Counter(), Later()
+    routing_degraded.install(tally(counter, executor, [0.0], ["2026-12-01"]))
+    try:
+        RoutingService(lambda *_: {}, policy=RoutingPolicy(budget_ms=300)).degraded("timeout")  # type: ignore[arg-type]
+        executor.run()
+    finally:
+        routing_degraded.install(None)
+    assert counter.added == [("2026-12-01", 1)]
+    probe = (
+        "import sys; import ringback.services.routing; "
+        "print('ringback.services.routing_degraded' in sys.modules, 'ringback.adapters.routing_degraded' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT / "layers" / "ringback"), "PATH": ""},
+    ).stdout
+    assert out.split() == ["False", "False"]
+
+
+class BatchClient:
+    """A low-level client answering batch_get_item from a dict of items (table -> key -> item)."""
+
+    def __init__(self, items: dict[str, dict[str, dict[str, Any]]]) -> None:
+        self.items = items
+        self.calls: list[dict[str, Any]] = []
+
+    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(RequestItems)
+        responses: dict[str, list[dict[str, Any]]] = {}
+        for table, request in RequestItems.items():
+            for key in request["Keys"]:
+                found = self.items.get(table, {}).get(key["pk"]["S"] + "|" + key.get("sk", {}).get("S", ""))
+                if found is not None:
+                    responses.setdefault(table, []).append(found)
+        return {"Responses": responses}
+
+
+def test_the_aggregates_are_one_batch_read_and_decoded_again_only_when_their_version_changes() -> None:
+    from ringback.adapters.console_dynamo import DynamoConsoleAggregates
+
+    def board(version: int, status: str) -> dict[str, Any]:
+        body = json.dumps({"r#cb1": {"id": "cb1", "o": "1", "status": status}})
+        return {
+            "pk": {"S": rows.BOARD_PK},
+            "sk": {"S": "SHARD#0"},
+            "e": {"S": body},
+            "v": {"N": str(version)},
+        }
+
+    client = BatchClient(
+        {
+            "proj": {f"{rows.BOARD_PK}|SHARD#0": board(1, "queued")},
+            "guard": {"HEALTH#routing_degraded#2026-12-01|": {"pk": {"S": "x"}, "count": {"N": "4"}}},
+        }
+    )
+    aggregates = DynamoConsoleAggregates("proj", "guard", "outbox", client=client)
+    keys = rows.page_keys(DAY, [DAY])
+    first = aggregates.read(keys, DAY, 20)
+    assert (
+        len(client.calls) == 1 and sum(len(r["Keys"]) for r in client.calls[0].values()) == len(keys) + 1 + 20
+    )
+    assert first.routing_degraded == 4 and first.receipts == []
+    assert rows.entries(first.items, rows.BOARD_PK, "r#")["cb1"]["status"] == "queued"
+    again = aggregates.read(keys, DAY, 20)
+    assert again.items[0]["e"] is first.items[0]["e"]  # same version: not decoded again
+    client.items["proj"][f"{rows.BOARD_PK}|SHARD#0"] = board(2, "dialing")
+    changed = aggregates.read(keys, DAY, 20)
+    assert rows.entries(changed.items, rows.BOARD_PK, "r#")["cb1"]["status"] == "dialing"
+
+
+def test_the_agents_timeline_is_drawn_again_only_for_a_new_minute_or_a_changed_item() -> None:
+    from ringback.ports.console import ConsoleSnapshot
+    from ringback.services.console import ConsoleData
+
+    projections = FakeProjections()
+    for event in AGENT_DAY:
+        projector(projections).apply(event)
+
+    class Versioned:
+        version = "1"
+
+        def read(self, keys: Any, day: str, receipts: int) -> ConsoleSnapshot:
+            items = [{**projections.items[k], "v": self.version} for k in keys if k in projections.items]
+            return ConsoleSnapshot(items, 0, [])
+
+    class NoStates:
+        def states(self, entry_ids: Any) -> dict[str, str]:
+            return {}
+
+    class NoDepths:
+        def depths(self) -> dict[str, int | None]:
+            return {}
+
+    source = Versioned()
+    data = ConsoleData(source, NoStates(), NoDepths(), zone=ZONE)
+    first = data.data(NOW)["agent_timeline_chart"]
+    assert data.data(NOW + timedelta(seconds=30))["agent_timeline_chart"] is first  # same minute, items
+    assert data.data(NOW + timedelta(minutes=1))["agent_timeline_chart"] is not first  # the next minute
+    later = data.data(NOW + timedelta(minutes=1))["agent_timeline_chart"]
+    source.version = "2"
+    assert data.data(NOW + timedelta(minutes=1))["agent_timeline_chart"] is not later  # a changed item
