@@ -42,7 +42,11 @@ def arguments(description: str, **extra: Any) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="a reduced run, well under a minute")
     for name, default in extra.items():
-        parser.add_argument(f"--{name.replace('_', '-')}", type=type(default), default=default)
+        flag = f"--{name.replace('_', '-')}"
+        if isinstance(default, bool):  # a switch: present or not
+            parser.add_argument(flag, action="store_true", default=default)
+        else:
+            parser.add_argument(flag, type=type(default), default=default)
     return parser.parse_args()
 
 

@@ -12,7 +12,8 @@ Figures (one JSON line at the end):
 * ``p50_ms`` / ``p99_ms`` of the data endpoint through the handler (target p99 < 100 ms);
 * ``ratio_p50``: its median against one bare GetItem of a board shard in the same run;
 * ``requests_per_data_call``: the AWS requests one data call makes (by operation).
-Full run: 10k requests, 100k events, 200 reads; ``--quick``: 1k requests, 10k events, 40 reads.
+Full run: 10k requests, 100k events, 200 reads; ``--quick``: 1k requests, 10k events, 40 reads;
+``--profile`` prints where the reads' time goes (cProfile, cumulative) on stderr.
 """
 
 from __future__ import annotations
@@ -206,7 +207,7 @@ def seed(stack: Any, requests: int, events: int, now: datetime) -> dict[str, int
 
 
 def main() -> None:
-    args = arguments(__doc__ or "", requests=0, events=0, reads=0)
+    args = arguments(__doc__ or "", requests=0, events=0, reads=0, profile=False)
     requests = args.requests or (1000 if args.quick else 10_000)
     events = args.events or (10_000 if args.quick else 100_000)
     reads = args.reads or (40 if args.quick else 200)
@@ -277,9 +278,20 @@ def main() -> None:
             per_call = dict(sorted(calls.items()))
             latencies: list[float] = []
             baseline: list[float] = []
+            profiler = None
+            if args.profile:
+                import cProfile
+
+                profiler = cProfile.Profile()
+                profiler.enable()
             for _ in range(reads):  # interleaved: load affects both alike
                 latencies.append(read())
                 baseline.append(bare())
+            if profiler is not None:
+                import pstats
+
+                profiler.disable()
+                pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(45)
             check = module.lambda_handler(
                 {**http_event("GET", "/v1/console/data"), "cookies": [cookie]}, context
             )
