@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -333,3 +334,14 @@ def test_any_order_and_chunking_of_duplicate_rows_gives_the_same_members(
     assert len(outbox_a.entries) == len({who for who, _, _ in rows})
     totals = forward.receipt.totals()
     assert totals.get("imported", 0) + totals.get("duplicates_merged", 0) == len(rows)
+
+
+def test_the_demo_campaigns_refused_rows_are_exactly_the_ones_the_stack_calls_deliberate() -> None:
+    # `make run` labels each refused row of the demo file; a row added to the file (or a rule
+    # that starts refusing a good row) must not be reported as a deliberate example by mistake.
+    from devstack.stack import DELIBERATE_DEMO_ROWS
+
+    demo = Path(__file__).resolve().parents[2] / "devstack" / "demo" / "campaign.csv"
+    report, outbox = run_import(demo.read_text(encoding="utf-8"), file_name="campaign.csv")
+    assert {problem.line for problem in report.bad_rows} == DELIBERATE_DEMO_ROWS
+    assert outbox.entries  # the good rows are imported
