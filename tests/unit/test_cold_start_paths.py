@@ -205,3 +205,27 @@ def test_a_submit_container_loads_no_event_receipt_or_uploader_models_before_a_n
         "ringback.domain.receipts",
         "ringback.services.dialer_upload",
     ]
+
+
+def test_an_ivr_accept_container_loads_no_boto3_httpx_or_uploader_before_the_push() -> None:
+    watched = (
+        "boto3",
+        "httpx",
+        "aws_lambda_powertools.utilities.idempotency",
+        "ringback.adapters.projections_dynamo",
+        "ringback.adapters.event_log_dynamo",
+        "ringback.domain.events",
+        "ringback.domain.receipts",
+        "ringback.services.dialer_upload",
+    )
+    statements = "import app\napp.wiring.service(); app.wiring.gate()\n"
+    tables = {"callbacks_table": "c", "outbox_table": "o", "guard_table": "g"}
+    assert _loaded("ivr", statements, watched, **tables) == []
+    pushed = statements + "app.wiring._bound_deliver_now()\n"
+    assert _loaded("ivr", pushed, watched, **tables) == [
+        "ringback.adapters.event_log_dynamo",
+        "ringback.adapters.projections_dynamo",
+        "ringback.domain.events",
+        "ringback.domain.receipts",
+        "ringback.services.dialer_upload",
+    ]
