@@ -17,7 +17,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from devstack.template import ROOT
-from ringback.adapters.lean_settings import PageViewSettings, read_page_view_settings
+from ringback.adapters.lean_settings import (
+    IvrSettings,
+    PageViewSettings,
+    read_ivr_settings,
+    read_page_view_settings,
+)
 from ringback.config import Settings
 
 pytestmark = pytest.mark.unit
@@ -84,6 +89,60 @@ _VALUES = {
 @settings(max_examples=200, deadline=None, derandomize=True)
 def test_page_view_settings_read_the_environment_as_the_settings_do(env: dict[str, str]) -> None:
     light, heavy = _both(env)
+    assert light == heavy
+
+
+def _both_ivr(env: dict[str, str]) -> tuple[Any, Any]:
+    """(the lean IVR settings, the same fields of pydantic's ``Settings``), or ValueError."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _clean(monkeypatch)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        try:
+            light: Any = read_ivr_settings()
+        except ValueError:
+            light = ValueError
+        try:
+            full = Settings()
+            heavy: Any = IvrSettings(**{f.name: getattr(full, f.name) for f in fields(IvrSettings)})
+        except ValueError:
+            heavy = ValueError
+    return light, heavy
+
+
+def test_every_ivr_setting_is_a_setting_of_the_same_type_and_default() -> None:
+    for field in fields(IvrSettings):
+        assert field.name in Settings.model_fields, field.name
+        assert Settings.model_fields[field.name].annotation.__name__ == field.type, field.name
+    assert _both_ivr({}) == (IvrSettings(), IvrSettings())
+
+
+_IVR_VALUES = {
+    "RINGBACK_DEFAULT_REGION": st.sampled_from(["SK", "CZ", "cz", "CZE", "", "C1", "SK\n", " SK"]),
+    "RINGBACK_CALLBACKS_TABLE": st.sampled_from(["t-callbacks", ""]),
+    "RINGBACK_OUTBOX_TABLE": st.sampled_from(["t-outbox", " x "]),
+    "RINGBACK_IVR_TOKENS_SECRET": st.sampled_from(["arn:secret:ivr", ""]),
+    "RINGBACK_IVR_BUDGET_MS": st.one_of(
+        st.integers(0, 1200).map(str),
+        st.sampled_from(["99", "100", "900", "901", "800.0", "8e2", "x", " 500 "]),
+    ),
+    "RINGBACK_ROUTING_TOKENS_STALE_MAX_S": st.one_of(
+        st.integers(-5, 10_000).map(str), st.sampled_from(["", "1_000", "3.5"])
+    ),
+    # Only the variables it reads: a bad value of another setting fails ``Settings()`` alone
+    # (as it does for the page-view and routing readers).
+    **{
+        k: v
+        for k, v in _VALUES.items()
+        if k.removeprefix("RINGBACK_").lower() in IvrSettings.__dataclass_fields__
+    },
+}
+
+
+@given(env=st.fixed_dictionaries({}, optional=_IVR_VALUES))
+@settings(max_examples=300, deadline=None, derandomize=True)
+def test_ivr_settings_read_the_environment_as_the_settings_do(env: dict[str, str]) -> None:
+    light, heavy = _both_ivr(env)
     assert light == heavy
 
 
@@ -201,6 +260,31 @@ def test_a_submit_container_loads_no_event_receipt_or_uploader_models_before_a_n
     assert _loaded("callbacks", statements, watched, **tables) == []
     pushed = statements + "form_api.wiring._bound_deliver_now()\n"
     assert _loaded("callbacks", pushed, watched, **tables) == [
+        "ringback.domain.events",
+        "ringback.domain.receipts",
+        "ringback.services.dialer_upload",
+    ]
+
+
+def test_an_ivr_accept_container_loads_no_boto3_httpx_or_uploader_before_the_push() -> None:
+    watched = (
+        "boto3",
+        "httpx",
+        "pydantic_settings",
+        "aws_lambda_powertools.utilities.idempotency",
+        "ringback.adapters.projections_dynamo",
+        "ringback.adapters.event_log_dynamo",
+        "ringback.domain.events",
+        "ringback.domain.receipts",
+        "ringback.services.dialer_upload",
+    )
+    statements = "import app\napp.wiring.service(); app.wiring.gate()\n"
+    tables = {"callbacks_table": "c", "outbox_table": "o", "guard_table": "g"}
+    assert _loaded("ivr", statements, watched, **tables) == []
+    pushed = statements + "app.wiring._bound_deliver_now()\n"
+    assert _loaded("ivr", pushed, watched, **tables) == [
+        "ringback.adapters.event_log_dynamo",
+        "ringback.adapters.projections_dynamo",
         "ringback.domain.events",
         "ringback.domain.receipts",
         "ringback.services.dialer_upload",

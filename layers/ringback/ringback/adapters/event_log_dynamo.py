@@ -13,15 +13,13 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 from ringback.adapters.aws import client as aws_client
-from ringback.adapters.dynamo import to_item
+from ringback.adapters.dynamo import deserialize_value, to_item
 from ringback.domain.events.envelope import EventSource, LoggedEvent
 from ringback.domain.events.projections import ProjectionRecord
 
-_deserializer = TypeDeserializer()
 LOG_SK = "EVENT"
 
 
@@ -46,7 +44,7 @@ def to_log_item(event: LoggedEvent, retention_days: int) -> dict[str, Any]:
 
 def logged_from_item(item: Mapping[str, Any]) -> LoggedEvent:
     """A log item (low-level attribute values, as in a stream record's NewImage) as an event."""
-    plain = {k: _deserializer.deserialize(v) for k, v in item.items()}
+    plain = {k: deserialize_value(v) for k, v in item.items()}
     return LoggedEvent(
         source=EventSource(str(plain["source"])),
         event_type=str(plain["event_type"]),

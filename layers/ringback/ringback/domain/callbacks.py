@@ -143,7 +143,12 @@ class CallbackRequest(BaseModel):
     """
 
     model_config = ConfigDict(
-        extra="ignore", frozen=True, str_strip_whitespace=True, validate_by_name=True, validate_by_alias=True
+        extra="ignore",
+        frozen=True,
+        str_strip_whitespace=True,
+        validate_by_name=True,
+        validate_by_alias=True,
+        defer_build=True,  # built on first use: the IVR routes never read a form (cold start)
     )
 
     mode: CallbackMode = Field(
@@ -387,7 +392,9 @@ class CallbackRequest(BaseModel):
 class RescheduleRequest(BaseModel):
     """The body of ``POST /v1/callbacks/{id}/reschedule``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True, validate_by_alias=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_by_name=True, validate_by_alias=True, defer_build=True
+    )
 
     date: dt.date | None = None
     time: dt.time | None = None
@@ -414,7 +421,7 @@ class RescheduleRequest(BaseModel):
 class EraseRequest(BaseModel):
     """The body of ``POST /v1/callbacks/erasure`` (agent-desktop bearer token)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     phone: str = Field(min_length=1, max_length=64)
     country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
@@ -500,6 +507,8 @@ class RepeatRecord(BaseModel):
 
 
 class SelfServiceLinks(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     token: str
     expires_at: datetime
     manage_url: str
@@ -509,6 +518,8 @@ class SelfServiceLinks(BaseModel):
 
 class CallbackAccepted(BaseModel):
     """The 202 answer of ``POST /v1/callbacks`` (also what an idempotent retry gets back)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     id: str
     status: CallbackStatus
@@ -535,6 +546,8 @@ class CallbackAccepted(BaseModel):
 class CallbackView(BaseModel):
     """``GET /v1/callbacks/{id}``: no personal data beyond a masked number."""
 
+    model_config = ConfigDict(defer_build=True)
+
     id: str
     status: CallbackStatus
     status_at: datetime | None = None
@@ -549,6 +562,8 @@ class CallbackView(BaseModel):
 
 
 class CancelResult(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     id: str
     status: CallbackStatus
     webitel: Literal["not_uploaded", "stopped", "stop_pending", "not_applicable"]
@@ -556,6 +571,8 @@ class CancelResult(BaseModel):
 
 
 class ErasureReport(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     phone_masked: str
     requests: int
     items_deleted: int

@@ -116,7 +116,9 @@ def epoch_ms(moment: datetime) -> str:
 class _WireModel(BaseModel):
     """Something ringback sends: unknown attributes are a programming error."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: a model's validator is built on its first use, not at import (a cold start
+    # reads a few of these models; the pinned pydantic rebuilds under a lock, so threads are safe).
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     def to_wire(self) -> dict[str, Any]:
         """The exact JSON object for the request body (unset optional fields omitted)."""
@@ -126,7 +128,7 @@ class _WireModel(BaseModel):
 class Lookup(BaseModel):
     """A reference to another Webitel object. The server only reads ``id``; ``name`` is ignored."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     id: Int64
 
@@ -280,7 +282,9 @@ class CallParams(_WireModel):
 class CreateCallRequest(_WireModel):
     """Body of ``POST /calls``. ``from`` is a Python keyword, hence the ``from_`` attribute."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True, validate_by_alias=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_by_name=True, validate_by_alias=True, defer_build=True
+    )
 
     from_: CallEndpoint = Field(validation_alias=AliasChoices("from", "from_"), serialization_alias="from")
     destination: str = Field(min_length=1)
