@@ -148,13 +148,14 @@ def test_the_offer_reaches_the_routing_answer_and_the_accept_keeps_the_callers_p
 
     # The caller presses the key after 90 s in the queue.
     ivr = ivr_factory()
-    # A container's first request builds its clients and reads its token and config inside the
-    # request's deadline; on a loaded test machine that alone can pass the budget (then the answer is
-    # the degraded one: test_a_silent_dynamodb_answers_degraded_within_the_budget). Warm it with a cancel that finds nothing.
-    assert ivr.post("/v1/callbacks/ivr/cancel", {"cid": new_mobile(), "call_id": str(uuid.uuid4())}) == (
-        200,
-        {"cancelled": "false", "callback_id": "", "say": ANY, "reason": "none_open"},
-    )
+    # A container's first requests build its clients and read its token and config inside the
+    # request's deadline; on a loaded test machine that alone can pass the budget (then the answer
+    # is the degraded one: test_a_silent_dynamodb_answers_degraded_within_the_budget). Warm it
+    # with cancels that find nothing, until one is answered from data (bounded).
+    warm = [ivr.post("/v1/callbacks/ivr/cancel", {"cid": new_mobile(), "call_id": str(uuid.uuid4())})]
+    while warm[-1][1].get("reason") == "degraded" and len(warm) < 5:
+        warm.append(ivr.post("/v1/callbacks/ivr/cancel", {"cid": new_mobile(), "call_id": str(uuid.uuid4())}))
+    assert warm[-1] == (200, {"cancelled": "false", "callback_id": "", "say": ANY, "reason": "none_open"})
     body = accept_body(caller, joined_ago_s=90)
     status, accepted = ivr.accept(**body)
     assert status == 200, accepted
