@@ -3,8 +3,9 @@ the caller's place, and the accept/cancel use cases over in-memory ports."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -405,3 +406,73 @@ def test_expected_time_is_never_negative() -> None:
     status, body = world.accept(joined_at=str(NOW_MS - 20 * 60_000), call_id="c-long")
     assert status == 200 and body["expected_call_in_s"] == "0"
     assert timedelta(seconds=int(body["expected_call_in_s"])) == timedelta(0)
+
+
+# ------------------------------------------------------------------ what the caller heard holds
+
+
+def on_pool(world: World, executor: Executor, *, budget_ms: int, open_id: Any = None) -> None:
+    """The world's IVR routes on ``executor`` (a real pool lets a blocked dependency outlive
+    the deadline)."""
+    world.ivr = IvrCallbacks(
+        world.web.core,
+        snapshot=lambda: world.stats,
+        open_id=open_id or (lambda e164: world.repo.open_lock(e164, world.clock.now())),
+        budget_ms=budget_ms,
+        executor=executor,
+    )
+
+
+@pytest.mark.parametrize(("target", "name"), [("outbox", "add"), ("repo", "reserve")])
+def test_an_accept_late_past_the_degraded_answer_keeps_nothing(target: str, name: str) -> None:
+    """The caller heard "degraded" (and stays in the queue): the late work, released afterwards,
+    undoes its first round instead of storing a request that would dial them again."""
+    world = World()
+    pool = ThreadPoolExecutor(max_workers=4)
+    on_pool(world, pool, budget_ms=50)
+    release = threading.Event()
+    port = getattr(world, target)
+    original = getattr(port, name)
+
+    def late(*args: Any, **kwargs: Any) -> Any:
+        assert release.wait(10)
+        return original(*args, **kwargs)
+
+    setattr(port, name, late)
+    status, body = world.accept(language="cs")
+    assert status == 200 and (body["accepted"], body["reason"]) == ("false", "degraded")
+    release.set()
+    pool.shutdown(wait=True)
+    assert world.repo.records == {}
+    assert world.repo.open_lock(GOOD["cid"], world.clock.now()) is None
+    assert all(e.state == OutboxState.CANCELLED for e in world.outbox.entries.values())
+    assert not world.webitel.members
+    # Nothing is left in the way: the caller asks again and is accepted.
+    setattr(port, name, original)
+    on_pool(world, InlineExecutor(), budget_ms=800)
+    _, again = world.accept(language="cs")
+    assert (again["accepted"], again["reason"]) == ("true", "")
+    assert list(world.repo.records) == [again["callback_id"]]
+
+
+def test_a_cancel_late_past_the_degraded_answer_cancels_nothing() -> None:
+    """The repeat caller heard that nothing was cancelled: their callback stays as it was."""
+    world = World()
+    _, accepted = world.accept()
+    assert accepted["accepted"] == "true"
+    members = list(world.webitel.members)
+    release = threading.Event()
+
+    def late_lookup(e164: str) -> str | None:
+        assert release.wait(10)
+        return world.repo.open_lock(e164, world.clock.now())
+
+    pool = ThreadPoolExecutor(max_workers=4)
+    on_pool(world, pool, budget_ms=50, open_id=late_lookup)
+    reply = world.ivr.cancel({"cid": GOOD["cid"], "call_id": "repeat-call"})
+    assert reply.status == 200 and (reply.body["cancelled"], reply.body["reason"]) == ("false", "degraded")
+    release.set()
+    pool.shutdown(wait=True)
+    assert world.repo.records[accepted["callback_id"]].is_open
+    assert all(e.state != OutboxState.CANCELLED for e in world.outbox.entries.values())
+    assert list(world.webitel.members) == members

@@ -15,11 +15,17 @@ gets as ``min_offering_at`` (``core.offer_from``, ``domain.ivr``): it keeps the 
 * :class:`IvrCallbacks` bounds both routes by one deadline (the routing lookup's
   ``Deadline`` and pool): a dependency that fails or is late answers ``accepted: "false"``,
   ``reason: "degraded"`` in time, so the flow keeps the caller in the queue.
+* What the caller heard holds: a late accept or cancel still running when the degraded answer
+  went out is withdrawn before its commit point (``answered``): an accept undoes its first
+  round (lock and outbox entry) instead of storing the request, a cancel cancels nothing. Past
+  the commit point (round two under way when the deadline passed) the request stays; the caller,
+  kept in the queue, closes it by reaching an agent (docs/events.md, inbound closure).
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, wait
 from dataclasses import dataclass
@@ -154,8 +160,11 @@ def accept(
     phone: PhoneNumber,
     snapshot: Callable[[], OfferSnapshot | None],
     pool: Executor,
-) -> Accepted:
-    """Create (or find) the caller's ``now`` callback; raises on a dependency failure."""
+    answered: Callable[[], bool] = lambda: False,
+) -> Accepted | None:
+    """Create (or find) the caller's ``now`` callback; raises on a dependency failure.
+    ``answered()`` turns true once the caller was told "degraded": nothing is created after
+    (None: withdrawn)."""
     config = core.config.load()
     now = core.clock.now()
     policy = config.ivr_callback
@@ -181,6 +190,8 @@ def accept(
     record = _new_record(request, config, phone, now, queue_id, expected, position)
     entry = entry_for(record, config)
     lock_until = lock_expiry(record, config)
+    if answered():
+        return _withdrawn(record.id, "before its first write")
     adding: Future[bool] = pool.submit(core.outbox.add, entry)
     try:
         outcome = _reserve(core, record, lock_until, now)
@@ -202,6 +213,10 @@ def accept(
     if add_error is not None:
         _undo(core, record, outcome)
         raise add_error
+    if answered():  # the commit point: the caller heard "degraded", so no request is kept
+        _undo(core, record, outcome)
+        _drop_entry(core, adding, entry)
+        return _withdrawn(record.id, "after its first write, undone")
     store(core, record, None, entry, outcome, lock_until)
     metrics.add_metric(name="IvrCallbackAccepted", unit="Count", value=1)
     logger.info(
@@ -211,6 +226,15 @@ def accept(
     return Accepted(
         _answer_of(record, config, request.language, linked=False, now=now),
         push=lambda: push(core, record, [entry.entry_id]),
+    )
+
+
+def _withdrawn(callback_id: str, when: str) -> None:
+    """A late accept's or cancel's end: the caller heard "degraded" already; nothing is kept."""
+    metrics.add_metric(name="IvrCallbackWithdrawn", unit="Count", value=1)
+    logger.info(
+        "ivr work withdrawn: the caller was answered degraded",
+        extra={"callback_id": callback_id, "when": when},
     )
 
 
@@ -288,15 +312,23 @@ def _new_record(
     )
 
 
-def cancel(core: CallbackCore, phone: PhoneNumber, open_id: Callable[[str], str | None]) -> IvrCancelAnswer:
+def cancel(
+    core: CallbackCore,
+    phone: PhoneNumber,
+    open_id: Callable[[str], str | None],
+    answered: Callable[[], bool] = lambda: False,
+) -> IvrCancelAnswer | None:
     """Cancel the caller's open callback (the cancel use case: outbox entry cancelled, member
-    stop ordered); raises on a dependency failure."""
+    stop ordered); raises on a dependency failure. Once ``answered()`` (the caller heard that
+    nothing was cancelled) the request is left as it is (None: withdrawn)."""
     config = core.config.load()
     callback_id = open_id(phone.e164)
     if callback_id is None:
         return IvrCancelAnswer(cancelled=False, reason="none_open", say=_say(config, "none_open", None))
     record = core.repo.get(callback_id)
     language = record.language if record is not None else None
+    if answered():
+        return _withdrawn(callback_id, "before the cancel")
     try:
         result = _cancel.cancel(core, callback_id)
     except (NotFound, Conflict):
@@ -380,8 +412,9 @@ class IvrCallbacks:
                 stats.cancel()
                 return None
 
-        work = pool.submit(accept, self.core, request, phone, snapshot, pool)
-        outcome = self._within(work, deadline, "accept", request.language)
+        answered = threading.Event()  # set once the caller is told "degraded"
+        work = pool.submit(accept, self.core, request, phone, snapshot, pool, answered.is_set)
+        outcome = self._within(work, deadline, "accept", request.language, answered)
         if isinstance(outcome, Accepted):
             if outcome.push is not None:
                 # After the answer is settled: the caller never waits on Webitel. A push that
@@ -401,16 +434,27 @@ class IvrCallbacks:
             phone = self._phone(cid)
         except IvrFieldError as error:
             return _bad_request(error)
-        work = self._pool().submit(cancel, self.core, phone, self._open_id)
-        answer = self._within(work, deadline, "cancel", None)
+        answered = threading.Event()
+        work = self._pool().submit(cancel, self.core, phone, self._open_id, answered.is_set)
+        answer = self._within(work, deadline, "cancel", None, answered)
         if isinstance(answer, IvrCancelAnswer):
             return IvrReply(200, answer.to_json())
         return IvrReply(200, IvrCancelAnswer(cancelled=False, reason="degraded", say=answer).to_json())
 
-    def _within(self, work: Future[Any], deadline: Deadline, route: str, language: str | None) -> Any:
+    def _within(
+        self,
+        work: Future[Any],
+        deadline: Deadline,
+        route: str,
+        language: str | None,
+        answered: threading.Event,
+    ) -> Any:
         wait([work], timeout=deadline.remaining())
         if work.done() and work.exception() is None:
             return work.result()
+        answered.set()  # before the answer goes out: a late work withdraws from here on
+        if work.done() and work.exception() is None and work.result() is not None:
+            return work.result()  # it passed its commit point just in time: that is the truth
         error = work.exception() if work.done() else None
         work.cancel()
         metrics.add_metric(name="IvrCallbackDegraded", unit="Count", value=1)
