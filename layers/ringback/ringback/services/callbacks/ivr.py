@@ -191,7 +191,8 @@ def accept(
     entry = entry_for(record, config)
     lock_until = lock_expiry(record, config)
     if answered():
-        return _withdrawn(record.id, "before its first write")
+        _withdrawn(record.id, "before its first write")
+        return None
     adding: Future[bool] = pool.submit(core.outbox.add, entry)
     try:
         outcome = _reserve(core, record, lock_until, now)
@@ -216,7 +217,8 @@ def accept(
     if answered():  # the commit point: the caller heard "degraded", so no request is kept
         _undo(core, record, outcome)
         _drop_entry(core, adding, entry)
-        return _withdrawn(record.id, "after its first write, undone")
+        _withdrawn(record.id, "after its first write, undone")
+        return None
     store(core, record, None, entry, outcome, lock_until)
     metrics.add_metric(name="IvrCallbackAccepted", unit="Count", value=1)
     logger.info(
@@ -328,7 +330,8 @@ def cancel(
     record = core.repo.get(callback_id)
     language = record.language if record is not None else None
     if answered():
-        return _withdrawn(callback_id, "before the cancel")
+        _withdrawn(callback_id, "before the cancel")
+        return None
     try:
         result = _cancel.cancel(core, callback_id)
     except (NotFound, Conflict):
