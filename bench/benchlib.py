@@ -138,8 +138,20 @@ def _serve_moto(conn: Any) -> None:
 
     server = MotoServer()
     conn.send(server.start())
-    conn.recv()  # until the parent says stop
+    while conn.recv() == "dynamodb_load":  # until the parent says stop
+        conn.send(server.dynamodb_load())
     server.stop()
+
+
+_MOTO_PIPES: dict[str, Any] = {}
+
+
+def moto_dynamodb_load(endpoint: str) -> dict[str, list[float]]:
+    """Of the moto process at ``endpoint``: per DynamoDB operation, [requests, seconds held]."""
+    pipe = _MOTO_PIPES[endpoint]
+    pipe.send("dynamodb_load")
+    answer: dict[str, list[float]] = pipe.recv()
+    return answer
 
 
 @contextmanager
@@ -150,9 +162,12 @@ def moto_process() -> Iterator[str]:
     parent, child = ctx.Pipe()
     moto = ctx.Process(target=_serve_moto, args=(child,), daemon=True)
     moto.start()
+    endpoint = parent.recv()
+    _MOTO_PIPES[endpoint] = parent
     try:
-        yield parent.recv()
+        yield endpoint
     finally:
+        _MOTO_PIPES.pop(endpoint, None)
         with suppress(OSError):  # the child is gone already
             parent.send("stop")
         moto.join(timeout=10)

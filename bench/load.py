@@ -7,13 +7,16 @@ hooks at once, at fixed rates, as a busy website and contact center would send t
 Per route, an open-loop sender (requests start on a fixed schedule whatever the answers take):
   * ``GET /v1/status`` (page views) at 100/s;
   * ``POST /v1/callbacks`` (form submits, mode ``later``) at 5/s, each from another client
-    address (``X-Forwarded-For``, which this benchmark's gateway takes as the source IP, as a
-    CDN in front of API Gateway passes it), with the template's default abuse limits;
+    address in another network (``X-Forwarded-For``, which this benchmark's gateway takes
+    as the source IP, as a CDN in front of API Gateway passes it), with the template's default
+    abuse limits (per number, per address and per network);
   * ``GET /v1/routing?cid=`` (Webitel's lookups; 90 % known callers) at 50/s;
   * ``POST /v1/events/webitel`` (queue hooks of calls) at 50/s.
 Everything runs on 127.0.0.1: a moto server and the Webitel sandbox in processes of their own,
 devstack's local gateway with a pool of worker processes per function (as Lambda's containers),
-and the stream poller feeding the ProjectorFunction, as in ``make run``.
+and the stream poller feeding the ProjectorFunction, as in ``make run``. The senders run in a
+process of their own, so the load generator never shares an interpreter lock with the gateway
+it measures.
 Reports per route: requests, errors (any answer but the expected status, or no answer), p50 /
 p99 latency and the rate actually held; and each worker process's resident memory after the
 warm-up and at the end. Bounded: every request has a 10 s timeout and the run stops at its
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import json
 import random
+import resource
 import sys
 import threading
 import time
@@ -38,7 +42,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "layers" / "ringback"), str(ROOT)]
 
-from bench.benchlib import arguments, finish, moto_process, server_process, table  # noqa: E402
+from bench.benchlib import (  # noqa: E402
+    arguments,
+    finish,
+    moto_dynamodb_load,
+    moto_process,
+    server_process,
+    table,
+)
 from bench.routing import load_customers, number  # noqa: E402
 from devstack import aws, template  # noqa: E402
 
@@ -59,6 +70,17 @@ class RouteLoad:
     first: float = 0.0
     last: float = 0.0
     samples: list[str] = field(default_factory=list)
+
+    def outcome(self, start_at: float) -> dict[str, Any]:
+        """What the parent needs, with times relative to the start (sent across processes)."""
+        return {
+            "latencies": self.latencies,
+            "errors": self.errors,
+            "sent": self.sent,
+            "first": self.first - start_at,
+            "last": self.last - start_at,
+            "samples": self.samples,
+        }
 
 
 def forwarding_gateway() -> type:
@@ -93,9 +115,10 @@ def worker_rss_mb(pools: dict[str, Any]) -> dict[str, list[float]]:
     return found
 
 
-def cpu_by_process(pools: dict[str, Any]) -> dict[str, float]:
+def cpu_by_process(pools: dict[str, Any], skip: int | None = None) -> dict[str, float]:
     """CPU seconds (user + system) used so far by this process and each of its children: the
-    moto server, the Webitel sandbox and the function workers (by pool)."""
+    moto server, the Webitel sandbox and the function workers (by pool); ``skip``: a child
+    left out (the load generator, which reports its own)."""
     import os
 
     tick = os.sysconf("SC_CLK_TCK")
@@ -106,13 +129,13 @@ def cpu_by_process(pools: dict[str, Any]) -> dict[str, float]:
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
             pid, ppid = int(stat.parent.name), int(fields[1])
-            if pid != me and ppid != me:
+            if pid == skip or (pid != me and ppid != me):
                 continue
             cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except (OSError, IndexError, ValueError):
             continue
         if pid == me:
-            label = "gateway, stream poller and load generator (this process)"
+            label = "gateway and stream poller (this process)"
         elif pid in names:
             label = names[pid]
         elif "webitel_sandbox" in cmdline:
@@ -143,9 +166,52 @@ def hook_body(i: int) -> dict[str, Any]:
     }
 
 
-def run_route(route: RouteLoad, base_url: str, duration: float, start_at: float, threads: int) -> None:
-    import httpx
+@dataclass
+class Answer:
+    status_code: int
+    text: str
 
+
+class PlainClient:
+    """A keep-alive HTTP/1.1 client on ``http.client``: a fraction of httpx's CPU per request,
+    so the generator leaves the cores to what it measures. One per sender thread."""
+
+    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(base_url)
+        self._host, self._port, self._timeout = parts.hostname or "127.0.0.1", parts.port or 80, timeout
+        self._conn: Any = None
+
+    def get(
+        self, path: str, params: dict[str, str] | None = None, headers: dict[str, str] | None = None
+    ) -> Answer:
+        from urllib.parse import urlencode
+
+        return self._request("GET", f"{path}?{urlencode(params)}" if params else path, None, headers or {})
+
+    def post(self, path: str, json: Any = None, headers: dict[str, str] | None = None) -> Answer:
+        import json as json_module
+
+        body = json_module.dumps(json).encode()
+        return self._request("POST", path, body, {"Content-Type": "application/json", **(headers or {})})
+
+    def _request(self, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> Answer:
+        import http.client
+
+        if self._conn is None:
+            self._conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+        try:
+            self._conn.request(method, path, body=body, headers=headers)
+            response = self._conn.getresponse()
+            return Answer(response.status, response.read().decode("utf-8", "replace"))
+        except Exception:
+            self._conn.close()
+            self._conn = None  # the next request opens a new connection; this one is an error
+            raise
+
+
+def run_route(route: RouteLoad, base_url: str, duration: float, start_at: float, threads: int) -> None:
     total = int(route.rate * duration)
     lock = threading.Lock()
     counter = iter(range(total))
@@ -153,7 +219,7 @@ def run_route(route: RouteLoad, base_url: str, duration: float, start_at: float,
 
     def client() -> Any:
         if not hasattr(local, "client"):
-            local.client = httpx.Client(base_url=base_url, timeout=10.0)
+            local.client = PlainClient(base_url)
         return local.client
 
     def sender() -> None:
@@ -189,6 +255,116 @@ def run_route(route: RouteLoad, base_url: str, duration: float, start_at: float,
     with ThreadPoolExecutor(max_workers=threads) as pool:
         for _ in range(threads):
             pool.submit(sender)
+
+
+def plan_of(tokens: dict[str, str]) -> list[RouteLoad]:
+    """The four routes, their rates and what each request sends."""
+    rng = random.Random(3)
+    routing_auth = {"Authorization": f"Bearer {tokens['routing']}"}
+    hook_auth = {"Authorization": f"Bearer {tokens['events']}"}
+    page = {"Origin": "https://www.example.com"}
+
+    def submit(client: Any, i: int) -> Any:
+        body = {"mode": "later", "phone": f"+420602{i % 10**6:06d}", "name": "Jana", "source": "web"}
+        # Another client address in another network (an IPv6 /64) for each submit: the
+        # template's abuse limits (per number, per address, per network) stay on, as for many
+        # visitors.
+        forwarded = f"2001:db8:{i // 65536 % 65536:x}:{i % 65536:x}::1"
+        return client.post("/v1/callbacks", json=body, headers={**page, "X-Forwarded-For": forwarded})
+
+    def routing(client: Any, i: int) -> Any:
+        cid = (
+            number(rng.randrange(CUSTOMERS))
+            if rng.random() < 0.9
+            else number(CUSTOMERS + rng.randrange(10**5))
+        )
+        return client.get("/v1/routing", params={"cid": cid}, headers=routing_auth)
+
+    return [
+        RouteLoad("status", 100.0, 200, lambda c, i: c.get("/v1/status", headers=page)),
+        RouteLoad("submit", 5.0, 202, submit),
+        RouteLoad("routing", 50.0, 200, routing),
+        RouteLoad(
+            "webitel_hook",
+            50.0,
+            202,
+            lambda c, i: c.post("/v1/events/webitel", json=hook_body(i), headers=hook_auth),
+        ),
+    ]
+
+
+def generate(base_url: str, tokens: dict[str, str], duration: float, conn: Any) -> None:
+    """The load generator's process: every route's senders, then the outcomes to the parent."""
+    plan = plan_of(tokens)
+    start_at = time.perf_counter() + 0.5
+    threads = [
+        threading.Thread(
+            target=run_route, args=(route, base_url, duration, start_at, max(4, int(route.rate // 5)))
+        )
+        for route in plan
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=duration + 30)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    conn.send(
+        {
+            "routes": {route.name: route.outcome(start_at) for route in plan},
+            "span": time.perf_counter() - start_at,
+            "cpu_s": usage.ru_utime + usage.ru_stime,
+        }
+    )
+    conn.close()
+
+
+def run_generator(
+    base_url: str, tokens: dict[str, str], duration: float, cpu_now: Callable[[int], dict[str, float]]
+) -> tuple[dict[str, Any], float, float, dict[str, float]]:
+    """Run :func:`generate` in a fresh interpreter; its outcomes, span and CPU seconds, and
+    the other processes' CPU seconds when it ended."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    receive, send = context.Pipe(duplex=False)
+    process = context.Process(target=generate, args=(base_url, tokens, duration, send), daemon=True)
+    process.start()
+    send.close()
+    try:
+        if not receive.poll(duration + 60):
+            raise RuntimeError("the load generator did not finish")
+        result = receive.recv()
+        cpu_end = cpu_now(process.pid or 0)
+    finally:
+        process.join(timeout=10)
+        if process.is_alive():
+            process.kill()
+    return result["routes"], result["span"], result["cpu_s"], cpu_end
+
+
+def moto_report(start: dict[str, list[float]], end: dict[str, list[float]], span: float) -> dict[str, Any]:
+    """What the moto server answered during the load: DynamoDB requests per second by operation
+    and how much of the time one of them held it (it answers them one at a time)."""
+    used = {
+        name: (int(count - start.get(name, [0, 0.0])[0]), seconds - start.get(name, [0, 0.0])[1])
+        for name, (count, seconds) in end.items()
+    }
+    requests = sum(count for count, _ in used.values())
+    busy = sum(seconds for _, seconds in used.values())
+    print(
+        f"\nmoto answered {requests / span:.0f} DynamoDB requests/s, one at a time, and was busy with "
+        f"them {100 * busy / span:.0f} % of the {span:.0f} s (per request {1000 * busy / max(requests, 1):.1f} ms):"
+    )
+    for name, (count, seconds) in sorted(used.items(), key=lambda kv: -kv[1][1]):
+        if count:
+            print(f"  {count / span:7.1f}/s  {1000 * seconds / count:6.1f} ms each  {name}")
+    return {
+        "requests_per_s": requests / span,
+        "busy_fraction": busy / span,
+        "by_operation": {
+            name: {"per_s": c / span, "ms_each": 1000 * t / max(c, 1)} for name, (c, t) in used.items() if c
+        },
+    }
 
 
 def main() -> int:
@@ -262,41 +438,11 @@ def main() -> int:
         )
         gateway.start()
         poller.start()
-        rng = random.Random(3)
-        routing_auth = {"Authorization": f"Bearer {stack.tokens['routing']}"}
-        hook_auth = {"Authorization": f"Bearer {stack.tokens['events']}"}
-        page = {"Origin": "https://www.example.com"}
-
-        def submit(client: Any, i: int) -> Any:
-            body = {"mode": "later", "phone": f"+420602{i % 10**6:06d}", "name": "Jana", "source": "web"}
-            # Another client address for each submit (the template's abuse limits stay on).
-            forwarded = f"198.18.{i // 250 % 256}.{i % 250 + 1}"
-            return client.post("/v1/callbacks", json=body, headers={**page, "X-Forwarded-For": forwarded})
-
-        def routing(client: Any, i: int) -> Any:
-            cid = (
-                number(rng.randrange(CUSTOMERS))
-                if rng.random() < 0.9
-                else number(CUSTOMERS + rng.randrange(10**5))
-            )
-            return client.get("/v1/routing", params={"cid": cid}, headers=routing_auth)
-
-        plan = [
-            RouteLoad("status", 100.0, 200, lambda c, i: c.get("/v1/status", headers=page)),
-            RouteLoad("submit", 5.0, 202, submit),
-            RouteLoad("routing", 50.0, 200, routing),
-            RouteLoad(
-                "webitel_hook",
-                50.0,
-                202,
-                lambda c, i: c.post("/v1/events/webitel", json=hook_body(i), headers=hook_auth),
-            ),
-        ]
+        tokens = {"routing": stack.tokens["routing"], "events": stack.tokens["events"]}
+        plan = plan_of(tokens)
         try:
             # Warm-up: every worker of every pool started and past its first answer.
-            import httpx
-
-            with httpx.Client(base_url=gateway.url, timeout=30) as warm, ThreadPoolExecutor(8) as pool:
+            with ThreadPoolExecutor(8) as pool:
                 for route in plan:
                     workers = FUNCTIONS[
                         {
@@ -306,24 +452,25 @@ def main() -> int:
                             "webitel_hook": "EventsFunction",
                         }[route.name]
                     ]
-                    list(pool.map(lambda i, r=route: r.send(warm, 10**6 + i), range(workers * 3)))
+                    # Indexes of their own: no number or address of the run is used here.
+                    warm = [PlainClient(gateway.url, timeout=30) for _ in range(workers * 3)]
+                    list(pool.map(lambda i, r=route, w=warm: r.send(w[i], 500_000 + i), range(workers * 3)))
             time.sleep(1.0)
             rss_start = worker_rss_mb(pools)
             cpu_start = cpu_by_process({**pools, "ProjectorFunction": projector})
-            start_at = time.perf_counter() + 0.5
-            threads = [
-                threading.Thread(
-                    target=run_route,
-                    args=(route, gateway.url, duration, start_at, max(4, int(route.rate // 5))),
-                )
-                for route in plan
-            ]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join(timeout=duration + 30)
-            cpu_end = cpu_by_process({**pools, "ProjectorFunction": projector})
-            span = time.perf_counter() - start_at
+            moto_start = moto_dynamodb_load(endpoint)
+            outcomes, span, generator_cpu, cpu_end = run_generator(
+                gateway.url,
+                tokens,
+                duration,
+                lambda pid: cpu_by_process({**pools, "ProjectorFunction": projector}, pid),
+            )
+            for route in plan:
+                got = outcomes[route.name]
+                route.latencies, route.errors, route.sent = got["latencies"], got["errors"], got["sent"]
+                route.first, route.last, route.samples = got["first"], got["last"], got["samples"]
+            start_at = 0.0  # the outcomes' times are relative to the generator's start
+            moto_end = moto_dynamodb_load(endpoint)
             time.sleep(1.0)
             rss_end = worker_rss_mb(pools)
         finally:
@@ -372,10 +519,12 @@ def main() -> int:
     for name in FUNCTIONS:
         print(f"  {name}: {rss_start.get(name)} -> {rss_end.get(name)}")
     cpu = {k: round(cpu_end.get(k, 0.0) - cpu_start.get(k, 0.0), 2) for k in cpu_end}
+    cpu["load generator (a process of its own)"] = round(generator_cpu, 2)
     print(f"\nCPU seconds used during the {span:.0f} s of load (the machine's cores are shared):")
     for label, seconds in sorted(cpu.items(), key=lambda kv: -kv[1]):
         print(f"  {seconds:7.1f}  {label}")
     figures["cpu_s"] = cpu
+    figures["moto_dynamodb"] = moto_report(moto_start, moto_end, span)
     errors = sum(r.errors for r in plan)
     rates_held = all(figures["routes"][r.name]["held_per_s"] >= 0.95 * r.rate for r in plan)
     figures["rates_held"] = rates_held

@@ -47,6 +47,15 @@ class CompiledRoute:
 AdminHandler = Callable[[str, str, bytes], tuple[int, Any]]
 
 
+class _GatewayServer(ThreadingHTTPServer):
+    daemon_threads = True
+    # socketserver listens with a backlog of 5: a page's (or a benchmark's) burst of new
+    # connections overflows it, and each connection the kernel drops is retried by the client
+    # a second later (TCP's SYN retransmission), a 1 s answer out of nowhere. API Gateway has no
+    # such queue; 128 is the usual listen backlog.
+    request_queue_size = 128
+
+
 class LocalGateway:
     def __init__(
         self,
@@ -76,8 +85,7 @@ class LocalGateway:
             def log_message(self, *_: Any) -> None:  # our own access log instead
                 return
 
-        self.server = ThreadingHTTPServer((host, port), _Handler)
-        self.server.daemon_threads = True
+        self.server = _GatewayServer((host, port), _Handler)
         self.host, self.port = str(self.server.server_address[0]), int(self.server.server_address[1])
         self._thread: threading.Thread | None = None
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -29,23 +30,48 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 DYNAMODB_TARGET = "DynamoDB_20120810."
 
 
-def serialize_dynamodb(app: WsgiApp) -> WsgiApp:
+class DynamoLoad:
+    """How many DynamoDB requests the server answered, per operation, and the seconds each kind
+    held the server (one at a time): what a benchmark reads to see moto's own ceiling."""
+
+    def __init__(self) -> None:
+        self.operations: dict[str, list[float]] = {}  # operation -> [count, seconds]
+
+    def add(self, operation: str, seconds: float) -> None:
+        entry = self.operations.setdefault(operation, [0, 0.0])
+        entry[0] += 1
+        entry[1] += seconds
+
+    def snapshot(self) -> dict[str, list[float]]:
+        return {name: list(entry) for name, entry in self.operations.items()}
+
+
+def serialize_dynamodb(app: WsgiApp, load: DynamoLoad | None = None) -> WsgiApp:
     """Wrap a WSGI app so that DynamoDB requests run one at a time (see the module docstring)."""
     lock = threading.Lock()
 
     def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if not str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith(DYNAMODB_TARGET):
+        target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+        if not target.startswith(DYNAMODB_TARGET):
             return app(environ, start_response)
         with lock:
+            started = time.perf_counter()
             # Produce the whole answer inside the lock: the write happens while it is produced.
-            return list(app(environ, start_response))
+            answer = list(app(environ, start_response))
+            if load is not None:
+                load.add(target.removeprefix(DYNAMODB_TARGET), time.perf_counter() - started)
+            return answer
 
     return wrapped
 
 
 class _AtomicDynamoMotoServer(ThreadedMotoServer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.dynamodb_load = DynamoLoad()
+
     def _server_entry(self) -> None:
-        app = serialize_dynamodb(DomainDispatcherApplication(create_backend_app))
+        app = serialize_dynamodb(DomainDispatcherApplication(create_backend_app), self.dynamodb_load)
         self._server = make_server(
             self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
         )
@@ -68,6 +94,10 @@ class MotoServer:
 
     def stop(self) -> None:
         self._server.stop()
+
+    def dynamodb_load(self) -> dict[str, list[float]]:
+        """Per DynamoDB operation: [requests answered, seconds they held the server]."""
+        return self._server.dynamodb_load.snapshot()
 
     def __enter__(self) -> MotoServer:
         self.start()

@@ -40,6 +40,7 @@ class _Server(ThreadingHTTPServer):
     # Keep-alive connections park a thread each; never wait for them on close.
     block_on_close = False
     allow_reuse_address = True
+    request_queue_size = 128  # socketserver's default 5 drops a burst of new connections
 
     def __init__(self, address: tuple[str, int], sandbox: WebitelSandbox) -> None:
         super().__init__(address, _Handler)

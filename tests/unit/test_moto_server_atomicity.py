@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from devstack.moto_server import DYNAMODB_TARGET, serialize_dynamodb
+from devstack.moto_server import DYNAMODB_TARGET, DynamoLoad, serialize_dynamodb
 
 pytestmark = pytest.mark.unit
 
@@ -71,3 +71,14 @@ def test_other_services_stay_concurrent(target: str) -> None:
     for thread in threads:
         thread.join()
     assert answers == [[b"{}"], [b"{}"]]
+
+
+def test_the_dynamodb_load_counts_each_operation_and_nothing_else() -> None:
+    """What the load benchmark prints of moto: DynamoDB requests per operation, others not."""
+    load = DynamoLoad()
+    wrapped = serialize_dynamodb(lambda environ, start_response: [b"{}"], load)
+    for target in [DYNAMODB_TARGET + "PutItem", DYNAMODB_TARGET + "PutItem", DYNAMODB_TARGET + "GetItem"]:
+        assert list(wrapped({"HTTP_X_AMZ_TARGET": target}, print)) == [b"{}"]
+    list(wrapped({"HTTP_X_AMZ_TARGET": "AmazonSQS.SendMessage"}, print))
+    counts = {name: count for name, (count, seconds) in load.snapshot().items() if seconds >= 0}
+    assert counts == {"PutItem": 2, "GetItem": 1}
