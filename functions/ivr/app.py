@@ -19,7 +19,7 @@ from ringback.adapters import ivr_factory as wiring
 from ringback.api.errors import error_response
 from ringback.api.resolver import make_resolver
 from ringback.domain import strict_json
-from ringback.observability import logger, metrics
+from ringback.observability import flush_metrics_safely, logger
 from ringback.services.callbacks.ivr import IvrAnswer, IvrCancelAnswer, IvrReply
 from ringback.services.routing import AuthOutcome
 
@@ -128,15 +128,6 @@ def ivr_cancel() -> Response[str]:
     return _json(wiring.service().cancel(_body()))
 
 
-def _flush_metrics() -> None:
-    try:
-        if metrics.metric_set:
-            metrics.flush_metrics()
-    except Exception as error:
-        metrics.clear_metrics()
-        logger.warning("ivr: metrics not flushed", extra={"error_type": type(error).__name__})
-
-
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
@@ -144,4 +135,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             return wiring.refresh_offer()
         return app.resolve(event, context)
     finally:
-        _flush_metrics()
+        flush_metrics_safely("ivr")

@@ -17,7 +17,7 @@ from ringback.adapters import routing_factory as wiring
 from ringback.api.errors import error_response
 from ringback.api.resolver import make_resolver
 from ringback.domain.routing import ANSWER_JSON_SCHEMA, cid_from_body
-from ringback.observability import logger, metrics
+from ringback.observability import flush_metrics_safely, logger
 from ringback.services.routing import AuthOutcome, answer_request
 
 # No request validation: nothing the flow sends may turn into a 4xx, and the validation machinery
@@ -106,19 +106,9 @@ def routing_health() -> Response[str]:
     return _json(200 if healthy else 503, json.dumps(body))
 
 
-def _flush_metrics() -> None:
-    # Like ``metrics.log_metrics``, except that a metrics problem can never fail the answer.
-    try:
-        if metrics.metric_set:
-            metrics.flush_metrics()
-    except Exception as error:
-        metrics.clear_metrics()
-        logger.warning("routing: metrics not flushed", extra={"error_type": type(error).__name__})
-
-
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         return app.resolve(event, context)
     finally:
-        _flush_metrics()
+        flush_metrics_safely("routing")

@@ -10,26 +10,10 @@ from devstack.aws import aws_client
 
 
 def stream_records(stack: aws.ProvisionedStack, event_ids: set[str]) -> list[dict[str, Any]]:
-    streams = aws_client("dynamodbstreams", stack.endpoint)
-    arn = aws_client("dynamodb", stack.endpoint).describe_table(TableName=stack.names["EventLogTable"])[
-        "Table"
-    ]["LatestStreamArn"]
-    records: list[dict[str, Any]] = []
-    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-        iterator = streams.get_shard_iterator(
-            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-        )["ShardIterator"]
-        while iterator:
-            answer = streams.get_records(ShardIterator=iterator, Limit=1000)
-            records += answer["Records"]
-            if not answer["Records"]:
-                break
-            iterator = answer.get("NextShardIterator")
-    mine = [r for r in records if r["dynamodb"]["Keys"]["pk"]["S"].removeprefix("EVENT#") in event_ids]
-    plain: list[dict[str, Any]] = json.loads(
-        json.dumps([{**r, "eventSourceARN": arn} for r in mine], default=str)
+    """The event log's records of ``event_ids``, oldest first."""
+    return table_stream_records(
+        stack, "EventLogTable", lambda keys: keys["pk"]["S"].removeprefix("EVENT#") in event_ids
     )
-    return plain
 
 
 def table_stream_records(stack: aws.ProvisionedStack, table: str, keep: Any) -> list[dict[str, Any]]:

@@ -85,6 +85,17 @@ logger = Logger(service=SERVICE, logger_formatter=RedactingFormatter())
 metrics = Metrics(service=SERVICE)
 
 
+def flush_metrics_safely(route: str) -> None:
+    """Like ``metrics.log_metrics``, except that a metrics problem never fails the answer: for
+    the call path's handlers, whose caller must get an answer whatever happens."""
+    try:
+        if metrics.metric_set:
+            metrics.flush_metrics()
+    except Exception as error:
+        metrics.clear_metrics()
+        logger.warning(f"{route}: metrics not flushed", extra={"error_type": type(error).__name__})
+
+
 @lru_cache(maxsize=1)
 def get_tracer() -> Tracer:
     """The shared tracer, created on first use (importing the X-Ray SDK is slow).
