@@ -61,7 +61,7 @@ def container(
 
 
 def test_the_snapshot_fields_are_the_availability_fields_in_order() -> None:
-    assert FIELDS == tuple(Availability.model_fields)
+    assert tuple(Availability.model_fields) == FIELDS
 
 
 class _Instant(BaseModel):
@@ -78,7 +78,7 @@ def test_instant_text_is_how_pydantic_writes_the_instant(moment: datetime) -> No
     assert instant_text(moment) == _Instant(at=moment).model_dump(mode="json")["at"]
 
 
-_ANSWER = {field: None for field in FIELDS}
+_ANSWER = dict.fromkeys(FIELDS)
 
 
 @given(
@@ -128,7 +128,11 @@ def test_a_snapshot_is_served_until_serve_until_with_what_is_left_of_fresh_until
     late = snapshot.served(START + timedelta(seconds=19, milliseconds=200))
     assert late is not None and late[1] == 10
     short = StatusSnapshot(dict(_ANSWER), START + timedelta(seconds=3.5), START + timedelta(seconds=3.5), 10)
-    assert [short.served(START + timedelta(seconds=s)) is not None for s in (0, 3.4, 3.5)] == [True, True, False]
+    assert [short.served(START + timedelta(seconds=s)) is not None for s in (0, 3.4, 3.5)] == [
+        True,
+        True,
+        False,
+    ]
     assert (short.served(START) or ({}, 0))[1] == 3
     assert (short.served(START + timedelta(seconds=3.2)) or ({}, 0))[1] == 1  # never 0, as before
     assert seconds_left(START, START + timedelta(seconds=1), 10) == 1
@@ -156,7 +160,9 @@ _RANGE_TEXTS = (
 )
 _RANGES = st.sampled_from(_RANGE_TEXTS)
 # Every instant at which the state can change: a range's ends, local midnight (holidays).
-_BOUNDARIES = sorted({time.fromisoformat(end) for text in _RANGE_TEXTS for end in text.replace("24:00", "00:00").split("-")})
+_BOUNDARIES = sorted(
+    {time.fromisoformat(end) for text in _RANGE_TEXTS for end in text.replace("24:00", "00:00").split("-")}
+)
 
 
 @st.composite
@@ -165,7 +171,9 @@ def configs(draw: st.DrawFn) -> OperatorConfig:
         day: draw(st.lists(_RANGES, max_size=2, unique=True))
         for day in draw(st.sets(st.sampled_from(WEEKDAYS)))
     }
-    holidays = draw(st.lists(st.integers(0, 13).map(lambda d: date(2026, 3, 20) + timedelta(days=d)), max_size=4))
+    holidays = draw(
+        st.lists(st.integers(0, 13).map(lambda d: date(2026, 3, 20) + timedelta(days=d)), max_size=4)
+    )
     return make_config(
         business_hours=hours,
         holidays=[day.isoformat() for day in holidays],

@@ -157,7 +157,9 @@ class AvailabilityService:
             return
         self._published = snapshot
 
-    def _from_counts(self, entry: _Counts, config: OperatorConfig, now: datetime, *, fresh: int) -> Availability:
+    def _from_counts(
+        self, entry: _Counts, config: OperatorConfig, now: datetime, *, fresh: int
+    ) -> Availability:
         counts = entry.counts
         if counts is None:
             return self._answer(
