@@ -316,6 +316,12 @@ def main() -> int:
                 script.write(PEAK_RSS + code)
                 script.flush()
                 run(code, env, cwd)  # .pyc compiled first
+                # Again: the case's setup (a deleted cache item) must hold for the measured run.
+                code, env, cwd = case_code(name, function, event, extra)
+                script.seek(0)
+                script.truncate()
+                script.write(PEAK_RSS + code)
+                script.flush()
                 flags = ["-m", "cProfile", "-s", "cumulative"] if args.profile else ["-X", "importtime"]
                 out = subprocess.run(
                     [sys.executable, *flags, script.name],
