@@ -1,7 +1,8 @@
 """CallbacksFunction's entry point (template.yaml ``Handler: entry.lambda_handler``).
 
 The page-view routes answer from a lean path: ``GET /v1/status`` (every page view of the
-customer's website asks it) and the widget's static files. Everything else (the form, slots,
+customer's website asks it; from the answer the containers share while it holds,
+``adapters.status_snapshot``, else computed) and the widget's static files. Everything else (the form, slots,
 self-service, erasure, health) is the full resolver in ``form_api.py``, imported on the first
 such request of a container (a name no other function's folder has, so a process that loads
 several functions, as the tests do, always finds this folder's), so a visitor's first page view after a quiet spell does not wait for
@@ -34,6 +35,28 @@ def _cors(event: dict[str, Any], headers: dict[str, str]) -> dict[str, str]:
 
 
 def _status(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    # The answer another container computed, while it holds: one GetItem on a cold start (none
+    # when this container holds one), no configuration, pydantic or Powertools loaded.
+    from ringback.adapters import status_snapshot
+
+    served = status_snapshot.serve()
+    if served is not None:
+        body, max_age = served
+        headers = {"Content-Type": "application/json", "Cache-Control": f"public, max-age={max_age}"}
+        return {
+            "statusCode": 200,
+            "headers": _cors(event, headers),
+            "body": json.dumps(body, default=str),
+            "isBase64Encoded": False,
+        }
+    status_snapshot.stop_reading()
+    return _computed_status(event, context)
+
+
+def _computed_status(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The status computed here (and published for every container): configuration, schedule,
+    counts. Its failures are logged and counted (``services.availability``), a dependency that
+    fails is a 503."""
     from ringback.adapters import status_factory
     from ringback.observability import logger, metrics
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -311,6 +313,66 @@ def test_health_and_widget_placeholder(api_factory: Callable[..., Api]) -> None:
     assert headers["Cache-Control"] == "public, max-age=300" and script == static.read_text()
     status, _, _ = api("GET", "/widget.js", headers={"if-none-match": headers["ETag"]})
     assert status == 304
+
+
+def test_a_new_container_answers_the_shared_status_answer_and_computes_once_it_is_stale(
+    api_factory: Callable[..., Api],
+    lambda_env: Callable[..., dict[str, str]],
+    load_handler: Callable[[str], ModuleType],
+    lambda_context: Any,
+    moto_stack: aws.ProvisionedStack,
+) -> None:
+    """The container that computes the status publishes it; a new container (every cache
+    cleared) answers it from that one item while it holds, even though the configuration and
+    counts it came from are gone, and computes the answer again once the item is stale."""
+    api = api_factory(status_cache_seconds=600)
+    parameter = os.environ["RINGBACK_CONFIG_PARAMETER"]
+    status, computed, headers = api("GET", "/v1/status")
+    assert status == 200 and computed["open"] and computed["reason"] != "holiday"
+    assert headers["Cache-Control"] == f"public, max-age={computed['cache_seconds']}"
+    dynamo = boto3.client("dynamodb")
+    guard = moto_stack.names["GuardTable"]
+    answer_key = {"pk": {"S": f"CACHE#STATUS_ANSWER#{parameter}"}}
+    item = dynamo.get_item(TableName=guard, Key=answer_key)["Item"]
+    stored = json.loads(item["value"]["S"])
+    assert stored["answer"]["status"] == "online" and stored["serve_until_ms"] > int(time.time() * 1000)
+    # What the full path would read is gone or changed: today is a holiday now, the shared
+    # configuration and counts are deleted.
+    today = datetime.now(PRAGUE).date()
+    boto3.client("ssm").put_parameter(
+        Name=parameter,
+        Value=json.dumps(
+            {
+                **json.loads(boto3.client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"]),
+                "holidays": [today.isoformat(), (today + timedelta(days=1)).isoformat()],
+            }
+        ),
+        Type="String",
+        Overwrite=True,
+    )
+    for key in (f"CACHE#CONFIG#{parameter}", "CACHE#STATUS#1"):
+        dynamo.delete_item(TableName=guard, Key={"pk": {"S": key}})
+
+    def new_container() -> Api:
+        lambda_env("CallbacksFunction", RINGBACK_CONFIG_PARAMETER=parameter)  # clears every cache
+        return Api(load_handler("CallbacksFunction"), lambda_context)
+
+    status, shared, headers = new_container()("GET", "/v1/status")
+    assert status == 200
+    assert {k: v for k, v in shared.items() if k not in ("checked_at", "cache_seconds")} == {
+        k: v for k, v in computed.items() if k not in ("checked_at", "cache_seconds")
+    }
+    assert shared["checked_at"] >= computed["checked_at"] and 1 <= shared["cache_seconds"] <= 600
+    assert headers["Cache-Control"] == f"public, max-age={shared['cache_seconds']}"
+    assert headers.get("Access-Control-Allow-Origin") == ORIGIN
+    # Stale (its configuration expired, say): the next new container computes, from SSM.
+    stored["serve_until_ms"] = int(time.time() * 1000) - 1
+    dynamo.put_item(TableName=guard, Item={**item, "value": {"S": json.dumps(stored)}})
+    status, fallen_back, headers = new_container()("GET", "/v1/status")
+    assert status == 200 and (fallen_back["status"], fallen_back["reason"]) == ("offline", "holiday")
+    assert headers["Cache-Control"] == f"public, max-age={fallen_back['cache_seconds']}"
+    republished = json.loads(dynamo.get_item(TableName=guard, Key=answer_key)["Item"]["value"]["S"])
+    assert republished["answer"]["reason"] == "holiday"
 
 
 def test_page_view_path_is_cacheable(api_factory: Callable[..., Api]) -> None:

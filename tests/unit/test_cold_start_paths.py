@@ -236,6 +236,35 @@ def test_the_status_path_loads_no_boto3_settings_models_httpx_or_idempotency() -
     assert _loaded("callbacks", statements) == ["pydantic"]  # the operator configuration's models
 
 
+def test_a_status_answered_from_the_shared_answer_loads_no_models_schedule_or_powertools() -> None:
+    """The snapshot path (``adapters.status_snapshot``): a whole answer, with its client built."""
+    watched = (
+        *HEAVY,
+        "aws_lambda_powertools",
+        "ringback.observability",
+        "ringback.domain.operator_config",
+        "ringback.domain.schedule",
+        "ringback.services.availability",
+    )
+    statements = (
+        "import json, entry\n"
+        "from datetime import UTC, datetime, timedelta\n"
+        "from ringback.adapters import status_snapshot\n"
+        "from ringback.domain.status_answer import FIELDS, StatusSnapshot\n"
+        "now = datetime.now(UTC)\n"
+        "status_snapshot.shared_cache()\n"
+        "answer = dict.fromkeys(FIELDS, None) | {'status': 'online'}\n"
+        "later = now + timedelta(minutes=5)\n"
+        "status_snapshot.held().snapshot = StatusSnapshot(answer, later, later, 10)\n"
+        "event = {'routeKey': 'GET /v1/status', 'headers': {'origin': 'https://a.example'}}\n"
+        "reply = entry.lambda_handler(event, None)\n"
+        "assert reply['statusCode'] == 200 and json.loads(reply['body'])['status'] == 'online', reply\n"
+        "assert reply['headers']['Cache-Control'] == 'public, max-age=10', reply\n"
+        "assert reply['headers']['Access-Control-Allow-Origin'] == 'https://a.example', reply\n"
+    )
+    assert _loaded("callbacks", statements, watched, allowed_origins="https://a.example") == []
+
+
 def test_the_routing_path_loads_no_pydantic_boto3_or_httpx() -> None:
     statements = (
         "import app\n"

@@ -71,6 +71,13 @@ class SharedOperatorConfig:
         self._key = f"CONFIG#{ssm.name}"
         self._local: tuple[OperatorConfig, datetime] | None = None
 
+    def valid_until(self) -> datetime | None:
+        """When the configuration ``load`` last returned expires (its SSM read + the max age);
+        None before the first load, or with a max age of 0 (every load reads SSM)."""
+        if self._local is None or self._max_age <= timedelta(0):
+            return None
+        return self._local[1] + self._max_age
+
     def load(self) -> OperatorConfig:
         if self._max_age <= timedelta(0):
             return self._ssm.load()

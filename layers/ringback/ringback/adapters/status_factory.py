@@ -4,7 +4,8 @@ The availability status answers every page view of the customer's website, so a 
 that serves only page views must start fast: no form validation, idempotency, phone-number or
 HTTP-client machinery at import, no pydantic-settings (``adapters.lean_settings``), no boto3.
 The Webitel client (httpx) is built only when the shared cache is stale and this container
-won the refresh (``services.availability``).
+won the refresh (``services.availability``). A container whose first request finds a valid
+shared answer (``adapters.status_snapshot``) does not even build these.
 The callbacks function's full wiring (``callbacks_factory``) reuses these instances.
 """
 
@@ -13,20 +14,16 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from ringback.adapters.aws import client
 from ringback.adapters.clock import SystemClock
 from ringback.adapters.lean_settings import get_page_view_settings
 from ringback.adapters.operator_config import SharedOperatorConfig, SsmOperatorConfig
-from ringback.adapters.shared_cache_dynamo import DynamoSharedCache
+from ringback.adapters.status_snapshot import answers, dynamodb, shared_cache
 from ringback.services.availability import AvailabilityService
 
 if TYPE_CHECKING:
     from ringback.ports.webitel import WebitelClient
 
-
-def dynamodb() -> object:
-    # Short timeouts: a visitor waits on every call.
-    return client("dynamodb", connect_timeout=1.0, read_timeout=3.0, max_attempts=3)
+__all__ = ["availability", "config_source", "dynamodb", "infrastructure_errors", "webitel"]
 
 
 @lru_cache(maxsize=1)
@@ -36,7 +33,7 @@ def config_source() -> SharedOperatorConfig:
     settings = get_page_view_settings()
     return SharedOperatorConfig(
         SsmOperatorConfig(settings.config_parameter, max_age_s=settings.operator_config_max_age_s),
-        DynamoSharedCache(settings.guard_table, dynamodb()),
+        shared_cache(),
         SystemClock(),
         max_age_s=settings.operator_config_max_age_s,
     )
@@ -60,11 +57,14 @@ def webitel() -> WebitelClient:
 
 @lru_cache(maxsize=1)
 def availability() -> AvailabilityService:
+    config = config_source()
     return AvailabilityService(
-        config=config_source(),
+        config=config,
         clock=SystemClock(),
         webitel=webitel,
-        cache=DynamoSharedCache(get_page_view_settings().guard_table, dynamodb()),
+        cache=shared_cache(),
+        answers=answers(),
+        config_valid_until=config.valid_until,
     )
 
 

@@ -98,6 +98,35 @@ def current_close(config: OperatorConfig, at: datetime) -> datetime | None:
     return None
 
 
+def next_change(config: OperatorConfig, at: datetime, horizon: datetime) -> datetime | None:
+    """The first moment after ``at`` and before ``horizon`` at which ``is_open`` or
+    ``is_holiday`` differs from its value at ``at`` (None: neither changes before ``horizon``).
+
+    Until then the status answer (open or not, closed or holiday, its next opening) stays what
+    it is at ``at``: how long a computed answer holds (``domain.status_answer``). Windows that
+    meet (08:00-12:00 then 12:00-18:00, or around the clock across midnight) are no change.
+    """
+    if is_open(config, at):  # open: never a holiday; the change is the first close not met
+        cursor = at
+        while (close := current_close(config, cursor)) is not None and close < horizon:
+            if not is_open(config, close):
+                return close
+            cursor = close
+        return None
+    # Closed: the next opening, or an earlier local midnight where closed turns holiday or back.
+    opening = next_opening(config, at)
+    end = horizon if opening is None else min(opening, horizon)
+    holiday = is_holiday(config, at)
+    day = at.astimezone(config.zone).date()
+    for offset in range(1, _MAX_SEARCH_DAYS + 1):
+        midnight = _local(day + timedelta(days=offset), time(0, 0), config.zone).astimezone(UTC)
+        if midnight >= end:
+            break
+        if is_holiday(config, midnight) != holiday:
+            return midnight
+    return opening if opening is not None and opening < horizon else None
+
+
 def slot_starts(config: OperatorConfig, day: date) -> list[datetime]:
     """Every slot start of an operator-local ``day`` (UTC, ascending)."""
     step = timedelta(minutes=config.slot_minutes)

@@ -9,6 +9,12 @@ sees at most one request per ``status_cache_seconds`` whatever the web traffic. 
 cannot answer, the status follows business hours alone and says ``degraded``; when it answers
 without the callback queue (its report lists only queues the token's user may see), ``health``
 says which right is missing.
+
+An answer stays true until its counts expire or business hours open or close
+(``schedule.next_change``): its ``cache_seconds`` (the Cache-Control max-age) never reaches past
+either. Given ``answers``, the service also publishes each answer it computes, with that
+validity, as a snapshot every container may serve as it is (``domain.status_answer``), no
+longer than the configuration it came from is valid (``config_valid_until``).
 """
 
 from __future__ import annotations
@@ -23,11 +29,13 @@ from pydantic import BaseModel, Field
 
 from ringback.domain import schedule
 from ringback.domain.operator_config import OperatorConfig
+from ringback.domain.status_answer import StatusSnapshot, seconds_left
 from ringback.domain.webitel_counts import QueueAgentCounts
 from ringback.observability import logger, metrics
 from ringback.ports.clock import Clock
 from ringback.ports.operator_config import OperatorConfigSource
 from ringback.ports.rate_limits import SharedCache
+from ringback.ports.status_answers import StatusAnswers
 
 if TYPE_CHECKING:  # the Webitel wire models load only where a client is built
     from ringback.ports.webitel import WebitelClient
@@ -59,9 +67,12 @@ class _Counts:
     fetched_at: datetime
     counts: QueueAgentCounts | None  # None: Webitel did not answer
     problem: str | None = None  # why counts is None, for the operator
+    settled: bool = True  # False: made up while another container asks Webitel (never shared)
 
 
 UNREACHABLE = "Webitel did not answer the queue report"
+# How far ahead a closed answer's end is looked for (the schedule searches as far for an opening).
+_CLOSED_HORIZON = timedelta(days=400)
 
 
 class AvailabilityService:
@@ -72,26 +83,84 @@ class AvailabilityService:
         clock: Clock,
         webitel: Callable[[], WebitelClient],
         cache: SharedCache | None,
+        answers: StatusAnswers | None = None,
+        config_valid_until: Callable[[], datetime | None] | None = None,
     ) -> None:
         self._config = config
         self._clock = clock
         self._webitel = webitel
         self._cache = cache
+        self._answers = answers
+        # When the configuration ``config.load()`` last returned stops being valid (None: unknown,
+        # so nothing is published).
+        self._config_valid_until = config_valid_until
+        self._published: StatusSnapshot | None = None
         self._local: dict[str, _Counts] = {}
         self.webitel_requests = 0
 
     def status(self) -> Availability:
         config = self._config.load()
         now = self._clock.now()
+        cap = config.status_cache_seconds
         if not schedule.is_open(config, now):
             reason: Literal["closed", "holiday"] = "holiday" if schedule.is_holiday(config, now) else "closed"
-            return self._answer("offline", config, now, reason=reason, wait=None, degraded=False, open_=False)
+            # Closed (or holiday) until the next opening or the day's change: never kept past it.
+            far = now + _CLOSED_HORIZON
+            until = schedule.next_change(config, now, far) or far
+            closed = self._answer(
+                "offline",
+                config,
+                now,
+                reason=reason,
+                wait=None,
+                degraded=False,
+                open_=False,
+                fresh=seconds_left(until, now, cap),
+            )
+            self._publish(closed, until, cap, now)
+            return closed
         entry = self._counts(config, now)
-        counts = entry.counts
         # The answer is as fresh as the counts behind it: a browser or CDN may keep it for what
-        # is left of their cache lifetime, so no visitor sees counts older than one lifetime.
-        left = config.status_cache_seconds - (now - entry.fetched_at).total_seconds()
-        fresh = max(1, min(config.status_cache_seconds, math.floor(left)))
+        # is left of their cache lifetime, so no visitor sees counts older than one lifetime;
+        # nor past the close, when the answer turns offline.
+        until = entry.fetched_at + timedelta(seconds=cap)
+        change = schedule.next_change(config, now, max(now, until))
+        if change is not None:
+            until = change
+        answer = self._from_counts(entry, config, now, fresh=seconds_left(until, now, cap))
+        if entry.settled:
+            self._publish(answer, until, cap, now)
+        return answer
+
+    def _publish(self, answer: Availability, fresh_until: datetime, cap: int, now: datetime) -> None:
+        """Share the answer with every container, until it or its configuration expires."""
+        if self._answers is None or self._config_valid_until is None:
+            return
+        config_until = self._config_valid_until()
+        if config_until is None:
+            return
+        snapshot = StatusSnapshot(
+            answer=answer.model_dump(mode="json"),
+            fresh_until=fresh_until,
+            serve_until=min(fresh_until, config_until),
+            cap_s=cap,
+        )
+        if not now < snapshot.serve_until:
+            return
+        last = self._published
+        if last is not None and now < last.serve_until and last.same_answer(snapshot):
+            return  # already shared, and still valid
+        try:
+            self._answers.publish(snapshot, now=now)
+        except Exception as error:
+            logger.warning("status answer write failed", extra={"error_type": type(error).__name__})
+            return
+        self._published = snapshot
+
+    def _from_counts(
+        self, entry: _Counts, config: OperatorConfig, now: datetime, *, fresh: int
+    ) -> Availability:
+        counts = entry.counts
         if counts is None:
             return self._answer(
                 "online",
@@ -160,7 +229,7 @@ class AvailabilityService:
             if not self._claim(key, now, config.status_cache_seconds):
                 # Another container is asking Webitel right now: use what we have.
                 fallback = shared or _Counts(now, None)
-                self._local[key] = _Counts(now, fallback.counts, fallback.problem)
+                self._local[key] = _Counts(now, fallback.counts, fallback.problem, settled=False)
                 return self._local[key]
         counts, problem = self._fetch(config.callback_queue_id)
         fresh = _Counts(now, counts, problem)
