@@ -75,6 +75,7 @@ _VALUES = {
         ["", "https://a.example", " https://a.example , https://b.example,"]
     ),
     "RINGBACK_WEBITEL_BASE_URL": st.sampled_from(["https://webitel.example/api"]),
+    "RINGBACK_WEBITEL_TOKEN_SECRET": st.sampled_from(["arn:secret:webitel", ""]),
     "RINGBACK_OPERATOR_CONFIG_MAX_AGE_S": st.one_of(
         st.integers(-3, 4000).map(str),
         st.sampled_from(["", "x", "2.5", " 7 ", "1e3", "1_0", "1__0", "_1", "-0.0", "8.", "\u0667", "+5"]),
@@ -224,6 +225,19 @@ def test_the_form_path_loads_neither_httpx_nor_idempotency_before_a_route_needs_
     loaded = _loaded("callbacks", "import form_api\nform_api.wiring.captcha()\n")
     assert "httpx" not in loaded
     assert "aws_lambda_powertools.utilities.idempotency" not in loaded
+
+
+def test_the_submit_path_loads_no_resolver_boto3_or_pydantic_settings() -> None:
+    """``POST /v1/callbacks`` (``form_submit``): its service, gate and error answers built, but
+    neither the resolver (Powertools' event handler, asyncio), boto3 nor pydantic-settings."""
+    watched = (*HEAVY, "aws_lambda_powertools.event_handler", "asyncio", "form_api")
+    statements = (
+        "import entry, form_submit\n"
+        "form_submit.wiring.callbacks(); form_submit._gate(); form_submit._errors()\n"
+        "from ringback.adapters import secrets\n"
+    )
+    tables = {"callbacks_table": "c", "outbox_table": "o", "guard_table": "g"}
+    assert _loaded("callbacks", statements, watched, **tables) == ["pydantic"]
 
 
 def test_a_submit_container_loads_no_event_receipt_or_uploader_models_before_a_now_push() -> None:
