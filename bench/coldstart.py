@@ -227,8 +227,13 @@ def main() -> int:
         ssm.put_parameter(
             Name="/ringback/bench/config", Value=json.dumps(config), Type="String", Overwrite=True
         )
+        # Without PYTHONDONTWRITEBYTECODE (any non-empty value, "0" too, stops Python writing
+        # .pyc files): each case would compile the layer from source on every run, which a
+        # deployed package never does.
         base_env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("RINGBACK_", "POWERTOOLS_", "AWS_"))
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("RINGBACK_", "POWERTOOLS_", "AWS_")) and k != "PYTHONDONTWRITEBYTECODE"
         }
         base_env.update(
             {

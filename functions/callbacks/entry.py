@@ -2,7 +2,8 @@
 
 The page-view routes answer from a lean path: ``GET /v1/status`` (every page view of the
 customer's website asks it; from the answer the containers share while it holds,
-``adapters.status_snapshot``, else computed) and the widget's static files. Everything else (the form, slots,
+``adapters.status_snapshot``, else computed) and the widget's static files; so does the form
+submit (``form_submit.py``: ``POST /v1/callbacks`` without the resolver). Everything else (slots,
 self-service, erasure, health) is the full resolver in ``form_api.py``, imported on the first
 such request of a container (a name no other function's folder has, so a process that loads
 several functions, as the tests do, always finds this folder's), so a visitor's first page view after a quiet spell does not wait for
@@ -16,6 +17,9 @@ import json
 from typing import Any
 
 STATUS_ROUTE = "GET /v1/status"
+# The form submit answers from ``form_submit.py`` (the resolver's own code, without the
+# resolver), which hands whatever it does not answer itself to the resolver.
+SUBMIT_ROUTE = "POST /v1/callbacks"
 # The widget's routes (``widget.VERSIONED_ROUTE`` is the third): ``widget`` (gzip, hashlib) is
 # imported on the first of them, so a status container never loads it.
 WIDGET_ROUTES = {
@@ -26,10 +30,10 @@ WIDGET_ROUTES = {
 
 
 def _cors(event: dict[str, Any], headers: dict[str, str]) -> dict[str, str]:
-    from ringback.adapters.lean_settings import get_page_view_settings
+    from ringback.adapters.lean_settings import get_lean_settings
 
     origin = (event.get("headers") or {}).get("origin")
-    if origin and origin in get_page_view_settings().allowed_origin_list:
+    if origin and origin in get_lean_settings().allowed_origin_list:
         headers.update({"Access-Control-Allow-Origin": origin, "Vary": "Origin"})
     return headers
 
@@ -102,6 +106,11 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             else None,
             stage_prefix="" if stage == "$default" else f"/{stage}",
         )
+    if route == SUBMIT_ROUTE:
+        import form_submit  # type: ignore[import-not-found,unused-ignore]
+
+        submitted: dict[str, Any] = form_submit.lambda_handler(event, context)
+        return submitted
     import form_api  # type: ignore[import-not-found,unused-ignore]  # the full resolver, on first use
 
     result: dict[str, Any] = form_api.lambda_handler(event, context)

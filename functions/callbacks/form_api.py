@@ -7,23 +7,22 @@ See docs/callbacks.md for the contract.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import date
 from typing import Annotated, Any
 
-import widget  # type: ignore[import-not-found,unused-ignore]  # a sibling module, as Lambda loads it
+import form_submit  # type: ignore[import-not-found,unused-ignore]  # sibling modules, as Lambda loads them
+import widget  # type: ignore[import-not-found,unused-ignore]
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ringback.adapters import callbacks_factory as wiring
+from ringback.adapters.lean_settings import get_lean_settings
 from ringback.api.auth import require_bearer
 from ringback.api.resolver import make_resolver
-from ringback.config import get_settings
 from ringback.domain.callbacks import (
     CALLBACK_ID,
-    DEFAULT_REGION,
     CallbackAccepted,
     CallbackRequest,
     CallbackView,
@@ -32,22 +31,16 @@ from ringback.domain.callbacks import (
     ErasureReport,
     RescheduleRequest,
 )
-from ringback.domain.errors import Conflict, Unavailable
 from ringback.observability import logger, metrics
 from ringback.services.availability import Availability
 from ringback.services.callbacks import Caller
 from ringback.services.slots import SlotsAnswer, list_slots
 
-
-def _body_limit() -> int:
-    return wiring.config_source().load().callbacks.max_body_bytes
-
-
 # The body gate (size from the operator config, content type, strict JSON) runs before any route.
 app = make_resolver(
-    allowed_origins=get_settings().allowed_origin_list,
-    name="Callbacks",
-    max_body_bytes=_body_limit,
+    allowed_origins=get_lean_settings().allowed_origin_list,
+    name=form_submit.NAME,
+    max_body_bytes=form_submit.body_limit,
     unavailable=wiring.INFRASTRUCTURE_ERRORS,
     unavailable_loaded=wiring.infrastructure_errors,
 )
@@ -106,17 +99,9 @@ def _json(status: int, body: Any, cache: str = "no-store") -> Response[str]:
 
 def _caller() -> Caller:
     event = app.current_event
-    headers = event.headers
-    host = headers.get("host") or event.request_context.domain_name or ""
-    local = host.startswith(("127.0.0.1", "localhost"))
-    scheme = headers.get("x-forwarded-proto") or ("http" if local else "https")
-    stage = event.request_context.stage
-    base = f"{scheme}://{host}" + (f"/{stage}" if stage and stage != "$default" else "")
-    return Caller(
-        client_ip=event.request_context.http.source_ip,
-        origin=headers.get("origin"),
-        site_key=headers.get("x-ringback-site-key"),
-        base_url=base if host else "",
+    context = event.request_context
+    return form_submit.caller_of(
+        event.headers, lambda: context.domain_name, context.stage, context.http.source_ip
     )
 
 
@@ -137,26 +122,10 @@ def _caller() -> Caller:
     ),
 )
 def submit(body: Annotated[CallbackRequest, Body()]) -> Response[str]:
+    # The lean path (``form_submit``, entry.py) answers most submits with this same code.
     caller = _caller()
-    key = app.current_event.headers.get("idempotency-key")
-    if not key:
-        return _json(202, wiring.callbacks().submit(body, caller).model_dump(mode="json"))
-    # Powertools Idempotency (and boto3 with it) loads with the first submit that carries a key.
-    from aws_lambda_powertools.utilities.idempotency.exceptions import (
-        IdempotencyAlreadyInProgressError,
-        IdempotencyPersistenceLayerError,
-    )
-
-    run, _ = wiring.idempotency()
-    digest = hashlib.sha256((app.current_event.body or "").encode()).hexdigest()
-    try:
-        answer = run(key={"idempotency_key": key[:200], "body_sha256": digest}, request=body, caller=caller)
-    except IdempotencyAlreadyInProgressError:
-        raise Conflict("the same request is being processed; retry in a moment") from None
-    except IdempotencyPersistenceLayerError as error:
-        logger.warning("idempotency store failed", extra={"error_type": type(error).__name__})
-        raise Unavailable("could not process the request; please retry") from error
-    return _json(202, answer)
+    event = app.current_event
+    return _json(202, form_submit.accept(body, caller, event.headers.get("idempotency-key"), event.body))
 
 
 @app.get(
@@ -293,7 +262,5 @@ def health() -> Response[str]:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    DEFAULT_REGION.set(get_settings().default_region)
-    if (event.get("headers") or {}).get("idempotency-key"):
-        wiring.idempotency()[1].register_lambda_context(context)
+    form_submit.start(event, context)
     return app.resolve(event, context)

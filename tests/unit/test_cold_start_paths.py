@@ -10,19 +10,14 @@ import os
 import subprocess
 import sys
 from dataclasses import fields
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from devstack.template import ROOT
-from ringback.adapters.lean_settings import (
-    IvrSettings,
-    PageViewSettings,
-    read_ivr_settings,
-    read_page_view_settings,
-)
+from ringback.adapters.lean_settings import CHOICES, LeanSettings, read_lean_settings
 from ringback.config import Settings
 
 pytestmark = pytest.mark.unit
@@ -43,30 +38,36 @@ def _both(env: dict[str, str]) -> tuple[Any, Any]:
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         try:
-            lean = read_page_view_settings()
+            lean = read_lean_settings()
             light: Any = (lean, lean.allowed_origin_list)
         except ValueError:
             light = ValueError
         try:
             full = Settings()
-            same = PageViewSettings(**{f.name: getattr(full, f.name) for f in fields(PageViewSettings)})
+            same = LeanSettings(**{f.name: getattr(full, f.name) for f in fields(LeanSettings)})
             heavy: Any = (same, full.allowed_origin_list)
         except ValueError:  # pydantic's ValidationError is a ValueError
             heavy = ValueError
     return light, heavy
 
 
-def test_every_page_view_setting_is_a_setting_of_the_same_type() -> None:
-    for field in fields(PageViewSettings):
+def test_every_lean_setting_is_a_setting_of_the_same_type() -> None:
+    for field in fields(LeanSettings):
         assert field.name in Settings.model_fields, field.name
-        assert Settings.model_fields[field.name].annotation.__name__ == field.type, field.name
+        annotation = Settings.model_fields[field.name].annotation
+        if field.name in CHOICES:  # a Literal of text values: the lean reader checks the values
+            assert field.type == "str" and annotation == Literal[CHOICES[field.name]], field.name
+        else:
+            assert annotation.__name__ == field.type, field.name
 
 
-def test_page_view_defaults_are_the_settings_defaults() -> None:
+def test_lean_defaults_are_the_settings_defaults() -> None:
     light, heavy = _both({})
-    assert light == heavy == (PageViewSettings(), [])
+    assert light == heavy == (LeanSettings(), [])
 
 
+# The variables the lean reader reads (a bad value of another setting fails ``Settings()`` alone,
+# as it does for the routing reader).
 _VALUES = {
     "RINGBACK_GUARD_TABLE": st.sampled_from(["", "t-guard", " spaced "]),
     "RINGBACK_CONFIG_PARAMETER": st.sampled_from(["/ringback/prod/config", ""]),
@@ -74,6 +75,7 @@ _VALUES = {
         ["", "https://a.example", " https://a.example , https://b.example,"]
     ),
     "RINGBACK_WEBITEL_BASE_URL": st.sampled_from(["https://webitel.example/api"]),
+    "RINGBACK_WEBITEL_TOKEN_SECRET": st.sampled_from(["arn:secret:webitel", ""]),
     "RINGBACK_OPERATOR_CONFIG_MAX_AGE_S": st.one_of(
         st.integers(-3, 4000).map(str),
         st.sampled_from(["", "x", "2.5", " 7 ", "1e3", "1_0", "1__0", "_1", "-0.0", "8.", "\u0667", "+5"]),
@@ -82,42 +84,6 @@ _VALUES = {
     "RINGBACK_MAX_EVENT_BODY_BYTES": st.one_of(
         st.integers(0, 2_000_000).map(str), st.sampled_from(["1023", "1024", "4096.0", "big"])
     ),
-}
-
-
-@given(env=st.fixed_dictionaries({}, optional=_VALUES))
-@settings(max_examples=200, deadline=None, derandomize=True)
-def test_page_view_settings_read_the_environment_as_the_settings_do(env: dict[str, str]) -> None:
-    light, heavy = _both(env)
-    assert light == heavy
-
-
-def _both_ivr(env: dict[str, str]) -> tuple[Any, Any]:
-    """(the lean IVR settings, the same fields of pydantic's ``Settings``), or ValueError."""
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        _clean(monkeypatch)
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        try:
-            light: Any = read_ivr_settings()
-        except ValueError:
-            light = ValueError
-        try:
-            full = Settings()
-            heavy: Any = IvrSettings(**{f.name: getattr(full, f.name) for f in fields(IvrSettings)})
-        except ValueError:
-            heavy = ValueError
-    return light, heavy
-
-
-def test_every_ivr_setting_is_a_setting_of_the_same_type_and_default() -> None:
-    for field in fields(IvrSettings):
-        assert field.name in Settings.model_fields, field.name
-        assert Settings.model_fields[field.name].annotation.__name__ == field.type, field.name
-    assert _both_ivr({}) == (IvrSettings(), IvrSettings())
-
-
-_IVR_VALUES = {
     "RINGBACK_DEFAULT_REGION": st.sampled_from(["SK", "CZ", "cz", "CZE", "", "C1", "SK\n", " SK"]),
     "RINGBACK_CALLBACKS_TABLE": st.sampled_from(["t-callbacks", ""]),
     "RINGBACK_OUTBOX_TABLE": st.sampled_from(["t-outbox", " x "]),
@@ -129,20 +95,28 @@ _IVR_VALUES = {
     "RINGBACK_ROUTING_TOKENS_STALE_MAX_S": st.one_of(
         st.integers(-5, 10_000).map(str), st.sampled_from(["", "1_000", "3.5"])
     ),
-    # Only the variables it reads: a bad value of another setting fails ``Settings()`` alone
-    # (as it does for the page-view and routing readers).
-    **{
-        k: v
-        for k, v in _VALUES.items()
-        if k.removeprefix("RINGBACK_").lower() in IvrSettings.__dataclass_fields__
-    },
+    "RINGBACK_IDEMPOTENCY_TABLE": st.sampled_from(["t-idempotency", ""]),
+    "RINGBACK_SIGNING_KEY_SECRET": st.sampled_from(["arn:secret:signing", ""]),
+    "RINGBACK_AGENT_DESKTOP_TOKENS_SECRET": st.sampled_from(["arn:secret:agents"]),
+    "RINGBACK_CAPTCHA_BACKEND": st.sampled_from(
+        ["sandbox", "turnstile", "Turnstile", " sandbox", "", "none", "turnstile\n"]
+    ),
+    "RINGBACK_CAPTCHA_SECRET": st.sampled_from(["arn:secret:captcha", ""]),
+    "RINGBACK_CAPTCHA_VERIFY_URL": st.sampled_from(["http://127.0.0.1:9/verify"]),
+    "RINGBACK_IDEMPOTENCY_TTL_S": st.one_of(
+        st.integers(0, 700_000).map(str), st.sampled_from(["59", "60", "604800", "604801", "3600.0", "1h"])
+    ),
 }
 
 
-@given(env=st.fixed_dictionaries({}, optional=_IVR_VALUES))
-@settings(max_examples=300, deadline=None, derandomize=True)
-def test_ivr_settings_read_the_environment_as_the_settings_do(env: dict[str, str]) -> None:
-    light, heavy = _both_ivr(env)
+def test_the_lean_values_cover_every_lean_field() -> None:
+    assert {f"RINGBACK_{f.name.upper()}" for f in fields(LeanSettings)} == set(_VALUES)
+
+
+@given(env=st.fixed_dictionaries({}, optional=_VALUES))
+@settings(max_examples=400, deadline=None, derandomize=True)
+def test_lean_settings_read_the_environment_as_the_settings_do(env: dict[str, str]) -> None:
+    light, heavy = _both(env)
     assert light == heavy
 
 
@@ -280,6 +254,19 @@ def test_the_form_path_loads_neither_httpx_nor_idempotency_before_a_route_needs_
     loaded = _loaded("callbacks", "import form_api\nform_api.wiring.captcha()\n")
     assert "httpx" not in loaded
     assert "aws_lambda_powertools.utilities.idempotency" not in loaded
+
+
+def test_the_submit_path_loads_no_resolver_boto3_or_pydantic_settings() -> None:
+    """``POST /v1/callbacks`` (``form_submit``): its service, gate and error answers built, but
+    neither the resolver (Powertools' event handler, asyncio), boto3 nor pydantic-settings."""
+    watched = (*HEAVY, "aws_lambda_powertools.event_handler", "asyncio", "form_api")
+    statements = (
+        "import entry, form_submit\n"
+        "form_submit.wiring.callbacks(); form_submit._gate(); form_submit._errors()\n"
+        "from ringback.adapters import secrets\n"
+    )
+    tables = {"callbacks_table": "c", "outbox_table": "o", "guard_table": "g"}
+    assert _loaded("callbacks", statements, watched, **tables) == ["pydantic"]
 
 
 def test_a_submit_container_loads_no_event_receipt_or_uploader_models_before_a_now_push() -> None:

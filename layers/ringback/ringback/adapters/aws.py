@@ -7,8 +7,8 @@ Clients come from one botocore session, not from ``boto3.client``: ``import boto
 s3transfer and the resource layer (about 25 ms of every cold start, ``bench/coldstart.py``)
 for nothing a low-level client uses, and ``boto3.client`` is this same botocore client. S3
 clients still come from boto3 (its session adds the managed-transfer methods to them).
-Powertools Parameters imports boto3 too, so it is loaded only where a secret or the SSM
-parameter is read, not here.
+Powertools Parameters imports boto3 too, so it is loaded only where the SSM parameter is read
+(secrets are read on this session's client, ``adapters.secrets``), not here.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 # Failures of the AWS services below a handler: the caller should retry (503), never see a 500.
 # Timeouts, refused connections and throttling are BotoCoreError/ClientError; Powertools
-# Parameters (secrets, operator config) wraps its fetch failures in GetParameterError
+# Parameters (the operator config's SSM read) wraps its fetch failures in GetParameterError
 # (``AWS_ERRORS`` imports it on first use, see ``__getattr__``).
 BOTOCORE_ERRORS: tuple[type[Exception], ...] = (ClientError, BotoCoreError)
 

@@ -14,6 +14,7 @@ from ringback.adapters.aws import BOTOCORE_ERRORS
 from ringback.adapters.callbacks_dynamo import CallbacksTable
 from ringback.adapters.captcha_http import SandboxCaptcha, TurnstileCaptcha
 from ringback.adapters.clock import SystemClock
+from ringback.adapters.lean_settings import get_lean_settings
 from ringback.adapters.secrets import SecretTokens, secret_value
 from ringback.adapters.status_factory import (
     availability,
@@ -22,7 +23,6 @@ from ringback.adapters.status_factory import (
     infrastructure_errors,
     webitel,
 )
-from ringback.config import get_settings
 from ringback.domain.callbacks import CallbackRequest
 from ringback.domain.selfservice import KeyRing
 from ringback.ports.auth import TokenSource
@@ -46,7 +46,7 @@ def clock() -> SystemClock:
 
 @lru_cache(maxsize=1)
 def repository() -> CallbacksTable:
-    settings = get_settings()
+    settings = get_lean_settings()
     return CallbacksTable(settings.callbacks_table, settings.guard_table, dynamodb())
 
 
@@ -54,11 +54,11 @@ def repository() -> CallbacksTable:
 def outbox() -> DialerOutbox:
     from ringback.adapters.outbox_dynamo import DynamoDialerOutbox
 
-    return DynamoDialerOutbox(get_settings().outbox_table, dynamodb=dynamodb())
+    return DynamoDialerOutbox(get_lean_settings().outbox_table, dynamodb=dynamodb())
 
 
 def keys() -> KeyRing:
-    settings = get_settings()
+    settings = get_lean_settings()
     current = secret_value(settings.signing_key_secret, "current", max_age_s=settings.secrets_max_age_s)
     accepted = SecretTokens(settings.signing_key_secret, max_age_s=settings.secrets_max_age_s).tokens()
     return KeyRing(current=current, accepted=accepted)
@@ -66,7 +66,7 @@ def keys() -> KeyRing:
 
 @lru_cache(maxsize=1)
 def captcha() -> CaptchaVerifier:
-    settings = get_settings()
+    settings = get_lean_settings()
     if settings.captcha_backend == "turnstile":
         return TurnstileCaptcha(
             secret_value(settings.captcha_secret, "secret"), url=settings.captcha_verify_url
@@ -76,7 +76,7 @@ def captcha() -> CaptchaVerifier:
 
 @lru_cache(maxsize=1)
 def agent_tokens() -> TokenSource:
-    settings = get_settings()
+    settings = get_lean_settings()
     return SecretTokens(settings.agent_desktop_tokens_secret, max_age_s=settings.secrets_max_age_s)
 
 
@@ -90,7 +90,8 @@ def _bound_deliver_now() -> Callable[..., Any]:
     # The same status path as the scheduled upload: a member Webitel rejects fails its request
     # and releases the number's lock, so routing stops answering "pending callback".
     return partial(
-        deliver_now, callback_status=DynamoCallbackStatus(get_settings().callbacks_table, client=dynamodb())
+        deliver_now,
+        callback_status=DynamoCallbackStatus(get_lean_settings().callbacks_table, client=dynamodb()),
     )
 
 
@@ -105,7 +106,7 @@ def _deliver_now() -> object:
 
 @lru_cache(maxsize=1)
 def callbacks() -> CallbackService:
-    settings = get_settings()
+    settings = get_lean_settings()
     return CallbackService(
         repo=repository(),
         outbox=outbox(),
@@ -125,7 +126,7 @@ def callbacks() -> CallbackService:
 def erasures() -> ErasureTombstones:
     from ringback.adapters.erasure_dynamo import DynamoErasureTombstones
 
-    return DynamoErasureTombstones(get_settings().outbox_table, dynamodb=dynamodb())
+    return DynamoErasureTombstones(get_lean_settings().outbox_table, dynamodb=dynamodb())
 
 
 @lru_cache(maxsize=1)
@@ -139,7 +140,7 @@ def idempotency() -> tuple[Callable[..., dict[str, Any]], IdempotencyConfig]:
         idempotent_function,
     )
 
-    settings = get_settings()
+    settings = get_lean_settings()
     persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=dynamodb())  # type: ignore[arg-type]
     config = IdempotencyConfig(expires_after_seconds=settings.idempotency_ttl_s)
 

@@ -13,7 +13,7 @@ from typing import Any
 from ringback.adapters.aws import client
 from ringback.adapters.callback_pointer import lock_key
 from ringback.adapters.clock import SystemClock
-from ringback.adapters.lean_settings import get_ivr_settings
+from ringback.adapters.lean_settings import get_lean_settings
 from ringback.adapters.operator_config import SharedOperatorConfig, SsmOperatorConfig
 from ringback.adapters.routing_dynamo import routing_client
 from ringback.adapters.routing_tokens import SecretsManagerTokens
@@ -30,18 +30,18 @@ from ringback.services.routing import TokenGate
 @lru_cache(maxsize=1)
 def dynamodb() -> Any:
     # Timeouts of the budget, one retry: the request's deadline answers anyway.
-    budget_s = get_ivr_settings().ivr_budget_ms / 1000
+    budget_s = get_lean_settings().ivr_budget_ms / 1000
     return client("dynamodb", connect_timeout=budget_s, read_timeout=budget_s, max_attempts=2)
 
 
 @lru_cache(maxsize=1)
 def shared_cache() -> DynamoSharedCache:
-    return DynamoSharedCache(get_ivr_settings().guard_table, dynamodb())
+    return DynamoSharedCache(get_lean_settings().guard_table, dynamodb())
 
 
 @lru_cache(maxsize=1)
 def config_source() -> SharedOperatorConfig:
-    settings = get_ivr_settings()
+    settings = get_lean_settings()
     return SharedOperatorConfig(
         SsmOperatorConfig(settings.config_parameter, max_age_s=settings.operator_config_max_age_s),
         shared_cache(),
@@ -57,7 +57,7 @@ def webitel() -> WebitelClient:
     from ringback.adapters.secrets import secret_value
     from ringback.adapters.webitel_http import HttpWebitelClient
 
-    settings = get_ivr_settings()
+    settings = get_lean_settings()
 
     def token() -> str:
         return secret_value(settings.webitel_token_secret, "token", max_age_s=settings.secrets_max_age_s)
@@ -83,7 +83,7 @@ def _bound_deliver_now() -> Any:
 
     return partial(
         deliver_now,
-        callback_status=DynamoCallbackStatus(get_ivr_settings().callbacks_table, client=dynamodb()),
+        callback_status=DynamoCallbackStatus(get_lean_settings().callbacks_table, client=dynamodb()),
     )
 
 
@@ -127,7 +127,7 @@ def open_request_id(e164: str) -> str | None:
     """The number's open request from its pointer (as the routing lookup reads it)."""
     import time
 
-    item = dynamodb().get_item(TableName=get_ivr_settings().callbacks_table, Key=lock_key(e164)).get("Item")
+    item = dynamodb().get_item(TableName=get_lean_settings().callbacks_table, Key=lock_key(e164)).get("Item")
     if not item:
         return None
     callback_id = item.get("callback_id", {}).get("S")
@@ -145,7 +145,7 @@ def service() -> IvrCallbacks:
     from ringback.adapters.callbacks_dynamo import CallbacksTable
     from ringback.adapters.outbox_dynamo import DynamoDialerOutbox
 
-    settings = get_ivr_settings()
+    settings = get_lean_settings()
     core = CallbackCore(
         repo=CallbacksTable(settings.callbacks_table, settings.guard_table, dynamodb()),
         outbox=DynamoDialerOutbox(settings.outbox_table, dynamodb=dynamodb()),
@@ -163,7 +163,7 @@ def service() -> IvrCallbacks:
 
 @lru_cache(maxsize=1)
 def gate() -> TokenGate:
-    settings = get_ivr_settings()
+    settings = get_lean_settings()
     source = SecretsManagerTokens(
         settings.ivr_tokens_secret, routing_client("secretsmanager", settings.ivr_budget_ms)
     )

@@ -1,10 +1,9 @@
 """The routing bearer tokens, read from Secrets Manager on the routing function's own client.
 
-``adapters.secrets.SecretTokens`` reads the same secret through Powertools Parameters, which
-imports boto3 and builds a second session and client: about 100 ms of cold start the routing
-lookup cannot spare (its caller is on the line, measured by bench/routing.py). This source uses a
-botocore client with timeouts fitted to the routing budget and the same parser
-(``domain.tokens.tokens_from_secret``).
+``adapters.secrets.SecretTokens`` caches a secret for ``secrets_max_age_s`` and serves nothing
+when a read fails; the routing lookup needs a stale-if-error rule and timeouts fitted to its
+budget (its caller is on the line, measured by bench/routing.py). This source uses a botocore
+client with those timeouts and the same parser (``domain.tokens.tokens_from_secret``).
 Caching, and what happens when the secret cannot be read, is ``services.routing.TokenGate``'s.
 """
 

@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from ringback.adapters.clock import SystemClock
-from ringback.adapters.lean_settings import get_page_view_settings
+from ringback.adapters.lean_settings import get_lean_settings
 from ringback.adapters.operator_config import SharedOperatorConfig, SsmOperatorConfig
 from ringback.adapters.status_snapshot import answers, dynamodb, shared_cache
 from ringback.services.availability import AvailabilityService
@@ -30,7 +30,7 @@ __all__ = ["availability", "config_source", "dynamodb", "infrastructure_errors",
 def config_source() -> SharedOperatorConfig:
     """The operator configuration through the containers' shared snapshot: a cold container
     reads one GuardTable item instead of creating an SSM client."""
-    settings = get_page_view_settings()
+    settings = get_lean_settings()
     return SharedOperatorConfig(
         SsmOperatorConfig(settings.config_parameter, max_age_s=settings.operator_config_max_age_s),
         shared_cache(),
@@ -46,7 +46,7 @@ def webitel() -> WebitelClient:
     from ringback.adapters.secrets import secret_value
     from ringback.adapters.webitel_http import HttpWebitelClient
 
-    settings = get_page_view_settings()
+    settings = get_lean_settings()
 
     def token() -> str:  # cached by Powertools for secrets_max_age_s, re-read after that
         return secret_value(settings.webitel_token_secret, "token", max_age_s=settings.secrets_max_age_s)

@@ -21,7 +21,7 @@ from typing import Any
 
 from ringback.adapters.aws import client
 from ringback.adapters.clock import SystemClock
-from ringback.adapters.lean_settings import get_page_view_settings
+from ringback.adapters.lean_settings import get_lean_settings
 from ringback.adapters.shared_cache_dynamo import DynamoSharedCache
 from ringback.domain.status_answer import StatusSnapshot
 from ringback.ports.rate_limits import SharedCache
@@ -42,7 +42,7 @@ def dynamodb() -> object:
 
 @lru_cache(maxsize=1)
 def shared_cache() -> DynamoSharedCache:
-    return DynamoSharedCache(get_page_view_settings().guard_table, dynamodb())
+    return DynamoSharedCache(get_lean_settings().guard_table, dynamodb())
 
 
 class Held:
@@ -74,7 +74,7 @@ class SharedStatusAnswers:
 
 @lru_cache(maxsize=1)
 def answers() -> SharedStatusAnswers:
-    return SharedStatusAnswers(shared_cache(), answer_key(get_page_view_settings().config_parameter), held())
+    return SharedStatusAnswers(shared_cache(), answer_key(get_lean_settings().config_parameter), held())
 
 
 def serve(now: datetime | None = None) -> tuple[dict[str, Any], int] | None:
@@ -89,7 +89,7 @@ def serve(now: datetime | None = None) -> tuple[dict[str, Any], int] | None:
     if not copy.read_shared:
         return None
     try:
-        cached = shared_cache().read(answer_key(get_page_view_settings().config_parameter))
+        cached = shared_cache().read(answer_key(get_lean_settings().config_parameter))
     except Exception as error:
         # The full path answers (and meets the same failure, with its 503 or degraded answer);
         # this container stops reading the snapshot, so an outage costs it one extra call.

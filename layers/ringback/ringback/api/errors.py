@@ -6,7 +6,6 @@ Field names are the client's (``phone``, ``scheduled_at``), never pydantic's int
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -15,15 +14,27 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.metrics import MetricUnit
 
-from ringback.domain.errors import DomainError, FieldProblem, RateLimited, Unavailable
-from ringback.observability import logger, metrics
+from ringback.api.answers import (
+    JSON_HEADERS,
+    RETRY_AFTER_S,
+    Answer,
+    error_answers,
+    handled_error,
+    json_error,
+)
+from ringback.domain.errors import FieldProblem
 
-# Seconds a caller is asked to wait after a 503 (a dependency failed; nothing was accepted).
-RETRY_AFTER_S = 5
+__all__ = ["JSON_HEADERS", "RETRY_AFTER_S", "error_response", "handled_error", "register_error_handlers"]
 
-JSON_HEADERS = {"Cache-Control": "no-store"}
+
+def response_of(answer: Answer) -> Response[str]:
+    return Response(
+        status_code=answer.status,
+        content_type=content_types.APPLICATION_JSON,
+        body=answer.body,
+        headers=answer.headers,
+    )
 
 
 def error_response(
@@ -34,16 +45,14 @@ def error_response(
     fields: Iterable[FieldProblem] = (),
     headers: Mapping[str, str] | None = None,
 ) -> Response[str]:
-    body: dict[str, Any] = {"error": code, "message": message}
-    field_list = [{"field": f.field, "message": f.message} for f in fields]
-    if field_list:
-        body["fields"] = field_list
-    return Response(
-        status_code=status,
-        content_type=content_types.APPLICATION_JSON,
-        body=json.dumps(body),
-        headers={**JSON_HEADERS, **(headers or {})},
-    )
+    return response_of(json_error(status, code, message, fields=fields, headers=headers))
+
+
+def _responding(answer: Callable[[Exception], Answer]) -> Callable[[Exception], Response[str]]:
+    def handle(error: Exception) -> Response[str]:
+        return response_of(answer(error))
+
+    return handle
 
 
 def _field_name(loc: Sequence[Any]) -> str:
@@ -63,15 +72,6 @@ def validation_problems(errors: Sequence[Mapping[str, Any]]) -> list[FieldProble
     return [FieldProblem(_field_name(e.get("loc", ())), _readable(e)) for e in errors]
 
 
-def handled_error(name: str) -> None:
-    """Count a 5xx the handler answered itself (Lambda's ``Errors`` never sees it): the
-    ``<name>HandledErrors`` metric, alarmed per function in template.yaml."""
-    try:
-        metrics.add_metric(name=f"{name}HandledErrors", unit=MetricUnit.Count, value=1)
-    except Exception as error:  # a metrics problem must not change the answer
-        logger.warning("handled-error metric not recorded", extra={"error_type": type(error).__name__})
-
-
 def register_error_handlers(
     app: APIGatewayHttpResolver,
     *,
@@ -86,20 +86,11 @@ def register_error_handlers(
     when an otherwise unhandled error is met: the classes of libraries a cold start has not
     imported (httpx, Powertools Parameters), which no error can come from before they are.
     """
-    metric_name = name or "Api"
-
-    def _dependency(error: Exception) -> Response[str]:
-        logger.warning("dependency failed", extra={"error_type": type(error).__name__})
-        handled_error(metric_name)
-        return error_response(
-            503,
-            "unavailable",
-            "a dependency is unavailable; please retry",
-            headers={"Retry-After": str(RETRY_AFTER_S)},
-        )
-
-    if unavailable:
-        app.exception_handler(list(unavailable))(_dependency)
+    # The answers that need no Powertools (``api.answers``, shared with the lean form submit).
+    for kind, answer in error_answers(
+        name=name, unavailable=unavailable, unavailable_loaded=unavailable_loaded
+    ).items():
+        app.exception_handler(kind)(_responding(answer))
 
     @app.exception_handler(RequestValidationError)
     def _invalid(error: RequestValidationError) -> Response[str]:
@@ -114,27 +105,6 @@ def register_error_handlers(
     def _unsupported(_: RequestUnsupportedContentType) -> Response[str]:
         return error_response(415, "unsupported_media_type", "send the body as application/json")
 
-    @app.exception_handler(UnicodeDecodeError)
-    def _not_utf8(_: UnicodeDecodeError) -> Response[str]:
-        return error_response(400, "malformed_body", "the request body is not UTF-8 text")
-
-    @app.exception_handler(DomainError)
-    def _domain(error: DomainError) -> Response[str]:
-        headers = {"Retry-After": str(error.retry_after_s)} if isinstance(error, RateLimited) else None
-        if isinstance(error, Unavailable):
-            headers = {"Retry-After": str(RETRY_AFTER_S)}
-        if error.status >= 500:
-            handled_error(metric_name)
-        return error_response(error.status, error.code, error.message, fields=error.fields, headers=headers)
-
     @app.not_found
     def _no_route(_: Exception) -> Response[str]:
         return error_response(404, "not_found", "no such route")
-
-    @app.exception_handler(Exception)
-    def _unexpected(error: Exception) -> Response[str]:
-        if unavailable_loaded is not None and isinstance(error, unavailable_loaded()):
-            return _dependency(error)
-        logger.exception("unhandled error", extra={"error_type": type(error).__name__})
-        handled_error(metric_name)
-        return error_response(500, "internal_error", "something went wrong on our side")

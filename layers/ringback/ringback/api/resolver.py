@@ -7,6 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, content_types
 
+from ringback.api.answers import CORS_ALLOW_HEADERS, CORS_MAX_AGE_S
 from ringback.api.errors import error_response, register_error_handlers
 from ringback.api.gate import DEFAULT_MAX_BODY_BYTES, BodyGate
 
@@ -69,8 +70,8 @@ def make_resolver(
         cors = CORSConfig(
             allow_origin=allowed_origins[0],
             extra_origins=allowed_origins[1:],
-            allow_headers=["Content-Type", "Idempotency-Key", "Authorization", "X-Ringback-Site-Key"],
-            max_age=600,
+            allow_headers=CORS_ALLOW_HEADERS,
+            max_age=CORS_MAX_AGE_S,
         )
     gate = BodyGate(max_bytes=max_body_bytes or _default_limit, lenient=lenient_body)
     app = GatedResolver(gate=gate, cors=cors, enable_validation=validation)
@@ -81,9 +82,9 @@ def make_resolver(
 def _default_limit() -> int:
     # Not ``config.get_settings()``: pydantic-settings would cost every function's cold start
     # (the routing lookup's included) its import on the first request with a body.
-    from ringback.adapters.lean_settings import get_page_view_settings
+    from ringback.adapters.lean_settings import get_lean_settings
 
     try:
-        return get_page_view_settings().max_event_body_bytes
+        return get_lean_settings().max_event_body_bytes
     except Exception:
         return DEFAULT_MAX_BODY_BYTES
