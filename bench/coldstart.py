@@ -140,6 +140,14 @@ def cases(
             {"UNIQUE_PHONE": "1"},
         ),
         (
+            # As the widget sends it: one Idempotency-Key per submission (Powertools Idempotency).
+            "submit_widget",
+            "CallbacksFunction",
+            http("POST", "/v1/callbacks", body=submit),
+            ok(202),
+            {"UNIQUE_PHONE": "1", "IDEMPOTENCY_KEY": "1"},
+        ),
+        (
             "ivr_accept",
             "IvrCallbacksFunction",
             http(
@@ -278,6 +286,8 @@ def main() -> int:
                 event["requestContext"]["http"]["sourceIp"] = (
                     f"10.9.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"
                 )
+            if extra.get("IDEMPOTENCY_KEY"):
+                event["headers"]["idempotency-key"] = str(uuid.uuid4())
             if extra.get("UNIQUE_CALLER"):
                 body = json.loads(event["body"])
                 body["cid"] = f"+420602{uuid.uuid4().int % 10**6:06d}"
