@@ -9,7 +9,11 @@ status changes), 20 upload receipts with rejected members. The endpoint reads on
 today's and the open requests, not on what is stored.
 
 Figures (one JSON line at the end):
-* ``p50_ms`` / ``p99_ms`` of the data endpoint through the handler (target p99 < 100 ms);
+* ``p50_ms`` / ``p99_ms`` of the data endpoint through the handler, the page's poll (target
+  p99 < 100 ms, met only if ``full_p99_ms`` is under it too);
+* ``full_p50_ms`` / ``full_p99_ms``: the same call without a tag, an answer with the agents'
+  timeline (what a poll gets when a minute turns or an agent's status changes: at the page's
+  5-s cadence, one poll in 12 or more), interleaved with the others;
 * ``ratio_p50``: its median against one bare GetItem of a board shard in the same run;
 * ``requests_per_data_call``: the AWS requests one data call makes (by operation);
 * ``timeline_sent``: how many of the reads carried the agents' timeline.
@@ -247,8 +251,8 @@ def main() -> None:
             shown: dict[str, Any] = {"tag": None, "sent": 0}
             accept = {"accept-encoding": "gzip, deflate, br"} if args.gzip else {}
 
-            def read() -> float:
-                tag = shown["tag"]
+            def read(keep: bool = True) -> float:
+                tag = shown["tag"] if keep else None
                 event = http_event(
                     "GET", "/v1/console/data", query={"timeline": tag} if tag else None, headers=accept
                 )
@@ -266,7 +270,7 @@ def main() -> None:
                 if answer.get("isBase64Encoded"):
                     body = gzip.decompress(base64.b64decode(body))
                 view = json.loads(body)
-                if view["agent_timeline"] is not None:  # the page draws it and keeps its tag
+                if keep and view["agent_timeline"] is not None:  # the page draws it and keeps its tag
                     shown["tag"] = view["agent_timeline_tag"]
                     shown["sent"] += 1
                 return elapsed
@@ -304,6 +308,7 @@ def main() -> None:
             per_call = dict(sorted(calls.items()))
             latencies: list[float] = []
             shown["sent"] = 0
+            full: list[float] = []
             baseline: list[float] = []
             profiler = None
             if args.profile:
@@ -311,8 +316,9 @@ def main() -> None:
 
                 profiler = cProfile.Profile()
                 profiler.enable()
-            for _ in range(reads):  # interleaved: load affects both alike
+            for _ in range(reads):  # interleaved: load affects them alike
                 latencies.append(read())
+                full.append(read(keep=False))
                 baseline.append(bare())
             if profiler is not None:
                 import pstats
@@ -325,13 +331,14 @@ def main() -> None:
                 {**http_event("GET", "/v1/console/data"), "cookies": [cookie]}, context
             )
             body = json.loads(check["body"]) if not check.get("isBase64Encoded") else {}
-    stats, base = summary(latencies), summary(baseline)
+    stats, whole, base = summary(latencies), summary(full), summary(baseline)
     table(
         f"console data endpoint ({seeded['requests']} requests, {seeded['events']} events stored; "
         f"{seeded['today']} today, {seeded['open']} open; {reads} reads)",
         ["path", "p50 ms", "p99 ms"],
         [
-            ["GET /v1/console/data", stats["p50"], stats["p99"]],
+            ["GET /v1/console/data (the page's poll)", stats["p50"], stats["p99"]],
+            ["the same with the agents' timeline", whole["p50"], whole["p99"]],
             ["one bare GetItem of a board shard", base["p50"], base["p99"]],
         ],
     )
@@ -348,9 +355,11 @@ def main() -> None:
             "requests_by_operation": per_call,
             "p50_ms": stats["p50"],
             "p99_ms": stats["p99"],
+            "full_p50_ms": whole["p50"],
+            "full_p99_ms": whole["p99"],
             "bare_query_p50_ms": base["p50"],
             "ratio_p50": stats["p50"] / base["p50"],
-            "target_p99_met": stats["p99"] < 100,
+            "target_p99_met": max(stats["p99"], whole["p99"]) < 100,
         }
     )
 
