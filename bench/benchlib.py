@@ -240,6 +240,107 @@ def load_function(directory: str, module_name: str, file_name: str = "app.py") -
     return module
 
 
+def numbers(prefix: str) -> Callable[[], str]:
+    """Distinct valid numbers ``<prefix><1..8><6 digits>`` (e.g. ``+42060`` or ``+42073``,
+    Czech mobiles), one per call."""
+    counter = iter(range(10**8))
+
+    def number() -> str:
+        n = next(counter)
+        return f"{prefix}{1 + n // 1_000_000 % 8}{n % 1_000_000:06d}"
+
+    return number
+
+
+def config_parameter(stack: aws.ProvisionedStack, name: str, config: Mapping[str, Any]) -> str:
+    """The operator config ``config`` stored as the SSM parameter ``name`` (returned)."""
+    from devstack import aws
+
+    ssm = aws.aws_client("ssm", stack.endpoint)
+    ssm.put_parameter(Name=name, Value=json.dumps(config), Type="String", Overwrite=True)
+    return name
+
+
+def function_env(
+    stack: aws.ProvisionedStack, tpl: template.StackTemplate, function: str, config_name: str, **extra: str
+) -> dict[str, str]:
+    """``function``'s environment as the template gives it, reading the operator config
+    ``config_name``, with metrics off and ``extra`` on top (log level ``WARNING`` unless given)."""
+    env = stack.function_environment(tpl, function)
+    env.update(
+        {
+            "RINGBACK_CONFIG_PARAMETER": config_name,
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            **extra,
+        }
+    )
+    return env
+
+
+class RoundTrips:
+    """The DynamoDB requests of one boto3 client while counting: how many, and in how many
+    round trips (a round trip starts when a request leaves with none in flight). ``start``
+    before the measured call, ``stop`` after it; ``requests``/``rounds`` hold one figure per
+    counted call."""
+
+    def __init__(self, client: Any) -> None:
+        self.requests: list[int] = []
+        self.rounds: list[int] = []
+        self._now = {"requests": 0, "rounds": 0, "in_flight": 0}
+        self._on = False
+        self._lock = threading.Lock()
+        events = client.meta.events
+        events.register("before-call.dynamodb", self._before)
+        events.register("after-call.dynamodb", self._after)
+        events.register("after-call-error.dynamodb", self._after)
+
+    def _before(self, **_: Any) -> None:
+        with self._lock:
+            if self._on:
+                self._now["rounds"] += self._now["in_flight"] == 0
+                self._now["requests"] += 1
+                self._now["in_flight"] += 1
+
+    def _after(self, **_: Any) -> None:
+        with self._lock:
+            if self._on:
+                self._now["in_flight"] -= 1
+
+    def start(self) -> None:
+        with self._lock:
+            self._now.update(requests=0, rounds=0, in_flight=0)
+            self._on = True
+
+    def stop(self) -> None:
+        with self._lock:
+            self._on = False
+            self.requests.append(self._now["requests"])
+            self.rounds.append(self._now["rounds"])
+
+    def clear(self) -> None:
+        self.requests.clear()
+        self.rounds.clear()
+
+
+def bare_request_put(client: Any, table: str, e164: str, payload: Mapping[str, Any]) -> float:
+    """Seconds of one bare ``put_item`` of a request-sized item (a benchmark's baseline)."""
+    import uuid
+
+    callback_id = uuid.uuid4().hex
+    item = {
+        "pk": {"S": f"CB#{callback_id}"},
+        "sk": {"S": "REQUEST"},
+        "gsi1pk": {"S": f"PHONE#{e164}"},
+        "gsi1sk": {"S": f"2026-11-18T10:00:00+00:00#{callback_id}"},
+        "status": {"S": "received"},
+        "payload": {"S": json.dumps(payload)},
+    }
+    started = time.perf_counter()
+    client.put_item(TableName=table, Item=item)
+    return time.perf_counter() - started
+
+
 # ---------------------------------------------------------------------------- the local gateway
 
 

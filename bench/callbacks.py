@@ -36,7 +36,6 @@ import json
 import random
 import statistics
 import sys
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -48,14 +47,19 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "layers" / "ringback"), str(ROOT)]
 
 from bench.benchlib import (  # noqa: E402
+    RoundTrips,
     arguments,
+    bare_request_put,
+    config_parameter,
     environment,
     finish,
+    function_env,
     gateway_load,
     interleaved,
     latency_ms,
     load_function,
     moto_stack,
+    numbers,
     table,
     targets_met,
     verdict,
@@ -82,14 +86,7 @@ CONFIG = {
     },
 }
 
-
-_counter = iter(range(10**8))
-
-
-def phone() -> str:
-    """Distinct valid Czech mobiles (+420 60x xxx xxx)."""
-    n = next(_counter)
-    return f"+42060{1 + n // 1_000_000 % 8}{n % 1_000_000:06d}"
+phone = numbers("+42060")  # distinct valid Czech mobiles (+420 60x xxx xxx)
 
 
 def body() -> dict[str, Any]:
@@ -107,31 +104,10 @@ def body() -> dict[str, Any]:
     }
 
 
-def function_env(
-    stack: aws.ProvisionedStack, tpl: template.StackTemplate, config_name: str
-) -> dict[str, str]:
-    env = stack.function_environment(tpl, FUNCTION)
-    env.update(
-        {
-            "RINGBACK_CONFIG_PARAMETER": config_name,
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
-            "POWERTOOLS_METRICS_DISABLED": "true",
-        }
-    )
-    return env
-
-
-def put_config(stack: aws.ProvisionedStack) -> str:
-    name = "/ringback/bench/callbacks-config"
-    ssm = aws.aws_client("ssm", stack.endpoint)
-    ssm.put_parameter(Name=name, Value=json.dumps(CONFIG), Type="String", Overwrite=True)
-    return name
-
-
 def warm_latency(
     stack: aws.ProvisionedStack, tpl: template.StackTemplate, config_name: str, requests: int
 ) -> dict[str, float]:
-    with environment(function_env(stack, tpl, config_name)):
+    with environment(function_env(stack, tpl, FUNCTION, config_name)):
         app = load_function("callbacks", "bench_callbacks_app", "form_api.py")
         from devstack.lambda_context import LambdaContext
         from tests.support.events import http_event
@@ -146,27 +122,7 @@ def warm_latency(
 
         from ringback.adapters import callbacks_factory
 
-        calls = {"requests": 0, "rounds": 0, "in_flight": 0, "on": False}
-        calls_lock = threading.Lock()
-
-        def before_call(**_: Any) -> None:
-            with calls_lock:
-                if calls["on"]:
-                    calls["rounds"] += calls["in_flight"] == 0  # nothing in flight: a new round trip
-                    calls["requests"] += 1
-                    calls["in_flight"] += 1
-
-        def after_call(**_: Any) -> None:
-            with calls_lock:
-                if calls["on"]:
-                    calls["in_flight"] -= 1
-
-        events = callbacks_factory.dynamodb().meta.events  # type: ignore[attr-defined]
-        events.register("before-call.dynamodb", before_call)
-        events.register("after-call.dynamodb", after_call)
-        events.register("after-call-error.dynamodb", after_call)
-        requests_per_submit: list[int] = []
-        rounds_per_submit: list[int] = []
+        trips = RoundTrips(callbacks_factory.dynamodb())
 
         def handler_once(idempotent: bool = False) -> float:
             headers = {"idempotency-key": str(uuid.uuid4())} if idempotent else {}
@@ -177,17 +133,14 @@ def warm_latency(
                 headers=headers,
                 source_ip=f"10.0.{rng.randrange(256)}.{rng.randrange(1, 255)}",
             )
-            with calls_lock:
-                calls.update(requests=0, rounds=0, in_flight=0, on=not idempotent)
+            if not idempotent:  # the idempotent submit's requests are Powertools' own
+                trips.start()
             started = time.perf_counter()
             response = app.lambda_handler(event, context)
             elapsed = time.perf_counter() - started
-            with calls_lock:
-                calls["on"] = False
-            assert response["statusCode"] == 202, response["body"]
             if not idempotent:
-                requests_per_submit.append(calls["requests"])
-                rounds_per_submit.append(calls["rounds"])
+                trips.stop()
+            assert response["statusCode"] == 202, response["body"]
             return elapsed
 
         guard_table = stack.names["GuardTable"]
@@ -259,23 +212,11 @@ def warm_latency(
             return time.perf_counter() - started
 
         def baseline_once() -> float:
-            callback_id = uuid.uuid4().hex
-            item = {
-                "pk": {"S": f"CB#{callback_id}"},
-                "sk": {"S": "REQUEST"},
-                "gsi1pk": {"S": f"PHONE#{phone()}"},
-                "gsi1sk": {"S": f"2026-11-18T10:00:00+00:00#{callback_id}"},
-                "status": {"S": "received"},
-                "payload": {"S": json.dumps(body())},
-            }
-            started = time.perf_counter()
-            bare.put_item(TableName=baseline_table, Item=item)
-            return time.perf_counter() - started
+            return bare_request_put(bare, baseline_table, phone(), body())
 
         idempotent_once = partial(handler_once, True)
         warm_up([handler_once, baseline_once, idempotent_once, floor_once], 10)
-        requests_per_submit.clear()
-        rounds_per_submit.clear()
+        trips.clear()
         handler_times, baseline_times, idem_times, floor_times = interleaved(
             [handler_once, baseline_once, idempotent_once, floor_once], requests
         )
@@ -284,8 +225,8 @@ def warm_latency(
         **latency_ms("idempotent", idem_times),
         **latency_ms("baseline", baseline_times),
         **latency_ms("floor", floor_times),
-        "dynamodb_requests_per_submit": statistics.median(requests_per_submit),
-        "dynamodb_round_trips_per_submit": statistics.median(rounds_per_submit),
+        "dynamodb_requests_per_submit": statistics.median(trips.requests),
+        "dynamodb_round_trips_per_submit": statistics.median(trips.rounds),
     }
 
 
@@ -302,7 +243,7 @@ def through_gateway(
         load = gateway_load(
             tpl,
             FUNCTION,
-            function_env(stack, tpl, config_name),
+            function_env(stack, tpl, FUNCTION, config_name),
             lambda client, item: client.post("/v1/callbacks", json=item),
             warm=bodies[: workers * 3],
             measured=bodies[workers * 3 :],
@@ -328,7 +269,7 @@ def main() -> int:
     gateway_requests = 100 if args.quick else 1000
 
     with moto_stack() as (tpl, stack):
-        config_name = put_config(stack)
+        config_name = config_parameter(stack, "/ringback/bench/callbacks-config", CONFIG)
         warm = warm_latency(stack, tpl, config_name, requests)
         gateway = through_gateway(stack, tpl, config_name, gateway_requests)
 

@@ -9,15 +9,26 @@ status changes), 20 upload receipts with rejected members. The endpoint reads on
 today's and the open requests, not on what is stored.
 
 Figures (one JSON line at the end):
-* ``p50_ms`` / ``p99_ms`` of the data endpoint through the handler (target p99 < 100 ms);
+* ``p50_ms`` / ``p99_ms`` of the data endpoint through the handler, the page's poll (target
+  p99 < 100 ms, met only if ``full_p99_ms`` is under it too);
+* ``full_p50_ms`` / ``full_p99_ms``: the same call without a tag, an answer with the agents'
+  timeline (what a poll gets when a minute turns or an agent's status changes: at the page's
+  5-s cadence, one poll in 12 or more), interleaved with the others;
 * ``ratio_p50``: its median against one bare GetItem of a board shard in the same run;
-* ``requests_per_data_call``: the AWS requests one data call makes (by operation).
+* ``requests_per_data_call``: the AWS requests one data call makes (by operation);
+* ``timeline_sent``: how many of the reads carried the agents' timeline.
+Each read is the page's poll: it sends back the ``agent_timeline_tag`` of the timeline it got
+last, as ``console.js`` does (the answer leaves the timeline out while that tag is current).
 Full run: 10k requests, 100k events, 200 reads; ``--quick``: 1k requests, 10k events, 40 reads;
-``--profile`` prints where the reads' time goes (cProfile, cumulative) on stderr.
+``--gzip`` asks for a gzip answer as a browser does (the function compresses it);
+``--profile`` prints where the reads' time goes (cProfile; ``BENCH_SORT=tottime`` to sort by
+own time) on stderr.
 """
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import os
 import random
@@ -176,11 +187,17 @@ def seed(stack: Any, requests: int, events: int, now: datetime) -> dict[str, int
         projector.apply_guarded(p.ProjectionPlan(registers=tuple(updates)))
         for write in rows.agent_writes(updates, zone):
             memory.write_shard(write)
+    # A shard item as DynamoProjections writes it: its entries and a version (the fake keeps
+    # no version; a first write makes version 1).
     batch_write(
         ddb,
         stack.names["ProjectionsTable"],
         [
-            {**to_item({k: v for k, v in item.items() if k != "e"}), "e": {"S": encode_entries(item["e"])}}
+            {
+                **to_item({k: v for k, v in item.items() if k != "e"}),
+                "e": {"S": encode_entries(item["e"])},
+                "v": {"N": "1"},
+            }
             if isinstance(item.get("e"), dict)
             else to_item(item)
             for item in memory.items.values()
@@ -207,7 +224,7 @@ def seed(stack: Any, requests: int, events: int, now: datetime) -> dict[str, int
 
 
 def main() -> None:
-    args = arguments(__doc__ or "", requests=0, events=0, reads=0, profile=False)
+    args = arguments(__doc__ or "", requests=0, events=0, reads=0, profile=False, gzip=False)
     requests = args.requests or (1000 if args.quick else 10_000)
     events = args.events or (10_000 if args.quick else 100_000)
     reads = args.reads or (40 if args.quick else 200)
@@ -231,8 +248,14 @@ def main() -> None:
             devnull = open(os.devnull, "w")  # noqa: SIM115 - log lines go nowhere
             real_stdout = sys.stdout
 
-            def read() -> float:
-                event = http_event("GET", "/v1/console/data")
+            shown: dict[str, Any] = {"tag": None, "sent": 0}
+            accept = {"accept-encoding": "gzip, deflate, br"} if args.gzip else {}
+
+            def read(keep: bool = True) -> float:
+                tag = shown["tag"] if keep else None
+                event = http_event(
+                    "GET", "/v1/console/data", query={"timeline": tag} if tag else None, headers=accept
+                )
                 event["cookies"] = [cookie]
                 start = time.perf_counter()
                 sys.stdout = devnull
@@ -243,6 +266,13 @@ def main() -> None:
                 elapsed = (time.perf_counter() - start) * 1000
                 if answer["statusCode"] != 200:
                     raise SystemExit(f"data: {answer['statusCode']} {answer.get('body')}")
+                body = answer["body"]
+                if answer.get("isBase64Encoded"):
+                    body = gzip.decompress(base64.b64decode(body))
+                view = json.loads(body)
+                if keep and view["agent_timeline"] is not None:  # the page draws it and keeps its tag
+                    shown["tag"] = view["agent_timeline_tag"]
+                    shown["sent"] += 1
                 return elapsed
 
             from botocore.client import BaseClient
@@ -277,6 +307,8 @@ def main() -> None:
                 BaseClient._make_api_call = real_call  # type: ignore[method-assign]
             per_call = dict(sorted(calls.items()))
             latencies: list[float] = []
+            shown["sent"] = 0
+            full: list[float] = []
             baseline: list[float] = []
             profiler = None
             if args.profile:
@@ -284,25 +316,29 @@ def main() -> None:
 
                 profiler = cProfile.Profile()
                 profiler.enable()
-            for _ in range(reads):  # interleaved: load affects both alike
+            for _ in range(reads):  # interleaved: load affects them alike
                 latencies.append(read())
+                full.append(read(keep=False))
                 baseline.append(bare())
             if profiler is not None:
                 import pstats
 
                 profiler.disable()
-                pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(45)
+                pstats.Stats(profiler, stream=sys.stderr).sort_stats(
+                    os.environ.get("BENCH_SORT", "cumulative")
+                ).print_stats(45)
             check = module.lambda_handler(
                 {**http_event("GET", "/v1/console/data"), "cookies": [cookie]}, context
             )
             body = json.loads(check["body"]) if not check.get("isBase64Encoded") else {}
-    stats, base = summary(latencies), summary(baseline)
+    stats, whole, base = summary(latencies), summary(full), summary(baseline)
     table(
         f"console data endpoint ({seeded['requests']} requests, {seeded['events']} events stored; "
         f"{seeded['today']} today, {seeded['open']} open; {reads} reads)",
         ["path", "p50 ms", "p99 ms"],
         [
-            ["GET /v1/console/data", stats["p50"], stats["p99"]],
+            ["GET /v1/console/data (the page's poll)", stats["p50"], stats["p99"]],
+            ["the same with the agents' timeline", whole["p50"], whole["p99"]],
             ["one bare GetItem of a board shard", base["p50"], base["p99"]],
         ],
     )
@@ -310,6 +346,8 @@ def main() -> None:
         {
             **seeded,
             "reads": reads,
+            "gzip": args.gzip,
+            "timeline_sent": shown["sent"],
             "board_rows": len(body.get("board", {}).get("rows", [])) if body else None,
             "board_total": body.get("board", {}).get("total") if body else None,
             "today_requests_seen": body.get("service_level", {}).get("requests") if body else None,
@@ -317,9 +355,11 @@ def main() -> None:
             "requests_by_operation": per_call,
             "p50_ms": stats["p50"],
             "p99_ms": stats["p99"],
+            "full_p50_ms": whole["p50"],
+            "full_p99_ms": whole["p99"],
             "bare_query_p50_ms": base["p50"],
             "ratio_p50": stats["p50"] / base["p50"],
-            "target_p99_met": stats["p99"] < 100,
+            "target_p99_met": max(stats["p99"], whole["p99"]) < 100,
         }
     )
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import statistics
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -33,13 +32,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "layers" / "ringback"), str(ROOT)]
 
 from bench.benchlib import (  # noqa: E402
+    RoundTrips,
     arguments,
+    bare_request_put,
+    config_parameter,
     environment,
     finish,
+    function_env,
     interleaved,
     latency_ms,
     load_function,
     moto_stack,
+    numbers,
     table,
     targets_met,
     verdict,
@@ -60,30 +64,13 @@ CONFIG = {
     "ivr_callback": {"enabled": True, "max_open": 100_000},
 }
 
-_counter = iter(range(10**8))
-
-
-def phone() -> str:
-    n = next(_counter)
-    return f"+42073{1 + n // 1_000_000 % 8}{n % 1_000_000:06d}"
-
-
-def put_config(stack: aws.ProvisionedStack) -> str:
-    name = "/ringback/bench/ivr-config"
-    ssm = aws.aws_client("ssm", stack.endpoint)
-    ssm.put_parameter(Name=name, Value=json.dumps(CONFIG), Type="String", Overwrite=True)
-    return name
+phone = numbers("+42073")
 
 
 def warm_latency(stack: aws.ProvisionedStack, tpl: template.StackTemplate, requests: int) -> dict[str, float]:
-    env = stack.function_environment(tpl, FUNCTION)
-    env.update(
-        {
-            "RINGBACK_CONFIG_PARAMETER": put_config(stack),
-            "RINGBACK_IVR_BUDGET_MS": str(BUDGET_MS),
-            "POWERTOOLS_LOG_LEVEL": "ERROR",
-            "POWERTOOLS_METRICS_DISABLED": "true",
-        }
+    config = config_parameter(stack, "/ringback/bench/ivr-config", CONFIG)
+    env = function_env(
+        stack, tpl, FUNCTION, config, RINGBACK_IVR_BUDGET_MS=str(BUDGET_MS), POWERTOOLS_LOG_LEVEL="ERROR"
     )
     with environment(env):
         app = load_function("ivr", "bench_ivr_app")
@@ -97,27 +84,7 @@ def warm_latency(stack: aws.ProvisionedStack, tpl: template.StackTemplate, reque
         baseline_table = stack.names["ProjectionsTable"]
         ivr_factory.service().core.deliver = None  # the push runs after the answer: not measured
 
-        calls = {"requests": 0, "rounds": 0, "in_flight": 0, "on": False}
-        lock = threading.Lock()
-
-        def before_call(**_: Any) -> None:
-            with lock:
-                if calls["on"]:
-                    calls["rounds"] += calls["in_flight"] == 0
-                    calls["requests"] += 1
-                    calls["in_flight"] += 1
-
-        def after_call(**_: Any) -> None:
-            with lock:
-                if calls["on"]:
-                    calls["in_flight"] -= 1
-
-        events = ivr_factory.dynamodb().meta.events
-        events.register("before-call.dynamodb", before_call)
-        events.register("after-call.dynamodb", after_call)
-        events.register("after-call-error.dynamodb", after_call)
-        requests_per: list[int] = []
-        rounds_per: list[int] = []
+        trips = RoundTrips(ivr_factory.dynamodb())
 
         def handler_once() -> float:
             body = {
@@ -130,43 +97,28 @@ def warm_latency(stack: aws.ProvisionedStack, tpl: template.StackTemplate, reque
             event = http_event(
                 "POST", "/v1/callbacks/ivr", body=body, headers={"authorization": f"Bearer {token}"}
             )
-            with lock:
-                calls.update(requests=0, rounds=0, in_flight=0, on=True)
+            trips.start()
             started = time.perf_counter()
             response = app.lambda_handler(event, context)
             elapsed = time.perf_counter() - started
-            with lock:
-                calls["on"] = False
+            trips.stop()
             answer = json.loads(response["body"])
             assert response["statusCode"] == 200 and answer["accepted"] == "true", response["body"]
-            requests_per.append(calls["requests"])
-            rounds_per.append(calls["rounds"])
             return elapsed
 
         def baseline_once() -> float:
-            callback_id = uuid.uuid4().hex
-            item = {
-                "pk": {"S": f"CB#{callback_id}"},
-                "sk": {"S": "REQUEST"},
-                "gsi1pk": {"S": f"PHONE#{phone()}"},
-                "gsi1sk": {"S": f"2026-11-18T10:00:00+00:00#{callback_id}"},
-                "status": {"S": "received"},
-                "payload": {"S": json.dumps({"source": "ivr", "mode": "now", "call_id": callback_id})},
-            }
-            started = time.perf_counter()
-            bare.put_item(TableName=baseline_table, Item=item)
-            return time.perf_counter() - started
+            payload = {"source": "ivr", "mode": "now", "call_id": uuid.uuid4().hex}
+            return bare_request_put(bare, baseline_table, phone(), payload)
 
         warm_up([handler_once, baseline_once], 10)
-        requests_per.clear()
-        rounds_per.clear()
+        trips.clear()
         handler_times, baseline_times = interleaved([handler_once, baseline_once], requests)
     return {
         **latency_ms("accept", handler_times),
         **latency_ms("baseline", baseline_times),
-        "dynamodb_requests_per_accept": statistics.median(requests_per),
-        "dynamodb_round_trips_per_accept": statistics.median(rounds_per),
-        "dynamodb_round_trips_per_accept_max": max(rounds_per),
+        "dynamodb_requests_per_accept": statistics.median(trips.requests),
+        "dynamodb_round_trips_per_accept": statistics.median(trips.rounds),
+        "dynamodb_round_trips_per_accept_max": max(trips.rounds),
     }
 
 

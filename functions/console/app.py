@@ -15,7 +15,7 @@ from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -132,9 +132,18 @@ def sign_out() -> Response[str]:
 
 
 @app.get("/v1/console/data")
-def console_data() -> Response[Any]:
+def console_data(
+    timeline: Annotated[
+        str | None,
+        Query(
+            pattern=r"^[0-9a-f]{16}$",
+            description="the agent_timeline_tag of the timeline the page shows: while it is "
+            "current, agent_timeline and agent_timeline_chart are null (unchanged)",
+        ),
+    ] = None,
+) -> Response[Any]:
     session = _session()
-    view = wiring.data().data(_CLOCK.now())
+    view = wiring.data().data(_CLOCK.now(), timeline)
     view["csrf"] = wiring.access().csrf(session)
     view["session_expires_at"] = session.expires_at
     logger.info(

@@ -34,10 +34,16 @@ class Console:
         self.cookie: str | None = None
 
     def __call__(
-        self, method: str, path: str, *, body: Any = None, headers: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        query: dict[str, str] | None = None,
     ) -> tuple[int, Any, dict[str, Any]]:
         hdrs = dict(headers or {})
-        event = http_event(method, path, body=body, headers=hdrs)
+        event = http_event(method, path, body=body, headers=hdrs, query=query)
         if self.cookie:
             event["cookies"] = [self.cookie]
         response = self.module.lambda_handler(event, self.context)
@@ -143,6 +149,22 @@ def test_sign_in_board_and_sign_out(
     assert data["csrf"] and data["health"]["dead_letters"] == {"projector": 0, "dialer_schedules": 0}
     text = json.dumps(data)
     assert now_phone not in text and later_phone not in text and now_phone[4:] not in text
+
+    # The page sends back the tag of the agents' timeline it shows: left out while current
+    # (a minute turning between two reads makes a new tag: then the next read is compared).
+    tag = data["agent_timeline_tag"]
+    assert isinstance(data["agent_timeline"], list) and data["agent_timeline_chart"].startswith("<svg")
+    for _ in range(2):
+        status, again, _ = console("GET", "/v1/console/data", query={"timeline": tag})
+        assert status == 200, again
+        if again["agent_timeline_tag"] == tag:
+            break
+        assert again["agent_timeline"] is not None
+        tag = again["agent_timeline_tag"]
+    assert again["agent_timeline"] is None and again["agent_timeline_chart"] is None
+    assert again["board"]["total"] == data["board"]["total"]
+    status, invalid, _ = console("GET", "/v1/console/data", query={"timeline": "not-a-tag"})
+    assert status == 422 and invalid["fields"][0]["field"] == "timeline", invalid
 
     logs = buffer.getvalue()
     assert "console read" in logs

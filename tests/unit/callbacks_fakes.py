@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,9 +20,12 @@ from ringback.domain.webitel import CreateCallRequest, QueueAgentCounts, Webitel
 from ringback.ports.callbacks import Reservation, SlotBooking, WriteRefused
 from ringback.ports.captcha import CaptchaOutcome
 from ringback.ports.rate_limits import CachedValue
+from ringback.services.callbacks import CallbackService
+from ringback.services.dialer_upload import deliver_now
 from tests.unit.dialer_fakes import FakeWebitel
 
 KEYS = KeyRing(current="k" * 40, accepted=["k" * 40])
+ORIGIN = "https://www.example.com"
 
 BUSINESS_HOURS = {
     "mon": ["08:00-18:00"],
@@ -400,3 +403,44 @@ class RepoStatusSink:
 
     def advance(self, advance: Any) -> bool:
         return self._repo.advance_status(advance.callback_id, advance.status, advance.at)
+
+
+def delivering(repo: Any, delivered: list[str] | None = None) -> Callable[..., Any]:
+    """The dialer's real ``deliver_now``, writing the request's status to ``repo`` (what the
+    handler's wiring does); the entry ids it is given are added to ``delivered``."""
+
+    def deliver(outbox: Any, webitel: Any, entry_ids: Any, clock: Any, owner: str, **kwargs: Any) -> Any:
+        if delivered is not None:
+            delivered.extend(entry_ids)
+        kwargs.setdefault("callback_status", RepoStatusSink(repo))
+        return deliver_now(outbox, webitel, entry_ids, clock, owner, **kwargs)
+
+    return deliver
+
+
+def callback_service(
+    *,
+    repo: Any,
+    outbox: Any,
+    config: Any,
+    clock: Any,
+    webitel: Callable[[], Any],
+    captcha: Callable[[], Any] = FakeCaptcha,
+    erasures: Any = None,
+    delivered: list[str] | None = None,
+) -> CallbackService:
+    """The callbacks service over in-memory ports, as the unit tests wire it (region CZ, the
+    one allowed origin :data:`ORIGIN`, the real ``deliver_now`` through :func:`delivering`)."""
+    return CallbackService(
+        repo=repo,
+        outbox=outbox,
+        config=config,
+        clock=clock,
+        keys=lambda: KEYS,
+        captcha=captcha,
+        webitel=webitel,
+        deliver=delivering(repo, delivered),
+        default_region="CZ",
+        allowed_origins=[ORIGIN],
+        erasures=erasures,
+    )

@@ -12,16 +12,14 @@ from ringback.domain.callback_status import CallbackStatus
 from ringback.domain.callbacks import CallbackRequest, RescheduleRequest
 from ringback.domain.errors import Conflict, Forbidden, RateLimited, Unavailable, Unprocessable
 from ringback.domain.outbox import CALLBACK_TAG, ID_TAG, OutboxState
-from ringback.services.callbacks import CallbackService, Caller
-from ringback.services.dialer_upload import deliver_now
+from ringback.services.callbacks import Caller
 from tests.unit.callbacks_fakes import (
-    KEYS,
     CallbacksWebitel,
     FakeCaptcha,
     MemoryCallbacks,
-    RepoStatusSink,
     StaticConfig,
     at,
+    callback_service,
     make_config,
 )
 from tests.unit.dialer_fakes import FakeClock, MemoryErasures, MemoryOutbox
@@ -44,25 +42,16 @@ class World:
         self.captcha = FakeCaptcha()
         self.config = StaticConfig(make_config(**config))
         self.delivered: list[str] = []
-
-        def deliver(outbox: Any, webitel: Any, entry_ids: Any, clock: Any, owner: str, **kwargs: Any) -> Any:
-            self.delivered.extend(entry_ids)
-            kwargs.setdefault("callback_status", RepoStatusSink(self.repo))
-            return deliver_now(outbox, webitel, entry_ids, clock, owner, **kwargs)
-
         self.erasures = MemoryErasures()
-        self.service = CallbackService(
+        self.service = callback_service(
             repo=self.repo,
             outbox=self.outbox,
             config=self.config,
             clock=self.clock,
-            keys=lambda: KEYS,
-            captcha=lambda: self.captcha,
             webitel=lambda: self.webitel,
-            deliver=deliver,
-            default_region="CZ",
-            allowed_origins=["https://www.example.com"],
+            captcha=lambda: self.captcha,
             erasures=self.erasures,
+            delivered=self.delivered,
         )
 
     def submit(self, caller: Caller = CALLER, **body: Any) -> Any:

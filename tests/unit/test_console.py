@@ -424,6 +424,24 @@ def test_data_shows_only_members_still_rejected_with_webitel_reason_masked() -> 
     assert "777666" not in str(view)
 
 
+def test_a_new_receipt_and_a_changed_member_state_show_on_the_next_read() -> None:
+    """The receipts' rows are kept while the receipts read are the same; the members' states
+    are read every time."""
+    states = {"e1": "rejected"}  # what the outbox holds (the fake reads this dict every time)
+    data, source = _data([], [_receipt("r1", 30, [Problem(reason="bad number", entry_id="e1")])], states)
+    first = data.data(NOW)["receipts"]
+    assert [r["entry_id"] for r in first["rejected"]] == ["e1"] and [r["run_id"] for r in first["runs"]] == [
+        "r1"
+    ]
+    states["e1"] = "pending"  # re-driven
+    assert data.data(NOW + timedelta(seconds=5))["receipts"]["rejected"] == []
+    source.receipts.save(_receipt("r2", 1, [Problem(reason="unknown type", entry_id="e2")]))
+    states["e2"] = "rejected"
+    later = data.data(NOW + timedelta(seconds=10))["receipts"]
+    assert [(r["entry_id"], r["run_id"]) for r in later["rejected"]] == [("e2", "r2")]
+    assert [r["run_id"] for r in later["runs"]] == ["r2", "r1"]
+
+
 def test_health_says_webitel_unreachable_when_the_last_run_stopped() -> None:
     data, _ = _data([], [_receipt("r1", 2, [], stopped="Webitel unreachable: connect timeout")], {})
     health = data.data(NOW)["health"]

@@ -407,6 +407,153 @@ def test_the_aggregates_are_one_batch_read_and_decoded_again_only_when_their_ver
     client.items["proj"][f"{rows.BOARD_PK}|SHARD#0"] = board(2, "dialing")
     changed = aggregates.read(keys, DAY, 20)
     assert rows.entries(changed.items, rows.BOARD_PK, "r#")["cb1"]["status"] == "dialing"
+    # An item without a version (none of our writers makes one) is never kept decoded.
+    unversioned = {k: v for k, v in board(3, "connected").items() if k != "v"}
+    client.items["proj"][f"{rows.BOARD_PK}|SHARD#0"] = unversioned
+    assert (
+        rows.entries(aggregates.read(keys, DAY, 20).items, rows.BOARD_PK, "r#")["cb1"]["status"]
+        == "connected"
+    )
+    client.items["proj"][f"{rows.BOARD_PK}|SHARD#0"] = {**unversioned, "e": board(3, "completed")["e"]}
+    assert (
+        rows.entries(aggregates.read(keys, DAY, 20).items, rows.BOARD_PK, "r#")["cb1"]["status"]
+        == "completed"
+    )
+
+
+def test_the_receipts_ring_is_read_by_its_bodies_only_newest_first() -> None:
+    from ringback.adapters.console_dynamo import DynamoConsoleAggregates
+    from ringback.adapters.outbox_dynamo import RECEIPT_SLOTS
+    from ringback.domain.receipts import Receipt
+
+    def slot(n: int, run_id: str, minutes_ago: int) -> dict[str, Any]:
+        receipt = Receipt(
+            run_id=run_id, kind="upload", job="callbacks", started_at=NOW - timedelta(minutes=minutes_ago)
+        )
+        return {"body": {"S": receipt.model_dump_json()}}
+
+    ring = {
+        f"RUNS#SLOT#{n:02d}|RECEIPT": slot(n, f"run-{n}", minutes) for n, minutes in [(0, 5), (1, 1), (2, 30)]
+    }
+    client = BatchClient({"outbox": ring})
+    aggregates = DynamoConsoleAggregates("proj", "guard", "outbox", client=client)
+    snapshot = aggregates.read(rows.page_keys(DAY, [DAY]), DAY, 2)
+    assert [r.run_id for r in snapshot.receipts] == ["run-1", "run-0"]  # the newest 2
+    request = client.calls[0]
+    assert (
+        request["outbox"]["ProjectionExpression"] == "body"
+        and len(request["outbox"]["Keys"]) == RECEIPT_SLOTS
+    )
+    assert request["guard"]["ProjectionExpression"] == "#c"
+    assert request["guard"]["ExpressionAttributeNames"] == {"#c": "count"}
+    assert "ProjectionExpression" not in request["proj"]
+
+
+class _NoStates:
+    def states(self, entry_ids: Any) -> dict[str, str]:
+        return {}
+
+
+class _NoDepths:
+    def depths(self) -> dict[str, int | None]:
+        return {}
+
+
+class _Versioned:
+    """The console's aggregates over fake projections, every item at ``version``."""
+
+    def __init__(self, projections: FakeProjections) -> None:
+        self.projections = projections
+        self.version = 1
+
+    def read(self, keys: Any, day: str, receipts: int) -> Any:
+        from ringback.ports.console import ConsoleSnapshot
+
+        items = [
+            {**self.projections.items[k], "v": str(self.version)} for k in keys if k in self.projections.items
+        ]
+        return ConsoleSnapshot(items, 0, [])
+
+
+def test_the_timeline_is_left_out_while_the_page_shows_the_current_one() -> None:
+    from ringback.services.console import ConsoleData
+
+    projections = FakeProjections()
+    for event in AGENT_DAY[:2]:
+        projector(projections).apply(event)
+    source = _Versioned(projections)
+    data = ConsoleData(source, _NoStates(), _NoDepths(), zone=ZONE)
+    first = data.data(NOW)
+    tag = first["agent_timeline_tag"]
+    assert first["agent_timeline"] and first["agent_timeline_chart"].startswith("<svg") and len(tag) == 16
+    same = data.data(NOW + timedelta(seconds=40), tag)
+    assert same["agent_timeline"] is None and same["agent_timeline_chart"] is None
+    assert same["agent_timeline_tag"] == tag
+    assert data.data(NOW + timedelta(seconds=40), "0" * 16)["agent_timeline"] == first["agent_timeline"]
+    next_minute = data.data(NOW + timedelta(minutes=1), tag)  # the segments reach the new minute
+    assert next_minute["agent_timeline"] is not None and next_minute["agent_timeline_tag"] != tag
+    tag = next_minute["agent_timeline_tag"]
+    projector(projections).apply(AGENT_DAY[2])
+    source.version = 2
+    changed = data.data(NOW + timedelta(minutes=1), tag)  # a new status change, the same minute
+    assert [s["status"] for s in changed["agent_timeline"][0]["segments"]] == ["online", "pause", "online"]
+    assert changed["agent_timeline_tag"] != tag
+    # Another container (no cache) names the same timeline with the same tag.
+    other = ConsoleData(source, _NoStates(), _NoDepths(), zone=ZONE)
+    assert other.data(NOW + timedelta(minutes=1), changed["agent_timeline_tag"])["agent_timeline"] is None
+
+
+def test_items_without_a_version_always_carry_the_timeline() -> None:
+    from ringback.ports.console import ConsoleSnapshot
+    from ringback.services.console import ConsoleData
+
+    projections = FakeProjections()
+    projector(projections).apply(AGENT_DAY[0])
+
+    class Unversioned:
+        def read(self, keys: Any, day: str, receipts: int) -> ConsoleSnapshot:
+            return ConsoleSnapshot(
+                [dict(projections.items[k]) for k in keys if k in projections.items], 0, []
+            )
+
+    data = ConsoleData(Unversioned(), _NoStates(), _NoDepths(), zone=ZONE)
+    first = data.data(NOW)
+    assert first["agent_timeline_tag"] is None
+    projector(projections).apply(AGENT_DAY[1])
+    again = data.data(NOW + timedelta(seconds=5), "0" * 16)
+    assert [s["status"] for s in again["agent_timeline"][0]["segments"]] == ["online", "pause"]
+
+
+@settings(max_examples=60, derandomize=True, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(min_value=0, max_value=95), st.sampled_from([None, *range(len(AGENT_DAY))])),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_the_page_always_shows_the_timeline_a_fresh_read_draws(steps: list[tuple[int, int | None]]) -> None:
+    """Polls ``seconds`` apart, some after a status change (any order, repeats included): the
+    page, keeping what it drew while the answer leaves the timeline out (as console.js does),
+    always shows what a container with no cache draws at that moment."""
+    from ringback.services.console import ConsoleData
+
+    projections = FakeProjections()
+    source = _Versioned(projections)
+    data = ConsoleData(source, _NoStates(), _NoDepths(), zone=ZONE)
+    now = NOW
+    shown: tuple[Any, Any, str | None] = (None, None, None)
+    for seconds, change in steps:
+        now += timedelta(seconds=seconds)
+        if change is not None:
+            projector(projections).apply(AGENT_DAY[change])
+            source.version += 1  # the projector's write makes the items' next version
+        answer = data.data(now, shown[2])
+        if answer["agent_timeline"] is not None:
+            shown = (answer["agent_timeline"], answer["agent_timeline_chart"], answer["agent_timeline_tag"])
+        fresh = ConsoleData(source, _NoStates(), _NoDepths(), zone=ZONE).data(now)
+        assert shown[0] == fresh["agent_timeline"]
+        assert shown[1] == fresh["agent_timeline_chart"]
 
 
 def test_the_agents_timeline_is_drawn_again_only_for_a_new_minute_or_a_changed_item() -> None:

@@ -18,15 +18,15 @@ from ringback.domain.outbox import CALLBACK_TAG
 from ringback.domain.schedule import slot_day, slot_key
 from ringback.ports.projections import CallbackState
 from ringback.services.callbacks import CallbackService, Caller
-from ringback.services.dialer_upload import deliver_now, run_upload
+from ringback.services.dialer_upload import run_upload
 from tests.unit.callbacks_fakes import (
-    KEYS,
+    ORIGIN,
     CallbacksWebitel,
-    FakeCaptcha,
     MemoryCallbacks,
     RepoStatusSink,
     StaticConfig,
     at,
+    callback_service,
     make_config,
 )
 from tests.unit.crash_points import CrashPoint, crashed, walk
@@ -38,7 +38,6 @@ OPEN_NOW = at("2026-11-18T10:00:00+00:00")  # Wednesday 11:00 in Prague, open
 SLOT = "2026-11-19T15:00:00+01:00"
 LATER_SLOT = "2026-11-20T10:00:00+01:00"
 PHONE = "+420777666555"
-ORIGIN = "https://www.example.com"
 
 
 class RepoStates:
@@ -71,21 +70,12 @@ class World:
         wrap: Callable[[Any, str], Any] = point.wrap if point else (lambda port, kind: port)
         repo, outbox = wrap(self.repo, "repo"), wrap(self.outbox, "outbox")
         webitel, erasures = wrap(self.webitel, "webitel"), wrap(self.erasures, "erasures")
-
-        def deliver(out: Any, web: Any, entry_ids: Any, clock: Any, owner: str, **kwargs: Any) -> Any:
-            return deliver_now(out, web, entry_ids, clock, owner, callback_status=RepoStatusSink(repo))
-
-        return CallbackService(
+        return callback_service(
             repo=repo,
             outbox=outbox,
             config=self.config,
             clock=self.clock,
-            keys=lambda: KEYS,
-            captcha=FakeCaptcha,
             webitel=lambda: webitel,
-            deliver=deliver,
-            default_region="CZ",
-            allowed_origins=[ORIGIN],
             erasures=erasures,
         )
 

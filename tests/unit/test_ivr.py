@@ -25,19 +25,16 @@ from ringback.domain.ivr import (
     snapshot_from_json,
 )
 from ringback.domain.outbox import OutboxState
-from ringback.services.callbacks import CallbackService, Caller
+from ringback.services.callbacks import Caller
 from ringback.services.callbacks.core import entry_for
 from ringback.services.callbacks.ivr import IvrCallbacks
-from ringback.services.dialer_upload import deliver_now
 from ringback.services.ivr_offer import build_snapshot
 from tests.unit.callbacks_fakes import (
-    KEYS,
     CallbacksWebitel,
-    FakeCaptcha,
     MemoryCallbacks,
-    RepoStatusSink,
     StaticConfig,
     at,
+    callback_service,
     make_config,
 )
 from tests.unit.dialer_fakes import FakeClock, MemoryOutbox
@@ -201,21 +198,12 @@ class World:
         self.config = StaticConfig(make_config(**config))
         self.stats = stats if stats is not None else snapshot()
 
-        def deliver(outbox: Any, webitel: Any, entry_ids: Any, clock: Any, owner: str, **kwargs: Any) -> Any:
-            kwargs.setdefault("callback_status", RepoStatusSink(self.repo))
-            return deliver_now(outbox, webitel, entry_ids, clock, owner, **kwargs)
-
-        self.web = CallbackService(
+        self.web = callback_service(
             repo=self.repo,
             outbox=self.outbox,
             config=self.config,
             clock=self.clock,
-            keys=lambda: KEYS,
-            captcha=FakeCaptcha,
             webitel=lambda: self.webitel,
-            deliver=deliver,
-            default_region="CZ",
-            allowed_origins=["https://www.example.com"],
         )
         self.ivr = IvrCallbacks(
             self.web.core,

@@ -6,6 +6,7 @@
   var csrf = null;
   var timer = null;
   var lastSummary = "";
+  var timelineTag = null; // the tag of the agents' timeline drawn (the server omits it while current)
 
   function $(id) { return document.getElementById(id); }
 
@@ -187,7 +188,10 @@
     drawFunnel(data.funnel, data.funnel_chart);
     drawReceipts(data.receipts);
     drawAgents(data.agents);
-    drawTimeline(data.agent_timeline, data.agent_timeline_chart);
+    if (data.agent_timeline !== null) {
+      drawTimeline(data.agent_timeline, data.agent_timeline_chart);
+      timelineTag = data.agent_timeline_tag;
+    }
     drawHealth(data.health);
     $("updated").textContent = "Updated " + clock(data.generated_at) + " (" + data.timezone + " day)";
     var summary = data.board.total + " open callback requests, " + data.board.overdue + " overdue";
@@ -200,13 +204,15 @@
     $("sign-out").hidden = !signedIn;
     if (!signedIn) {
       if (timer) { clearTimeout(timer); timer = null; }
+      timelineTag = null;
       $("updated").textContent = "Signed out";
       $("credential").focus();
     }
   }
 
   function load() {
-    return fetch("/v1/console/data", { credentials: "same-origin", cache: "no-store" }).then(function (answer) {
+    var url = "/v1/console/data" + (timelineTag ? "?timeline=" + encodeURIComponent(timelineTag) : "");
+    return fetch(url, { credentials: "same-origin", cache: "no-store" }).then(function (answer) {
       if (answer.status === 401) { show(false); return; }
       if (!answer.ok) { throw new Error("status " + answer.status); }
       return answer.json().then(function (data) {

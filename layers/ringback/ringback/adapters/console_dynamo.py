@@ -37,9 +37,12 @@ class DynamoConsoleAggregates:
 
     def _entries(self, item: dict[str, Any]) -> dict[str, Any]:
         """An item's decoded entries, kept per container while its version is the same (most
-        polls find most items unchanged); the caller must not change them."""
+        polls find most items unchanged); the caller must not change them. An item without a
+        version (no writer of ours makes one) is decoded every time."""
         key = (item["pk"]["S"], item["sk"]["S"])
-        version = item.get("v", {}).get("N", "")
+        version = item.get("v", {}).get("N")
+        if version is None:
+            return decode_entries(item)
         kept = self._decoded.get(key)
         if kept is not None and kept[0] == version:
             return kept[1]
@@ -66,12 +69,18 @@ class DynamoConsoleAggregates:
             wanted.append((self._guard, {"pk": {"S": routing_degraded_key(day)}}))
         if self._outbox and receipts:
             wanted += [(self._outbox, receipt_slot_key(slot)) for slot in range(RECEIPT_SLOTS)]
+        # Only the attributes used: the answer's cost (and a local moto server's, which walks
+        # the output shape per attribute value) grows with the values it carries.
+        only: dict[str, dict[str, Any]] = {
+            self._guard: {"ProjectionExpression": "#c", "ExpressionAttributeNames": {"#c": "count"}},
+            self._outbox: {"ProjectionExpression": "body"},
+        }
         found: dict[str, list[dict[str, Any]]] = {}
         unread = False
         for start in range(0, len(wanted), _BATCH_GET):
             request: dict[str, Any] = {}
             for table, key in wanted[start : start + _BATCH_GET]:
-                request.setdefault(table, {"Keys": []})["Keys"].append(key)
+                request.setdefault(table, {"Keys": [], **only.get(table, {})})["Keys"].append(key)
             for attempt in range(5):
                 answer = self._client.batch_get_item(RequestItems=request)
                 for table, items in answer.get("Responses", {}).items():
@@ -88,13 +97,12 @@ class DynamoConsoleAggregates:
         else:
             degraded = None if not self._guard or unread else 0
         ring = sorted(
-            (item for item in found.get(self._outbox, []) if "body" in item),
-            key=lambda item: (item.get("started_at", {}).get("S", ""), item.get("run_id", {}).get("S", "")),
+            (self._receipt(item["body"]["S"]) for item in found.get(self._outbox, []) if "body" in item),
+            key=lambda receipt: (receipt.started_at.timestamp(), receipt.run_id),
             reverse=True,
         )
         newest: dict[str, Receipt] = {}
-        for item in ring:
-            receipt = self._receipt(item["body"]["S"])
+        for receipt in ring:
             newest.setdefault(receipt.run_id, receipt)
         return ConsoleSnapshot(
             [

@@ -9,10 +9,16 @@ funnel's counters, the agents' registers and today's status changes, the routing
 degraded today, and the ring of the newest receipts; then the rejected members' current state
 by key, and the dead-letter queues' depth (cached). It never queries or scans a table and
 never reads the event log.
+
+The agents' timeline (the answer's largest part, drawn to the minute) carries a tag naming the
+minute and the versions it was drawn from; a page that sends back the tag of the timeline it
+shows gets ``null`` in its place while that tag is still the current one (it keeps what it drew).
 """
 
 from __future__ import annotations
 
+import hashlib
+import operator
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, datetime, timedelta
@@ -105,12 +111,19 @@ class ConsoleData:
     ) -> None:
         self._aggregates = aggregates
         self._last_entries: tuple[str, ...] = ()  # the members the last read listed
-        self._timeline_kept: tuple[Any, list[dict[str, Any]], str] | None = None
+        self._timeline_kept: tuple[Any, list[dict[str, Any]], str, str] | None = None
+        # The rejected members and the runs of the last receipts read (receipts never change).
+        self._receipts_kept: (
+            tuple[tuple[Receipt, ...], dict[str, dict[str, Any]], list[dict[str, Any]]] | None
+        ) = None
         self._states = outbox_states
         self._depths = depths
         self._zone = zone
 
-    def data(self, now: datetime) -> dict[str, Any]:
+    def data(self, now: datetime, timeline_tag: str | None = None) -> dict[str, Any]:
+        """What the page shows at ``now``. ``timeline_tag``: the tag of the agents' timeline the
+        page shows; while it is the current one, ``agent_timeline`` and ``agent_timeline_chart``
+        are ``null`` (unchanged)."""
         start = c.day_start(now, self._zone)
         today = start.astimezone(self._zone).date()
         day = today.isoformat()
@@ -133,7 +146,8 @@ class ConsoleData:
         receipts = snapshot.receipts
         registers = rows.entries(items, rows.AGENTS_PK, "g#").values()
         agents = p.fold_agents(registers)
-        lines, timeline_chart = self._timeline(items, day, start, now)
+        lines, timeline_chart, tag = self._timeline(items, day, start, now)
+        unchanged = tag is not None and tag == timeline_tag
         return {
             "generated_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "timezone": self._zone.key,
@@ -144,23 +158,25 @@ class ConsoleData:
             "funnel_chart": _funnel_chart(funnel),
             "receipts": self._receipts_view(receipts, expected, prefetch),
             "agents": agents,
-            "agent_timeline": lines,  # segments in epoch ms
-            "agent_timeline_chart": timeline_chart,
+            "agent_timeline": None if unchanged else lines,  # segments in epoch ms
+            "agent_timeline_chart": None if unchanged else timeline_chart,
+            "agent_timeline_tag": tag,
             "health": self._health(receipts, now, depths.result(), snapshot.routing_degraded),
         }
 
     def _timeline(
         self, items: list[dict[str, Any]], day: str, start: datetime, now: datetime
-    ) -> tuple[list[dict[str, Any]], str]:
-        """Today's agent lines and their chart, to the minute (the chart's resolution): kept
-        while the minute and the timeline items' versions are the same."""
+    ) -> tuple[list[dict[str, Any]], str, str | None]:
+        """Today's agent lines and their chart, to the minute (the chart's resolution), and
+        their tag: kept while the minute and the timeline items' versions are the same (items
+        without a version are drawn every time, with no tag)."""
         minute = now.replace(second=0, microsecond=0)
         pk = rows.agent_line_pk(day)
         versions = tuple(sorted((str(i.get("sk")), i.get("v")) for i in items if i.get("pk") == pk))
         key = (day, minute, versions) if all(v is not None for _, v in versions) else None
         kept = self._timeline_kept
         if key is not None and kept is not None and kept[0] == key:
-            return kept[1], kept[2]
+            return kept[1], kept[2], kept[3]
         lines = rows.fold_agent_lines(rows.entries(items, pk, "l#"), start, minute)
         chart = agent_timeline(
             f"Agents' status today since {start.astimezone(self._zone).strftime('%H:%M')} ({self._zone.key})",
@@ -168,8 +184,12 @@ class ConsoleData:
             start.astimezone(self._zone),  # the hours of the operator's day
             minute,
         )
-        self._timeline_kept = (key, lines, chart) if key is not None else None
-        return lines, chart
+        if key is None:
+            self._timeline_kept = None
+            return lines, chart, None
+        tag = hashlib.sha256(repr(key).encode()).hexdigest()[:16]
+        self._timeline_kept = (key, lines, chart, tag)
+        return lines, chart, tag
 
     @staticmethod
     def _funnel(first: date, today: date, counters: list[dict[str, Any]]) -> dict[str, Any]:
@@ -196,8 +216,31 @@ class ConsoleData:
         expected: Sequence[str] = (),
         prefetch: Future[dict[str, str]] | None = None,
     ) -> dict[str, Any]:
+        problems, runs = self._receipt_rows(receipts)
+        self._last_entries = tuple(problems)
+        states = dict(prefetch.result()) if prefetch is not None else {}
+        asked = set(expected)
+        missing = [entry_id for entry_id in problems if entry_id not in asked]
+        if missing:
+            states.update(self._states.states(missing))
+        rejected = [
+            {**row, "state": states[entry_id]}
+            for entry_id, row in problems.items()
+            if states.get(entry_id) == OutboxState.REJECTED.value
+        ]
+        return {"rejected": rejected, "runs": runs}
+
+    def _receipt_rows(
+        self, receipts: Sequence[Receipt]
+    ) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+        """The problems by entry (the newest reason of an entry wins) and the newest runs, kept
+        while the receipts read are the same objects (a receipt never changes once saved and
+        the adapter hands out the one it parsed); the caller must not change them."""
+        kept = self._receipts_kept
+        if kept is not None and len(kept[0]) == len(receipts) and all(map(operator.is_, kept[0], receipts)):
+            return kept[1], kept[2]
         problems: dict[str, dict[str, Any]] = {}
-        for receipt in receipts:  # newest first: the newest reason of an entry wins
+        for receipt in receipts:  # newest first
             if receipt.kind == "import":
                 continue
             for group in receipt.groups:
@@ -212,17 +255,6 @@ class ConsoleData:
                             "run_id": receipt.run_id,
                             "at": receipt.started_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
                         }
-        self._last_entries = tuple(problems)
-        states = dict(prefetch.result()) if prefetch is not None else {}
-        asked = set(expected)
-        missing = [entry_id for entry_id in problems if entry_id not in asked]
-        if missing:
-            states.update(self._states.states(missing))
-        rejected = [
-            {**row, "state": states[entry_id]}
-            for entry_id, row in problems.items()
-            if states.get(entry_id) == OutboxState.REJECTED.value
-        ]
         runs = [
             {
                 "run_id": r.run_id,
@@ -234,7 +266,8 @@ class ConsoleData:
             }
             for r in receipts[:10]
         ]
-        return {"rejected": rejected, "runs": runs}
+        self._receipts_kept = (tuple(receipts), problems, runs)
+        return problems, runs
 
     @staticmethod
     def _health(
