@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ringback.domain.abuse import DAY, fold_guards, submit_guards
+from ringback.domain.abuse import DAY, fold_guards, global_counter, global_shards, submit_guards
 from ringback.domain.callback_policy import CallbackPolicy
 from tests.unit.callbacks_fakes import at
 
@@ -96,3 +96,33 @@ def test_exhausted_names_the_first_full_window(
     assert (refused.name if refused else None) == expected_client
     # Other hours' counters on the same item do not count against this hour.
     assert number.exhausted({"number_hour_09": 99}) is None
+
+
+def test_the_global_cap_is_spread_over_small_hourly_shard_items() -> None:
+    """Every submit writes the global counter: it is sharded by the number's pseudonym and kept
+    to one item per shard and hour (60 minute counters), never one item every submit grows."""
+    policy = CallbackPolicy(new_callbacks_per_minute=1000)
+    keys = {
+        fold_guards(submit_guards(policy, phone_key=f"p{i}", ip_key=None, now=NOW))[-1].storage_key
+        for i in range(400)
+    }
+    day = int(at("2026-11-18T00:00:00+00:00").timestamp())
+    assert keys == {f"RL#global#all{shard:02d}h10#{day}" for shard in range(10)}
+    (everyone,) = [
+        item
+        for item in fold_guards(submit_guards(policy, phone_key="p1", ip_key=None, now=NOW))
+        if item.storage_key.startswith("RL#global#")
+    ]
+    assert [(g.name, g.limit) for g in everyone.guards] == [("global_minute", 100)]
+    next_hour = fold_guards(submit_guards(policy, phone_key="p1", ip_key=None, now=NOW + timedelta(hours=1)))
+    assert next_hour[-1].storage_key != everyone.storage_key
+
+
+@given(cap=st.integers(min_value=1, max_value=1_000_000))
+def test_the_shares_of_the_global_cap_add_up_to_the_cap(cap: int) -> None:
+    shards = global_shards(cap)
+    _, share = global_counter(cap, "p", NOW)
+    assert 1 <= shards <= 16
+    assert cap <= shards * share < cap + shards
+    # A small cap stays one counter: exact, and never hot (it refuses past 100 a minute).
+    assert shards == 1 or cap >= 200

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,25 @@ DAY = 86400
 IPV4_NETWORK_BITS = 24
 IPV6_NETWORK_BITS = 64
 GLOBAL_KEY = "all"
+# The global cap is one counter every submit writes: spread over shards (each allowing its share
+# of the cap) and over one item per hour, so no single item takes every submit's write or grows
+# through the day (a day's item held 1,440 minute counters, ~36 KB: each update billed that).
+GLOBAL_SHARD_SHARE = 100  # requests per minute one shard's counter allows at most
+GLOBAL_MAX_SHARDS = 16
+
+
+def global_shards(cap_per_minute: int) -> int:
+    """How many counters carry the global cap: one per 100 requests a minute, 1 to 16."""
+    return max(1, min(GLOBAL_MAX_SHARDS, cap_per_minute // GLOBAL_SHARD_SHARE))
+
+
+def global_counter(cap_per_minute: int, phone_key: str, now: datetime) -> tuple[str, int]:
+    """The global cap's counter this submit counts on (by its number's pseudonym, so the shards
+    fill evenly) and that counter's share of the cap. The shares add up to at least the cap and
+    less than the cap plus the shard count; an uneven spread refuses a little before the cap."""
+    shards = global_shards(cap_per_minute)
+    shard = zlib.crc32(phone_key.encode()) % shards
+    return f"{GLOBAL_KEY}{shard:02d}h{now.astimezone(UTC).hour:02d}", math.ceil(cap_per_minute / shards)
 
 
 def network_of(client_ip: str | None) -> str | None:
@@ -186,12 +206,13 @@ def submit_guards(
                 subject="ip",
             ),
         ]
+    global_key, global_limit = global_counter(policy.new_callbacks_per_minute, phone_key, now)
     guards.append(
         Guard(
             "global_minute",
             "counter",
-            GLOBAL_KEY,
-            policy.new_callbacks_per_minute,
+            global_key,
+            global_limit,
             MINUTE,
             window_start(now, MINUTE),
             "the callback service is receiving too many requests; please try again in a minute",
