@@ -14,7 +14,7 @@ from ringback.adapters.aws import client
 from ringback.adapters.callback_pointer import lock_key
 from ringback.adapters.clock import SystemClock
 from ringback.adapters.lean_settings import get_lean_settings
-from ringback.adapters.operator_config import SharedOperatorConfig, SsmOperatorConfig
+from ringback.adapters.operator_config import SharedOperatorConfig, shared_source
 from ringback.adapters.routing_dynamo import routing_client
 from ringback.adapters.routing_tokens import SecretsManagerTokens
 from ringback.adapters.shared_cache_dynamo import DynamoSharedCache
@@ -41,29 +41,19 @@ def shared_cache() -> DynamoSharedCache:
 
 @lru_cache(maxsize=1)
 def config_source() -> SharedOperatorConfig:
+    """The operator configuration through the containers' shared snapshot."""
     settings = get_lean_settings()
-    return SharedOperatorConfig(
-        SsmOperatorConfig(settings.config_parameter, max_age_s=settings.operator_config_max_age_s),
-        shared_cache(),
-        SystemClock(),
-        max_age_s=settings.operator_config_max_age_s,
-    )
+    return shared_source(settings.config_parameter, settings.operator_config_max_age_s, shared_cache())
 
 
 @lru_cache(maxsize=1)
 def webitel() -> WebitelClient:
-    import httpx
-
-    from ringback.adapters.secrets import secret_value
-    from ringback.adapters.webitel_http import HttpWebitelClient
+    from ringback.adapters.webitel_http import client_with_secret_token
 
     settings = get_lean_settings()
-
-    def token() -> str:
-        return secret_value(settings.webitel_token_secret, "token", max_age_s=settings.secrets_max_age_s)
-
-    # The push runs after the answer; the scheduled upload delivers what it does not.
-    return HttpWebitelClient(settings.webitel_base_url, token, timeout=httpx.Timeout(2.5, connect=1.0))
+    return client_with_secret_token(
+        settings.webitel_base_url, settings.webitel_token_secret, settings.secrets_max_age_s
+    )
 
 
 def _no_keys() -> KeyRing:

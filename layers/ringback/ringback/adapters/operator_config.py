@@ -103,3 +103,13 @@ class SharedOperatorConfig:
             logger.warning("config snapshot write failed", extra={"error_type": type(error).__name__})
         self._local = (config, now)
         return config
+
+
+def shared_source(parameter: str, max_age_s: int, cache: SharedCache) -> SharedOperatorConfig:
+    """The operator configuration through the containers' shared snapshot: a cold container
+    reads one GuardTable item instead of creating an SSM client (the page view, the IVR)."""
+    from ringback.adapters.clock import SystemClock
+
+    return SharedOperatorConfig(
+        SsmOperatorConfig(parameter, max_age_s=max_age_s), cache, SystemClock(), max_age_s=max_age_s
+    )

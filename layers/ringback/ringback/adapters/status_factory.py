@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from ringback.adapters.clock import SystemClock
 from ringback.adapters.lean_settings import get_lean_settings
-from ringback.adapters.operator_config import SharedOperatorConfig, SsmOperatorConfig
+from ringback.adapters.operator_config import SharedOperatorConfig, shared_source
 from ringback.adapters.status_snapshot import answers, dynamodb, shared_cache
 from ringback.services.availability import AvailabilityService
 
@@ -28,31 +28,19 @@ __all__ = ["availability", "config_source", "dynamodb", "infrastructure_errors",
 
 @lru_cache(maxsize=1)
 def config_source() -> SharedOperatorConfig:
-    """The operator configuration through the containers' shared snapshot: a cold container
-    reads one GuardTable item instead of creating an SSM client."""
+    """The operator configuration through the containers' shared snapshot."""
     settings = get_lean_settings()
-    return SharedOperatorConfig(
-        SsmOperatorConfig(settings.config_parameter, max_age_s=settings.operator_config_max_age_s),
-        shared_cache(),
-        SystemClock(),
-        max_age_s=settings.operator_config_max_age_s,
-    )
+    return shared_source(settings.config_parameter, settings.operator_config_max_age_s, shared_cache())
 
 
 @lru_cache(maxsize=1)
 def webitel() -> WebitelClient:
-    import httpx
-
-    from ringback.adapters.secrets import secret_value
-    from ringback.adapters.webitel_http import HttpWebitelClient
+    from ringback.adapters.webitel_http import client_with_secret_token
 
     settings = get_lean_settings()
-
-    def token() -> str:  # cached by Powertools for secrets_max_age_s, re-read after that
-        return secret_value(settings.webitel_token_secret, "token", max_age_s=settings.secrets_max_age_s)
-
-    # A visitor waits for a "now" push: connect fast, give up early; the uploader retries.
-    return HttpWebitelClient(settings.webitel_base_url, token, timeout=httpx.Timeout(2.5, connect=1.0))
+    return client_with_secret_token(
+        settings.webitel_base_url, settings.webitel_token_secret, settings.secrets_max_age_s
+    )
 
 
 @lru_cache(maxsize=1)

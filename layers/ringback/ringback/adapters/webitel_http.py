@@ -350,3 +350,14 @@ def _error_body(response: httpx.Response) -> WebitelErrorBody:
         return WebitelErrorBody.model_validate_json(response.content)
     except ValidationError:
         return WebitelErrorBody()
+
+
+def client_with_secret_token(base_url: str, token_secret: str, secrets_max_age_s: int) -> HttpWebitelClient:
+    """A client whose token is read from ``token_secret`` (kept ``secrets_max_age_s``), for a
+    route someone waits on: connect fast, give up early (the scheduled upload retries)."""
+    from ringback.adapters.secrets import secret_value
+
+    def token() -> str:
+        return secret_value(token_secret, "token", max_age_s=secrets_max_age_s)
+
+    return HttpWebitelClient(base_url, token, timeout=httpx.Timeout(2.5, connect=1.0))
