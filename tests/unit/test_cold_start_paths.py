@@ -239,15 +239,29 @@ def test_a_status_answered_from_the_shared_answer_loads_no_models_schedule_or_po
     assert _loaded("callbacks", statements, watched, allowed_origins="https://a.example") == []
 
 
-def test_the_routing_path_loads_no_pydantic_boto3_or_httpx() -> None:
+def test_the_routing_resolver_loads_no_pydantic_boto3_or_httpx() -> None:
     statements = (
-        "import app\n"
+        "import routing_api\n"
         "from ringback.adapters import routing_factory\n"
         "routing_factory.service(); routing_factory.gate()\n"
-        "from ringback.api import resolver\n"
-        "assert resolver._default_limit() == 256 * 1024\n"
+        "from ringback.api import gate\n"
+        "assert gate.default_body_limit() == 256 * 1024\n"
     )
     assert _loaded("routing", statements) == []
+
+
+def test_the_routing_lookup_loads_no_resolver_pydantic_boto3_or_httpx() -> None:
+    """The lookup routes (``entry``): service, token gate, body gate and error answers built and
+    a POST lookup read, without the resolver (Powertools' event handler, asyncio)."""
+    watched = (*HEAVY, "aws_lambda_powertools.event_handler", "asyncio", "routing_api")
+    statements = (
+        "import entry\n"
+        "entry.wiring.service(); entry.wiring.gate(); entry._errors()\n"
+        "event = {'rawPath': '/v1/routing', 'body': 'cid=%2B420601000001', 'headers': {'Authorization': 'Bearer t'},"
+        " 'requestContext': {'stage': '$default', 'http': {'method': 'POST'}}}\n"
+        "assert entry._prepared(event) == ('+420601000001', 'Bearer t'), entry._prepared(event)\n"
+    )
+    assert _loaded("routing", statements, watched) == []
 
 
 def test_the_form_path_loads_neither_httpx_nor_idempotency_before_a_route_needs_them() -> None:

@@ -30,6 +30,19 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
 
 
+def default_body_limit() -> int:
+    """The limit of a function whose operator config sets none: ``max_event_body_bytes``.
+
+    Not ``config.get_settings()``: pydantic-settings would cost every function's cold start
+    (the routing lookup's included) its import on the first request with a body."""
+    from ringback.adapters.lean_settings import get_lean_settings
+
+    try:
+        return get_lean_settings().max_event_body_bytes
+    except Exception:
+        return DEFAULT_MAX_BODY_BYTES
+
+
 @dataclass(frozen=True)
 class Refusal:
     status: int

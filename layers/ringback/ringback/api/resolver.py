@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConf
 
 from ringback.api.answers import CORS_ALLOW_HEADERS, CORS_MAX_AGE_S
 from ringback.api.errors import error_response, register_error_handlers
-from ringback.api.gate import DEFAULT_MAX_BODY_BYTES, BodyGate
+from ringback.api.gate import BodyGate, default_body_limit
 
 
 class GatedResolver(APIGatewayHttpResolver):
@@ -73,18 +73,7 @@ def make_resolver(
             allow_headers=CORS_ALLOW_HEADERS,
             max_age=CORS_MAX_AGE_S,
         )
-    gate = BodyGate(max_bytes=max_body_bytes or _default_limit, lenient=lenient_body)
+    gate = BodyGate(max_bytes=max_body_bytes or default_body_limit, lenient=lenient_body)
     app = GatedResolver(gate=gate, cors=cors, enable_validation=validation)
     register_error_handlers(app, name=name, unavailable=unavailable, unavailable_loaded=unavailable_loaded)
     return app
-
-
-def _default_limit() -> int:
-    # Not ``config.get_settings()``: pydantic-settings would cost every function's cold start
-    # (the routing lookup's included) its import on the first request with a body.
-    from ringback.adapters.lean_settings import get_lean_settings
-
-    try:
-        return get_lean_settings().max_event_body_bytes
-    except Exception:
-        return DEFAULT_MAX_BODY_BYTES

@@ -1,4 +1,8 @@
-"""Routing lookup for Webitel flows: ``GET /v1/routing?cid=`` and ``POST /v1/routing {"cid"}``.
+"""The routing function's resolver: ``GET /v1/health/routing``, the OpenAPI document of every
+route, and whatever the lean entry (``entry.py``, template.yaml's ``Handler``) does not answer
+itself. The lookup routes (``GET /v1/routing?cid=`` and ``POST /v1/routing {"cid"}``) are
+declared here too and answer as the lean entry does (``api.routing_reply``);
+``tests/unit/test_routing_entry.py`` holds the two paths to the same answers.
 
 Always 200 ``application/json`` for any cid (found / not found / degraded), 401 JSON only for a
 missing or wrong bearer token. Adapters are built on the first request, not at import
@@ -14,11 +18,12 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ringback.adapters import routing_factory as wiring
-from ringback.api.errors import error_response
+from ringback.api.errors import response_of
 from ringback.api.resolver import make_resolver
+from ringback.api.routing_reply import routing_answer
 from ringback.domain.routing import ANSWER_JSON_SCHEMA, cid_from_body
 from ringback.observability import flush_metrics_safely, logger
-from ringback.services.routing import AuthOutcome, answer_request
+from ringback.services.routing import answer_request
 
 # No request validation: nothing the flow sends may turn into a 4xx, and the validation machinery
 # (pydantic OpenAPI models) would add about 100 ms to every cold start.
@@ -49,19 +54,8 @@ def _json(status: int, body: str) -> Response[str]:
 
 
 def _route(cid: str | None) -> Response[str]:
-    reply = answer_request(
-        wiring.service(), wiring.gate(), cid, app.current_event.headers.get("authorization")
-    )
-    if reply.answer is None:
-        message = (
-            "missing bearer token in the Authorization header"
-            if reply.outcome is AuthOutcome.MISSING
-            else "invalid bearer token"
-        )
-        return error_response(
-            401, "unauthorized", message, headers={"WWW-Authenticate": 'Bearer realm="ringback-routing"'}
-        )
-    return _json(200, reply.answer.to_json())
+    authorization = app.current_event.headers.get("authorization")
+    return response_of(routing_answer(answer_request(wiring.service(), wiring.gate(), cid, authorization)))
 
 
 @app.get(
