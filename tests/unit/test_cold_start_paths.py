@@ -307,11 +307,14 @@ def test_an_ivr_accept_container_loads_no_boto3_httpx_or_uploader_before_the_pus
         "ringback.domain.events",
         "ringback.domain.receipts",
         "ringback.services.dialer_upload",
+        "aws_lambda_powertools.event_handler",
+        "asyncio",
+        "ivr_api",
     )
-    statements = "import app\napp.wiring.service(); app.wiring.gate()\n"
+    statements = "import entry\nentry.wiring.service(); entry.wiring.gate(); entry._gate(); entry._errors()\n"
     tables = {"callbacks_table": "c", "outbox_table": "o", "guard_table": "g"}
     assert _loaded("ivr", statements, watched, **tables) == []
-    pushed = statements + "app.wiring._bound_deliver_now()\n"
+    pushed = statements + "entry.wiring._bound_deliver_now()\n"
     assert _loaded("ivr", pushed, watched, **tables) == [
         "ringback.adapters.event_log_dynamo",
         "ringback.adapters.projections_dynamo",

@@ -3,25 +3,27 @@
 ``POST /v1/callbacks/ivr`` (accept) and ``POST /v1/callbacks/ivr/cancel``, bearer tokens from
 the ``ivr-tokens`` secret (rotated like the routing tokens). Answers are flat JSON objects of
 strings for the flow's ``exportVariables``; 400 names the field, 401 a bad token, and a
-dependency failure answers 200 ``accepted: "false"`` within the budget. The schedule event
-``{"job": "ivr-offer"}`` refreshes the offer snapshot the routing lookup reads.
+dependency failure answers 200 ``accepted: "false"`` within the budget.
+
+This is the function's resolver: its OpenAPI document, and whatever the lean entry
+(``entry.py``, template.yaml's ``Handler``; it also runs the schedule's ``{"job": "ivr-offer"}``)
+hands on: a body the gate refuses, another route, an event of another shape. Both give the
+same answers (``api.ivr_reply``); ``tests/unit/test_ivr_entry.py`` holds them to it.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ringback.adapters import ivr_factory as wiring
-from ringback.api.errors import error_response
+from ringback.api.errors import response_of
+from ringback.api.ivr_reply import read_body, refusal, reply_answer
 from ringback.api.resolver import make_resolver
-from ringback.domain import strict_json
 from ringback.observability import flush_metrics_safely, logger
-from ringback.services.callbacks.ivr import IvrAnswer, IvrCancelAnswer, IvrReply
-from ringback.services.routing import AuthOutcome
+from ringback.services.callbacks.ivr import IvrAnswer, IvrCancelAnswer
 
 app = make_resolver(validation=False, name="Ivr")
 
@@ -54,54 +56,17 @@ def _responses(schema: Any) -> dict[int, Any]:
     }
 
 
-def _json(reply: IvrReply) -> Response[str]:
-    return Response(
-        status_code=reply.status,
-        content_type=content_types.APPLICATION_JSON,
-        body=json.dumps(reply.body, ensure_ascii=False),
-        headers={"Cache-Control": "no-store"},
-    )
-
-
 def _body() -> Any:
-    event = app.current_event
-    raw = event.get("body")
-    if not raw:
-        return None
-    try:
-        return strict_json.loads(str(raw))
-    except (ValueError, RecursionError):
-        return None
+    return read_body(app.current_event.get("body"))
 
 
-def _authorised(accept: bool) -> Response[str] | None:
-    """None when the token is good; else the 401, or the degraded answer (no token known)."""
+def _answer(accept: bool) -> Response[str]:
     service = wiring.service()
-    try:
-        outcome = wiring.gate().check(app.current_event.headers.get("authorization"), service.deadline())
-    except Exception as error:  # never a 5xx to the caller's flow
-        logger.exception("ivr: token check failed", extra={"error_type": type(error).__name__})
-        outcome = AuthOutcome.UNAVAILABLE
-    if outcome is AuthOutcome.OK:
-        return None
-    if outcome is AuthOutcome.UNAVAILABLE:
-        from ringback.domain.ivr import say_text
-
-        say = say_text("degraded", None, "cs")
-        answer: Any = (
-            IvrAnswer(accepted=False, reason="degraded", say=say)
-            if accept
-            else IvrCancelAnswer(cancelled=False, reason="degraded", say=say)
-        )
-        return _json(IvrReply(200, answer.to_json()))
-    message = (
-        "missing bearer token in the Authorization header"
-        if outcome is AuthOutcome.MISSING
-        else "invalid bearer token"
-    )
-    return error_response(
-        401, "unauthorized", message, headers={"WWW-Authenticate": 'Bearer realm="ringback-ivr"'}
-    )
+    authorization = app.current_event.headers.get("authorization")
+    refused = refusal(service, wiring.gate(), authorization, accept=accept)
+    if refused is not None:
+        return response_of(refused)
+    return response_of(reply_answer(service.accept(_body()) if accept else service.cancel(_body())))
 
 
 @app.post(
@@ -110,10 +75,7 @@ def _authorised(accept: bool) -> Response[str] | None:
     responses=_responses(_ACCEPT_SCHEMA),
 )
 def ivr_accept() -> Response[str]:
-    refused = _authorised(accept=True)
-    if refused is not None:
-        return refused
-    return _json(wiring.service().accept(_body()))
+    return _answer(accept=True)
 
 
 @app.post(
@@ -122,10 +84,7 @@ def ivr_accept() -> Response[str]:
     responses=_responses(_CANCEL_SCHEMA),
 )
 def ivr_cancel() -> Response[str]:
-    refused = _authorised(accept=False)
-    if refused is not None:
-        return refused
-    return _json(wiring.service().cancel(_body()))
+    return _answer(accept=False)
 
 
 @logger.inject_lambda_context(clear_state=True)
