@@ -228,10 +228,19 @@ def environment(env: Mapping[str, str]) -> Iterator[None]:
         os.environ.update(saved)
 
 
-def load_function(directory: str, module_name: str, file_name: str = "app.py") -> ModuleType:
+def load_function(directory: str, module_name: str, file_name: str | None = None) -> ModuleType:
     """``functions/<directory>/<file_name>`` imported as ``module_name``, its folder on
-    ``sys.path`` as in the deployed package."""
+    ``sys.path`` as in the deployed package; ``file_name`` by default: the module of the
+    function's ``Handler`` in template.yaml (what a deployed container imports)."""
     code = ROOT / "functions" / directory
+    if file_name is None:
+        from devstack import template
+
+        handlers = [
+            f.handler for f in template.load().functions.values() if f.code_uri.resolve() == code.resolve()
+        ]
+        assert len(handlers) == 1, f"no one function with the code of functions/{directory}: {handlers}"
+        file_name = handlers[0].rsplit(".", 1)[0] + ".py"
     sys.path.insert(0, str(code))
     spec = importlib.util.spec_from_file_location(module_name, code / file_name)
     assert spec and spec.loader

@@ -155,7 +155,8 @@ FUNCTION_COLD = textwrap.dedent("""
     started = time.perf_counter()
     import json, sys
     sys.path[:0] = [{code!r}, {layer!r}]
-    import app
+    import importlib
+    app = importlib.import_module({module!r})  # template.yaml's Handler
     class Context:
         function_name = "bench"; memory_limit_in_mb = 1024; aws_request_id = "cold"
         invoked_function_arn = "arn:aws:lambda:eu-central-1:123456789012:function:bench"
@@ -200,13 +201,14 @@ PEAK_RSS = textwrap.dedent("""
 def cold_starts(stack: aws.ProvisionedStack, tpl: template.StackTemplate, runs: int) -> dict[str, float]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RINGBACK_", "POWERTOOLS_", "AWS_"))}
     env.update(function_env(stack, tpl))
-    env["PYTHONDONTWRITEBYTECODE"] = "0"
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # any value, "0" included, stops .pyc writing
     cid = number(3)
     fn_code = FUNCTION_COLD.format(
         code=str(ROOT / "functions" / "routing"),
         layer=str(ROOT / "layers" / "ringback"),
         cid=cid,
         token=stack.tokens["routing"],
+        module=tpl.functions["RoutingFunction"].handler.rsplit(".", 1)[0],
     )
     base_code = BASELINE_COLD.format(table=stack.names["CustomersTable"], cid=cid)
 
