@@ -308,6 +308,21 @@ def test_accept_creates_a_now_request_pushed_with_the_joined_time() -> None:
     # What the upload sends: the caller's joined time and the priority of every "now" request.
     assert entry.member.min_offering_at == str(NOW_MS - 60_000)
     assert entry.member.priority == 1000
+    # Named for the agent as what it is (the caller gave no name): asked for from the IVR.
+    assert entry.member.name.startswith("IVR callback ")
+    assert entry.member.communications[0].description == "ivr callback (ivr, now)"
+
+
+def test_a_website_request_without_a_name_is_a_web_callback_member() -> None:
+    world = World()
+    answer = world.web.submit(
+        CallbackRequest.model_validate({"mode": "now", "phone": "777000111"}), Caller(base_url="x")
+    )
+    record = world.repo.get(answer.id)
+    assert record is not None
+    member = entry_for(record, world.config.config).member
+    assert member.name.startswith("Web callback ")
+    assert member.communications[0].description == f"web callback ({record.source}, now)"
 
 
 def test_the_same_call_asking_again_gets_the_same_answer_and_no_second_member() -> None:

@@ -166,6 +166,12 @@ def lock_expiry(record: CallbackRecord, config: OperatorConfig) -> datetime:
     )
 
 
+def member_label(source: str) -> str:
+    """What an agent sees a member named by when the caller gave no name: a caller who asked
+    from the IVR (``source`` "ivr") was never on the website."""
+    return "IVR callback" if source == "ivr" else "Web callback"
+
+
 def entry_for(
     record: CallbackRecord, config: OperatorConfig, *, generation: int | None = None
 ) -> OutboxEntry:
@@ -180,7 +186,7 @@ def entry_for(
         # Safety net: the queue member is only sent if the click-to-call does not happen.
         due = max(due, record.created_at + timedelta(seconds=policy.direct_fallback_seconds))
     member = MemberItem(
-        name=(record.name or f"Web callback {mask_e164(record.phone)}")[:250],
+        name=(record.name or f"{member_label(record.source)} {mask_e164(record.phone)}")[:250],
         priority=record.priority,
         expire_at=epoch_ms(expire),
         min_offering_at=epoch_ms(offer_from(record)),
@@ -189,7 +195,7 @@ def entry_for(
             MemberCommunication(
                 destination=record.phone,
                 type=Lookup(id=config.communication_type_id),
-                description=f"web callback ({record.source}, {record.mode})"[:200],
+                description=f"{member_label(record.source).lower()} ({record.source}, {record.mode})"[:200],
             )
         ],
     )
