@@ -16,8 +16,8 @@ the knob cannot drift apart. What is transcribed from flow_manager (docs/webitel
 * ``if`` (``flow/if.go``): ``${name}`` becomes the variable's string; the knob evaluates the
   comparisons the page uses (``==``, ``!=`` on strings, ``&&``, ``||``, parentheses) and refuses
   anything else;
-* ``js`` (``flow/javascript.go``): only the two functions the page uses (the time now in epoch
-  ms, and seconds to whole minutes); any other script is refused;
+* ``js`` (``flow/javascript.go``): only the function the page uses (the time now in epoch
+  ms); any other script is refused;
 * ``tts`` with ``getDigits`` (``routes/call/tts.go``, ``providers/fs/control.go``): the key the
   caller presses goes to ``setVar`` (``MyVar`` when not set); no key sets nothing;
 * ``joinQueue`` (``routes/call/queue.go``): the caller waits in the queue; its ``timers``
@@ -32,7 +32,6 @@ of the request.
 from __future__ import annotations
 
 import json
-import math
 import re
 import threading
 import time
@@ -58,9 +57,8 @@ TOKEN_PLACEHOLDERS: Final = {
 DEFAULT_DIGITS_VAR: Final = "MyVar"  # providers/fs/control.go PlaybackUrlAndGetDigits
 DEFAULT_HTTP_TIMEOUT_MS: Final = 1000  # flow/http.go buildHttpClient
 
-# The scripts the page's ``js`` apps run, with what they compute (otto is not reimplemented).
+# The script the page's ``js`` app runs, with what it computes (otto is not reimplemented).
 _JS_NOW: Final = re.compile(r"return String\(Date\.now\(\)\);")
-_JS_MINUTES: Final = re.compile(r"return String\(Math\.max\(1, Math\.ceil\(\$\{([^}]+)\} / 60\)\)\);")
 
 
 class FlowError(ValueError):
@@ -184,14 +182,6 @@ class _Expression:
 def run_js(data: str, variables: Mapping[str, str], now_ms: int) -> str:
     if _JS_NOW.fullmatch(data.strip()):
         return str(now_ms)
-    minutes = _JS_MINUTES.fullmatch(data.strip())
-    if minutes:
-        raw = variables.get(minutes.group(1), "").strip()
-        try:
-            seconds = float(raw) if raw else 0.0  # JavaScript: Number("") is 0
-        except ValueError:
-            return "NaN"
-        return str(max(1, math.ceil(seconds / 60)))
     raise FlowError(f"the sandbox cannot run this js: {data!r}")
 
 

@@ -196,7 +196,8 @@ def test_a_waiting_caller_presses_1_keeps_their_place_and_is_called_back(offerin
     done = knob(stack, f"caller/{held['call_id']}/timers", {"press": "1"})
     assert done["state"] == "hung_up", done
     prompt = steps(done, "tts")[0]
-    assert f"about {WAIT_S // 60} minutes" in prompt["text"] and prompt["digits"] == "1"
+    # The lookup's offer_say, in the operator's default language (the caller is not in the directory).
+    assert f"Budete čekat přibližně {WAIT_S // 60} minut." in prompt["text"] and prompt["digits"] == "1"
     accept = request_to(done, "/v1/callbacks/ivr")
     assert accept["body"] == {
         "cid": caller,

@@ -28,6 +28,9 @@ ROUTING = {
     "offer_callback": True,
     "estimated_wait_s": "90",
     "wait_queue_id": "3",
+    "offer_say": "Your expected wait is about 2 minutes. To keep your place in line and be called back, press 1.",
+    "pending_say": None,
+    "kept_say": None,
 }
 ACCEPTED = {
     "accepted": "true",

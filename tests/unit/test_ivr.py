@@ -19,6 +19,7 @@ from ringback.domain.ivr import (
     QueueWait,
     dial_order_key,
     estimate_wait_s,
+    minutes_text,
     parse_ivr_request,
     routing_offer,
     say_text,
@@ -114,10 +115,79 @@ def test_estimate_from_the_report() -> None:
 
 
 def test_snapshot_round_trips_and_a_broken_one_is_none() -> None:
-    snap = snapshot()
-    again = snapshot_from_json(snap.to_json(), snap.fetched_at_ms)
-    assert again == snap
+    for snap in (
+        snapshot(),
+        snapshot(default_language="cs", say={"cs": {"offer": "Čekejte {minutes_text}."}}),
+    ):
+        again = snapshot_from_json(snap.to_json(), snap.fetched_at_ms)
+        assert again == snap
     assert snapshot_from_json({"queues": "nonsense"}, 0) is None
+    # A snapshot written before the prompts were carried reads as English defaults.
+    older = {k: v for k, v in snapshot().to_json().items() if k not in ("default_language", "say")}
+    assert snapshot_from_json(older, NOW_MS) == snapshot(fetched_at_ms=NOW_MS)
+
+
+def test_the_offer_comes_with_its_prompt_in_the_callers_language() -> None:
+    snap = snapshot(default_language="cs")
+    czech = routing_offer(
+        snap, found=True, debt=False, pending_callback=False, now_ms=NOW_MS, language="cs-CZ"
+    )
+    assert czech.offer_say is not None and czech.offer_say.startswith("Budete čekat přibližně 5 minut.")
+    english = routing_offer(
+        snap, found=True, debt=False, pending_callback=False, now_ms=NOW_MS, language="en"
+    )
+    assert english.offer_say is not None and english.offer_say.startswith(
+        "Your expected wait is about 5 minutes."
+    )
+    # No language known: the operator's default; no offer: no prompt.
+    default = routing_offer(snap, found=False, debt=False, pending_callback=False, now_ms=NOW_MS)
+    assert default.offer_say == czech.offer_say
+    assert offer(snapshot(capacity_left=0)).offer_say is None
+    assert (english.pending_say, english.kept_say) == (None, None)
+
+
+def test_a_caller_with_an_open_request_gets_the_keep_or_cancel_prompts() -> None:
+    overrides = {"en": {"pending": "Press 2 to cancel your callback."}}
+    for snap in (snapshot(say=overrides), None, snapshot(fetched_at_ms=0, say=overrides)):
+        answer = routing_offer(
+            snap, found=True, debt=False, pending_callback=True, now_ms=NOW_MS, language="en"
+        )
+        assert answer.offer_callback is False and answer.offer_say is None
+        fresh = snap is not None and snap.fetched_at_ms
+        assert answer.pending_say == (
+            "Press 2 to cancel your callback." if fresh else say_text("pending", "en", "en")
+        )
+        assert answer.kept_say == say_text("kept", "en", "en")
+
+
+def test_the_snapshot_carries_the_operators_prompt_texts_only() -> None:
+    say = {"cs": {"offer": "Čekáte {minutes_text}.", "accepted": "Díky."}, "en": {"accepted": "Thanks."}}
+    config = make_config(ivr_callback={**IVR, "default_language": "cs", "say": say}, inbound_queue_id="3")
+    snap = build_snapshot(config, {"3": (4, 250.5), "1": (2, 0.0)}, OPEN_NOW)
+    assert snap.default_language == "cs"
+    assert snap.say == {"cs": {"offer": "Čekáte {minutes_text}."}}
+    answer = routing_offer(snap, found=True, debt=False, pending_callback=False, now_ms=NOW_MS)
+    assert answer.offer_say == "Čekáte 5 minut."
+
+
+@pytest.mark.parametrize(
+    ("count", "czech", "english"),
+    [
+        (1, "1 minutu", "1 minute"),
+        (2, "2 minuty", "2 minutes"),
+        (4, "4 minuty", "4 minutes"),
+        (5, "5 minut", "5 minutes"),
+        (12, "12 minut", "12 minutes"),
+        (22, "22 minut", "22 minutes"),
+    ],
+)
+def test_minutes_are_said_in_their_plural_form(count: int, czech: str, english: str) -> None:
+    assert minutes_text(count, "cs") == czech
+    assert minutes_text(count, "en") == english
+    assert minutes_text(count, "de") == f"{count} min"
+    assert say_text("accepted", "cs", "cs", minutes=count) == (
+        f"Děkujeme. Zavoláme vám zpět přibližně za {czech} a vaše pořadí zůstává."
+    )
 
 
 def test_build_snapshot_from_the_report_and_the_config() -> None:

@@ -154,6 +154,11 @@ def test_found_debtor_with_pending_callback(pool: ThreadPoolExecutor) -> None:
         "estimated_wait_s": None,
         "offer_callback": False,
         "wait_queue_id": None,
+        # The keep-or-cancel prompts for a caller with an open request, in their language.
+        "offer_say": None,
+        "pending_say": "Žádost o zpětné volání už u nás máte. Chcete-li ji ponechat, stiskněte 1. "
+        "Chcete-li ji zrušit, stiskněte 2.",
+        "kept_say": "Vaše žádost o zpětné volání zůstává. Zavoláme vám. Na shledanou.",
     }
     assert tuple(answer.to_dict()) == ANSWER_FIELDS
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 SNAPSHOT_KEY = "IVR#OFFER"  # the SharedCache key (GuardTable pk ``CACHE#IVR#OFFER``)
@@ -58,6 +58,10 @@ class OfferSnapshot:
     branch_queues: Mapping[str, str] = field(default_factory=dict)  # found / debt / unknown
     open_windows: tuple[tuple[int, int], ...] = ()
     capacity_left: int | None = None  # None: the callback queue's count is unknown
+    # The operator's language and texts for the flow's prompts (``PROMPT_KEYS``), so the routing
+    # answer says them in the caller's language as the IVR route's ``say`` is.
+    default_language: str = "en"
+    say: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def fresh(self, now_ms: int, max_age_ms: int = SNAPSHOT_MAX_AGE_MS) -> bool:
         return 0 <= now_ms - self.fetched_at_ms <= max_age_ms
@@ -76,6 +80,8 @@ class OfferSnapshot:
             "branch_queues": dict(self.branch_queues),
             "open_windows": [list(window) for window in self.open_windows],
             "capacity_left": self.capacity_left,
+            "default_language": self.default_language,
+            "say": {lang: dict(texts) for lang, texts in self.say.items()},
         }
 
 
@@ -114,6 +120,11 @@ def snapshot_from_json(value: Mapping[str, Any], fetched_at_ms: int) -> OfferSna
             branch_queues={str(k): str(v) for k, v in dict(value.get("branch_queues") or {}).items()},
             open_windows=windows,
             capacity_left=_int(capacity) if capacity is not None else None,
+            default_language=str(value.get("default_language") or "en"),
+            say={
+                str(lang): {str(k): str(v) for k, v in dict(texts).items() if k in PROMPT_KEYS}
+                for lang, texts in dict(value.get("say") or {}).items()
+            },
         )
     except (AttributeError, TypeError, ValueError):
         return None
@@ -135,6 +146,9 @@ class RoutingOffer:
     estimated_wait_s: str | None = None
     offer_callback: bool = False
     wait_queue_id: str | None = None
+    offer_say: str | None = None
+    pending_say: str | None = None
+    kept_say: str | None = None
 
 
 def branch_of(*, found: bool, debt: bool) -> str:
@@ -145,15 +159,26 @@ def branch_of(*, found: bool, debt: bool) -> str:
 
 
 def routing_offer(
-    snapshot: OfferSnapshot | None, *, found: bool, debt: bool, pending_callback: bool, now_ms: int
+    snapshot: OfferSnapshot | None,
+    *,
+    found: bool,
+    debt: bool,
+    pending_callback: bool,
+    now_ms: int,
+    language: str | None = None,
 ) -> RoutingOffer:
     """Estimated wait and offer flag for one answer: offer only when enabled, the wait exceeds
-    the threshold, in hours, with capacity, and the caller has no open callback."""
-    if snapshot is None or not snapshot.fresh(now_ms):
-        return RoutingOffer()
-    queue_id = snapshot.branch_queues.get(branch_of(found=found, debt=debt))
+    the threshold, in hours, with capacity, and the caller has no open callback. With the flag
+    come the prompts the flow says (in ``language``, the caller's, else the operator's default):
+    ``offer_say`` with an offer, ``pending_say`` and ``kept_say`` to a caller with an open one."""
+    fresh = snapshot if snapshot is not None and snapshot.fresh(now_ms) else None
+    pending = _pending_prompts(fresh, language) if pending_callback else RoutingOffer()
+    if fresh is None:
+        return pending
+    queue_id = fresh.branch_queues.get(branch_of(found=found, debt=debt))
     if not queue_id:
-        return RoutingOffer()
+        return pending
+    snapshot = fresh
     wait = snapshot.queues.get(queue_id)
     wait_s = wait.wait_s if wait is not None else None
     offer = (
@@ -165,10 +190,31 @@ def routing_offer(
         and snapshot.capacity_left > 0
         and not pending_callback
     )
-    return RoutingOffer(
+    return replace(
+        pending,
         estimated_wait_s=str(wait_s) if wait_s is not None else None,
         offer_callback=offer,
         wait_queue_id=queue_id,
+        offer_say=prompt_text("offer", language, snapshot, minutes=wait_minutes(wait_s)) if offer else None,
+    )
+
+
+def wait_minutes(wait_s: int | None) -> int:
+    """The wait as the flow says it: whole minutes, rounded up, at least 1."""
+    return max(1, math.ceil((wait_s or 0) / 60))
+
+
+def prompt_text(key: str, language: str | None, snapshot: OfferSnapshot | None, *, minutes: int = 1) -> str:
+    """A prompt of the flow in the caller's language (the operator's texts first)."""
+    default = snapshot.default_language if snapshot is not None else "en"
+    overrides = snapshot.say if snapshot is not None else None
+    return say_text(key, language, default, overrides, minutes=minutes)
+
+
+def _pending_prompts(snapshot: OfferSnapshot | None, language: str | None) -> RoutingOffer:
+    return RoutingOffer(
+        pending_say=prompt_text("pending", language, snapshot),
+        kept_say=prompt_text("kept", language, snapshot),
     )
 
 
@@ -253,27 +299,44 @@ def parse_cancel_request(body: Any) -> tuple[str, str]:
 # ------------------------------------------------------------------ what the flow says
 
 # Default texts per language; ``ivr_callback.say`` in the operator config overrides them.
-# ``{minutes}`` is the expected call-back time in whole minutes (at least 1).
+# ``{minutes}`` is the expected call-back time (or the wait) in whole minutes (at least 1);
+# ``{minutes_text}`` the same with the word for minutes in its plural form (``minutes_text``).
+#
+# The flow's own prompts, which the routing answer carries (``RoutingOffer``); the other keys
+# are the IVR route's ``say`` answers.
+PROMPT_KEYS = frozenset({"offer", "pending", "kept"})
 DEFAULT_SAY: Mapping[str, Mapping[str, str]] = {
     "en": {
-        "accepted": "Thank you. We will call you back in about {minutes} minutes, keeping your place.",
-        "linked": "You already have a callback request. We will call you back in about {minutes} minutes.",
+        "accepted": "Thank you. We will call you back in about {minutes_text}, keeping your place.",
+        "linked": "You already have a callback request. We will call you back in about {minutes_text}.",
         "closed": "We are closed now, please call again during our opening hours.",
         "no_capacity": "We cannot take more callback requests right now, please stay on the line.",
         "degraded": "We cannot take your callback request right now, please stay on the line.",
         "disabled": "Please stay on the line, an agent will be with you shortly.",
         "cancelled": "Your callback request is cancelled.",
         "none_open": "You have no callback request to cancel.",
+        "offer": (
+            "Your expected wait is about {minutes_text}. To keep your place in line and be called back, "
+            "press 1. To keep waiting, stay on the line."
+        ),
+        "pending": "You already have a callback request with us. To keep it, press 1. To cancel it, press 2.",
+        "kept": "Your callback request stays as it is. We will call you. Goodbye.",
     },
     "cs": {
-        "accepted": "Děkujeme. Zavoláme vám zpět přibližně za {minutes} minut a vaše pořadí zůstává.",
-        "linked": "Žádost o zpětné volání už máte. Zavoláme vám přibližně za {minutes} minut.",
+        "accepted": "Děkujeme. Zavoláme vám zpět přibližně za {minutes_text} a vaše pořadí zůstává.",
+        "linked": "Žádost o zpětné volání už máte. Zavoláme vám přibližně za {minutes_text}.",
         "closed": "Nyní máme zavřeno, zavolejte prosím znovu v otevírací době.",
         "no_capacity": "Další žádosti o zpětné volání teď nepřijímáme, zůstaňte prosím na lince.",
         "degraded": "Vaši žádost o zpětné volání teď nemůžeme přijmout, zůstaňte prosím na lince.",
         "disabled": "Zůstaňte prosím na lince, operátor se vám brzy bude věnovat.",
         "cancelled": "Vaše žádost o zpětné volání je zrušena.",
         "none_open": "Nemáte žádnou žádost o zpětné volání, kterou by bylo možné zrušit.",
+        "offer": (
+            "Budete čekat přibližně {minutes_text}. Chcete-li si podržet své pořadí "
+            "a nechat si zavolat zpět, stiskněte 1. Chcete-li dál čekat, zůstaňte na lince."
+        ),
+        "pending": "Žádost o zpětné volání už u nás máte. Chcete-li ji ponechat, stiskněte 1. Chcete-li ji zrušit, stiskněte 2.",
+        "kept": "Vaše žádost o zpětné volání zůstává. Zavoláme vám. Na shledanou.",
     },
 }
 
@@ -295,11 +358,25 @@ def say_text(
         lowered = language.lower().replace("_", "-")
         candidates += [lowered, lowered.split("-")[0]]
     candidates += [default_language.lower(), "en"]
+    count = max(minutes, 1)
     for lang in candidates:
         text = texts.get(lang, {}).get(key)
         if text:
-            return text.replace("{minutes}", str(max(minutes, 1)))
+            phrase = minutes_text(count, lang.split("-")[0])
+            return text.replace("{minutes_text}", phrase).replace("{minutes}", str(count))
     return ""
+
+
+def minutes_text(count: int, language: str) -> str:
+    """``count`` minutes as the texts say it (``{minutes_text}``): the number and the word in
+    its plural form. Czech, in the accusative the texts use ("za 1 minutu", "čekat 3 minuty",
+    "za 5 minut"); English; other languages get the number and "min"."""
+    if language == "cs":
+        word = "minutu" if count == 1 else "minuty" if 2 <= count <= 4 else "minut"
+        return f"{count} {word}"
+    if language == "en":
+        return f"{count} minute" if count == 1 else f"{count} minutes"
+    return f"{count} min"
 
 
 def expected_call_in_s(wait_s: int | None, joined_at_ms: int, now_ms: int) -> int | None:

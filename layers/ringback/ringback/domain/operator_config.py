@@ -70,7 +70,9 @@ class IvrCallbackPolicy(BaseModel):
     estimated wait exceeds ``offer_after_s``, the centre is in hours and fewer than ``max_open``
     members wait in the callback queue. ``say`` overrides the texts the flow says, per language
     and key (``accepted``, ``linked``, ``closed``, ``no_capacity``, ``degraded``, ``disabled``,
-    ``cancelled``, ``none_open``; ``{minutes}`` is replaced), falling back to ``default_language``.
+    ``cancelled``, ``none_open``, and the flow's prompts the routing answer carries: ``offer``,
+    ``pending``, ``kept``; ``{minutes}`` is replaced by the number, ``{minutes_text}`` by the number
+    and the word, "3 minuty"), falling back to ``default_language``.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")

@@ -66,6 +66,12 @@ class RoutingAnswer:
     estimated_wait_s: str | None = None
     offer_callback: bool = False
     wait_queue_id: str | None = None
+    # The flow's prompts in the caller's language (docs/ivr-callbacks.md): the offer, with the
+    # wait in minutes (with ``offer_callback``); to a caller with an open request, the keep-or-
+    # cancel question and what is said when they keep it (with ``pending_callback``).
+    offer_say: str | None = None
+    pending_say: str | None = None
+    kept_say: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -169,6 +175,9 @@ ANSWER_JSON_SCHEMA: dict[str, Any] = {
         "estimated_wait_s": _nullable("string", pattern=r"^\d+$"),
         "offer_callback": {"type": "boolean"},
         "wait_queue_id": _nullable("string", pattern=r"^\d+$"),
+        "offer_say": _nullable("string"),
+        "pending_say": _nullable("string"),
+        "kept_say": _nullable("string"),
     },
 }
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from ringback.domain import schedule
-from ringback.domain.ivr import SNAPSHOT_KEY, OfferSnapshot, QueueWait, estimate_wait_s
+from ringback.domain.ivr import PROMPT_KEYS, SNAPSHOT_KEY, OfferSnapshot, QueueWait, estimate_wait_s
 from ringback.domain.operator_config import OperatorConfig
 from ringback.observability import logger, metrics
 from ringback.ports.clock import Clock
@@ -50,6 +50,12 @@ def build_snapshot(
         branch_queues={str(k): v for k, v in config.inbound_queue_by_branch().items()},
         open_windows=windows,
         capacity_left=capacity,
+        default_language=policy.default_language,
+        say={
+            lang: {key: text for key, text in texts.items() if key in PROMPT_KEYS}
+            for lang, texts in policy.say.items()
+            if any(key in PROMPT_KEYS for key in texts)
+        },
     )
 
 

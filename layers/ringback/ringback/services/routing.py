@@ -313,12 +313,16 @@ def _build(phone: PhoneNumber, lookup: CallerRecord, source: AnswerSource) -> Ro
         debt=answer.debt,
         pending_callback=answer.pending_callback,
         now_ms=int(time.time() * 1000),
+        language=answer.language,
     )
     return replace(
         answer,
         estimated_wait_s=offer.estimated_wait_s,
         offer_callback=offer.offer_callback,
         wait_queue_id=offer.wait_queue_id,
+        offer_say=offer.offer_say,
+        pending_say=offer.pending_say,
+        kept_say=offer.kept_say,
     )
 
 
