@@ -158,4 +158,5 @@ def health() -> dict[str, str]:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    wiring.start_request()  # Webitel's budget counts from here (a timed-out write's retry)
     return app.resolve(event, context)

@@ -13,6 +13,8 @@ Powertools Parameters imports boto3 too, so it is loaded only where the SSM para
 
 from __future__ import annotations
 
+import time
+from contextvars import ContextVar
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -58,10 +60,36 @@ def loaded_errors() -> tuple[type[Exception], ...]:
 # break the budget. A refused or silent dependency therefore fails its first call within
 # 0.5 s and the handler answers 503 + Retry-After (the caller retries; nothing was accepted), with
 # room left for API Gateway and Lambda overhead inside the 1000 ms. A slow-but-answering DynamoDB
-# (each call under 0.3 s) is the only case that adds up across the request's calls.
+# (each call under 0.3 s) is the only case that adds up across the request's calls. One write
+# is tried once more after a timeout, by the adapter, without botocore's sleep: the event log's,
+# the webhook's commit point, while a whole attempt still fits ``WEBHOOK_BUDGET_S``
+# (``another_attempt_fits``): a silent DynamoDB then answers 503 after two attempts, ~0.6 s.
 WEBHOOK_CONNECT_TIMEOUT_S = 0.2
 WEBHOOK_READ_TIMEOUT_S = 0.3
 WEBHOOK_RETRIES = 0
+# What of Webitel's 1000 ms the handler may spend: the rest is API Gateway's, Lambda's and the
+# answer's way back. The one write that may be tried again (the event log's, whose second try
+# is idempotent: ``adapters.event_log_dynamo``) is tried only when a whole attempt still fits.
+WEBHOOK_BUDGET_S = 0.85
+_request_started: ContextVar[float | None] = ContextVar("webhook_request_started", default=None)
+
+
+def mark_request_start() -> None:
+    """The webhook handler's first step: the request's budget counts from here."""
+    _request_started.set(time.monotonic())
+
+
+def webhook_time_left() -> float | None:
+    """Seconds of ``WEBHOOK_BUDGET_S`` left to this request; None outside a marked request."""
+    started = _request_started.get()
+    return None if started is None else WEBHOOK_BUDGET_S - (time.monotonic() - started)
+
+
+def another_attempt_fits(read_timeout: float) -> bool:
+    """Whether one more call of a webhook client (connect + ``read_timeout`` at worst) ends
+    within the request's budget."""
+    left = webhook_time_left()
+    return left is not None and left >= WEBHOOK_CONNECT_TIMEOUT_S + read_timeout
 
 
 def webhook_client(service: str, *, read_timeout: float = WEBHOOK_READ_TIMEOUT_S) -> Any:

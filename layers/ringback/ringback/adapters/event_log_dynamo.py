@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from botocore.exceptions import ClientError
+from aws_lambda_powertools.metrics import MetricUnit
+from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutError
 
 from ringback.adapters.aws import client as aws_client
 from ringback.adapters.dynamo import deserialize_value, to_item
 from ringback.domain.events.envelope import EventSource, LoggedEvent
 from ringback.domain.events.projections import ProjectionRecord
+from ringback.observability import logger, metrics
 
 LOG_SK = "EVENT"
 
@@ -61,25 +63,53 @@ def record_item(record: ProjectionRecord) -> dict[str, Any]:
 
 
 class DynamoEventLog:
-    """Implements ``ports.event_log.EventLog``."""
+    """Implements ``ports.event_log.EventLog``.
 
-    def __init__(self, table: str, *, retention_days: int, client: Any = None) -> None:
+    ``retry_after_timeout``: asked when a write timed out (the webhook path's clients make one
+    attempt, ``adapters.aws``); True tries it once more at once. The first attempt may have been
+    written all the same (DynamoDB answered after the client gave up), so the second asks for the
+    stored item when its condition fails: the same ``received_at`` and payload is this write's
+    own first attempt (accepted), anything else an earlier delivery (a duplicate)."""
+
+    def __init__(
+        self,
+        table: str,
+        *,
+        retention_days: int,
+        client: Any = None,
+        retry_after_timeout: Callable[[], bool] | None = None,
+    ) -> None:
         self._table = table
         self._retention_days = retention_days
         self._client = client or aws_client("dynamodb", connect_timeout=1.0, read_timeout=3.0)
+        self._retry_after_timeout = retry_after_timeout
 
     def append(self, event: LoggedEvent) -> bool:
         # One conditional put: a redelivery (same event_id) fails the condition and writes
         # nothing. (Projections are written after it; if that fails, the stream re-projects.)
+        item = to_log_item(event, self._retention_days)
+        try:
+            return self._put(item, second=False)
+        except (ReadTimeoutError, ConnectTimeoutError) as error:
+            if self._retry_after_timeout is None or not self._retry_after_timeout():
+                raise
+            logger.warning(
+                "event log write timed out; tried again", extra={"error_type": type(error).__name__}
+            )
+            metrics.add_metric(name="EventLogWriteRetried", unit=MetricUnit.Count, value=1)
+        return self._put(item, second=True)
+
+    def _put(self, item: dict[str, Any], *, second: bool) -> bool:
+        extra = {"ReturnValuesOnConditionCheckFailure": "ALL_OLD"} if second else {}
         try:
             self._client.put_item(
-                TableName=self._table,
-                Item=to_log_item(event, self._retention_days),
-                ConditionExpression="attribute_not_exists(pk)",
+                TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)", **extra
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
+                response: Mapping[str, Any] = error.response  # holds "Item" when asked for
+                stored: Mapping[str, Any] = response.get("Item") or {}
+                return second and all(stored.get(k) == item[k] for k in ("received_at", "payload"))
             raise
         return True
 

@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo
 from ringback.adapters.aws import (
     AWS_ERRORS,
     WEBHOOK_CONNECT_TIMEOUT_S,
+    another_attempt_fits,
+    mark_request_start,
     webhook_client,
 )
 from ringback.adapters.clock import SystemClock
@@ -24,6 +26,11 @@ from ringback.services.read_models import ReadModels
 
 # Answered 503 + Retry-After by the events function (api.errors).
 INFRASTRUCTURE_ERRORS = AWS_ERRORS
+
+
+def start_request() -> None:
+    """The handler's first step: Webitel's budget counts from it (``adapters.aws``)."""
+    mark_request_start()
 
 
 def build_projector(settings: Settings, *, client: object = None) -> Projector:
@@ -73,10 +80,13 @@ def ingest() -> Ingest:
     # The webhook path's client (adapters.aws: connect + read within Webitel's 1000 ms, no retry);
     # the stream projector and the rebuild command keep their own, more patient ones.
     settings = get_settings()
+    read_timeout = settings.webhook_read_timeout_ms / 1000
     log = DynamoEventLog(
         settings.event_log_table,
         retention_days=settings.event_retention_days,
-        client=webhook_client("dynamodb", read_timeout=settings.webhook_read_timeout_ms / 1000),
+        client=webhook_client("dynamodb", read_timeout=read_timeout),
+        # A write that timed out is tried once more while a whole attempt fits Webitel's budget.
+        retry_after_timeout=lambda: another_attempt_fits(read_timeout),
     )
     return Ingest(log, SystemClock())
 
