@@ -26,6 +26,7 @@ from ringback.adapters import callbacks_factory as wiring
 from ringback.adapters.lean_settings import get_lean_settings
 from ringback.api.answers import Answer, ErrorAnswers, answer_error, cors_headers, error_answers
 from ringback.api.gate import BodyGate
+from ringback.api.lean import headers_of, lowered, response_of, route_of
 from ringback.domain.callbacks import DEFAULT_REGION, CallbackRequest
 from ringback.domain.errors import Conflict, Unavailable
 from ringback.observability import logger, metrics
@@ -105,31 +106,20 @@ def _errors() -> ErrorAnswers:
 def _prepared(event: Any) -> tuple[CallbackRequest, Caller, dict[str, Any], dict[str, str]] | None:
     """(the valid request, its caller, the gated event, its headers lower-cased) when the
     resolver would hand this event to the submit route with a valid body; else None."""
-    if not isinstance(event, dict):
+    route = route_of(event)
+    if route is None or route.method != "POST" or route.path != PATH:
         return None
-    context = event.get("requestContext")
-    http = context.get("http") if isinstance(context, dict) else None
-    if not isinstance(context, dict) or not isinstance(http, dict):
-        return None
-    stage, raw_path, method = context.get("stage"), event.get("rawPath"), http.get("method")
-    if not (isinstance(stage, str) and isinstance(raw_path, str) and isinstance(method, str)):
-        return None
-    # Powertools' path of a payload-2.0 event: rawPath less "/<stage>" (unless $default).
-    path = raw_path if stage == "$default" else raw_path[len("/" + stage) :]
-    if method.upper() != "POST" or path != PATH or not isinstance(http.get("sourceIp"), str):
+    context, http = route.context, route.http
+    if not isinstance(http.get("sourceIp"), str):
         return None
     gated = dict(event)
     if _gate().check(gated) is not None:
         return None  # the resolver's gate refuses it the same way
-    headers = gated.get("headers")
+    headers = headers_of(gated)
     if headers is None:
-        headers = {}
-    if not isinstance(headers, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
-    ):
         return None
-    lowered = {k.lower(): v for k, v in headers.items()}  # Powertools' headers: the last one wins
-    content_type = lowered.get("content-type", "").strip()
+    by_name = lowered(headers)
+    content_type = by_name.get("content-type", "").strip()
     body = gated.get("body")
     if content_type and not content_type.startswith("application/json"):
         return None
@@ -140,10 +130,10 @@ def _prepared(event: Any) -> tuple[CallbackRequest, Caller, dict[str, Any], dict
         if not isinstance(data, dict):
             return None  # Powertools reads a list as its first item, null as no body
         request = CallbackRequest.model_validate(data, from_attributes=True)
-        caller = caller_of(lowered, lambda: context["domainName"], stage, http["sourceIp"])
+        caller = caller_of(by_name, lambda: context["domainName"], context["stage"], http["sourceIp"])
     except Exception:
         return None  # the resolver's answer: the 422 naming the field (or its 500)
-    return request, caller, gated, lowered
+    return request, caller, gated, by_name
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -162,12 +152,6 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         answer = Answer(202, json.dumps(body, default=str), {"Cache-Control": "no-store"})
     except Exception as error:
         answer = answer_error(_errors(), error)
-    response_headers = {**answer.headers, "Content-Type": "application/json"}
-    response_headers.update(cors_headers(get_lean_settings().allowed_origin_list, gated.get("headers") or {}))
-    return {
-        "statusCode": answer.status,
-        "body": answer.body,
-        "isBase64Encoded": False,
-        "headers": response_headers,
-        "cookies": [],
-    }
+    return response_of(
+        answer, cors_headers(get_lean_settings().allowed_origin_list, gated.get("headers") or {})
+    )

@@ -22,6 +22,7 @@ from ringback.adapters import ivr_factory as wiring
 from ringback.api.answers import ErrorAnswers, answer_error, error_answers
 from ringback.api.gate import BodyGate, default_body_limit
 from ringback.api.ivr_reply import read_body, refusal, reply_answer
+from ringback.api.lean import headers_of, lowered, response_of, route_of
 from ringback.observability import flush_metrics_safely, logger
 
 # The routes, and whether each is the accept (else the cancel).
@@ -43,30 +44,16 @@ def _errors() -> ErrorAnswers:
 def _prepared(event: Any) -> tuple[bool, Any, str | None] | None:
     """(accept or cancel, the body's JSON value, the Authorization header) when the resolver
     would hand ``event`` to one of the routes with the body its gate passed; else None."""
-    if not isinstance(event, dict):
+    route = route_of(event)
+    if route is None or route.method != "POST" or route.path not in ROUTES:
         return None
-    context = event.get("requestContext")
-    http = context.get("http") if isinstance(context, dict) else None
-    if not isinstance(context, dict) or not isinstance(http, dict):
-        return None
-    stage, raw_path, method = context.get("stage"), event.get("rawPath"), http.get("method")
-    if not (isinstance(stage, str) and isinstance(raw_path, str) and isinstance(method, str)):
-        return None
-    # Powertools' path of a payload-2.0 event: rawPath less "/<stage>" (unless $default).
-    path = raw_path if stage == "$default" else raw_path[len("/" + stage) :]
-    headers = event.get("headers") or {}
-    if method.upper() != "POST" or path not in ROUTES:
-        return None
-    if not isinstance(headers, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
-    ):
+    if headers_of(event) is None:
         return None
     gated = dict(event)
     if _gate().check(gated) is not None:
         return None  # the resolver's gate refuses it the same way
-    # Powertools' headers are case-insensitive, the last of one name winning.
-    authorization = {k.lower(): v for k, v in (gated.get("headers") or {}).items()}.get("authorization")
-    return ROUTES[path], gated.get("body"), authorization
+    authorization = lowered(headers_of(gated) or {}).get("authorization")
+    return ROUTES[route.path], gated.get("body"), authorization
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -89,13 +76,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 answer = reply_answer(service.accept(body) if accept else service.cancel(body))
         except Exception as error:  # as the resolver's handlers answer it (a JSON 500, counted)
             answer = answer_error(_errors(), error)
-        return {
-            "statusCode": answer.status,
-            "body": answer.body,
-            "isBase64Encoded": False,
-            "headers": {**answer.headers, "Content-Type": "application/json"},
-            "cookies": [],
-        }
+        return response_of(answer)
     finally:
         flush_metrics_safely("ivr")
 

@@ -23,6 +23,7 @@ from typing import Any
 from ringback.adapters import routing_factory as wiring
 from ringback.api.answers import ErrorAnswers, answer_error, error_answers
 from ringback.api.gate import BodyGate, default_body_limit
+from ringback.api.lean import headers_of, lowered, response_of, route_of, text_map
 from ringback.api.routing_reply import routing_answer
 from ringback.domain.routing import cid_from_body
 from ringback.observability import flush_metrics_safely, logger
@@ -44,41 +45,25 @@ def _errors() -> ErrorAnswers:
     return error_answers(name=NAME)
 
 
-def _strings(value: Any) -> bool:
-    return isinstance(value, dict) and all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-    )
-
-
 def _prepared(event: Any) -> tuple[str | None, str | None] | None:
     """(cid, Authorization header) when the resolver would hand ``event`` to a lookup route;
     else None (the resolver answers it)."""
-    if not isinstance(event, dict):
+    route = route_of(event)
+    if route is None or route.path != PATH or route.method not in _METHODS:
         return None
-    context = event.get("requestContext")
-    http = context.get("http") if isinstance(context, dict) else None
-    if not isinstance(context, dict) or not isinstance(http, dict):
-        return None
-    stage, raw_path, method = context.get("stage"), event.get("rawPath"), http.get("method")
-    if not (isinstance(stage, str) and isinstance(raw_path, str) and isinstance(method, str)):
-        return None
-    # Powertools' path of a payload-2.0 event: rawPath less "/<stage>" (unless $default).
-    path = raw_path if stage == "$default" else raw_path[len("/" + stage) :]
-    method = method.upper()
-    headers = event.get("headers") or {}
-    query = event.get("queryStringParameters") or {}
-    if path != PATH or method not in _METHODS or not _strings(headers) or not _strings(query):
+    headers = headers_of(event)
+    query = event.get("queryStringParameters")
+    query = {} if query is None else query
+    if headers is None or not text_map(query):
         return None
     gated = dict(event)
     _gate().check(gated)  # lenient: refuses nothing, drops a body it would refuse elsewhere
     cid = None
-    if method == "POST":
+    if route.method == "POST":
         cid = cid_from_body(gated.get("body"), bool(gated.get("isBase64Encoded")))
     if cid is None:
         cid = query.get("cid")
-    # Powertools' headers are case-insensitive, the last of one name winning.
-    authorization = {k.lower(): v for k, v in headers.items()}.get("authorization")
-    return cid, authorization
+    return cid, lowered(headers).get("authorization")
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -95,13 +80,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             answer = routing_answer(answer_request(wiring.service(), wiring.gate(), cid, authorization))
         except Exception as error:  # as the resolver's handlers answer it (a JSON 500, counted)
             answer = answer_error(_errors(), error)
-        return {
-            "statusCode": answer.status,
-            "body": answer.body,
-            "isBase64Encoded": False,
-            "headers": {**answer.headers, "Content-Type": "application/json"},
-            "cookies": [],
-        }
+        return response_of(answer)
     finally:
         flush_metrics_safely("routing")
 

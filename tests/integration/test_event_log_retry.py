@@ -89,7 +89,8 @@ def test_a_timed_out_write_is_tried_again_and_accepted_once(
     assert log.get(event().event_id) == event()
     # A later redelivery of the same event is a duplicate, as ever.
     assert (
-        DynamoEventLog(name, retention_days=1, client=client).append(event(received_at=1_796_181_000_000)) is False
+        DynamoEventLog(name, retention_days=1, client=client).append(event(received_at=1_796_181_000_000))
+        is False
     )
 
 

@@ -35,6 +35,7 @@ from ringback.domain.errors import (
     Unprocessable,
 )
 from tests.support.events import http_event
+from tests.support.lean_entries import count_resolves
 from tests.unit.callbacks_fakes import StaticConfig, make_config
 
 pytestmark = pytest.mark.unit
@@ -123,14 +124,7 @@ def handlers() -> Iterator[Handlers]:
     import form_api  # type: ignore[import-not-found]
     import form_submit  # type: ignore[import-not-found]
 
-    resolved: list[int] = []
-    resolve = form_api.app.resolve
-
-    def counting(event: Any, context: Any) -> Any:
-        resolved.append(1)
-        return resolve(event, context)
-
-    monkeypatch.setattr(form_api.app, "resolve", counting)
+    resolved = count_resolves(monkeypatch, form_api)
     accepted: list[int] = []
     accept = form_submit.accept
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -29,6 +27,7 @@ from devstack.template import ROOT
 from ringback.services.callbacks.ivr import IvrAnswer, IvrCancelAnswer, IvrReply
 from ringback.services.routing import AuthOutcome
 from tests.support.events import http_event
+from tests.support.lean_entries import both, count_resolves, forget, fresh_function
 
 pytestmark = pytest.mark.unit
 
@@ -92,58 +91,22 @@ class Handlers:
 @pytest.fixture(scope="module")
 def handlers() -> Iterator[Handlers]:
     monkeypatch = pytest.MonkeyPatch()
-    for key in [k for k in os.environ if k.startswith("RINGBACK_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
-    monkeypatch.setenv("RINGBACK_MAX_EVENT_BODY_BYTES", "2048")
-    monkeypatch.syspath_prepend(str(CODE))
-    for name in SIBLINGS:
-        sys.modules.pop(name, None)
+    fresh_function(monkeypatch, CODE, SIBLINGS, RINGBACK_MAX_EVENT_BODY_BYTES="2048")
     from ringback.adapters import ivr_factory as wiring
-    from ringback.adapters import lean_settings
 
-    lean_settings.get_lean_settings.cache_clear()
     service, gate = FakeService(), FakeGate()
     monkeypatch.setattr(wiring, "service", lambda: service)
     monkeypatch.setattr(wiring, "gate", lambda: gate)
     import entry  # type: ignore[import-not-found]
     import ivr_api  # type: ignore[import-not-found]
 
-    resolved: list[int] = []
-    resolve = ivr_api.app.resolve
-
-    def counting(event: Any, context: Any) -> Any:
-        resolved.append(1)
-        return resolve(event, context)
-
-    monkeypatch.setattr(ivr_api.app, "resolve", counting)
-    yield Handlers(entry, ivr_api, service, gate, resolved)
+    yield Handlers(entry, ivr_api, service, gate, count_resolves(monkeypatch, ivr_api))
     monkeypatch.undo()
-    for name in SIBLINGS:
-        sys.modules.pop(name, None)
-    lean_settings.get_lean_settings.cache_clear()
+    forget(SIBLINGS)
 
 
-def outcome(handler: Any, event: Any, context: Any) -> Any:
-    """The handler's answer to a copy of ``event``, or the error it raised (an event of no
-    HTTP shape makes the resolver raise; the lean entry must raise the same)."""
-    try:
-        return handler(json.loads(json.dumps(event)), context)
-    except Exception as error:
-        return {"raised": type(error).__name__, "message": str(error)}
-
-
-def both(h: Handlers, event: Any) -> tuple[Any, Any, bool]:
-    context = LambdaContext("ringback-test-function")
-    h.service.calls.clear()
-    h.resolved.clear()
-    lean = outcome(h.lean.lambda_handler, event, context)
-    lean_calls = list(h.service.calls)
-    handed_on = bool(h.resolved)
-    h.service.calls.clear()
-    h.resolved.clear()
-    full = outcome(h.full.lambda_handler, event, context)
-    return (lean, lean_calls), (full, list(h.service.calls)), handed_on
+def run_both(h: Handlers, event: Any) -> tuple[Any, Any, bool]:
+    return both(h.lean, h.full, h.service.calls, h.resolved, event)
 
 
 BODIES = st.one_of(
@@ -219,7 +182,7 @@ def test_the_lean_accept_and_cancel_answer_as_the_resolver_does(
 ) -> None:
     handlers.gate.outcome = gate
     handlers.service.failure = failure
-    lean, full, handed_on = both(handlers, event)
+    lean, full, handed_on = run_both(handlers, event)
     label(f"{'resolver' if handed_on else 'lean entry'} {full[0].get('statusCode')}")
     assert lean == full
     # What the lean entry hands on, the resolver answers without reaching a route (or with a
@@ -233,7 +196,7 @@ def test_an_accept_is_answered_without_the_resolver(handlers: Handlers) -> None:
     body = base64.b64encode(json.dumps({"cid": "+420601000001", "call_id": "c-1"}).encode()).decode()
     event = http_event("POST", "/v1/callbacks/ivr", headers={"authorization": GOOD_TOKEN})
     event["body"], event["isBase64Encoded"] = body, True
-    lean, full, handed_on = both(handlers, event)
+    lean, full, handed_on = run_both(handlers, event)
     assert not handed_on and lean == full
     answer, calls = lean
     assert calls == [("accept", {"cid": "+420601000001", "call_id": "c-1"})]
@@ -247,7 +210,7 @@ def test_no_token_known_answers_degraded_not_401(handlers: Handlers) -> None:
     event = http_event(
         "POST", "/v1/callbacks/ivr/cancel", body={"cid": "1"}, headers={"authorization": GOOD_TOKEN}
     )
-    (answer, calls), full, handed_on = both(handlers, event)
+    (answer, calls), full, handed_on = run_both(handlers, event)
     assert not handed_on and (answer, calls) == full
     assert calls == []
     assert answer["statusCode"] == 200

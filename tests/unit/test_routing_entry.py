@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -24,11 +22,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import event as label
 from hypothesis import strategies as st
 
-from devstack.lambda_context import LambdaContext
 from devstack.template import ROOT
 from ringback.domain.routing import AnswerSource, NotFoundReason, fallback_answer, not_found
 from ringback.services.routing import AuthOutcome, RoutingReply
 from tests.support.events import http_event
+from tests.support.lean_entries import both, count_resolves, forget, fresh_function
 
 pytestmark = pytest.mark.unit
 
@@ -72,17 +70,9 @@ class Handlers:
 @pytest.fixture(scope="module")
 def handlers() -> Iterator[Handlers]:
     monkeypatch = pytest.MonkeyPatch()
-    for key in [k for k in os.environ if k.startswith("RINGBACK_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
-    monkeypatch.setenv("RINGBACK_MAX_EVENT_BODY_BYTES", "2048")
-    monkeypatch.syspath_prepend(str(CODE))
-    for name in SIBLINGS:
-        sys.modules.pop(name, None)
-    from ringback.adapters import lean_settings
+    fresh_function(monkeypatch, CODE, SIBLINGS, RINGBACK_MAX_EVENT_BODY_BYTES="2048")
     from ringback.adapters import routing_factory as wiring
 
-    lean_settings.get_lean_settings.cache_clear()
     # The use case is faked; the service and gate it is given are never used.
     monkeypatch.setattr(wiring, "service", lambda: "service")
     monkeypatch.setattr(wiring, "gate", lambda: "gate")
@@ -92,43 +82,13 @@ def handlers() -> Iterator[Handlers]:
     use_case = FakeUseCase()
     monkeypatch.setattr(entry, "answer_request", use_case)
     monkeypatch.setattr(routing_api, "answer_request", use_case)
-    resolved: list[int] = []
-    resolve = routing_api.app.resolve
-
-    def counting(event: Any, context: Any) -> Any:
-        resolved.append(1)
-        return resolve(event, context)
-
-    monkeypatch.setattr(routing_api.app, "resolve", counting)
-    yield Handlers(entry, routing_api, use_case, resolved)
+    yield Handlers(entry, routing_api, use_case, count_resolves(monkeypatch, routing_api))
     monkeypatch.undo()
-    for name in SIBLINGS:
-        sys.modules.pop(name, None)
-    lean_settings.get_lean_settings.cache_clear()
+    forget(SIBLINGS)
 
 
-def outcome(handler: Any, event: Any, context: Any) -> Any:
-    """The handler's answer to a copy of ``event``, or the error it raised (an event of no
-    HTTP shape makes the resolver raise; the lean entry must raise the same)."""
-    try:
-        return handler(json.loads(json.dumps(event)), context)
-    except Exception as error:
-        return {"raised": type(error).__name__, "message": str(error)}
-
-
-def both(h: Handlers, event: Any) -> tuple[Any, Any, bool]:
-    """(lean answer and use-case calls, resolver answer and calls, whether the lean entry handed
-    the event to the resolver)."""
-    context = LambdaContext("ringback-test-function")
-    h.use_case.calls.clear()
-    h.resolved.clear()
-    lean = outcome(h.lean.lambda_handler, event, context)
-    lean_calls = list(h.use_case.calls)
-    handed_on = bool(h.resolved)
-    h.use_case.calls.clear()
-    h.resolved.clear()
-    full = outcome(h.full.lambda_handler, event, context)
-    return (lean, lean_calls), (full, list(h.use_case.calls)), handed_on
+def run_both(h: Handlers, event: Any) -> tuple[Any, Any, bool]:
+    return both(h.lean, h.full, h.use_case.calls, h.resolved, event)
 
 
 CIDS = st.sampled_from(["+420601000001", "601000009", "00420 601 000 002", "", "sip:1001@pbx", "x" * 300])
@@ -220,7 +180,7 @@ def events(draw: st.DrawFn) -> Any:
 )
 def test_the_lean_lookup_answers_as_the_resolver_does(handlers: Handlers, event: Any, failure: Any) -> None:
     handlers.use_case.failure = failure
-    lean, full, handed_on = both(handlers, event)
+    lean, full, handed_on = run_both(handlers, event)
     label(f"{'resolver' if handed_on else 'lean entry'} {full[0].get('statusCode')}")
     assert lean == full
     # Every lookup the resolver's routes would answer, the lean entry answers itself.
@@ -242,7 +202,7 @@ def test_a_lookup_is_answered_without_the_resolver(handlers: Handlers) -> None:
     event = http_event(
         "POST", "/v1/routing", body="cid=%2B420601000001", headers={"authorization": GOOD_TOKEN}
     )
-    lean, full, handed_on = both(handlers, event)
+    lean, full, handed_on = run_both(handlers, event)
     assert not handed_on
     assert lean == full
     answer, calls = lean
@@ -257,7 +217,7 @@ def test_a_refused_token_is_a_401_naming_the_realm(handlers: Handlers) -> None:
     encoded = base64.b64encode(json.dumps({"cid": "+420601000001"}).encode()).decode()
     event = http_event("GET", "/v1/routing", query={"cid": "1"}, headers={"authorization": "Bearer bad"})
     event["body"], event["isBase64Encoded"] = encoded, True
-    (answer, _), full, handed_on = both(handlers, event)
+    (answer, _), full, handed_on = run_both(handlers, event)
     assert not handed_on and (answer, _) == full
     assert answer["statusCode"] == 401
     assert answer["headers"]["WWW-Authenticate"] == 'Bearer realm="ringback-routing"'
