@@ -8,7 +8,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ringback.domain.callback_status import OPEN, CallbackStatus, may_advance
-from ringback.domain.events.console_rows import CountedRecord, ShardWrite, add_count, merge_entry
+from ringback.domain.events.console_rows import (
+    CountedRecord,
+    RowWrite,
+    ShardWrite,
+    add_count,
+    add_counts,
+    count_delta,
+    merge_entry,
+    merge_row,
+)
 from ringback.domain.events.envelope import LoggedEvent
 from ringback.domain.events.projections import (
     CallbackAdvance,
@@ -62,12 +71,30 @@ class FakeProjections:
 
     def write_shard(self, write: ShardWrite) -> bool:
         """The rule of ``DynamoProjections.write_shard`` (``console_rows.merge_entry``)."""
-        guard = self.items.get(write.guard[:2], {}).get("e") if write.guard else None
+        guard = self.items.get(write.guard, {}).get("o") if write.guard else None
         entries = dict(self.items.get((write.pk, write.sk), {}).get("e") or {})
         if not merge_entry(entries, write, guard):
             return False
         # The adapter's version is how it writes safely; the entries are the projection.
         self.items.setdefault((write.pk, write.sk), {"pk": write.pk, "sk": write.sk})["e"] = entries
+        return True
+
+    def write_row(self, write: RowWrite) -> bool:
+        """The rule of ``DynamoProjections.write_row`` (``console_rows.merge_row`` and
+        ``count_delta`` on the counter item, at once)."""
+        key = (write.pk, write.sk)
+        old = self.items.get(key)
+        new = merge_row(old, write)
+        if new is None:
+            return False
+        self.items[key] = {**new, "pk": write.pk, "sk": write.sk}
+        if write.counter is not None:
+            counter = self.items.setdefault(
+                write.counter, {"pk": write.counter[0], "sk": write.counter[1], "e": {}}
+            )
+            add_counts(counter["e"], count_delta(old, new))
+            # DynamoDB keeps a counter ADDed back to 0; it reads as an absent one.
+            counter["e"] = {name: n for name, n in counter["e"].items() if n}
         return True
 
     def clear(self) -> int:

@@ -10,7 +10,7 @@ from typing import Any, Final
 
 from ringback.adapters.aws import client as aws_client
 from ringback.adapters.outbox_dynamo import RECEIPT_SLOTS, entry_key, receipt_slot_key
-from ringback.adapters.projections_dynamo import decode_entries
+from ringback.adapters.projections_dynamo import decode_counters, decode_entries
 from ringback.adapters.routing_degraded import routing_degraded_key
 from ringback.domain.receipts import Receipt
 from ringback.ports.console import ConsoleSnapshot
@@ -39,6 +39,8 @@ class DynamoConsoleAggregates:
         """An item's decoded entries, kept per container while its version is the same (most
         polls find most items unchanged); the caller must not change them. An item without a
         version (no writer of ours makes one) is decoded every time."""
+        if "e" not in item:  # a counter item: one number per counter
+            return decode_counters(item)
         key = (item["pk"]["S"], item["sk"]["S"])
         version = item.get("v", {}).get("N")
         if version is None:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from ringback.domain.events.console_rows import CountedRecord, ShardWrite
+from ringback.domain.events.console_rows import CountedRecord, RowWrite, ShardWrite
 from ringback.domain.events.projections import (
     CallbackAdvance,
     ClosingRequest,
@@ -35,6 +35,12 @@ class Projections(Protocol):
 
     def write_shard(self, write: ShardWrite) -> bool:
         """One attribute of a shard item, with the semantics of ``write.kind``; True if written."""
+        ...
+
+    def write_row(self, write: RowWrite) -> bool:
+        """One row item by ``console_rows.merge_row``, with ``count_delta`` of its old and new
+        value added to ``write.counter`` atomically (one transaction conditional on the row being
+        unchanged since read); True if the row changed (a repeat changes nothing)."""
         ...
 
     def clear(self) -> int:

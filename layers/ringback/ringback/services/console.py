@@ -4,7 +4,7 @@
 others: every string value of the JSON object is valid) and the signed session cookie.
 ``ConsoleData`` folds what the page shows from the console's projections
 (``domain.events.console_rows``), all read by key in one BatchGetItem whatever is stored: the
-open requests (the board), today's requests and their first attempts (the service level), the
+open requests (the board), today's counters (the service level, never its rows), the
 funnel's counters, the agents' registers and today's status changes, the routing answers
 degraded today, and the ring of the newest receipts; then the rejected members' current state
 by key, and the dead-letter queues' depth (cached). It never queries or scans a table and
@@ -139,9 +139,7 @@ class ConsoleData:
         prefetch = _POOL.submit(self._states.states, expected) if expected else None
         snapshot = self._aggregates.read(rows.page_keys(day, days), day, RECEIPTS_READ)
         items = snapshot.items
-        today_rows = rows.entries(items, rows.day_pk(day), "r#")
-        attempts = {k: int(v) for k, v in rows.entries(items, rows.day_pk(day), "a#").items()}
-        level = c.service_level(today_rows.values(), attempts, now, self._zone)
+        level = c.service_level_of_counts(rows.day_counts(items, day), now, self._zone)
         funnel = self._funnel(first, today, items)
         receipts = snapshot.receipts
         registers = rows.entries(items, rows.AGENTS_PK, "g#").values()

@@ -11,9 +11,13 @@ attribute values to decode) and no single item is hot. An entry changes through
 
 * ``CONSOLE#BOARD`` (:data:`BOARD_SHARDS`): attribute ``r#<id>`` per **open** request, its board
   row (the board's attributes only, the number masked; no names, no e-mails);
-* ``CONSOLE#DAY#<day>`` (:data:`DAY_SHARDS`, the operator's day): ``r#<id>`` per request created
-  that day (what the service level needs), and ``a#<id>``, the first attempt that day of a
-  request (a *min* register);
+* ``CONSOLE#DAYROW#<day>#<n>`` (:data:`DAY_SHARDS`, the operator's day): one small **row item**
+  per request of that day (sk: its id; :class:`RowWrite`), holding what the service level
+  needs of it (``r``, a register by ``o``) and its first attempt that day (``a``, a *min*); and
+  ``CONSOLE#DAYSUM#<day>`` / ``SHARD#<n>``: the day's figures as counters, each row's
+  contribution (:func:`request_counts`) moved from its old value to its new one in the same
+  transaction as the row's conditional write, so the page reads a few counter items, never the
+  rows;
 * ``CONSOLE#FUNNEL#<day>`` (:data:`FUNNEL_SHARDS`): per ``<provider>#<stage>``, how many distinct
   members the stage has; each membership record is put only if absent, in the same transaction
   as the counter's new version (:class:`CountedRecord`), so a repeat counts nothing;
@@ -38,7 +42,14 @@ from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo
 
 from ringback.domain.callback_status import OPEN, CallbackStatus, status_rank
-from ringback.domain.console import BOARD_ATTRIBUTES, parse_time
+from ringback.domain.console import (
+    BOARD_ATTRIBUTES,
+    OUTCOMES,
+    day_start,
+    delay_bucket,
+    parse_time,
+    window_bucket,
+)
 from ringback.domain.events.projections import ProjectionRecord, RegisterUpdate, funnel_day, funnel_pk
 from ringback.domain.phones import mask_e164
 
@@ -48,7 +59,9 @@ AGENTS_PK: Final = "CONSOLE#AGENTS"
 # DynamoDB's 400 KB (a board row is ~250 bytes of JSON: 4 shards hold ~5,000 open requests; a
 # day row ~120 bytes: 4 shards hold ~10,000 requests a day). docs/console.md has the bounds.
 BOARD_SHARDS: Final = 4
-DAY_SHARDS: Final = 4
+# The day's rows and counters: every row change moves its counts on one counter shard (by the
+# request's id), so the day's writes spread over this many items (docs/scaling.md).
+DAY_SHARDS: Final = 8
 FUNNEL_SHARDS: Final = 2
 AGENT_SHARDS: Final = 2
 # An item may hold 400 KB; past this the write is refused loudly (more shards are needed).
@@ -60,14 +73,21 @@ UPLOADED_STATUSES: Final = frozenset(
 # The reason of a request an inbound call completed (services.projector writes it).
 CLOSED_BY_CALL_IN: Final = "the customer called in and reached an agent"
 _ROW_ATTRIBUTES: Final = tuple(a for a in BOARD_ATTRIBUTES if a != "phone")
-# What the service level needs of each of the day's requests.
-_DAY_ATTRIBUTES: Final = ("id", "status", "created_at", "expected_call_by")
 _LAST: Final = "~"  # sorts after every order: a removal wins over any image
 _MAX_MS: Final = 10**13
 
 
-def day_pk(day: str) -> str:
-    return f"CONSOLE#DAY#{day}"
+def day_row_pk(day: str, callback_id: str) -> str:
+    """The partition of a request's row item among the day's :data:`DAY_SHARDS`."""
+    return f"CONSOLE#DAYROW#{day}#{zlib.crc32(callback_id.encode()) % DAY_SHARDS}"
+
+
+def day_counts_pk(day: str) -> str:
+    return f"CONSOLE#DAYSUM#{day}"
+
+
+def day_counter_keys(day: str) -> list[tuple[str, str]]:
+    return shard_keys(day_counts_pk(day), DAY_SHARDS)
 
 
 def shard_of(key: str, shards: int) -> str:
@@ -82,7 +102,7 @@ def page_keys(today: str, funnel_days: Iterable[str]) -> list[tuple[str, str]]:
     """Every ProjectionsTable item the console page reads (one BatchGetItem with the others)."""
     return [
         *shard_keys(BOARD_PK, BOARD_SHARDS),
-        *shard_keys(day_pk(today), DAY_SHARDS),
+        *day_counter_keys(today),
         *funnel_counter_keys(funnel_days),
         *shard_keys(AGENTS_PK, AGENT_SHARDS),
         *shard_keys(agent_line_pk(today), AGENT_SHARDS),
@@ -126,6 +146,104 @@ def counted_funnel(day: str, provider: str, stage: str, member: str) -> CountedR
     return CountedRecord(record, funnel_counter_pk(day), funnel_counter_sk(member), f"{provider}#{stage}")
 
 
+# ---------------------------------------------------------------------- row items and counts
+
+
+@dataclass(frozen=True)
+class RowWrite:
+    """One change of a row item (``pk``, ``sk``), by :func:`merge_row`:
+
+    * ``register``: set the row's value ``r`` to ``value`` with order ``o`` = ``order``, unless
+      the stored order is greater or equal;
+    * ``remove``: drop ``r`` (keeping ``o`` = ``order``: a tombstone) unless the stored order is
+      greater;
+    * ``min``: set the first attempt ``a`` to ``value`` unless the stored one is smaller or equal.
+
+    With ``counter`` (pk, sk), the row's counts (:func:`request_counts`) live on that item: the
+    writer adds :func:`count_delta` of the old and new row to it in the same transaction as
+    the row's write, which is conditional on the row being unchanged since it was read."""
+
+    pk: str
+    sk: str
+    kind: Literal["register", "remove", "min"]
+    value: Any = None
+    order: str = ""
+    counter: tuple[str, str] | None = None
+
+
+def merge_row(row: Mapping[str, Any] | None, write: RowWrite) -> dict[str, Any] | None:
+    """The row after ``write`` (``o``, ``r``, ``a``), or None if it does not change it.
+    Commutative and idempotent: the greatest order's value, the least attempt."""
+    current = dict(row or {})
+    stored = str(current.get("o", ""))
+    if write.kind == "register":
+        if stored >= write.order:
+            return None
+        current.update(o=write.order, r=write.value)
+    elif write.kind == "remove":
+        if stored > write.order or (stored == write.order and "r" not in current):
+            return None
+        current.pop("r", None)
+        current["o"] = write.order
+    else:
+        attempt = current.get("a")
+        if attempt is not None and int(attempt) <= int(write.value):
+            return None
+        current["a"] = int(write.value)
+    return current
+
+
+def request_counts(row: Mapping[str, Any] | None) -> dict[str, int]:
+    """What one row of the day adds to the day's counters (``domain.console``'s
+    ``service_level_of_counts`` reads them): ``n``/``nHH`` requests (by the local hour of
+    creation), ``o_<outcome>``, ``t``/``tHH`` attempted, ``k``/``kHH`` attempted within the
+    window, ``d<bucket>`` the time to first attempt, ``w<bucket>`` a window not attempted,
+    by the bucket it ends in. A row without its request (an attempt only, or removed) adds
+    nothing."""
+    value = (row or {}).get("r")
+    if not isinstance(value, Mapping):
+        return {}
+    hour = int(value["h"])
+    counts = {"n": 1, f"n{hour:02d}": 1}
+    status = str(value.get("s"))
+    outcome = OUTCOMES.get(status)
+    if outcome is not None and status != CallbackStatus.CONNECTED.value:
+        counts[f"o_{outcome}"] = 1
+    attempt = (row or {}).get("a")
+    window_end = value.get("w")
+    if attempt is not None:
+        counts.update({"t": 1, f"t{hour:02d}": 1})
+        counts[f"d{delay_bucket(max(0.0, (int(attempt) - int(value['c'])) / 1000))}"] = 1
+        if window_end is None or int(attempt) <= int(window_end):
+            counts.update({"k": 1, f"k{hour:02d}": 1})
+    elif window_end is not None:
+        counts[f"w{int(value['b'])}"] = 1
+    return counts
+
+
+def count_delta(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> dict[str, int]:
+    """The change of the counters when a row goes from ``old`` to ``new`` (zeros left out)."""
+    delta = dict(request_counts(new))
+    for name, n in request_counts(old).items():
+        delta[name] = delta.get(name, 0) - n
+    return {name: n for name, n in sorted(delta.items()) if n}
+
+
+def add_counts(counts: dict[str, Any], delta: Mapping[str, int]) -> None:
+    for name, n in delta.items():
+        counts[name] = int(counts.get(name, 0)) + n
+
+
+def day_counts(items: Iterable[Mapping[str, Any]], day: str) -> dict[str, int]:
+    """The day's counters summed over its shards (each item's ``e``: counter -> number)."""
+    pk = day_counts_pk(day)
+    total: dict[str, int] = {}
+    for item in items:
+        if item.get("pk") == pk:
+            add_counts(total, {k: int(v) for k, v in (item.get("e") or {}).items() if isinstance(v, int)})
+    return total
+
+
 # ------------------------------------------------------------------------------ request rows
 
 
@@ -134,8 +252,9 @@ class ShardWrite:
     """One entry (``attr``) of a shard item's entries, by :func:`merge_entry`:
 
     * ``register``: set ``value`` (a map carrying ``o`` = ``order``) unless the stored one's
-      order is greater or equal; with ``guard`` (pk, sk, entry), only while that register's
-      order is not greater than ``order`` (checked in the same transaction);
+      order is greater or equal; with ``guard`` (the pk and sk of a :class:`RowWrite` row
+      item), only while that row's order is not greater than ``order`` (checked in the same
+      transaction);
     * ``remove``: remove the attribute unless its stored order is greater than ``order``;
     * ``min``: set the number ``value`` unless the stored one is smaller or equal;
     * ``fact``: set ``value`` (the same attribute always gets the same value).
@@ -147,18 +266,17 @@ class ShardWrite:
     kind: Literal["register", "remove", "min", "fact"]
     value: Any = None
     order: str = ""
-    guard: tuple[str, str, str] | None = None
+    guard: tuple[str, str] | None = None
 
 
-def merge_entry(entries: dict[str, Any], write: ShardWrite, guard: Mapping[str, Any] | None = None) -> bool:
+def merge_entry(entries: dict[str, Any], write: ShardWrite, guard: str | None = None) -> bool:
     """Apply ``write`` to ``entries`` (in place); True if they changed. ``guard``: the guarding
-    item's entries (for a guarded register). Commutative and idempotent per entry: registers
-    keep the greatest order, ``min`` the least value, facts their one value, and a removal only
-    takes out an entry that is not newer than itself."""
+    row's order (for a guarded register; None: no such row). Commutative and idempotent per
+    entry: registers keep the greatest order, ``min`` the least value, facts their one value,
+    and a removal only takes out an entry that is not newer than itself."""
     current = entries.get(write.attr)
     if write.kind == "register":
-        guarding = (guard or {}).get(write.guard[2]) if write.guard else None
-        if isinstance(guarding, Mapping) and str(guarding.get("o", "")) > write.order:
+        if write.guard is not None and guard is not None and guard > write.order:
             return False
         if isinstance(current, Mapping) and str(current.get("o", "")) >= write.order:
             return False
@@ -224,12 +342,39 @@ def was_uploaded(item: Mapping[str, Any]) -> bool:
     return status is CallbackStatus.COMPLETED and item.get("status_reason") != CLOSED_BY_CALL_IN
 
 
-def request_rows(item: Mapping[str, Any], zone: ZoneInfo) -> tuple[list[ShardWrite], list[CountedRecord]]:
-    """The console writes of a request image (plain values); none for any other item."""
+def _day_row(item: Mapping[str, Any], zone: ZoneInfo) -> dict[str, Any] | None:
+    """What the service level needs of a request: status, the local hour and time (ms) of
+    creation, the window's end (ms) and its bucket of the day."""
+    created = parse_time(item.get("created_at"))
+    if created is None:
+        return None
+    start_ms = int(day_start(created, zone).timestamp() * 1000)
+    value: dict[str, Any] = {
+        "s": str(item.get("status")),
+        "h": created.astimezone(zone).hour,
+        "c": int(created.timestamp() * 1000),
+    }
+    window_end = parse_time(item.get("expected_call_by"))
+    if window_end is not None:
+        value["w"] = int(window_end.timestamp() * 1000)
+        value["b"] = window_bucket(value["w"], start_ms)
+    return value
+
+
+def _day_counter(day: str, callback_id: str) -> tuple[str, str]:
+    return day_counts_pk(day), shard_of(callback_id, DAY_SHARDS)
+
+
+def request_rows(
+    item: Mapping[str, Any], zone: ZoneInfo
+) -> tuple[list[ShardWrite | RowWrite], list[CountedRecord]]:
+    """The console writes of a request image (plain values); none for any other item. The
+    day's row first: it guards the board's."""
     callback_id = request_id(item)
     status = _status(item)
     day = created_day(item, zone)
-    if callback_id is None or status is None or day is None:
+    day_value = _day_row(item, zone)
+    if callback_id is None or status is None or day is None or day_value is None:
         return [], []
     order = row_order(item)
     phone = str(item.get("phone") or "")
@@ -238,10 +383,16 @@ def request_rows(item: Mapping[str, Any], zone: ZoneInfo) -> tuple[list[ShardWri
         "id": callback_id,
         "phone_masked": mask_e164(phone) if phone.startswith("+") else "***",
     }
-    day_value: dict[str, Any] = {name: board[name] for name in _DAY_ATTRIBUTES if name in board}
     attr = f"r#{callback_id}"
-    day_write = _register(day_pk(day), DAY_SHARDS, callback_id, attr, order, day_value)
-    writes = [day_write]
+    day_write = RowWrite(
+        day_row_pk(day, callback_id),
+        callback_id,
+        "register",
+        day_value,
+        order,
+        counter=_day_counter(day, callback_id),
+    )
+    writes: list[ShardWrite | RowWrite] = [day_write]
     if status in OPEN:
         board_write = _register(BOARD_PK, BOARD_SHARDS, callback_id, attr, order, board)
         writes.append(
@@ -252,7 +403,7 @@ def request_rows(item: Mapping[str, Any], zone: ZoneInfo) -> tuple[list[ShardWri
                 "register",
                 board_write.value,
                 order,
-                guard=(day_write.pk, day_write.sk, attr),
+                guard=(day_write.pk, day_write.sk),
             )
         )
     else:
@@ -263,23 +414,35 @@ def request_rows(item: Mapping[str, Any], zone: ZoneInfo) -> tuple[list[ShardWri
     return writes, counted
 
 
-def removed_rows(old_item: Mapping[str, Any], zone: ZoneInfo) -> list[ShardWrite]:
+def removed_rows(old_item: Mapping[str, Any], zone: ZoneInfo) -> list[ShardWrite | RowWrite]:
     """A request that was deleted (TTL or erasure): its removal is its last image."""
     callback_id = request_id(old_item)
     if callback_id is None:
         return []
     attr = f"r#{callback_id}"
-    writes = [ShardWrite(BOARD_PK, shard_of(callback_id, BOARD_SHARDS), attr, "remove", order=_LAST)]
+    writes: list[ShardWrite | RowWrite] = [
+        ShardWrite(BOARD_PK, shard_of(callback_id, BOARD_SHARDS), attr, "remove", order=_LAST)
+    ]
     day = created_day(old_item, zone)
     if day:
-        writes.append(ShardWrite(day_pk(day), shard_of(callback_id, DAY_SHARDS), attr, "remove", order=_LAST))
+        writes.append(
+            RowWrite(
+                day_row_pk(day, callback_id),
+                callback_id,
+                "remove",
+                order=_LAST,
+                counter=_day_counter(day, callback_id),
+            )
+        )
     return writes
 
 
-def first_attempt(callback_id: str, at_ms: int, zone: ZoneInfo) -> ShardWrite:
-    """The attempt's day keeps each request's earliest attempt (a min register)."""
-    return ShardWrite(
-        day_pk(funnel_day(at_ms, zone)), shard_of(callback_id, DAY_SHARDS), f"a#{callback_id}", "min", at_ms
+def first_attempt(callback_id: str, at_ms: int, zone: ZoneInfo) -> RowWrite:
+    """The attempt's day keeps each request's earliest attempt (a min on the request's row of
+    that day: it counts as attempted when the request was created that day too)."""
+    day = funnel_day(at_ms, zone)
+    return RowWrite(
+        day_row_pk(day, callback_id), callback_id, "min", at_ms, counter=_day_counter(day, callback_id)
     )
 
 
