@@ -187,6 +187,7 @@ def seed(stack: Any, requests: int, events: int, now: datetime) -> dict[str, int
         projector.apply_guarded(p.ProjectionPlan(registers=tuple(updates)))
         for write in rows.agent_writes(updates, zone):
             memory.write_shard(write)
+
     # Items as DynamoProjections writes them: a shard item's entries and a version (the fake
     # keeps no version; a first write makes version 1), a row item, a counter item.
     def stored(item: dict[str, Any]) -> dict[str, Any]:
