@@ -185,8 +185,11 @@ def seed(stack: Any, requests: int, events: int, now: datetime) -> dict[str, int
             for n, at in enumerate(changes)
         ]
         projector.apply_guarded(p.ProjectionPlan(registers=tuple(updates)))
-        for write in rows.agent_writes(updates, zone):
+        writes, facts = rows.agent_writes(updates, zone)
+        for write in writes:
             memory.write_shard(write)
+        for fact in facts:
+            memory.put_counted(fact)
 
     # Items as DynamoProjections writes them: a shard item's entries and a version (the fake
     # keeps no version; a first write makes version 1), a row item, a counter item.

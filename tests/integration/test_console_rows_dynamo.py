@@ -116,3 +116,27 @@ def test_a_board_row_is_not_written_over_a_newer_day_row(dynamo: Any) -> None:
         "o_expired": 1,
         "w93": 1,
     }
+
+
+def test_the_timeline_facts_are_read_in_agent_order_and_bounded(dynamo: Any) -> None:
+    from ringback.adapters.console_dynamo import DynamoConsoleAggregates
+    from tests.unit.test_console_projections import agent_event
+
+    table = _table(dynamo)
+    fake, projections = FakeProjections(), DynamoProjections(table, client=dynamo)
+    events = [
+        agent_event(str(a), status, minute, f"event-{a:03d}-{minute:03d}")
+        for a in range(45)
+        for status, minute in (("online", a), ("pause", a + 60))
+    ]
+    for target in (fake, projections):
+        projector = Projector(target, FakeCallbacks(), zone=ZONE, default_region="CZ")
+        for event in events + events[:10]:  # repeats count nothing
+            projector.apply(event)
+    aggregates = DynamoConsoleAggregates(table, "", "", client=dynamo)
+    facts = aggregates.agent_line(DAY, 40, 4000)
+    assert facts == fake.agent_line(DAY, 40, 4000)
+    assert len({(f["source"], f["agent_id"]) for f in facts.values()}) == 40 and len(facts) == 80
+    assert len(aggregates.agent_line(DAY, 40, 7)) == 7  # at most max_facts read
+    snapshot = aggregates.read(rows.shard_keys(rows.agent_line_count_pk(DAY), rows.AGENT_LINE_SHARDS), DAY, 0)
+    assert sum(int(i["e"]["n"]) for i in snapshot.items) == 90  # one count per distinct fact

@@ -14,7 +14,9 @@ from ringback.domain.events.console_rows import (
     ShardWrite,
     add_count,
     add_counts,
+    agent_line_pk,
     count_delta,
+    first_agents,
     merge_entry,
     merge_row,
 )
@@ -96,6 +98,11 @@ class FakeProjections:
             # DynamoDB keeps a counter ADDed back to 0; it reads as an absent one.
             counter["e"] = {name: n for name, n in counter["e"].items() if n}
         return True
+
+    def agent_line(self, day: str, agents: int, max_facts: int) -> dict[str, dict[str, Any]]:
+        """``ports.console.ConsoleAggregates.agent_line`` over these items (the adapter's Query)."""
+        facts = [(str(r["sk"]), r) for r in self.records(agent_line_pk(day))][:max_facts]
+        return first_agents(facts, agents)[0]
 
     def clear(self) -> int:
         count = len(self.items)

@@ -359,6 +359,9 @@ class Aggregates:
             self.receipts.recent(receipts),
         )
 
+    def agent_line(self, day: str, agents: int, max_facts: int) -> dict[str, dict[str, Any]]:
+        return self.projections.agent_line(day, agents, max_facts)
+
 
 def stored(row: dict[str, Any]) -> dict[str, Any]:
     """A request dict as the CallbacksTable stores it (what its stream carries)."""
@@ -420,7 +423,7 @@ def test_data_shows_only_members_still_rejected_with_webitel_reason_masked() -> 
     assert view["service_level_chart"].startswith("<svg")
     assert len(view["funnel"]["days"]) == 7
     # Every aggregate in one read by key: board, today, the funnel's 7 days, agents, their day.
-    assert source.calls == [(4 + rows.DAY_SHARDS + 7 * 2 + 2 + 2, "2026-12-01")]
+    assert source.calls == [(4 + rows.DAY_SHARDS + 7 * 2 + 2 + rows.AGENT_LINE_SHARDS, "2026-12-01")]
     assert view["health"]["routing_degraded_today"] == 3
     assert "777666" not in str(view)
 

@@ -310,7 +310,7 @@ def test_the_first_attempt_is_the_least_whatever_the_order(minutes: list[int]) -
     assert rows.day_counts(items, DAY) == {}  # counts nothing
 
 
-def _agent_event(status: str, minute: int, event_id: str) -> LoggedEvent:
+def agent_event(agent_id: str, status: str, minute: int, event_id: str) -> LoggedEvent:
     at = int((NOW.replace(hour=7) + timedelta(minutes=minute)).timestamp() * 1000)
     return LoggedEvent(
         source=EventSource.WEBITEL,
@@ -319,8 +319,12 @@ def _agent_event(status: str, minute: int, event_id: str) -> LoggedEvent:
         known=True,
         occurred_at=at,
         received_at=at,
-        payload={"event": "agent_status", "agent_id": "7", "status": status, "agent_name": "Eva"},
+        payload={"event": "agent_status", "agent_id": agent_id, "status": status, "agent_name": "Eva"},
     )
+
+
+def _agent_event(status: str, minute: int, event_id: str) -> LoggedEvent:
+    return agent_event("7", status, minute, event_id)
 
 
 AGENT_DAY = [
@@ -341,7 +345,8 @@ def test_the_agents_timeline_and_status_now_are_the_same_whatever_the_order(
         projector(projections).apply(event)
     items = list(projections.snapshot().values())
     start = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)  # Prague midnight
-    lines = rows.fold_agent_lines(rows.entries(items, rows.agent_line_pk(DAY), "l#"), start, NOW)
+    lines = rows.fold_agent_lines(projections.agent_line(DAY, 40, 4000), start, NOW)
+    assert all(len(str(i)) < 1024 for i in items)  # one small item per fact, counter, register
     assert [(s["status"], s["from"] <= s["to"]) for s in lines[0]["segments"]] == [
         ("online", True),
         ("pause", True),
@@ -601,6 +606,9 @@ class _Versioned:
         ]
         return ConsoleSnapshot(items, 0, [])
 
+    def agent_line(self, day: str, agents: int, max_facts: int) -> dict[str, dict[str, Any]]:
+        return self.projections.agent_line(day, agents, max_facts)
+
 
 def test_the_timeline_is_left_out_while_the_page_shows_the_current_one() -> None:
     from ringback.services.console import ConsoleData
@@ -642,6 +650,9 @@ def test_items_without_a_version_always_carry_the_timeline() -> None:
             return ConsoleSnapshot(
                 [dict(projections.items[k]) for k in keys if k in projections.items], 0, []
             )
+
+        def agent_line(self, day: str, agents: int, max_facts: int) -> dict[str, dict[str, Any]]:
+            return projections.agent_line(day, agents, max_facts)
 
     data = ConsoleData(Unversioned(), _NoStates(), _NoDepths(), zone=ZONE)
     first = data.data(NOW)
@@ -697,6 +708,9 @@ def test_the_agents_timeline_is_drawn_again_only_for_a_new_minute_or_a_changed_i
         def read(self, keys: Any, day: str, receipts: int) -> ConsoleSnapshot:
             items = [{**projections.items[k], "v": self.version} for k in keys if k in projections.items]
             return ConsoleSnapshot(items, 0, [])
+
+        def agent_line(self, day: str, agents: int, max_facts: int) -> dict[str, dict[str, Any]]:
+            return projections.agent_line(day, agents, max_facts)
 
     class NoStates:
         def states(self, entry_ids: Any) -> dict[str, str]:

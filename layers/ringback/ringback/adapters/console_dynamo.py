@@ -9,9 +9,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from ringback.adapters.aws import client as aws_client
+from ringback.adapters.dynamo import from_item
 from ringback.adapters.outbox_dynamo import RECEIPT_SLOTS, entry_key, receipt_slot_key
 from ringback.adapters.projections_dynamo import decode_counters, decode_entries
 from ringback.adapters.routing_degraded import routing_degraded_key
+from ringback.domain.events import console_rows as rows
 from ringback.domain.receipts import Receipt
 from ringback.ports.console import ConsoleSnapshot
 
@@ -119,6 +121,24 @@ class DynamoConsoleAggregates:
             degraded,
             list(newest.values())[:receipts],
         )
+
+    def agent_line(self, day: str, agents: int, max_facts: int) -> dict[str, dict[str, Any]]:
+        """A Query of the day's fact items in agent order, pages of at most 1,000, until an
+        agent past the first ``agents`` or ``max_facts`` facts."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._projections,
+            "KeyConditionExpression": "pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": rows.agent_line_pk(day)}},
+            "Limit": min(1000, max_facts),
+        }
+        read: list[tuple[str, dict[str, Any]]] = []
+        while len(read) < max_facts:
+            page = self._client.query(**kwargs)
+            read += [(item["sk"]["S"], from_item(item)) for item in page.get("Items", [])]
+            if rows.first_agents(read, agents)[1] or "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return rows.first_agents(read[:max_facts], agents)[0]
 
 
 class DynamoOutboxStates:

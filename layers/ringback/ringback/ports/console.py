@@ -26,6 +26,12 @@ class ConsoleAggregates(Protocol):
         count of degraded routing answers, and the newest ``receipts`` receipts."""
         ...
 
+    def agent_line(self, day: str, agents: int, max_facts: int) -> dict[str, dict[str, Any]]:
+        """The day's agent status changes (the timeline's facts; the page reads them only
+        when their counters changed): sk (``<source>#<agent>#<order>``) -> fact, of the first
+        ``agents`` agents in agent order, at most ``max_facts`` facts read."""
+        ...
+
 
 class OutboxStates(Protocol):
     def states(self, entry_ids: Sequence[str]) -> dict[str, str]:

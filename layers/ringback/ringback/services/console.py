@@ -112,6 +112,7 @@ class ConsoleData:
         self._aggregates = aggregates
         self._last_entries: tuple[str, ...] = ()  # the members the last read listed
         self._timeline_kept: tuple[Any, list[dict[str, Any]], str, str] | None = None
+        self._facts_kept: tuple[Any, dict[str, dict[str, Any]]] | None = None  # the last facts read
         # The rejected members and the runs of the last receipts read (receipts never change).
         self._receipts_kept: (
             tuple[tuple[Receipt, ...], dict[str, dict[str, Any]], list[dict[str, Any]]] | None
@@ -166,16 +167,28 @@ class ConsoleData:
         self, items: list[dict[str, Any]], day: str, start: datetime, now: datetime
     ) -> tuple[list[dict[str, Any]], str, str | None]:
         """Today's agent lines and their chart, to the minute (the chart's resolution), and
-        their tag: kept while the minute and the timeline items' versions are the same (items
-        without a version are drawn every time, with no tag)."""
+        their tag: kept while the minute and the versions of the timeline's counter items are
+        the same (items without a version are drawn every time, with no tag). The facts are
+        Queried (bounded: the first ``TIMELINE_AGENTS`` agents) only when a counter changed."""
         minute = now.replace(second=0, microsecond=0)
-        pk = rows.agent_line_pk(day)
+        pk = rows.agent_line_count_pk(day)
         versions = tuple(sorted((str(i.get("sk")), i.get("v")) for i in items if i.get("pk") == pk))
-        key = (day, minute, versions) if all(v is not None for _, v in versions) else None
+        versioned = all(v is not None for _, v in versions)
+        key = (day, minute, versions) if versioned else None
         kept = self._timeline_kept
         if key is not None and kept is not None and kept[0] == key:
             return kept[1], kept[2], kept[3]
-        lines = rows.fold_agent_lines(rows.entries(items, pk, "l#"), start, minute)
+        facts_kept = self._facts_kept
+        if versioned and facts_kept is not None and facts_kept[0] == (day, versions):
+            facts = facts_kept[1]
+        else:
+            facts = (
+                self._aggregates.agent_line(day, rows.TIMELINE_AGENTS, rows.TIMELINE_MAX_FACTS)
+                if versions
+                else {}
+            )
+            self._facts_kept = ((day, versions), facts) if versioned else None
+        lines = rows.fold_agent_lines(facts, start, minute, limit=rows.TIMELINE_AGENTS)
         chart = agent_timeline(
             f"Agents' status today since {start.astimezone(self._zone).strftime('%H:%M')} ({self._zone.key})",
             lines,

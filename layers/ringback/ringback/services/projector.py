@@ -80,7 +80,8 @@ class Projector:
     def _plan_agent(self, event: LoggedEvent) -> p.ProjectionPlan:
         """The agent's registers (status now), and its status change on the day's timeline."""
         updates = tuple(p.agent_updates(event))
-        return p.ProjectionPlan(registers=updates, shard_writes=tuple(rows.agent_writes(updates, self._zone)))
+        writes, facts = rows.agent_writes(updates, self._zone)
+        return p.ProjectionPlan(registers=updates, shard_writes=tuple(writes), counted=tuple(facts))
 
     def _plan_webitel(self, event: LoggedEvent, hook: WebitelEvent) -> p.ProjectionPlan:
         if hook.event == AGENT_STATUS:

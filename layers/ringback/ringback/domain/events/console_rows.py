@@ -23,8 +23,11 @@ attribute values to decode) and no single item is hot. An entry changes through
   as the counter's new version (:class:`CountedRecord`), so a repeat counts nothing;
 * ``CONSOLE#AGENTS`` (:data:`AGENT_SHARDS`): ``g#<source>#<agent>#<register>``, the agent's
   registers (status now);
-* ``CONSOLE#AGENTLINE#<day>`` (:data:`AGENT_SHARDS`): ``l#<source>#<agent>#<order>``, one fact per
-  agent status change (the day's timeline is a fold in time order).
+* ``CONSOLE#AGENTLINE#<day>`` / ``<source>#<agent>#<order>``: one small fact item per agent
+  status change (put only if absent), counted on ``CONSOLE#AGENTLINEN#<day>``
+  (:data:`AGENT_LINE_SHARDS`, :class:`CountedRecord`): the page reads the counters by key and
+  Queries the facts (at most :data:`TIMELINE_AGENTS` agents, :data:`TIMELINE_MAX_FACTS` facts,
+  in agent order) only when a counter changed; the day's timeline is a fold in time order.
 
 Registers carry their ``o`` (order) and are written only over an older one (``row_order``:
 reschedule generation, status rank, the earliest ``status_at``, the repeat count); a board row
@@ -64,6 +67,10 @@ BOARD_SHARDS: Final = 4
 DAY_SHARDS: Final = 8
 FUNNEL_SHARDS: Final = 2
 AGENT_SHARDS: Final = 2
+# The day's timeline: its fact counters (one per shard, by agent), and what the page reads.
+AGENT_LINE_SHARDS: Final = 4
+TIMELINE_AGENTS: Final = 40
+TIMELINE_MAX_FACTS: Final = 4000
 # An item may hold 400 KB; past this the write is refused loudly (more shards are needed).
 MAX_ENTRIES_BYTES: Final = 350_000
 # The statuses that say a request's member reached Webitel (the funnel's "uploaded" stage).
@@ -105,7 +112,7 @@ def page_keys(today: str, funnel_days: Iterable[str]) -> list[tuple[str, str]]:
         *day_counter_keys(today),
         *funnel_counter_keys(funnel_days),
         *shard_keys(AGENTS_PK, AGENT_SHARDS),
-        *shard_keys(agent_line_pk(today), AGENT_SHARDS),
+        *shard_keys(agent_line_count_pk(today), AGENT_LINE_SHARDS),
     ]
 
 
@@ -124,6 +131,10 @@ def funnel_counter_keys(days: Iterable[str]) -> list[tuple[str, str]]:
 
 def agent_line_pk(day: str) -> str:
     return f"CONSOLE#AGENTLINE#{day}"
+
+
+def agent_line_count_pk(day: str) -> str:
+    return f"CONSOLE#AGENTLINEN#{day}"
 
 
 @dataclass(frozen=True)
@@ -493,10 +504,13 @@ def fold_funnel_counters(items: Iterable[Mapping[str, Any]], start: date, end: d
 # -------------------------------------------------------------------------------- agent lines
 
 
-def agent_writes(updates: Iterable[RegisterUpdate], zone: ZoneInfo) -> list[ShardWrite]:
+def agent_writes(
+    updates: Iterable[RegisterUpdate], zone: ZoneInfo
+) -> tuple[list[ShardWrite], list[CountedRecord]]:
     """Each agent register (status now) in ``CONSOLE#AGENTS``, and each status change as a fact
-    of the day's timeline (activity is not on the timeline)."""
+    item of the day's timeline, counted (activity is not on the timeline)."""
     writes: list[ShardWrite] = []
+    facts: list[CountedRecord] = []
     for update in updates:
         data = update.data
         agent = f"{data.get('source')}#{data.get('agent_id')}"
@@ -512,16 +526,35 @@ def agent_writes(updates: Iterable[RegisterUpdate], zone: ZoneInfo) -> list[Shar
             "status": data.get("status"),
             "at": at,
         }
-        writes.append(
-            ShardWrite(
-                agent_line_pk(funnel_day(at, zone)),
-                shard_of(agent, AGENT_SHARDS),
-                f"l#{agent}#{update.order}",
-                "fact",
-                {k: v for k, v in fact.items() if v not in ("", None)},
+        day = funnel_day(at, zone)
+        facts.append(
+            CountedRecord(
+                ProjectionRecord(
+                    agent_line_pk(day),
+                    f"{agent}#{update.order}",
+                    {k: v for k, v in fact.items() if v not in ("", None)},
+                ),
+                agent_line_count_pk(day),
+                shard_of(agent, AGENT_LINE_SHARDS),
+                "n",
             )
         )
-    return writes
+    return writes, facts
+
+
+def first_agents(facts: Iterable[tuple[str, Mapping[str, Any]]], agents: int) -> tuple[dict[str, Any], bool]:
+    """The facts (sk, fact; in sk order, that is agent order) of the first ``agents`` agents,
+    and whether an agent after them was seen (the caller may stop reading)."""
+    kept: dict[str, Any] = {}
+    seen: set[tuple[str, str]] = set()
+    for sk, fact in facts:
+        agent = (str(fact.get("source")), str(fact.get("agent_id")))
+        if agent not in seen:
+            if len(seen) == agents:
+                return kept, True
+            seen.add(agent)
+        kept[sk] = fact
+    return kept, False
 
 
 def fold_agent_lines(
