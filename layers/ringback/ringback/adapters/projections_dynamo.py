@@ -26,7 +26,6 @@ from ringback.domain.events.console_rows import (
     CountedRecord,
     RowWrite,
     ShardWrite,
-    add_count,
     count_delta,
     merge_entry,
     merge_row,
@@ -193,10 +192,10 @@ class DynamoProjections:
         }
 
     def put_counted(self, counted: CountedRecord) -> bool:
-        """One transaction: the membership put if absent, and the counter's next version."""
+        """One transaction: the membership put if absent, and ``ADD`` one to its counter (a
+        number attribute of the counter item) and to the item's version ``v``: no read, and
+        concurrent counts of the same item do not conflict."""
         for attempt in range(_VERSION_RETRIES):
-            entries, version = self._read_entries(counted.counter_pk, counted.counter_sk)
-            add_count(entries, counted.field)
             try:
                 self._client.transact_write_items(
                     TransactItems=[
@@ -207,7 +206,15 @@ class DynamoProjections:
                                 "ConditionExpression": "attribute_not_exists(pk)",
                             }
                         },
-                        {"Put": self._put_entries(counted.counter_pk, counted.counter_sk, entries, version)},
+                        {
+                            "Update": {
+                                "TableName": self._table,
+                                "Key": {"pk": {"S": counted.counter_pk}, "sk": {"S": counted.counter_sk}},
+                                "UpdateExpression": "ADD #f :one, v :one",
+                                "ExpressionAttributeNames": {"#f": counted.field},
+                                "ExpressionAttributeValues": {":one": {"N": "1"}},
+                            }
+                        },
                     ]
                 )
                 return True

@@ -23,7 +23,7 @@ attribute values to decode) and no single item is hot. An entry changes through
   as the counter's new version (:class:`CountedRecord`), so a repeat counts nothing;
 * ``CONSOLE#AGENTS`` (:data:`AGENT_SHARDS`): ``g#<source>#<agent>#<register>``, the agent's
   registers (status now);
-* ``CONSOLE#AGENTLINE#<day>`` / ``<source>#<agent>#<order>``: one small fact item per agent
+* ``CONSOLE#AGENTFACT#<day>`` / ``<source>#<agent>#<order>``: one small fact item per agent
   status change (put only if absent), counted on ``CONSOLE#AGENTLINEN#<day>``
   (:data:`AGENT_LINE_SHARDS`, :class:`CountedRecord`): the page reads the counters by key and
   Queries the facts (at most :data:`TIMELINE_AGENTS` agents, :data:`TIMELINE_MAX_FACTS` facts,
@@ -130,7 +130,7 @@ def funnel_counter_keys(days: Iterable[str]) -> list[tuple[str, str]]:
 
 
 def agent_line_pk(day: str) -> str:
-    return f"CONSOLE#AGENTLINE#{day}"
+    return f"CONSOLE#AGENTFACT#{day}"
 
 
 def agent_line_count_pk(day: str) -> str:
