@@ -196,8 +196,6 @@ def seed(stack: Any, requests: int, events: int, now: datetime) -> dict[str, int
     def stored(item: dict[str, Any]) -> dict[str, Any]:
         if str(item["pk"]).startswith("CONSOLE#DAYSUM#"):
             return counter_item(item["pk"], item["sk"], item["e"])
-        if str(item["pk"]).startswith(("CONSOLE#FUNNEL#", "CONSOLE#AGENTLINEN#")):  # ADDed, versioned
-            return {**counter_item(item["pk"], item["sk"], item["e"]), "v": {"N": "1"}}
         if str(item["pk"]).startswith("CONSOLE#DAYROW#"):
             return row_item(item["pk"], item["sk"], item, 1)
         if isinstance(item.get("e"), dict):

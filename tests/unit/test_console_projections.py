@@ -251,6 +251,26 @@ def test_a_histogram_percentile_is_within_5_percent_and_1_s_of_the_exact_one(
     assert len(histogram) <= 140  # a day's delays: a bounded number of counters
 
 
+@settings(max_examples=100, derandomize=True)
+@given(
+    st.lists(st.tuples(st.sampled_from(rows.COUNTER_NAMES), st.integers(1, 999)), max_size=40),
+    st.randoms(use_true_random=False),
+)
+def test_packed_counters_add_up_like_the_counters(adds: list[tuple[str, int]], rnd: Any) -> None:
+    """Rows moving their counts (+ then - in any valid order): the ADDed packed attributes
+    unpack to the counters the plain sums give."""
+    moves = [{name: n} for name, n in adds]
+    moves += [{name: -n} for name, n in rnd.sample(adds, len(adds) // 2)]  # after their adds
+    packed: dict[str, int] = {}
+    plain: dict[str, int] = {}
+    for move in moves:
+        for attribute, n in rows.pack_counts(move).items():
+            packed[attribute] = packed.get(attribute, 0) + n
+        rows.add_counts(plain, move)
+    assert rows.unpack_counts(packed) == {k: v for k, v in plain.items() if v}
+    assert len(packed) <= -(-len(rows.COUNTER_NAMES) // rows.PACK_SLOTS)
+
+
 def test_a_counter_item_stays_small_whatever_the_day() -> None:
     """Every counter a day's shard can hold: its size does not grow with the day's volume."""
     from ringback.adapters.projections_dynamo import counter_item

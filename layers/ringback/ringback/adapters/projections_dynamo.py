@@ -26,9 +26,12 @@ from ringback.domain.events.console_rows import (
     CountedRecord,
     RowWrite,
     ShardWrite,
+    add_count,
     count_delta,
     merge_entry,
     merge_row,
+    pack_counts,
+    unpack_counts,
 )
 from ringback.domain.events.projections import (
     CallbackAdvance,
@@ -96,12 +99,14 @@ def decode_row(item: dict[str, Any]) -> tuple[dict[str, Any], int]:
 
 
 def counter_item(pk: str, sk: str, counts: dict[str, int]) -> dict[str, Any]:
-    """A counter item as stored: one number attribute per counter (``ADD`` keeps them)."""
-    return {"pk": {"S": pk}, "sk": {"S": sk}, **{name: {"N": str(n)} for name, n in counts.items()}}
+    """A counter item as stored: its counters packed (``console_rows.pack_counts``), six to a
+    number attribute that ``ADD`` keeps."""
+    return {"pk": {"S": pk}, "sk": {"S": sk}, **{a: {"N": str(n)} for a, n in pack_counts(counts).items()}}
 
 
 def decode_counters(item: dict[str, Any]) -> dict[str, int]:
-    return {name: int(value["N"]) for name, value in item.items() if "N" in value and name != "v"}
+    """A counter item's counters (name -> count)."""
+    return unpack_counts({name: int(value["N"]) for name, value in item.items() if "N" in value})
 
 
 def request_items(client: Any, table: str) -> Iterator[dict[str, Any]]:
@@ -192,10 +197,10 @@ class DynamoProjections:
         }
 
     def put_counted(self, counted: CountedRecord) -> bool:
-        """One transaction: the membership put if absent, and ``ADD`` one to its counter (a
-        number attribute of the counter item) and to the item's version ``v``: no read, and
-        concurrent counts of the same item do not conflict."""
+        """One transaction: the membership put if absent, and the counter's next version."""
         for attempt in range(_VERSION_RETRIES):
+            entries, version = self._read_entries(counted.counter_pk, counted.counter_sk)
+            add_count(entries, counted.field)
             try:
                 self._client.transact_write_items(
                     TransactItems=[
@@ -206,15 +211,7 @@ class DynamoProjections:
                                 "ConditionExpression": "attribute_not_exists(pk)",
                             }
                         },
-                        {
-                            "Update": {
-                                "TableName": self._table,
-                                "Key": {"pk": {"S": counted.counter_pk}, "sk": {"S": counted.counter_sk}},
-                                "UpdateExpression": "ADD #f :one, v :one",
-                                "ExpressionAttributeNames": {"#f": counted.field},
-                                "ExpressionAttributeValues": {":one": {"N": "1"}},
-                            }
-                        },
+                        {"Put": self._put_entries(counted.counter_pk, counted.counter_sk, entries, version)},
                     ]
                 )
                 return True
@@ -289,7 +286,7 @@ class DynamoProjections:
                 "ConditionExpression": "attribute_not_exists(pk)" if stored is None else "v = :v",
                 **({"ExpressionAttributeValues": {":v": {"N": str(version)}}} if stored else {}),
             }
-            delta = count_delta(old, new) if write.counter is not None else {}
+            delta = pack_counts(count_delta(old, new)) if write.counter is not None else {}
             try:
                 if not delta or write.counter is None:
                     self._client.put_item(**put)

@@ -47,7 +47,9 @@ from zoneinfo import ZoneInfo
 from ringback.domain.callback_status import OPEN, CallbackStatus, status_rank
 from ringback.domain.console import (
     BOARD_ATTRIBUTES,
+    OUTCOME_NAMES,
     OUTCOMES,
+    WINDOW_BUCKETS,
     day_start,
     delay_bucket,
     parse_time,
@@ -238,6 +240,48 @@ def count_delta(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) ->
     for name, n in request_counts(old).items():
         delta[name] = delta.get(name, 0) - n
     return {name: n for name, n in sorted(delta.items()) if n}
+
+
+# A counter item stores its counters packed, six to a number attribute (a slot of 6 decimal
+# digits each, DynamoDB numbers holding 38): ``ADD`` of a packed delta moves each slot by its
+# own count, and a day's item holds at most ~65 attributes, whatever the volume, up to 999,999
+# per counter and shard (``DAY_SHARDS`` x that requests a day).
+PACK_SLOTS: Final = 6
+PACK_BASE: Final = 10**6
+COUNTER_NAMES: Final = (
+    "n",
+    "t",
+    "k",
+    *(f"o_{name}" for name in OUTCOME_NAMES),
+    *(f"{kind}{hour:02d}" for kind in "ntk" for hour in range(24)),
+    *(f"d{index}" for index in range(delay_bucket(25 * 3600.0) + 1)),
+    *(f"w{index}" for index in range(WINDOW_BUCKETS + 1)),
+)
+_COUNTER_INDEX: Final = {name: index for index, name in enumerate(COUNTER_NAMES)}
+
+
+def pack_counts(counts: Mapping[str, int]) -> dict[str, int]:
+    """Counters (name -> count, or a delta) as packed attributes ``p<n>`` (their ``ADD``)."""
+    packed: dict[str, int] = {}
+    for name, n in counts.items():
+        index = _COUNTER_INDEX[name]
+        attribute = f"p{index // PACK_SLOTS}"
+        packed[attribute] = packed.get(attribute, 0) + n * PACK_BASE ** (index % PACK_SLOTS)
+    return {name: n for name, n in sorted(packed.items()) if n}
+
+
+def unpack_counts(packed: Mapping[str, int]) -> dict[str, int]:
+    """The counters of packed attributes (each slot's sum is a count in 0..999,999)."""
+    counts: dict[str, int] = {}
+    for attribute, value in packed.items():
+        if not attribute.startswith("p") or not attribute[1:].isdigit():
+            continue
+        for slot in range(PACK_SLOTS):
+            index = int(attribute[1:]) * PACK_SLOTS + slot
+            n = (int(value) // PACK_BASE**slot) % PACK_BASE
+            if n and index < len(COUNTER_NAMES):
+                counts[COUNTER_NAMES[index]] = n
+    return counts
 
 
 def add_counts(counts: dict[str, Any], delta: Mapping[str, int]) -> None:
