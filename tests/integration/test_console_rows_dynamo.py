@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ringback.adapters.console_dynamo import DynamoConsoleAggregates
 from ringback.adapters.projections_dynamo import DynamoProjections, decode_counters
 from ringback.domain.events import console_rows as rows
 from ringback.services.projector import Projector
@@ -103,14 +104,8 @@ def test_a_board_row_is_not_written_over_a_newer_day_row(dynamo: Any) -> None:
         ExpressionAttributeValues={":p": {"S": rows.BOARD_PK}},
     )["Items"]
     assert all("cb5" not in item.get("e", {}).get("S", "") for item in board)
-    counters = dynamo.query(
-        TableName=table,
-        KeyConditionExpression="pk = :p",
-        ExpressionAttributeValues={":p": {"S": rows.day_counts_pk(DAY)}},
-    )["Items"]
-    assert rows.day_counts(
-        [{"pk": rows.day_counts_pk(DAY), "e": decode_counters(i)} for i in counters], DAY
-    ) == {
+    counters = DynamoConsoleAggregates(table, "", "", client=dynamo).read(rows.day_counter_keys(DAY), DAY, 0)
+    assert rows.day_counts(counters.items, DAY) == {
         "n": 1,
         "n14": 1,
         "o_expired": 1,
@@ -119,7 +114,6 @@ def test_a_board_row_is_not_written_over_a_newer_day_row(dynamo: Any) -> None:
 
 
 def test_the_timeline_facts_are_read_in_agent_order_and_bounded(dynamo: Any) -> None:
-    from ringback.adapters.console_dynamo import DynamoConsoleAggregates
     from tests.unit.test_console_projections import agent_event
 
     table = _table(dynamo)
@@ -138,5 +132,5 @@ def test_the_timeline_facts_are_read_in_agent_order_and_bounded(dynamo: Any) -> 
     assert facts == fake.agent_line(DAY, 40, 4000)
     assert len({(f["source"], f["agent_id"]) for f in facts.values()}) == 40 and len(facts) == 80
     assert len(aggregates.agent_line(DAY, 40, 7)) == 7  # at most max_facts read
-    snapshot = aggregates.read(rows.shard_keys(rows.agent_line_count_pk(DAY), rows.AGENT_LINE_SHARDS), DAY, 0)
+    snapshot = aggregates.read(rows.agent_line_count_keys(DAY), DAY, 0)
     assert sum(int(i["e"]["n"]) for i in snapshot.items) == 90  # one count per distinct fact

@@ -280,7 +280,7 @@ def test_a_counter_item_stays_small_whatever_the_day() -> None:
     names += [f"{p}{h:02d}" for p in "ntk" for h in range(24)]
     names += [f"d{b}" for b in range(c.delay_bucket(90_000) + 1)]
     names += [f"w{b}" for b in range(c.WINDOW_BUCKETS + 1)]
-    item = counter_item(rows.day_counts_pk(DAY), "SHARD#0", dict.fromkeys(names, 999_999))
+    item = counter_item(*rows.day_counter_keys(DAY)[0], dict.fromkeys(names, 999_999))
     size = sum(len(k) + len(next(iter(v.values()))) for k, v in item.items())
     assert size < 4096
 

@@ -171,8 +171,10 @@ class ConsoleData:
         the same (items without a version are drawn every time, with no tag). The facts are
         Queried (bounded: the first ``TIMELINE_AGENTS`` agents) only when a counter changed."""
         minute = now.replace(second=0, microsecond=0)
-        pk = rows.agent_line_count_pk(day)
-        versions = tuple(sorted((str(i.get("sk")), i.get("v")) for i in items if i.get("pk") == pk))
+        keys = set(rows.agent_line_count_keys(day))
+        versions = tuple(
+            sorted((str(i.get("pk")), i.get("v")) for i in items if (i.get("pk"), i.get("sk")) in keys)
+        )
         versioned = all(v is not None for _, v in versions)
         key = (day, minute, versions) if versioned else None
         kept = self._timeline_kept

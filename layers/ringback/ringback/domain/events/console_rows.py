@@ -66,7 +66,7 @@ AGENTS_PK: Final = "CONSOLE#AGENTS"
 BOARD_SHARDS: Final = 4
 # The day's rows and counters: every row change moves its counts on one counter shard (by the
 # request's id), so the day's writes spread over this many items (docs/scaling.md).
-DAY_SHARDS: Final = 8
+DAY_SHARDS: Final = 16
 FUNNEL_SHARDS: Final = 2
 AGENT_SHARDS: Final = 2
 # The day's timeline: its fact counters (one per shard, by agent), and what the page reads.
@@ -96,7 +96,8 @@ def day_counts_pk(day: str) -> str:
 
 
 def day_counter_keys(day: str) -> list[tuple[str, str]]:
-    return shard_keys(day_counts_pk(day), DAY_SHARDS)
+    """The day's counter items: one partition each (``<pk>#<n>`` / ``COUNTS``)."""
+    return [(f"{day_counts_pk(day)}#{n}", "COUNTS") for n in range(DAY_SHARDS)]
 
 
 def shard_of(key: str, shards: int) -> str:
@@ -114,7 +115,7 @@ def page_keys(today: str, funnel_days: Iterable[str]) -> list[tuple[str, str]]:
         *day_counter_keys(today),
         *funnel_counter_keys(funnel_days),
         *shard_keys(AGENTS_PK, AGENT_SHARDS),
-        *shard_keys(agent_line_count_pk(today), AGENT_LINE_SHARDS),
+        *agent_line_count_keys(today),
     ]
 
 
@@ -137,6 +138,11 @@ def agent_line_pk(day: str) -> str:
 
 def agent_line_count_pk(day: str) -> str:
     return f"CONSOLE#AGENTLINEN#{day}"
+
+
+def agent_line_count_keys(day: str) -> list[tuple[str, str]]:
+    """The timeline's fact counters: one partition each (``<pk>#<n>`` / ``COUNT``)."""
+    return [(f"{agent_line_count_pk(day)}#{n}", "COUNT") for n in range(AGENT_LINE_SHARDS)]
 
 
 @dataclass(frozen=True)
@@ -291,10 +297,10 @@ def add_counts(counts: dict[str, Any], delta: Mapping[str, int]) -> None:
 
 def day_counts(items: Iterable[Mapping[str, Any]], day: str) -> dict[str, int]:
     """The day's counters summed over its shards (each item's ``e``: counter -> number)."""
-    pk = day_counts_pk(day)
+    prefix = f"{day_counts_pk(day)}#"
     total: dict[str, int] = {}
     for item in items:
-        if item.get("pk") == pk:
+        if str(item.get("pk", "")).startswith(prefix):
             add_counts(total, {k: int(v) for k, v in (item.get("e") or {}).items() if isinstance(v, int)})
     return total
 
@@ -417,7 +423,7 @@ def _day_row(item: Mapping[str, Any], zone: ZoneInfo) -> dict[str, Any] | None:
 
 
 def _day_counter(day: str, callback_id: str) -> tuple[str, str]:
-    return day_counts_pk(day), shard_of(callback_id, DAY_SHARDS)
+    return day_counter_keys(day)[zlib.crc32(callback_id.encode()) % DAY_SHARDS]
 
 
 def request_rows(
@@ -578,8 +584,7 @@ def agent_writes(
                     f"{agent}#{update.order}",
                     {k: v for k, v in fact.items() if v not in ("", None)},
                 ),
-                agent_line_count_pk(day),
-                shard_of(agent, AGENT_LINE_SHARDS),
+                *agent_line_count_keys(day)[zlib.crc32(agent.encode()) % AGENT_LINE_SHARDS],
                 "n",
             )
         )
