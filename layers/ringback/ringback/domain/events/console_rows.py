@@ -66,7 +66,7 @@ AGENTS_PK: Final = "CONSOLE#AGENTS"
 BOARD_SHARDS: Final = 4
 # The day's rows and counters: every row change moves its counts on one counter shard (by the
 # request's id), so the day's writes spread over this many items (docs/scaling.md).
-DAY_SHARDS: Final = 16
+DAY_SHARDS: Final = 8
 FUNNEL_SHARDS: Final = 2
 AGENT_SHARDS: Final = 2
 # The day's timeline: its fact counters (one per shard, by agent), and what the page reads.
