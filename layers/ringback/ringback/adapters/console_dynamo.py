@@ -124,12 +124,14 @@ class DynamoConsoleAggregates:
 
     def agent_line(self, day: str, agents: int, max_facts: int) -> dict[str, dict[str, Any]]:
         """A Query of the day's fact items in agent order, pages of at most 1,000, until an
-        agent past the first ``agents`` or ``max_facts`` facts."""
+        agent past the first ``agents`` or ``max_facts`` facts. Strongly consistent: read after
+        the counters it is kept by, it holds at least the facts they counted."""
         kwargs: dict[str, Any] = {
             "TableName": self._projections,
             "KeyConditionExpression": "pk = :p",
             "ExpressionAttributeValues": {":p": {"S": rows.agent_line_pk(day)}},
             "Limit": min(1000, max_facts),
+            "ConsistentRead": True,
         }
         read: list[tuple[str, dict[str, Any]]] = []
         while len(read) < max_facts:

@@ -7,8 +7,9 @@ others: every string value of the JSON object is valid) and the signed session c
 open requests (the board), today's counters (the service level, never its rows), the
 funnel's counters, the agents' registers and today's status changes, the routing answers
 degraded today, and the ring of the newest receipts; then the rejected members' current state
-by key, and the dead-letter queues' depth (cached). It never queries or scans a table and
-never reads the event log.
+by key, and the dead-letter queues' depth (cached). It never scans a table and never reads the
+event log; its one Query is of today's agent status changes (the first agents' only), when the
+timeline's counters changed.
 
 The agents' timeline (the answer's largest part, drawn to the minute) carries a tag naming the
 minute and the versions it was drawn from; a page that sends back the tag of the timeline it
