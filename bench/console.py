@@ -185,9 +185,9 @@ def seed(stack: Any, requests: int, events: int, now: datetime) -> dict[str, int
             for n, at in enumerate(changes)
         ]
         projector.apply_guarded(p.ProjectionPlan(registers=tuple(updates)))
-        writes, facts = rows.agent_writes(updates, zone)
-        for write in writes:
-            memory.write_shard(write)
+        registers, facts = rows.agent_writes(updates, zone)
+        for register in registers:
+            memory.update_register_counted(register)
         for fact in facts:
             memory.put_counted(fact)
 
@@ -196,6 +196,8 @@ def seed(stack: Any, requests: int, events: int, now: datetime) -> dict[str, int
     def stored(item: dict[str, Any]) -> dict[str, Any]:
         if str(item["pk"]).startswith("CONSOLE#DAYSUM#"):
             return counter_item(item["pk"], item["sk"], item["e"])
+        if str(item["pk"]).startswith("CONSOLE#AGENTNOWN#"):  # a counter ADDed: its version
+            return {"pk": {"S": item["pk"]}, "sk": {"S": item["sk"]}, "v": {"N": str(item["v"])}}
         if str(item["pk"]).startswith("CONSOLE#DAYROW#"):
             return row_item(item["pk"], item["sk"], item, 1)
         if isinstance(item.get("e"), dict):

@@ -128,9 +128,14 @@ def test_the_timeline_facts_are_read_in_agent_order_and_bounded(dynamo: Any) -> 
         for event in events + events[:10]:  # repeats count nothing
             projector.apply(event)
     aggregates = DynamoConsoleAggregates(table, "", "", client=dynamo)
-    facts = aggregates.agent_line(DAY, 40, 4000)
-    assert facts == fake.agent_line(DAY, 40, 4000)
+    facts = aggregates.first_agents(rows.agent_line_pk(DAY), 40, 4000)
+    assert facts == fake.first_agents(rows.agent_line_pk(DAY), 40, 4000)
     assert len({(f["source"], f["agent_id"]) for f in facts.values()}) == 40 and len(facts) == 80
-    assert len(aggregates.agent_line(DAY, 40, 7)) == 7  # at most max_facts read
+    assert len(aggregates.first_agents(rows.agent_line_pk(DAY), 40, 7)) == 7  # at most max_items read
+    # Status now: one register item per agent and register, the first agents in agent order.
+    now = aggregates.first_agents(rows.AGENTS_NOW_PK, 30, 2000)
+    assert now == fake.first_agents(rows.AGENTS_NOW_PK, 30, 2000)
+    assert len({(r["source"], r["agent_id"]) for r in now.values()}) == 30
+    assert {r["status"] for r in now.values()} == {"pause"}  # the newest register of each
     snapshot = aggregates.read(rows.agent_line_count_keys(DAY), DAY, 0)
     assert sum(int(i["e"]["n"]) for i in snapshot.items) == 90  # one count per distinct fact

@@ -10,11 +10,11 @@ from typing import Any
 from ringback.domain.callback_status import OPEN, CallbackStatus, may_advance
 from ringback.domain.events.console_rows import (
     CountedRecord,
+    CountedRegister,
     RowWrite,
     ShardWrite,
     add_count,
     add_counts,
-    agent_line_pk,
     count_delta,
     first_agents,
     merge_entry,
@@ -99,10 +99,20 @@ class FakeProjections:
             counter["e"] = {name: n for name, n in counter["e"].items() if n}
         return True
 
-    def agent_line(self, day: str, agents: int, max_facts: int) -> dict[str, dict[str, Any]]:
-        """``ports.console.ConsoleAggregates.agent_line`` over these items (the adapter's Query)."""
-        facts = [(str(r["sk"]), r) for r in self.records(agent_line_pk(day))][:max_facts]
-        return first_agents(facts, agents)[0]
+    def first_agents(self, pk: str, agents: int, max_items: int) -> dict[str, dict[str, Any]]:
+        """``ports.console.ConsoleAggregates.first_agents`` over these items (the adapter's Query)."""
+        found = [(str(r["sk"]), r) for r in self.records(pk)][:max_items]
+        return first_agents(found, agents)[0]
+
+    def update_register_counted(self, counted: CountedRegister) -> bool:
+        """The rule of ``DynamoProjections.update_register_counted``: the register, and one more
+        on its counter item, at once."""
+        if not self.update_register(counted.update):
+            return False
+        # The counter is a write version (what the page's reads are kept by), not projected data.
+        counter = self.items.setdefault(counted.counter, {"pk": counted.counter[0], "sk": counted.counter[1]})
+        counter["v"] = int(counter.get("v", 0)) + 1
+        return True
 
     def clear(self) -> int:
         count = len(self.items)
@@ -110,7 +120,9 @@ class FakeProjections:
         return count
 
     def snapshot(self) -> dict[tuple[str, str], dict[str, Any]]:
-        return {k: dict(v) for k, v in self.items.items()}
+        """The projected data (without write versions ``v``: an older register applied first
+        takes one write more)."""
+        return {k: {a: x for a, x in v.items() if a != "v"} for k, v in self.items.items()}
 
 
 @dataclass

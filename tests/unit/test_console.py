@@ -359,8 +359,8 @@ class Aggregates:
             self.receipts.recent(receipts),
         )
 
-    def agent_line(self, day: str, agents: int, max_facts: int) -> dict[str, dict[str, Any]]:
-        return self.projections.agent_line(day, agents, max_facts)
+    def first_agents(self, pk: str, agents: int, max_items: int) -> dict[str, dict[str, Any]]:
+        return self.projections.first_agents(pk, agents, max_items)
 
 
 def stored(row: dict[str, Any]) -> dict[str, Any]:

@@ -365,7 +365,7 @@ def test_the_agents_timeline_and_status_now_are_the_same_whatever_the_order(
         projector(projections).apply(event)
     items = list(projections.snapshot().values())
     start = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)  # Prague midnight
-    lines = rows.fold_agent_lines(projections.agent_line(DAY, 40, 4000), start, NOW)
+    lines = rows.fold_agent_lines(projections.first_agents(rows.agent_line_pk(DAY), 40, 4000), start, NOW)
     assert all(len(str(i)) < 1024 for i in items)  # one small item per fact, counter, register
     assert [(s["status"], s["from"] <= s["to"]) for s in lines[0]["segments"]] == [
         ("online", True),
@@ -374,7 +374,7 @@ def test_the_agents_timeline_and_status_now_are_the_same_whatever_the_order(
         ("offline", True),
     ]
     assert lines[0]["segments"][-1]["to"] == MS
-    (agent,) = p.fold_agents(rows.entries(items, rows.AGENTS_PK, "g#").values())
+    (agent,) = p.fold_agents(projections.first_agents(rows.AGENTS_NOW_PK, 200, 2000).values())
     assert agent["status"] == "offline"
 
 
@@ -626,8 +626,8 @@ class _Versioned:
         ]
         return ConsoleSnapshot(items, 0, [])
 
-    def agent_line(self, day: str, agents: int, max_facts: int) -> dict[str, dict[str, Any]]:
-        return self.projections.agent_line(day, agents, max_facts)
+    def first_agents(self, pk: str, agents: int, max_items: int) -> dict[str, dict[str, Any]]:
+        return self.projections.first_agents(pk, agents, max_items)
 
 
 def test_the_timeline_is_left_out_while_the_page_shows_the_current_one() -> None:
@@ -671,8 +671,8 @@ def test_items_without_a_version_always_carry_the_timeline() -> None:
                 [dict(projections.items[k]) for k in keys if k in projections.items], 0, []
             )
 
-        def agent_line(self, day: str, agents: int, max_facts: int) -> dict[str, dict[str, Any]]:
-            return projections.agent_line(day, agents, max_facts)
+        def first_agents(self, pk: str, agents: int, max_items: int) -> dict[str, dict[str, Any]]:
+            return projections.first_agents(pk, agents, max_items)
 
     data = ConsoleData(Unversioned(), _NoStates(), _NoDepths(), zone=ZONE)
     first = data.data(NOW)
@@ -729,8 +729,8 @@ def test_the_agents_timeline_is_drawn_again_only_for_a_new_minute_or_a_changed_i
             items = [{**projections.items[k], "v": self.version} for k in keys if k in projections.items]
             return ConsoleSnapshot(items, 0, [])
 
-        def agent_line(self, day: str, agents: int, max_facts: int) -> dict[str, dict[str, Any]]:
-            return projections.agent_line(day, agents, max_facts)
+        def first_agents(self, pk: str, agents: int, max_items: int) -> dict[str, dict[str, Any]]:
+            return projections.first_agents(pk, agents, max_items)
 
     class NoStates:
         def states(self, entry_ids: Any) -> dict[str, str]:
@@ -748,3 +748,34 @@ def test_the_agents_timeline_is_drawn_again_only_for_a_new_minute_or_a_changed_i
     later = data.data(NOW + timedelta(minutes=1))["agent_timeline_chart"]
     source.version = "2"
     assert data.data(NOW + timedelta(minutes=1))["agent_timeline_chart"] is not later  # a changed item
+
+
+@pytest.mark.parametrize(("agents", "shown"), [(50, 50), (rows.AGENTS_SHOWN + 30, rows.AGENTS_SHOWN)])
+def test_the_agents_now_and_the_timeline_stay_bounded_whatever_the_center(agents: int, shown: int) -> None:
+    """A 50-agent center sees every agent now (and the first 40 on the timeline, as before); a
+    larger one sees the first AGENTS_SHOWN in agent order, read only when their counters change."""
+    from ringback.services.console import ConsoleData
+
+    projections = FakeProjections()
+    for a in range(agents):
+        projector(projections).apply(agent_event(f"{a:05d}", "online", a % 600, f"event-{a:05d}"))
+    source = _Versioned(projections)
+    calls: list[str] = []
+    real = source.first_agents
+
+    def counted(pk: str, agents: int, max_items: int) -> dict[str, dict[str, Any]]:
+        calls.append(pk)
+        return real(pk, agents, max_items)
+
+    source.first_agents = counted  # type: ignore[method-assign]
+    data = ConsoleData(source, _NoStates(), _NoDepths(), zone=ZONE)
+    view = data.data(NOW)
+    assert len(view["agents"]) == shown
+    assert [a["agent_id"] for a in view["agents"]] == [f"{a:05d}" for a in range(shown)]
+    assert len(view["agent_timeline"]) == min(agents, rows.TIMELINE_AGENTS)
+    assert len(calls) == 2
+    data.data(NOW + timedelta(seconds=5))
+    assert len(calls) == 2  # the same counters' versions: nothing Queried again
+    source.version += 1
+    data.data(NOW + timedelta(seconds=10))
+    assert len(calls) == 4

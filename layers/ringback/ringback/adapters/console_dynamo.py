@@ -122,25 +122,25 @@ class DynamoConsoleAggregates:
             list(newest.values())[:receipts],
         )
 
-    def agent_line(self, day: str, agents: int, max_facts: int) -> dict[str, dict[str, Any]]:
-        """A Query of the day's fact items in agent order, pages of at most 1,000, until an
-        agent past the first ``agents`` or ``max_facts`` facts. Strongly consistent: read after
-        the counters it is kept by, it holds at least the facts they counted."""
+    def first_agents(self, pk: str, agents: int, max_items: int) -> dict[str, dict[str, Any]]:
+        """A Query of ``pk``'s items in agent order, pages of at most 1,000, until an agent past
+        the first ``agents`` or ``max_items`` items. Strongly consistent: read after the
+        counters it is kept by, it holds at least what they counted."""
         kwargs: dict[str, Any] = {
             "TableName": self._projections,
             "KeyConditionExpression": "pk = :p",
-            "ExpressionAttributeValues": {":p": {"S": rows.agent_line_pk(day)}},
-            "Limit": min(1000, max_facts),
+            "ExpressionAttributeValues": {":p": {"S": pk}},
+            "Limit": min(1000, max_items),
             "ConsistentRead": True,
         }
         read: list[tuple[str, dict[str, Any]]] = []
-        while len(read) < max_facts:
+        while len(read) < max_items:
             page = self._client.query(**kwargs)
             read += [(item["sk"]["S"], from_item(item)) for item in page.get("Items", [])]
             if rows.first_agents(read, agents)[1] or "LastEvaluatedKey" not in page:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return rows.first_agents(read[:max_facts], agents)[0]
+        return rows.first_agents(read[:max_items], agents)[0]
 
 
 class DynamoOutboxStates:

@@ -24,6 +24,7 @@ from ringback.domain.callback_status import OPEN, TERMINAL, CallbackStatus
 from ringback.domain.events.console_rows import (
     MAX_ENTRIES_BYTES,
     CountedRecord,
+    CountedRegister,
     RowWrite,
     ShardWrite,
     add_count,
@@ -168,6 +169,45 @@ class DynamoProjections:
                 return False  # a later (or the same) update is already there
             raise
         return True
+
+    def update_register_counted(self, counted: CountedRegister) -> bool:
+        """One transaction: the register's put over an older order, and ``ADD v 1`` on its
+        counter item (no read: concurrent writes of the counter do not conflict)."""
+        update = counted.update
+        for attempt in range(_VERSION_RETRIES):
+            try:
+                self._client.transact_write_items(
+                    TransactItems=[
+                        {
+                            "Put": {
+                                "TableName": self._table,
+                                "Item": to_item(
+                                    {**update.data, "pk": update.pk, "sk": update.sk, "order": update.order}
+                                ),
+                                "ConditionExpression": "attribute_not_exists(pk) OR #o < :o",
+                                "ExpressionAttributeNames": {"#o": "order"},
+                                "ExpressionAttributeValues": {":o": {"S": update.order}},
+                            }
+                        },
+                        {
+                            "Update": {
+                                "TableName": self._table,
+                                "Key": {"pk": {"S": counted.counter[0]}, "sk": {"S": counted.counter[1]}},
+                                "UpdateExpression": "ADD v :one",
+                                "ExpressionAttributeValues": {":one": {"N": "1"}},
+                            }
+                        },
+                    ]
+                )
+                return True
+            except ClientError as error:
+                reasons = _cancellation_reasons(error)
+                if reasons and reasons[0] == "ConditionalCheckFailed":
+                    return False  # a later (or the same) register is already there
+                if not reasons:
+                    raise
+            _backoff(attempt)
+        raise RuntimeError("console register kept conflicting; the stream projector will retry")
 
     # -- the console's shard items: entries as one JSON map ``e``, version ``v`` -------------
 

@@ -26,10 +26,11 @@ class ConsoleAggregates(Protocol):
         count of degraded routing answers, and the newest ``receipts`` receipts."""
         ...
 
-    def agent_line(self, day: str, agents: int, max_facts: int) -> dict[str, dict[str, Any]]:
-        """The day's agent status changes (the timeline's facts; the page reads them only
-        when their counters changed): sk (``<source>#<agent>#<order>``) -> fact, of the first
-        ``agents`` agents in agent order, at most ``max_facts`` facts read."""
+    def first_agents(self, pk: str, agents: int, max_items: int) -> dict[str, dict[str, Any]]:
+        """The items of ``pk`` whose sk starts ``<source>#<agent>#`` (the day's agent status
+        changes, or the agents' registers; the page reads them only when their counters
+        changed): sk -> item, of the first ``agents`` agents in agent order, at most
+        ``max_items`` items read."""
         ...
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from ringback.domain.events.console_rows import CountedRecord, RowWrite, ShardWrite
+from ringback.domain.events.console_rows import CountedRecord, CountedRegister, RowWrite, ShardWrite
 from ringback.domain.events.projections import (
     CallbackAdvance,
     ClosingRequest,
@@ -26,6 +26,11 @@ class Projections(Protocol):
 
     def records(self, pk: str) -> list[dict[str, Any]]:
         """Every record under ``pk``, each with its ``pk`` and ``sk``."""
+        ...
+
+    def update_register_counted(self, counted: CountedRegister) -> bool:
+        """``update_register``, with one more on ``counted.counter``'s version in the same
+        transaction when it writes; True if written."""
         ...
 
     def put_counted(self, counted: CountedRecord) -> bool:

@@ -8,8 +8,8 @@ open requests (the board), today's counters (the service level, never its rows),
 funnel's counters, the agents' registers and today's status changes, the routing answers
 degraded today, and the ring of the newest receipts; then the rejected members' current state
 by key, and the dead-letter queues' depth (cached). It never scans a table and never reads the
-event log; its one Query is of today's agent status changes (the first agents' only), when the
-timeline's counters changed.
+event log; its Queries are of the agents' registers and today's status changes (the first
+agents' only), each only when its counters changed.
 
 The agents' timeline (the answer's largest part, drawn to the minute) carries a tag naming the
 minute and the versions it was drawn from; a page that sends back the tag of the timeline it
@@ -114,6 +114,7 @@ class ConsoleData:
         self._last_entries: tuple[str, ...] = ()  # the members the last read listed
         self._timeline_kept: tuple[Any, list[dict[str, Any]], str, str] | None = None
         self._facts_kept: tuple[Any, dict[str, dict[str, Any]]] | None = None  # the last facts read
+        self._registers_kept: tuple[Any, dict[str, dict[str, Any]]] | None = None  # the last registers
         # The rejected members and the runs of the last receipts read (receipts never change).
         self._receipts_kept: (
             tuple[tuple[Receipt, ...], dict[str, dict[str, Any]], list[dict[str, Any]]] | None
@@ -144,8 +145,7 @@ class ConsoleData:
         level = c.service_level_of_counts(rows.day_counts(items, day), now, self._zone)
         funnel = self._funnel(first, today, items)
         receipts = snapshot.receipts
-        registers = rows.entries(items, rows.AGENTS_PK, "g#").values()
-        agents = p.fold_agents(registers)
+        agents = p.fold_agents(self._agents_now(items).values())
         lines, timeline_chart, tag = self._timeline(items, day, start, now)
         unchanged = tag is not None and tag == timeline_tag
         return {
@@ -163,6 +163,25 @@ class ConsoleData:
             "agent_timeline_tag": tag,
             "health": self._health(receipts, now, depths.result(), snapshot.routing_degraded),
         }
+
+    def _agents_now(self, items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """The first ``AGENTS_SHOWN`` agents' registers, Queried only when the versions of their
+        counter items changed (read again every time for items without a version)."""
+        keys = set(rows.agents_now_count_keys())
+        versions = tuple(
+            sorted((str(i.get("pk")), i.get("v")) for i in items if (i.get("pk"), i.get("sk")) in keys)
+        )
+        versioned = all(v is not None for _, v in versions)
+        kept = self._registers_kept
+        if versioned and kept is not None and kept[0] == versions:
+            return kept[1]
+        registers = (
+            self._aggregates.first_agents(rows.AGENTS_NOW_PK, rows.AGENTS_SHOWN, rows.AGENTS_MAX_REGISTERS)
+            if versions
+            else {}
+        )
+        self._registers_kept = (versions, registers) if versioned else None
+        return registers
 
     def _timeline(
         self, items: list[dict[str, Any]], day: str, start: datetime, now: datetime
@@ -186,7 +205,9 @@ class ConsoleData:
             facts = facts_kept[1]
         else:
             facts = (
-                self._aggregates.agent_line(day, rows.TIMELINE_AGENTS, rows.TIMELINE_MAX_FACTS)
+                self._aggregates.first_agents(
+                    rows.agent_line_pk(day), rows.TIMELINE_AGENTS, rows.TIMELINE_MAX_FACTS
+                )
                 if versions
                 else {}
             )

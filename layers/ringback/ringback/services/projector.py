@@ -80,8 +80,8 @@ class Projector:
     def _plan_agent(self, event: LoggedEvent) -> p.ProjectionPlan:
         """The agent's registers (status now), and its status change on the day's timeline."""
         updates = tuple(p.agent_updates(event))
-        writes, facts = rows.agent_writes(updates, self._zone)
-        return p.ProjectionPlan(registers=updates, shard_writes=tuple(writes), counted=tuple(facts))
+        registers, facts = rows.agent_writes(updates, self._zone)
+        return p.ProjectionPlan(registers=updates, counted_registers=tuple(registers), counted=tuple(facts))
 
     def _plan_webitel(self, event: LoggedEvent, hook: WebitelEvent) -> p.ProjectionPlan:
         if hook.event == AGENT_STATUS:
@@ -174,6 +174,8 @@ class Projector:
             self._projections.write_shard(write)
         for row in plan.row_writes:
             self._projections.write_row(row)
+        for register in plan.counted_registers:
+            self._projections.update_register_counted(register)
         return plan
 
     def apply_request(self, new: Mapping[str, Any] | None, old: Mapping[str, Any] | None = None) -> bool:

@@ -21,8 +21,10 @@ attribute values to decode) and no single item is hot. An entry changes through
 * ``CONSOLE#FUNNEL#<day>`` (:data:`FUNNEL_SHARDS`): per ``<provider>#<stage>``, how many distinct
   members the stage has; each membership record is put only if absent, in the same transaction
   as the counter's new version (:class:`CountedRecord`), so a repeat counts nothing;
-* ``CONSOLE#AGENTS`` (:data:`AGENT_SHARDS`): ``g#<source>#<agent>#<register>``, the agent's
-  registers (status now);
+* ``CONSOLE#AGENTNOW`` / ``<source>#<agent>#<register>``: one register item per agent and
+  register (status now), written over an older order only, counted on
+  ``CONSOLE#AGENTNOWN#<n>`` (:class:`CountedRegister`): the page Queries the first
+  :data:`AGENTS_SHOWN` agents only when a counter changed;
 * ``CONSOLE#AGENTFACT#<day>`` / ``<source>#<agent>#<order>``: one small fact item per agent
   status change (put only if absent), counted on ``CONSOLE#AGENTLINEN#<day>``
   (:data:`AGENT_LINE_SHARDS`, :class:`CountedRecord`): the page reads the counters by key and
@@ -59,7 +61,11 @@ from ringback.domain.events.projections import ProjectionRecord, RegisterUpdate,
 from ringback.domain.phones import mask_e164
 
 BOARD_PK: Final = "CONSOLE#BOARD"
-AGENTS_PK: Final = "CONSOLE#AGENTS"
+AGENTS_NOW_PK: Final = "CONSOLE#AGENTNOW"
+# The agents the page shows now (in agent order; a 50-agent center sees all of them), and the
+# register items it reads at most.
+AGENTS_SHOWN: Final = 200
+AGENTS_MAX_REGISTERS: Final = 2000
 # Shard counts: every key of the page fits one BatchGetItem (100 keys), and each item stays under
 # DynamoDB's 400 KB (a board row is ~250 bytes of JSON: 4 shards hold ~5,000 open requests; a
 # day row ~120 bytes: 4 shards hold ~10,000 requests a day). docs/console.md has the bounds.
@@ -114,7 +120,7 @@ def page_keys(today: str, funnel_days: Iterable[str]) -> list[tuple[str, str]]:
         *shard_keys(BOARD_PK, BOARD_SHARDS),
         *day_counter_keys(today),
         *funnel_counter_keys(funnel_days),
-        *shard_keys(AGENTS_PK, AGENT_SHARDS),
+        *agents_now_count_keys(),
         *agent_line_count_keys(today),
     ]
 
@@ -140,9 +146,23 @@ def agent_line_count_pk(day: str) -> str:
     return f"CONSOLE#AGENTLINEN#{day}"
 
 
+def agents_now_count_keys() -> list[tuple[str, str]]:
+    """The agents' registers' write counters: one partition each (``<pk>#<n>`` / ``COUNT``)."""
+    return [(f"CONSOLE#AGENTNOWN#{n}", "COUNT") for n in range(AGENT_SHARDS)]
+
+
 def agent_line_count_keys(day: str) -> list[tuple[str, str]]:
     """The timeline's fact counters: one partition each (``<pk>#<n>`` / ``COUNT``)."""
     return [(f"{agent_line_count_pk(day)}#{n}", "COUNT") for n in range(AGENT_LINE_SHARDS)]
+
+
+@dataclass(frozen=True)
+class CountedRegister:
+    """A register written only over an older order, with ``ADD 1`` on its counter's version in
+    the same transaction (what the page's reads are kept by)."""
+
+    update: RegisterUpdate
+    counter: tuple[str, str]
 
 
 @dataclass(frozen=True)
@@ -556,16 +576,22 @@ def fold_funnel_counters(items: Iterable[Mapping[str, Any]], start: date, end: d
 
 def agent_writes(
     updates: Iterable[RegisterUpdate], zone: ZoneInfo
-) -> tuple[list[ShardWrite], list[CountedRecord]]:
-    """Each agent register (status now) in ``CONSOLE#AGENTS``, and each status change as a fact
-    item of the day's timeline, counted (activity is not on the timeline)."""
-    writes: list[ShardWrite] = []
+) -> tuple[list[CountedRegister], list[CountedRecord]]:
+    """Each agent register (status now) as an item of ``CONSOLE#AGENTNOW``, and each status
+    change as a fact item of the day's timeline, both counted (activity is not on the
+    timeline)."""
+    writes: list[CountedRegister] = []
     facts: list[CountedRecord] = []
     for update in updates:
         data = update.data
         agent = f"{data.get('source')}#{data.get('agent_id')}"
         register = str(data.get("register"))
-        writes.append(_register(AGENTS_PK, AGENT_SHARDS, agent, f"g#{agent}#{register}", update.order, data))
+        writes.append(
+            CountedRegister(
+                RegisterUpdate(AGENTS_NOW_PK, f"{agent}#{register}", update.order, data),
+                agents_now_count_keys()[zlib.crc32(agent.encode()) % AGENT_SHARDS],
+            )
+        )
         if register != "status" or not data.get("status"):
             continue
         at = int(data.get("at") or 0)
