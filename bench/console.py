@@ -107,7 +107,7 @@ def seed(stack: Any, requests: int, events: int, now: datetime) -> dict[str, int
     from ringback.adapters.aws import client
     from ringback.adapters.dynamo import from_item, to_item
     from ringback.adapters.outbox_dynamo import DynamoReceipts, entry_key
-    from ringback.adapters.projections_dynamo import encode_entries
+    from ringback.adapters.projections_dynamo import counter_item, encode_entries, row_item
     from ringback.config import Settings
     from ringback.domain.events import console_rows as rows
     from ringback.domain.events import projections as p
@@ -146,7 +146,7 @@ def seed(stack: Any, requests: int, events: int, now: datetime) -> dict[str, int
         projector.apply_request(from_item(item))
         if days_ago == 0 and status != "received":
             at = int((created + timedelta(seconds=random.randint(10, 1800))).timestamp() * 1000)
-            memory.write_shard(rows.first_attempt(f"bench{i:08d}", at, zone))
+            memory.write_row(rows.first_attempt(f"bench{i:08d}", at, zone))
     batch_write(ddb, stack.names["CallbacksTable"], items)
     batch_write(ddb, stack.names["DialerOutboxTable"], outbox)
     base = int((now - timedelta(days=30)).timestamp() * 1000)
@@ -185,24 +185,30 @@ def seed(stack: Any, requests: int, events: int, now: datetime) -> dict[str, int
             for n, at in enumerate(changes)
         ]
         projector.apply_guarded(p.ProjectionPlan(registers=tuple(updates)))
-        for write in rows.agent_writes(updates, zone):
-            memory.write_shard(write)
-    # A shard item as DynamoProjections writes it: its entries and a version (the fake keeps
-    # no version; a first write makes version 1).
-    batch_write(
-        ddb,
-        stack.names["ProjectionsTable"],
-        [
-            {
+        registers, facts = rows.agent_writes(updates, zone)
+        for register in registers:
+            memory.update_register_counted(register)
+        for fact in facts:
+            memory.put_counted(fact)
+
+    # Items as DynamoProjections writes them: a shard item's entries and a version (the fake
+    # keeps no version; a first write makes version 1), a row item, a counter item.
+    def stored(item: dict[str, Any]) -> dict[str, Any]:
+        if str(item["pk"]).startswith("CONSOLE#DAYSUM#"):
+            return counter_item(item["pk"], item["sk"], item["e"])
+        if str(item["pk"]).startswith("CONSOLE#AGENTNOWN#"):  # a counter ADDed: its version
+            return {"pk": {"S": item["pk"]}, "sk": {"S": item["sk"]}, "v": {"N": str(item["v"])}}
+        if str(item["pk"]).startswith("CONSOLE#DAYROW#"):
+            return row_item(item["pk"], item["sk"], item, 1)
+        if isinstance(item.get("e"), dict):
+            return {
                 **to_item({k: v for k, v in item.items() if k != "e"}),
                 "e": {"S": encode_entries(item["e"])},
                 "v": {"N": "1"},
             }
-            if isinstance(item.get("e"), dict)
-            else to_item(item)
-            for item in memory.items.values()
-        ],
-    )
+        return to_item(item)
+
+    batch_write(ddb, stack.names["ProjectionsTable"], [stored(item) for item in memory.items.values()])
     receipts = DynamoReceipts(stack.names["DialerOutboxTable"])
     for r in range(20):
         receipt = Receipt(

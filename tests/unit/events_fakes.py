@@ -8,7 +8,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ringback.domain.callback_status import OPEN, CallbackStatus, may_advance
-from ringback.domain.events.console_rows import CountedRecord, ShardWrite, add_count, merge_entry
+from ringback.domain.events.console_rows import (
+    CountedRecord,
+    CountedRegister,
+    RowWrite,
+    ShardWrite,
+    add_count,
+    add_counts,
+    count_delta,
+    first_agents,
+    merge_entry,
+    merge_row,
+)
 from ringback.domain.events.envelope import LoggedEvent
 from ringback.domain.events.projections import (
     CallbackAdvance,
@@ -62,12 +73,45 @@ class FakeProjections:
 
     def write_shard(self, write: ShardWrite) -> bool:
         """The rule of ``DynamoProjections.write_shard`` (``console_rows.merge_entry``)."""
-        guard = self.items.get(write.guard[:2], {}).get("e") if write.guard else None
+        guard = self.items.get(write.guard, {}).get("o") if write.guard else None
         entries = dict(self.items.get((write.pk, write.sk), {}).get("e") or {})
         if not merge_entry(entries, write, guard):
             return False
         # The adapter's version is how it writes safely; the entries are the projection.
         self.items.setdefault((write.pk, write.sk), {"pk": write.pk, "sk": write.sk})["e"] = entries
+        return True
+
+    def write_row(self, write: RowWrite) -> bool:
+        """The rule of ``DynamoProjections.write_row`` (``console_rows.merge_row`` and
+        ``count_delta`` on the counter item, at once)."""
+        key = (write.pk, write.sk)
+        old = self.items.get(key)
+        new = merge_row(old, write)
+        if new is None:
+            return False
+        self.items[key] = {**new, "pk": write.pk, "sk": write.sk}
+        if write.counter is not None:
+            counter = self.items.setdefault(
+                write.counter, {"pk": write.counter[0], "sk": write.counter[1], "e": {}}
+            )
+            add_counts(counter["e"], count_delta(old, new))
+            # DynamoDB keeps a counter ADDed back to 0; it reads as an absent one.
+            counter["e"] = {name: n for name, n in counter["e"].items() if n}
+        return True
+
+    def first_agents(self, pk: str, agents: int, max_items: int) -> dict[str, dict[str, Any]]:
+        """``ports.console.ConsoleAggregates.first_agents`` over these items (the adapter's Query)."""
+        found = [(str(r["sk"]), r) for r in self.records(pk)][:max_items]
+        return first_agents(found, agents)[0]
+
+    def update_register_counted(self, counted: CountedRegister) -> bool:
+        """The rule of ``DynamoProjections.update_register_counted``: the register, and one more
+        on its counter item, at once."""
+        if not self.update_register(counted.update):
+            return False
+        # The counter is a write version (what the page's reads are kept by), not projected data.
+        counter = self.items.setdefault(counted.counter, {"pk": counted.counter[0], "sk": counted.counter[1]})
+        counter["v"] = int(counter.get("v", 0)) + 1
         return True
 
     def clear(self) -> int:
@@ -76,7 +120,9 @@ class FakeProjections:
         return count
 
     def snapshot(self) -> dict[tuple[str, str], dict[str, Any]]:
-        return {k: dict(v) for k, v in self.items.items()}
+        """The projected data (without write versions ``v``: an older register applied first
+        takes one write more)."""
+        return {k: {a: x for a, x in v.items() if a != "v"} for k, v in self.items.items()}
 
 
 @dataclass

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from ringback.domain import console as c
 from ringback.domain.console_charts import grouped_bars
 from ringback.domain.errors import Forbidden, Unauthorized, Unprocessable
+from ringback.domain.events import console_rows as rows
 from ringback.domain.events.attempts import attempt_records, attempts_pk
 from ringback.domain.events.envelope import EventSource
 from ringback.domain.events.webitel import WebitelEvent
@@ -358,6 +359,9 @@ class Aggregates:
             self.receipts.recent(receipts),
         )
 
+    def first_agents(self, pk: str, agents: int, max_items: int) -> dict[str, dict[str, Any]]:
+        return self.projections.first_agents(pk, agents, max_items)
+
 
 def stored(row: dict[str, Any]) -> dict[str, Any]:
     """A request dict as the CallbacksTable stores it (what its stream carries)."""
@@ -419,7 +423,7 @@ def test_data_shows_only_members_still_rejected_with_webitel_reason_masked() -> 
     assert view["service_level_chart"].startswith("<svg")
     assert len(view["funnel"]["days"]) == 7
     # Every aggregate in one read by key: board, today, the funnel's 7 days, agents, their day.
-    assert source.calls == [(4 + 4 + 7 * 2 + 2 + 2, "2026-12-01")]
+    assert source.calls == [(4 + rows.DAY_SHARDS + 7 * 2 + 2 + rows.AGENT_LINE_SHARDS, "2026-12-01")]
     assert view["health"]["routing_degraded_today"] == 3
     assert "777666" not in str(view)
 
@@ -496,9 +500,11 @@ def test_the_console_rows_keep_only_what_the_console_may_show() -> None:
     )
     writes, _ = request_rows(item, ZONE)
     day_row, board_row = writes
-    assert board_row.kind == "register" and board_row.guard == (day_row.pk, day_row.sk, day_row.attr)
+    assert isinstance(board_row, rows.ShardWrite) and isinstance(day_row, rows.RowWrite)
+    assert board_row.kind == "register" and board_row.guard == (day_row.pk, day_row.sk)
     assert set(board_row.value) <= set(c.BOARD_ATTRIBUTES) - {"phone"} | {"o", "phone_masked"}
-    assert set(day_row.value) == {"id", "status", "created_at", "expected_call_by", "o"}
+    # The day's row: status, local hour and time of creation, the window's end and its bucket.
+    assert set(day_row.value) == {"s", "h", "c", "w", "b"} and day_row.sk == "cb1"
     assert board_row.value["phone_masked"] == "+420*******55"
     assert "777666" not in str(writes)
 

@@ -68,6 +68,15 @@ LIFE = [
 ]
 
 
+def day_rows(items: list[dict[str, Any]], day: str = DAY) -> dict[str, dict[str, Any]]:
+    """The day's row items by request id (those holding a request, not only an attempt)."""
+    return {
+        str(i["sk"]): i
+        for i in items
+        if str(i.get("pk", "")).startswith(f"CONSOLE#DAYROW#{day}#") and i.get("r") is not None
+    }
+
+
 def in_order() -> dict[tuple[str, str], dict[str, Any]]:
     projections = FakeProjections()
     for item in LIFE:
@@ -94,8 +103,8 @@ def test_the_board_holds_the_open_requests_with_their_newest_image_and_the_day_a
     assert set(board) == {"cb2", "cb3"}  # cb1 completed; cb3 rescheduled after its cancel
     assert board["cb2"]["status"] == "queued" and board["cb2"]["phone_masked"] == "+420*******55"
     assert "name" not in board["cb2"] and "phone" not in board["cb2"]
-    day = rows.entries(items, rows.day_pk(DAY), "r#")
-    assert {k: v["status"] for k, v in day.items()} == {
+    day = day_rows(items)
+    assert {k: v["r"]["s"] for k, v in day.items()} == {
         "cb1": "completed",
         "cb2": "queued",
         "cb3": "received",
@@ -112,7 +121,8 @@ def test_a_late_open_image_never_brings_a_closed_request_back() -> None:
     projector(projections).apply_request(image("cb9", "queued", 1))
     items = list(projections.snapshot().values())
     assert rows.entries(items, rows.BOARD_PK, "r#") == {}
-    assert rows.entries(items, rows.day_pk(DAY), "r#")["cb9"]["status"] == "expired"
+    assert day_rows(items)["cb9"]["r"]["s"] == "expired"
+    assert rows.day_counts(items, DAY) == {"n": 1, "n14": 1, "o_expired": 1, "w93": 1}
 
 
 def test_a_removed_request_leaves_the_board_and_the_day_and_other_items_are_ignored() -> None:
@@ -120,7 +130,10 @@ def test_a_removed_request_leaves_the_board_and_the_day_and_other_items_are_igno
     projector(projections).apply_request(image("cb7", "queued", 1))
     assert projector(projections).apply_request(None, image("cb7", "queued", 1)) is True
     items = list(projections.snapshot().values())
-    assert rows.entries(items, rows.BOARD_PK, "r#") == {} == rows.entries(items, rows.day_pk(DAY), "r#")
+    assert rows.entries(items, rows.BOARD_PK, "r#") == {} == day_rows(items)
+    assert rows.day_counts(items, DAY) == {}  # its counts left with it
+    projector(projections).apply_request(image("cb7", "queued", 1))  # a late image: still removed
+    assert day_rows(list(projections.snapshot().values())) == {}
     assert projector(projections).apply_request({"pk": "OPEN#+420777666555", "sk": "LOCK"}) is False
 
 
@@ -138,6 +151,138 @@ def test_rebuild_projects_the_stored_requests_like_the_stream() -> None:
     assert summary["requests"] == 3
     items = list(projections.snapshot().values())
     assert set(rows.entries(items, rows.BOARD_PK, "r#")) == {"cb2", "cb3"}
+
+
+# ------------------------------------------------------------- the day's counters vs the fold
+
+FINAL_STATUSES = ["received", "queued", "dialing", "connected", "completed", "failed", "cancelled", "expired"]
+
+
+@st.composite
+def day_of_requests(draw: st.DrawFn) -> tuple[list[dict[str, Any]], dict[str, list[int]]]:
+    """Requests created today (Prague) before NOW, each with a final image and its attempts."""
+    finals: list[dict[str, Any]] = []
+    attempts: dict[str, list[int]] = {}
+    for n in range(draw(st.integers(1, 8))):
+        callback_id = f"cb{n}"
+        created = NOW - timedelta(seconds=draw(st.integers(0, 800 * 60)))
+        window = draw(st.one_of(st.none(), st.integers(0, 180 * 60)))
+        item = {
+            "pk": f"CB#{callback_id}",
+            "sk": "REQUEST",
+            "id": callback_id,
+            "status": draw(st.sampled_from(FINAL_STATUSES)),
+            "status_at": int(created.timestamp() * 1000) + 1,
+            "created_at": created.isoformat(),
+            "phone": "+420777666555",
+            "source": "web",
+        }
+        if window is not None:
+            item["expected_call_by"] = (created + timedelta(seconds=window)).isoformat()
+        finals.append(item)
+        room = int((NOW - created).total_seconds())
+        attempts[callback_id] = [
+            int(created.timestamp() * 1000) + 1000 * s
+            for s in draw(st.lists(st.integers(0, room), max_size=3))
+        ]
+    return finals, attempts
+
+
+@settings(max_examples=120, derandomize=True, deadline=None)
+@given(day_of_requests(), st.randoms(use_true_random=False))
+def test_the_day_counters_give_the_fold_of_the_final_rows_whatever_the_order_and_repeats(
+    day: tuple[list[dict[str, Any]], dict[str, list[int]]], rnd: Any
+) -> None:
+    """Every image of each request (received first, its final one later) and its attempts, in
+    any order and with repeats: the counters give the service level the pure fold of the final
+    state gives: exact counts, percentiles within 5 % and 1 s (the histogram's buckets), and
+    broken windows counted at most 10 minutes late."""
+    from ringback.domain import console as c
+
+    finals, attempts = day
+    steps: list[tuple[str, Any]] = []
+    for item in finals:
+        first = {**item, "status": "received", "status_at": item["status_at"] - 1}
+        steps += [("image", first), ("image", item)]
+        steps += [("attempt", (item["id"], at)) for at in attempts[item["id"]]]
+    steps += rnd.sample(steps, len(steps) // 2)
+    rnd.shuffle(steps)
+    projections = FakeProjections()
+    for kind, value in steps:
+        if kind == "image":
+            projector(projections).apply_request(value)
+        else:
+            projections.write_row(rows.first_attempt(value[0], value[1], ZONE))
+    counted = c.service_level_of_counts(rows.day_counts(projections.snapshot().values(), DAY), NOW, ZONE)
+    first_attempts = {cid: min(ats) for cid, ats in attempts.items() if ats}
+    exact = c.service_level(finals, first_attempts, NOW, ZONE)
+    for name in ("requests", "attempted", "within_window", "outcomes"):
+        assert counted[name] == exact[name], name
+    assert [
+        {k: h[k] for k in ("hour", "requests", "attempted", "within_window")} for h in exact["per_hour"]
+    ] == (counted["per_hour"])
+    for name in ("first_attempt_p50_s", "first_attempt_p90_s"):
+        if exact[name] is None:
+            assert counted[name] is None
+        else:
+            assert abs(counted[name] - exact[name]) <= 0.05 * exact[name] + 1, name
+    late = c.service_level(finals, first_attempts, NOW - timedelta(minutes=10), ZONE)
+    broken_late = late["judged"] - late["attempted"]  # windows ended by NOW - 10 min
+    assert exact["attempted"] + broken_late <= counted["judged"] <= exact["judged"]
+
+
+@settings(max_examples=200, derandomize=True)
+@given(st.lists(st.floats(0, 90_000, allow_nan=False), min_size=1, max_size=60), st.sampled_from([50, 90]))
+def test_a_histogram_percentile_is_within_5_percent_and_1_s_of_the_exact_one(
+    delays: list[float], q: int
+) -> None:
+    from ringback.domain import console as c
+
+    histogram: dict[int, int] = {}
+    for delay in delays:
+        bucket = c.delay_bucket(delay)
+        low, high = c.delay_bucket_bounds(bucket)
+        assert low <= delay < high
+        histogram[bucket] = histogram.get(bucket, 0) + 1
+    exact = c.percentile(delays, q)
+    approx = c.histogram_percentile(histogram, q)
+    assert exact is not None and approx is not None
+    assert abs(round(approx) - round(exact)) <= 0.05 * exact + 1
+    assert len(histogram) <= 140  # a day's delays: a bounded number of counters
+
+
+@settings(max_examples=100, derandomize=True)
+@given(
+    st.lists(st.tuples(st.sampled_from(rows.COUNTER_NAMES), st.integers(1, 999)), max_size=40),
+    st.randoms(use_true_random=False),
+)
+def test_packed_counters_add_up_like_the_counters(adds: list[tuple[str, int]], rnd: Any) -> None:
+    """Rows moving their counts (+ then - in any valid order): the ADDed packed attributes
+    unpack to the counters the plain sums give."""
+    moves = [{name: n} for name, n in adds]
+    moves += [{name: -n} for name, n in rnd.sample(adds, len(adds) // 2)]  # after their adds
+    packed: dict[str, int] = {}
+    plain: dict[str, int] = {}
+    for move in moves:
+        for attribute, n in rows.pack_counts(move).items():
+            packed[attribute] = packed.get(attribute, 0) + n
+        rows.add_counts(plain, move)
+    assert rows.unpack_counts(packed) == {k: v for k, v in plain.items() if v}
+    assert len(packed) <= -(-len(rows.COUNTER_NAMES) // rows.PACK_SLOTS)
+
+
+def test_a_counter_item_stays_small_whatever_the_day() -> None:
+    """Every counter a day's shard can hold: its size does not grow with the day's volume."""
+    from ringback.adapters.projections_dynamo import counter_item
+    from ringback.domain import console as c
+
+    names = ["n", "t", "k", *(f"o_{o}" for o in c.OUTCOME_NAMES)]
+    names += [f"{p}{h:02d}" for p in "ntk" for h in range(24)]
+    names += [f"d{b}" for b in range(c.delay_bucket(90_000) + 1)]
+    names += [f"w{b}" for b in range(c.WINDOW_BUCKETS + 1)]
+    item = counter_item(*rows.day_counter_keys(DAY)[0], dict.fromkeys(names, 999_999))
+    size = sum(len(k) + len(next(iter(v.values()))) for k, v in item.items())
+    assert size < 4096
 
 
 # ------------------------------------------------------------------- counters, attempts, agents
@@ -178,12 +323,14 @@ def test_funnel_counters_count_distinct_members_whatever_the_order_and_repeats(
 def test_the_first_attempt_is_the_least_whatever_the_order(minutes: list[int]) -> None:
     projections = FakeProjections()
     for minute in minutes:
-        projections.write_shard(rows.first_attempt("cb1", MS + minute * 60_000, ZONE))
+        projections.write_row(rows.first_attempt("cb1", MS + minute * 60_000, ZONE))
     items = list(projections.snapshot().values())
-    assert rows.entries(items, rows.day_pk(DAY), "a#") == {"cb1": MS + 60_000}
+    (row,) = [i for i in items if i["sk"] == "cb1"]
+    assert row["a"] == MS + 60_000 and "r" not in row  # an attempt of a request not created that day
+    assert rows.day_counts(items, DAY) == {}  # counts nothing
 
 
-def _agent_event(status: str, minute: int, event_id: str) -> LoggedEvent:
+def agent_event(agent_id: str, status: str, minute: int, event_id: str) -> LoggedEvent:
     at = int((NOW.replace(hour=7) + timedelta(minutes=minute)).timestamp() * 1000)
     return LoggedEvent(
         source=EventSource.WEBITEL,
@@ -192,8 +339,12 @@ def _agent_event(status: str, minute: int, event_id: str) -> LoggedEvent:
         known=True,
         occurred_at=at,
         received_at=at,
-        payload={"event": "agent_status", "agent_id": "7", "status": status, "agent_name": "Eva"},
+        payload={"event": "agent_status", "agent_id": agent_id, "status": status, "agent_name": "Eva"},
     )
+
+
+def _agent_event(status: str, minute: int, event_id: str) -> LoggedEvent:
+    return agent_event("7", status, minute, event_id)
 
 
 AGENT_DAY = [
@@ -214,7 +365,8 @@ def test_the_agents_timeline_and_status_now_are_the_same_whatever_the_order(
         projector(projections).apply(event)
     items = list(projections.snapshot().values())
     start = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)  # Prague midnight
-    lines = rows.fold_agent_lines(rows.entries(items, rows.agent_line_pk(DAY), "l#"), start, NOW)
+    lines = rows.fold_agent_lines(projections.first_agents(rows.agent_line_pk(DAY), 40, 4000), start, NOW)
+    assert all(len(str(i)) < 1024 for i in items)  # one small item per fact, counter, register
     assert [(s["status"], s["from"] <= s["to"]) for s in lines[0]["segments"]] == [
         ("online", True),
         ("pause", True),
@@ -222,7 +374,7 @@ def test_the_agents_timeline_and_status_now_are_the_same_whatever_the_order(
         ("offline", True),
     ]
     assert lines[0]["segments"][-1]["to"] == MS
-    (agent,) = p.fold_agents(rows.entries(items, rows.AGENTS_PK, "g#").values())
+    (agent,) = p.fold_agents(projections.first_agents(rows.AGENTS_NOW_PK, 200, 2000).values())
     assert agent["status"] == "offline"
 
 
@@ -474,6 +626,9 @@ class _Versioned:
         ]
         return ConsoleSnapshot(items, 0, [])
 
+    def first_agents(self, pk: str, agents: int, max_items: int) -> dict[str, dict[str, Any]]:
+        return self.projections.first_agents(pk, agents, max_items)
+
 
 def test_the_timeline_is_left_out_while_the_page_shows_the_current_one() -> None:
     from ringback.services.console import ConsoleData
@@ -515,6 +670,9 @@ def test_items_without_a_version_always_carry_the_timeline() -> None:
             return ConsoleSnapshot(
                 [dict(projections.items[k]) for k in keys if k in projections.items], 0, []
             )
+
+        def first_agents(self, pk: str, agents: int, max_items: int) -> dict[str, dict[str, Any]]:
+            return projections.first_agents(pk, agents, max_items)
 
     data = ConsoleData(Unversioned(), _NoStates(), _NoDepths(), zone=ZONE)
     first = data.data(NOW)
@@ -571,6 +729,9 @@ def test_the_agents_timeline_is_drawn_again_only_for_a_new_minute_or_a_changed_i
             items = [{**projections.items[k], "v": self.version} for k in keys if k in projections.items]
             return ConsoleSnapshot(items, 0, [])
 
+        def first_agents(self, pk: str, agents: int, max_items: int) -> dict[str, dict[str, Any]]:
+            return projections.first_agents(pk, agents, max_items)
+
     class NoStates:
         def states(self, entry_ids: Any) -> dict[str, str]:
             return {}
@@ -587,3 +748,34 @@ def test_the_agents_timeline_is_drawn_again_only_for_a_new_minute_or_a_changed_i
     later = data.data(NOW + timedelta(minutes=1))["agent_timeline_chart"]
     source.version = "2"
     assert data.data(NOW + timedelta(minutes=1))["agent_timeline_chart"] is not later  # a changed item
+
+
+@pytest.mark.parametrize(("agents", "shown"), [(50, 50), (rows.AGENTS_SHOWN + 30, rows.AGENTS_SHOWN)])
+def test_the_agents_now_and_the_timeline_stay_bounded_whatever_the_center(agents: int, shown: int) -> None:
+    """A 50-agent center sees every agent now (and the first 40 on the timeline, as before); a
+    larger one sees the first AGENTS_SHOWN in agent order, read only when their counters change."""
+    from ringback.services.console import ConsoleData
+
+    projections = FakeProjections()
+    for a in range(agents):
+        projector(projections).apply(agent_event(f"{a:05d}", "online", a % 600, f"event-{a:05d}"))
+    source = _Versioned(projections)
+    calls: list[str] = []
+    real = source.first_agents
+
+    def counted(pk: str, agents: int, max_items: int) -> dict[str, dict[str, Any]]:
+        calls.append(pk)
+        return real(pk, agents, max_items)
+
+    source.first_agents = counted  # type: ignore[method-assign]
+    data = ConsoleData(source, _NoStates(), _NoDepths(), zone=ZONE)
+    view = data.data(NOW)
+    assert len(view["agents"]) == shown
+    assert [a["agent_id"] for a in view["agents"]] == [f"{a:05d}" for a in range(shown)]
+    assert len(view["agent_timeline"]) == min(agents, rows.TIMELINE_AGENTS)
+    assert len(calls) == 2
+    data.data(NOW + timedelta(seconds=5))
+    assert len(calls) == 2  # the same counters' versions: nothing Queried again
+    source.version += 1
+    data.data(NOW + timedelta(seconds=10))
+    assert len(calls) == 4

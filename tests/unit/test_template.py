@@ -136,8 +136,16 @@ NEEDED = {
     },
     "ProjectorFunction": {
         "EventLogTable": {"GetItem"},
-        # The console's shard items are versioned puts and Put/ConditionCheck transactions.
-        "ProjectionsTable": {"GetItem", "PutItem", "BatchWriteItem", "Query", "ConditionCheckItem"},
+        # The console's shard items are versioned puts and Put/ConditionCheck transactions; its
+        # row items a Put with their counters' ADD (UpdateItem) in one transaction.
+        "ProjectionsTable": {
+            "GetItem",
+            "PutItem",
+            "UpdateItem",
+            "BatchWriteItem",
+            "Query",
+            "ConditionCheckItem",
+        },
         "CallbacksTable": {"GetItem", "UpdateItem", "DeleteItem", "Query"},
         "DialerOutboxTable": {"GetItem", "PutItem"},
     },

@@ -9,9 +9,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from ringback.adapters.aws import client as aws_client
+from ringback.adapters.dynamo import from_item
 from ringback.adapters.outbox_dynamo import RECEIPT_SLOTS, entry_key, receipt_slot_key
-from ringback.adapters.projections_dynamo import decode_entries
+from ringback.adapters.projections_dynamo import decode_counters, decode_entries
 from ringback.adapters.routing_degraded import routing_degraded_key
+from ringback.domain.events import console_rows as rows
 from ringback.domain.receipts import Receipt
 from ringback.ports.console import ConsoleSnapshot
 
@@ -39,6 +41,8 @@ class DynamoConsoleAggregates:
         """An item's decoded entries, kept per container while its version is the same (most
         polls find most items unchanged); the caller must not change them. An item without a
         version (no writer of ours makes one) is decoded every time."""
+        if "e" not in item:  # a counter item: one number per counter
+            return decode_counters(item)
         key = (item["pk"]["S"], item["sk"]["S"])
         version = item.get("v", {}).get("N")
         if version is None:
@@ -117,6 +121,26 @@ class DynamoConsoleAggregates:
             degraded,
             list(newest.values())[:receipts],
         )
+
+    def first_agents(self, pk: str, agents: int, max_items: int) -> dict[str, dict[str, Any]]:
+        """A Query of ``pk``'s items in agent order, pages of at most 1,000, until an agent past
+        the first ``agents`` or ``max_items`` items. Strongly consistent: read after the
+        counters it is kept by, it holds at least what they counted."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._projections,
+            "KeyConditionExpression": "pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": pk}},
+            "Limit": min(1000, max_items),
+            "ConsistentRead": True,
+        }
+        read: list[tuple[str, dict[str, Any]]] = []
+        while len(read) < max_items:
+            page = self._client.query(**kwargs)
+            read += [(item["sk"]["S"], from_item(item)) for item in page.get("Items", [])]
+            if rows.first_agents(read, agents)[1] or "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return rows.first_agents(read[:max_items], agents)[0]
 
 
 class DynamoOutboxStates:

@@ -24,9 +24,15 @@ from ringback.domain.callback_status import OPEN, TERMINAL, CallbackStatus
 from ringback.domain.events.console_rows import (
     MAX_ENTRIES_BYTES,
     CountedRecord,
+    CountedRegister,
+    RowWrite,
     ShardWrite,
     add_count,
+    count_delta,
     merge_entry,
+    merge_row,
+    pack_counts,
+    unpack_counts,
 )
 from ringback.domain.events.projections import (
     CallbackAdvance,
@@ -69,6 +75,39 @@ def decode_entries(item: dict[str, Any]) -> dict[str, Any]:
     body = item.get("e", {}).get("S")
     decoded = json.loads(body) if body else {}
     return decoded if isinstance(decoded, dict) else {}
+
+
+def row_item(pk: str, sk: str, row: dict[str, Any], version: int) -> dict[str, Any]:
+    """A console row item as stored: its order ``o``, value ``r`` (compact JSON), first attempt
+    ``a`` and version ``v`` (a few hundred bytes: one write unit)."""
+    item: dict[str, Any] = {"pk": {"S": pk}, "sk": {"S": sk}, "o": {"S": str(row.get("o", ""))}}
+    if row.get("r") is not None:
+        item["r"] = {"S": encode_entries(row["r"])}
+    if row.get("a") is not None:
+        item["a"] = {"N": str(int(row["a"]))}
+    item["v"] = {"N": str(version)}
+    return item
+
+
+def decode_row(item: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """A stored row item as ``merge_row`` reads it, and its version."""
+    row: dict[str, Any] = {"o": item.get("o", {}).get("S", "")}
+    if "r" in item:
+        row["r"] = json.loads(item["r"]["S"])
+    if "a" in item:
+        row["a"] = int(item["a"]["N"])
+    return row, int(item.get("v", {}).get("N", "0"))
+
+
+def counter_item(pk: str, sk: str, counts: dict[str, int]) -> dict[str, Any]:
+    """A counter item as stored: its counters packed (``console_rows.pack_counts``), six to a
+    number attribute that ``ADD`` keeps."""
+    return {"pk": {"S": pk}, "sk": {"S": sk}, **{a: {"N": str(n)} for a, n in pack_counts(counts).items()}}
+
+
+def decode_counters(item: dict[str, Any]) -> dict[str, int]:
+    """A counter item's counters (name -> count)."""
+    return unpack_counts({name: int(value["N"]) for name, value in item.items() if "N" in value})
 
 
 def request_items(client: Any, table: str) -> Iterator[dict[str, Any]]:
@@ -131,6 +170,45 @@ class DynamoProjections:
             raise
         return True
 
+    def update_register_counted(self, counted: CountedRegister) -> bool:
+        """One transaction: the register's put over an older order, and ``ADD v 1`` on its
+        counter item (no read: concurrent writes of the counter do not conflict)."""
+        update = counted.update
+        for attempt in range(_VERSION_RETRIES):
+            try:
+                self._client.transact_write_items(
+                    TransactItems=[
+                        {
+                            "Put": {
+                                "TableName": self._table,
+                                "Item": to_item(
+                                    {**update.data, "pk": update.pk, "sk": update.sk, "order": update.order}
+                                ),
+                                "ConditionExpression": "attribute_not_exists(pk) OR #o < :o",
+                                "ExpressionAttributeNames": {"#o": "order"},
+                                "ExpressionAttributeValues": {":o": {"S": update.order}},
+                            }
+                        },
+                        {
+                            "Update": {
+                                "TableName": self._table,
+                                "Key": {"pk": {"S": counted.counter[0]}, "sk": {"S": counted.counter[1]}},
+                                "UpdateExpression": "ADD v :one",
+                                "ExpressionAttributeValues": {":one": {"N": "1"}},
+                            }
+                        },
+                    ]
+                )
+                return True
+            except ClientError as error:
+                reasons = _cancellation_reasons(error)
+                if reasons and reasons[0] == "ConditionalCheckFailed":
+                    return False  # a later (or the same) register is already there
+                if not reasons:
+                    raise
+            _backoff(attempt)
+        raise RuntimeError("console register kept conflicting; the stream projector will retry")
+
     # -- the console's shard items: entries as one JSON map ``e``, version ``v`` -------------
 
     def _read_entries(self, pk: str, sk: str) -> tuple[dict[str, Any], int | None]:
@@ -192,10 +270,9 @@ class DynamoProjections:
         transaction when the write is guarded); a changed version is read again."""
         for attempt in range(_VERSION_RETRIES):
             entries, version = self._read_entries(write.pk, write.sk)
-            guard: dict[str, Any] | None = None
-            guard_version: int | None = None
+            guard: str | None = None
             if write.guard is not None:
-                guard, guard_version = self._read_entries(write.guard[0], write.guard[1])
+                guard = self._read_order(write.guard[0], write.guard[1])
             if not merge_entry(entries, write, guard):
                 return False
             put = self._put_entries(write.pk, write.sk, entries, version)
@@ -203,15 +280,13 @@ class DynamoProjections:
                 if write.guard is None:
                     self._client.put_item(**put)
                 else:
+                    # The guarding row is not newer than this write (as read), still.
                     check: dict[str, Any] = {
                         "TableName": self._table,
                         "Key": {"pk": {"S": write.guard[0]}, "sk": {"S": write.guard[1]}},
-                        "ConditionExpression": "attribute_not_exists(pk)"
-                        if guard_version is None
-                        else "v = :v",
+                        "ConditionExpression": "attribute_not_exists(o) OR o <= :o",
+                        "ExpressionAttributeValues": {":o": {"S": write.order}},
                     }
-                    if guard_version is not None:
-                        check["ExpressionAttributeValues"] = {":v": {"N": str(guard_version)}}
                     self._client.transact_write_items(TransactItems=[{"ConditionCheck": check}, {"Put": put}])
                 return True
             except ClientError as error:
@@ -219,6 +294,66 @@ class DynamoProjections:
                     raise
             _backoff(attempt)
         raise RuntimeError("console shard item kept changing; the stream projector will retry")
+
+    def _read_order(self, pk: str, sk: str) -> str | None:
+        answer = self._client.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": pk}, "sk": {"S": sk}},
+            ConsistentRead=True,
+            ProjectionExpression="o",
+        )
+        item = answer.get("Item")
+        return item["o"]["S"] if item and "o" in item else None
+
+    def write_row(self, write: RowWrite) -> bool:
+        """Read the row item, merge (``console_rows.merge_row``), and write it back only if its
+        version is unchanged, with ``count_delta`` of its old and new value ``ADD``ed to its
+        counter item in the same transaction: a row moves its counts from the old buckets to
+        the new ones exactly once, whatever the order and repetition of writes."""
+        key = {"pk": {"S": write.pk}, "sk": {"S": write.sk}}
+        for attempt in range(_VERSION_RETRIES):
+            answer = self._client.get_item(
+                TableName=self._table, Key=key, ConsistentRead=True, ProjectionExpression="o, r, a, v"
+            )
+            stored = answer.get("Item")
+            old, version = decode_row(stored) if stored else (None, 0)
+            new = merge_row(old, write)
+            if new is None:
+                return False
+            put: dict[str, Any] = {
+                "TableName": self._table,
+                "Item": row_item(write.pk, write.sk, new, version + 1),
+                "ConditionExpression": "attribute_not_exists(pk)" if stored is None else "v = :v",
+                **({"ExpressionAttributeValues": {":v": {"N": str(version)}}} if stored else {}),
+            }
+            delta = pack_counts(count_delta(old, new)) if write.counter is not None else {}
+            try:
+                if not delta or write.counter is None:
+                    self._client.put_item(**put)
+                else:
+                    names = {f"#c{i}": name for i, name in enumerate(delta)}
+                    self._client.transact_write_items(
+                        TransactItems=[
+                            {"Put": put},
+                            {
+                                "Update": {
+                                    "TableName": self._table,
+                                    "Key": {"pk": {"S": write.counter[0]}, "sk": {"S": write.counter[1]}},
+                                    "UpdateExpression": "ADD " + ", ".join(f"{n} :c{n[2:]}" for n in names),
+                                    "ExpressionAttributeNames": names,
+                                    "ExpressionAttributeValues": {
+                                        f":c{i}": {"N": str(n)} for i, n in enumerate(delta.values())
+                                    },
+                                }
+                            },
+                        ]
+                    )
+                return True
+            except ClientError as error:
+                if not (_conditional_failed(error) or _cancellation_reasons(error)):
+                    raise
+            _backoff(attempt)
+        raise RuntimeError("console row kept changing; the stream projector will retry")
 
     def records(self, pk: str) -> list[dict[str, Any]]:
         kwargs: dict[str, Any] = {

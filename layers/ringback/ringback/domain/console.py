@@ -246,6 +246,99 @@ def service_level(
     }
 
 
+# The service level kept as counters (domain.events.console_rows keeps them per request, the
+# page reads a few small items): the time to first attempt as a histogram, exact to the second
+# under a minute and in buckets 10 % wide above (a percentile is the midpoint of the bucket the
+# nearest-rank value falls in: within 5 % of the exact figure, or 1 s); a window that ended
+# without an attempt counted by the end of its 10-minute bucket (at most 10 minutes late).
+DELAY_EXACT_S: Final = 60
+DELAY_RATIO: Final = 1.1
+WINDOW_BUCKET_MS: Final = 600_000
+WINDOW_BUCKETS: Final = 151  # a 25-hour day's 150 buckets, and one for "after the day"
+
+
+def delay_bucket(seconds: float) -> int:
+    """The histogram bucket of a delay (whole seconds under a minute, 10 % wide above)."""
+    if seconds < DELAY_EXACT_S:
+        return max(0, int(seconds))
+    index = DELAY_EXACT_S + int(math.log(seconds / DELAY_EXACT_S) / math.log(DELAY_RATIO))
+    # Guard the float log at a bucket's edge: the bucket's bounds must hold the delay.
+    while index > DELAY_EXACT_S and delay_bucket_bounds(index)[0] > seconds:
+        index -= 1
+    while delay_bucket_bounds(index)[1] <= seconds:
+        index += 1
+    return index
+
+
+def delay_bucket_bounds(index: int) -> tuple[float, float]:
+    """``[low, high)`` seconds of a histogram bucket."""
+    if index < DELAY_EXACT_S:
+        return float(index), float(index + 1)
+    low = DELAY_EXACT_S * DELAY_RATIO ** (index - DELAY_EXACT_S)
+    return low, low * DELAY_RATIO
+
+
+def window_bucket(window_end_ms: int, day_start_ms: int) -> int:
+    """The 10-minute bucket of the operator's day a promised window ends in (rounded up, so a
+    bucket is over once every window in it is)."""
+    offset = max(0, window_end_ms - day_start_ms)
+    return min(-(-offset // WINDOW_BUCKET_MS), WINDOW_BUCKETS)
+
+
+def histogram_percentile(histogram: Mapping[int, int], q: float) -> float | None:
+    """Nearest-rank percentile of a delay histogram (bucket -> count): its bucket's midpoint
+    (the whole second under a minute)."""
+    total = sum(n for n in histogram.values() if n > 0)
+    if not total:
+        return None
+    rank = max(1, math.ceil(q / 100 * total))
+    seen = 0
+    for index in sorted(histogram):
+        seen += max(0, histogram[index])
+        if seen >= rank:
+            if index < DELAY_EXACT_S:
+                return float(index)
+            low, high = delay_bucket_bounds(index)
+            return (low + high) / 2
+    return None  # pragma: no cover - the ranks add up to total
+
+
+def service_level_of_counts(counts: Mapping[str, int], now: datetime, zone: ZoneInfo) -> dict[str, Any]:
+    """:func:`service_level` from the day's counters (``console_rows.request_counts`` summed over
+    the shards): exact counts, percentiles from the histogram, broken windows by bucket."""
+    start = day_start(now, zone)
+    elapsed = int((now - start).total_seconds() * 1000)
+    histogram = {int(k[1:]): n for k, n in counts.items() if k.startswith("d") and k[1:].isdigit()}
+    broken = sum(
+        n
+        for k, n in counts.items()
+        if k.startswith("w") and k[1:].isdigit() and int(k[1:]) * WINDOW_BUCKET_MS <= elapsed
+    )
+    attempted, kept = counts.get("t", 0), counts.get("k", 0)
+    judged = attempted + broken
+    p50, p90 = histogram_percentile(histogram, 50), histogram_percentile(histogram, 90)
+    return {
+        "day": start.astimezone(zone).date().isoformat(),
+        "requests": counts.get("n", 0),
+        "attempted": attempted,
+        "first_attempt_p50_s": round(p50) if p50 is not None else None,
+        "first_attempt_p90_s": round(p90) if p90 is not None else None,
+        "within_window": kept,
+        "judged": judged,
+        "within_window_share": round(kept / judged, 3) if judged else None,
+        "outcomes": {name: counts.get(f"o_{name}", 0) for name in OUTCOME_NAMES},
+        "per_hour": [
+            {
+                "hour": h,
+                "requests": counts.get(f"n{h:02d}", 0),
+                "attempted": counts.get(f"t{h:02d}", 0),
+                "within_window": counts.get(f"k{h:02d}", 0),
+            }
+            for h in range(24)
+        ],
+    }
+
+
 # ------------------------------------------------------------------------------ request bodies
 
 

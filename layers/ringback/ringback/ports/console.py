@@ -26,6 +26,13 @@ class ConsoleAggregates(Protocol):
         count of degraded routing answers, and the newest ``receipts`` receipts."""
         ...
 
+    def first_agents(self, pk: str, agents: int, max_items: int) -> dict[str, dict[str, Any]]:
+        """The items of ``pk`` whose sk starts ``<source>#<agent>#`` (the day's agent status
+        changes, or the agents' registers; the page reads them only when their counters
+        changed): sk -> item, of the first ``agents`` agents in agent order, at most
+        ``max_items`` items read."""
+        ...
+
 
 class OutboxStates(Protocol):
     def states(self, entry_ids: Sequence[str]) -> dict[str, str]:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from ringback.domain.events.console_rows import CountedRecord, ShardWrite
+from ringback.domain.events.console_rows import CountedRecord, CountedRegister, RowWrite, ShardWrite
 from ringback.domain.events.projections import (
     CallbackAdvance,
     ClosingRequest,
@@ -28,6 +28,11 @@ class Projections(Protocol):
         """Every record under ``pk``, each with its ``pk`` and ``sk``."""
         ...
 
+    def update_register_counted(self, counted: CountedRegister) -> bool:
+        """``update_register``, with one more on ``counted.counter``'s version in the same
+        transaction when it writes; True if written."""
+        ...
+
     def put_counted(self, counted: CountedRecord) -> bool:
         """Put the membership record if absent and, atomically with it, add one to its counter;
         True if it was new (a repeat changes nothing)."""
@@ -35,6 +40,12 @@ class Projections(Protocol):
 
     def write_shard(self, write: ShardWrite) -> bool:
         """One attribute of a shard item, with the semantics of ``write.kind``; True if written."""
+        ...
+
+    def write_row(self, write: RowWrite) -> bool:
+        """One row item by ``console_rows.merge_row``, with ``count_delta`` of its old and new
+        value added to ``write.counter`` atomically (one transaction conditional on the row being
+        unchanged since read); True if the row changed (a repeat changes nothing)."""
         ...
 
     def clear(self) -> int:

@@ -4,11 +4,12 @@
 others: every string value of the JSON object is valid) and the signed session cookie.
 ``ConsoleData`` folds what the page shows from the console's projections
 (``domain.events.console_rows``), all read by key in one BatchGetItem whatever is stored: the
-open requests (the board), today's requests and their first attempts (the service level), the
+open requests (the board), today's counters (the service level, never its rows), the
 funnel's counters, the agents' registers and today's status changes, the routing answers
 degraded today, and the ring of the newest receipts; then the rejected members' current state
-by key, and the dead-letter queues' depth (cached). It never queries or scans a table and
-never reads the event log.
+by key, and the dead-letter queues' depth (cached). It never scans a table and never reads the
+event log; its Queries are of the agents' registers and today's status changes (the first
+agents' only), each only when its counters changed.
 
 The agents' timeline (the answer's largest part, drawn to the minute) carries a tag naming the
 minute and the versions it was drawn from; a page that sends back the tag of the timeline it
@@ -112,6 +113,8 @@ class ConsoleData:
         self._aggregates = aggregates
         self._last_entries: tuple[str, ...] = ()  # the members the last read listed
         self._timeline_kept: tuple[Any, list[dict[str, Any]], str, str] | None = None
+        self._facts_kept: tuple[Any, dict[str, dict[str, Any]]] | None = None  # the last facts read
+        self._registers_kept: tuple[Any, dict[str, dict[str, Any]]] | None = None  # the last registers
         # The rejected members and the runs of the last receipts read (receipts never change).
         self._receipts_kept: (
             tuple[tuple[Receipt, ...], dict[str, dict[str, Any]], list[dict[str, Any]]] | None
@@ -139,13 +142,10 @@ class ConsoleData:
         prefetch = _POOL.submit(self._states.states, expected) if expected else None
         snapshot = self._aggregates.read(rows.page_keys(day, days), day, RECEIPTS_READ)
         items = snapshot.items
-        today_rows = rows.entries(items, rows.day_pk(day), "r#")
-        attempts = {k: int(v) for k, v in rows.entries(items, rows.day_pk(day), "a#").items()}
-        level = c.service_level(today_rows.values(), attempts, now, self._zone)
+        level = c.service_level_of_counts(rows.day_counts(items, day), now, self._zone)
         funnel = self._funnel(first, today, items)
         receipts = snapshot.receipts
-        registers = rows.entries(items, rows.AGENTS_PK, "g#").values()
-        agents = p.fold_agents(registers)
+        agents = p.fold_agents(self._agents_now(items).values())
         lines, timeline_chart, tag = self._timeline(items, day, start, now)
         unchanged = tag is not None and tag == timeline_tag
         return {
@@ -164,20 +164,55 @@ class ConsoleData:
             "health": self._health(receipts, now, depths.result(), snapshot.routing_degraded),
         }
 
+    def _agents_now(self, items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """The first ``AGENTS_SHOWN`` agents' registers, Queried only when the versions of their
+        counter items changed (read again every time for items without a version)."""
+        keys = set(rows.agents_now_count_keys())
+        versions = tuple(
+            sorted((str(i.get("pk")), i.get("v")) for i in items if (i.get("pk"), i.get("sk")) in keys)
+        )
+        versioned = all(v is not None for _, v in versions)
+        kept = self._registers_kept
+        if versioned and kept is not None and kept[0] == versions:
+            return kept[1]
+        registers = (
+            self._aggregates.first_agents(rows.AGENTS_NOW_PK, rows.AGENTS_SHOWN, rows.AGENTS_MAX_REGISTERS)
+            if versions
+            else {}
+        )
+        self._registers_kept = (versions, registers) if versioned else None
+        return registers
+
     def _timeline(
         self, items: list[dict[str, Any]], day: str, start: datetime, now: datetime
     ) -> tuple[list[dict[str, Any]], str, str | None]:
         """Today's agent lines and their chart, to the minute (the chart's resolution), and
-        their tag: kept while the minute and the timeline items' versions are the same (items
-        without a version are drawn every time, with no tag)."""
+        their tag: kept while the minute and the versions of the timeline's counter items are
+        the same (items without a version are drawn every time, with no tag). The facts are
+        Queried (bounded: the first ``TIMELINE_AGENTS`` agents) only when a counter changed."""
         minute = now.replace(second=0, microsecond=0)
-        pk = rows.agent_line_pk(day)
-        versions = tuple(sorted((str(i.get("sk")), i.get("v")) for i in items if i.get("pk") == pk))
-        key = (day, minute, versions) if all(v is not None for _, v in versions) else None
+        keys = set(rows.agent_line_count_keys(day))
+        versions = tuple(
+            sorted((str(i.get("pk")), i.get("v")) for i in items if (i.get("pk"), i.get("sk")) in keys)
+        )
+        versioned = all(v is not None for _, v in versions)
+        key = (day, minute, versions) if versioned else None
         kept = self._timeline_kept
         if key is not None and kept is not None and kept[0] == key:
             return kept[1], kept[2], kept[3]
-        lines = rows.fold_agent_lines(rows.entries(items, pk, "l#"), start, minute)
+        facts_kept = self._facts_kept
+        if versioned and facts_kept is not None and facts_kept[0] == (day, versions):
+            facts = facts_kept[1]
+        else:
+            facts = (
+                self._aggregates.first_agents(
+                    rows.agent_line_pk(day), rows.TIMELINE_AGENTS, rows.TIMELINE_MAX_FACTS
+                )
+                if versions
+                else {}
+            )
+            self._facts_kept = ((day, versions), facts) if versioned else None
+        lines = rows.fold_agent_lines(facts, start, minute, limit=rows.TIMELINE_AGENTS)
         chart = agent_timeline(
             f"Agents' status today since {start.astimezone(self._zone).strftime('%H:%M')} ({self._zone.key})",
             lines,

@@ -80,7 +80,8 @@ class Projector:
     def _plan_agent(self, event: LoggedEvent) -> p.ProjectionPlan:
         """The agent's registers (status now), and its status change on the day's timeline."""
         updates = tuple(p.agent_updates(event))
-        return p.ProjectionPlan(registers=updates, shard_writes=tuple(rows.agent_writes(updates, self._zone)))
+        registers, facts = rows.agent_writes(updates, self._zone)
+        return p.ProjectionPlan(registers=updates, counted_registers=tuple(registers), counted=tuple(facts))
 
     def _plan_webitel(self, event: LoggedEvent, hook: WebitelEvent) -> p.ProjectionPlan:
         if hook.event == AGENT_STATUS:
@@ -91,7 +92,7 @@ class Projector:
         advances: list[p.CallbackAdvance] = []
         closures: list[p.InboundClosure] = []
         counted: list[rows.CountedRecord] = []
-        shard_writes: list[rows.ShardWrite] = []
+        row_writes: list[rows.RowWrite] = []
         fact = p.call_fact(event, hook)
         if fact is not None:
             records.append(fact)
@@ -112,7 +113,7 @@ class Projector:
             attempts = attempt_records(callback_id, hook.event, event, self._zone)
             records.extend(attempts)
             if attempts:  # the console's service level: the request's first attempt that day
-                shard_writes.append(rows.first_attempt(callback_id, event.occurred_at, self._zone))
+                row_writes.append(rows.first_attempt(callback_id, event.occurred_at, self._zone))
             if status is not None:
                 advances.append(
                     p.CallbackAdvance(callback_id, status, event.occurred_at, reason, event.event_id)
@@ -134,7 +135,7 @@ class Projector:
             advances=tuple(advances),
             closures=tuple(closures),
             counted=tuple(counted),
-            shard_writes=tuple(shard_writes),
+            row_writes=tuple(row_writes),
         )
 
     def _plan_widget(self, event: LoggedEvent, widget: WidgetEvent) -> p.ProjectionPlan:
@@ -171,6 +172,10 @@ class Projector:
             self._projections.put_counted(counted)
         for write in plan.shard_writes:
             self._projections.write_shard(write)
+        for row in plan.row_writes:
+            self._projections.write_row(row)
+        for register in plan.counted_registers:
+            self._projections.update_register_counted(register)
         return plan
 
     def apply_request(self, new: Mapping[str, Any] | None, old: Mapping[str, Any] | None = None) -> bool:
@@ -183,7 +188,10 @@ class Projector:
         else:
             writes, counted = rows.request_rows(new, self._zone)
         for write in writes:  # the day row first: it guards the board row
-            self._projections.write_shard(write)
+            if isinstance(write, rows.RowWrite):
+                self._projections.write_row(write)
+            else:
+                self._projections.write_shard(write)
         for record in counted:
             self._projections.put_counted(record)
         return bool(writes)

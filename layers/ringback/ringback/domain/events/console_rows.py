@@ -11,16 +11,25 @@ attribute values to decode) and no single item is hot. An entry changes through
 
 * ``CONSOLE#BOARD`` (:data:`BOARD_SHARDS`): attribute ``r#<id>`` per **open** request, its board
   row (the board's attributes only, the number masked; no names, no e-mails);
-* ``CONSOLE#DAY#<day>`` (:data:`DAY_SHARDS`, the operator's day): ``r#<id>`` per request created
-  that day (what the service level needs), and ``a#<id>``, the first attempt that day of a
-  request (a *min* register);
+* ``CONSOLE#DAYROW#<day>#<n>`` (:data:`DAY_SHARDS`, the operator's day): one small **row item**
+  per request of that day (sk: its id; :class:`RowWrite`), holding what the service level
+  needs of it (``r``, a register by ``o``) and its first attempt that day (``a``, a *min*); and
+  ``CONSOLE#DAYSUM#<day>`` / ``SHARD#<n>``: the day's figures as counters, each row's
+  contribution (:func:`request_counts`) moved from its old value to its new one in the same
+  transaction as the row's conditional write, so the page reads a few counter items, never the
+  rows;
 * ``CONSOLE#FUNNEL#<day>`` (:data:`FUNNEL_SHARDS`): per ``<provider>#<stage>``, how many distinct
   members the stage has; each membership record is put only if absent, in the same transaction
   as the counter's new version (:class:`CountedRecord`), so a repeat counts nothing;
-* ``CONSOLE#AGENTS`` (:data:`AGENT_SHARDS`): ``g#<source>#<agent>#<register>``, the agent's
-  registers (status now);
-* ``CONSOLE#AGENTLINE#<day>`` (:data:`AGENT_SHARDS`): ``l#<source>#<agent>#<order>``, one fact per
-  agent status change (the day's timeline is a fold in time order).
+* ``CONSOLE#AGENTNOW`` / ``<source>#<agent>#<register>``: one register item per agent and
+  register (status now), written over an older order only, counted on
+  ``CONSOLE#AGENTNOWN#<n>`` (:class:`CountedRegister`): the page Queries the first
+  :data:`AGENTS_SHOWN` agents only when a counter changed;
+* ``CONSOLE#AGENTFACT#<day>`` / ``<source>#<agent>#<order>``: one small fact item per agent
+  status change (put only if absent), counted on ``CONSOLE#AGENTLINEN#<day>``
+  (:data:`AGENT_LINE_SHARDS`, :class:`CountedRecord`): the page reads the counters by key and
+  Queries the facts (at most :data:`TIMELINE_AGENTS` agents, :data:`TIMELINE_MAX_FACTS` facts,
+  in agent order) only when a counter changed; the day's timeline is a fold in time order.
 
 Registers carry their ``o`` (order) and are written only over an older one (``row_order``:
 reschedule generation, status rank, the earliest ``status_at``, the repeat count); a board row
@@ -38,19 +47,38 @@ from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo
 
 from ringback.domain.callback_status import OPEN, CallbackStatus, status_rank
-from ringback.domain.console import BOARD_ATTRIBUTES, parse_time
+from ringback.domain.console import (
+    BOARD_ATTRIBUTES,
+    OUTCOME_NAMES,
+    OUTCOMES,
+    WINDOW_BUCKETS,
+    day_start,
+    delay_bucket,
+    parse_time,
+    window_bucket,
+)
 from ringback.domain.events.projections import ProjectionRecord, RegisterUpdate, funnel_day, funnel_pk
 from ringback.domain.phones import mask_e164
 
 BOARD_PK: Final = "CONSOLE#BOARD"
-AGENTS_PK: Final = "CONSOLE#AGENTS"
+AGENTS_NOW_PK: Final = "CONSOLE#AGENTNOW"
+# The agents the page shows now (in agent order; a 50-agent center sees all of them), and the
+# register items it reads at most.
+AGENTS_SHOWN: Final = 200
+AGENTS_MAX_REGISTERS: Final = 2000
 # Shard counts: every key of the page fits one BatchGetItem (100 keys), and each item stays under
 # DynamoDB's 400 KB (a board row is ~250 bytes of JSON: 4 shards hold ~5,000 open requests; a
 # day row ~120 bytes: 4 shards hold ~10,000 requests a day). docs/console.md has the bounds.
 BOARD_SHARDS: Final = 4
-DAY_SHARDS: Final = 4
+# The day's rows and counters: every row change moves its counts on one counter shard (by the
+# request's id), so the day's writes spread over this many items (docs/scaling.md).
+DAY_SHARDS: Final = 8
 FUNNEL_SHARDS: Final = 2
 AGENT_SHARDS: Final = 2
+# The day's timeline: its fact counters (one per shard, by agent), and what the page reads.
+AGENT_LINE_SHARDS: Final = 4
+TIMELINE_AGENTS: Final = 40
+TIMELINE_MAX_FACTS: Final = 4000
 # An item may hold 400 KB; past this the write is refused loudly (more shards are needed).
 MAX_ENTRIES_BYTES: Final = 350_000
 # The statuses that say a request's member reached Webitel (the funnel's "uploaded" stage).
@@ -60,14 +88,22 @@ UPLOADED_STATUSES: Final = frozenset(
 # The reason of a request an inbound call completed (services.projector writes it).
 CLOSED_BY_CALL_IN: Final = "the customer called in and reached an agent"
 _ROW_ATTRIBUTES: Final = tuple(a for a in BOARD_ATTRIBUTES if a != "phone")
-# What the service level needs of each of the day's requests.
-_DAY_ATTRIBUTES: Final = ("id", "status", "created_at", "expected_call_by")
 _LAST: Final = "~"  # sorts after every order: a removal wins over any image
 _MAX_MS: Final = 10**13
 
 
-def day_pk(day: str) -> str:
-    return f"CONSOLE#DAY#{day}"
+def day_row_pk(day: str, callback_id: str) -> str:
+    """The partition of a request's row item among the day's :data:`DAY_SHARDS`."""
+    return f"CONSOLE#DAYROW#{day}#{zlib.crc32(callback_id.encode()) % DAY_SHARDS}"
+
+
+def day_counts_pk(day: str) -> str:
+    return f"CONSOLE#DAYSUM#{day}"
+
+
+def day_counter_keys(day: str) -> list[tuple[str, str]]:
+    """The day's counter items: one partition each (``<pk>#<n>`` / ``COUNTS``)."""
+    return [(f"{day_counts_pk(day)}#{n}", "COUNTS") for n in range(DAY_SHARDS)]
 
 
 def shard_of(key: str, shards: int) -> str:
@@ -82,10 +118,10 @@ def page_keys(today: str, funnel_days: Iterable[str]) -> list[tuple[str, str]]:
     """Every ProjectionsTable item the console page reads (one BatchGetItem with the others)."""
     return [
         *shard_keys(BOARD_PK, BOARD_SHARDS),
-        *shard_keys(day_pk(today), DAY_SHARDS),
+        *day_counter_keys(today),
         *funnel_counter_keys(funnel_days),
-        *shard_keys(AGENTS_PK, AGENT_SHARDS),
-        *shard_keys(agent_line_pk(today), AGENT_SHARDS),
+        *agents_now_count_keys(),
+        *agent_line_count_keys(today),
     ]
 
 
@@ -103,7 +139,30 @@ def funnel_counter_keys(days: Iterable[str]) -> list[tuple[str, str]]:
 
 
 def agent_line_pk(day: str) -> str:
-    return f"CONSOLE#AGENTLINE#{day}"
+    return f"CONSOLE#AGENTFACT#{day}"
+
+
+def agent_line_count_pk(day: str) -> str:
+    return f"CONSOLE#AGENTLINEN#{day}"
+
+
+def agents_now_count_keys() -> list[tuple[str, str]]:
+    """The agents' registers' write counters: one partition each (``<pk>#<n>`` / ``COUNT``)."""
+    return [(f"CONSOLE#AGENTNOWN#{n}", "COUNT") for n in range(AGENT_SHARDS)]
+
+
+def agent_line_count_keys(day: str) -> list[tuple[str, str]]:
+    """The timeline's fact counters: one partition each (``<pk>#<n>`` / ``COUNT``)."""
+    return [(f"{agent_line_count_pk(day)}#{n}", "COUNT") for n in range(AGENT_LINE_SHARDS)]
+
+
+@dataclass(frozen=True)
+class CountedRegister:
+    """A register written only over an older order, with ``ADD 1`` on its counter's version in
+    the same transaction (what the page's reads are kept by)."""
+
+    update: RegisterUpdate
+    counter: tuple[str, str]
 
 
 @dataclass(frozen=True)
@@ -126,6 +185,146 @@ def counted_funnel(day: str, provider: str, stage: str, member: str) -> CountedR
     return CountedRecord(record, funnel_counter_pk(day), funnel_counter_sk(member), f"{provider}#{stage}")
 
 
+# ---------------------------------------------------------------------- row items and counts
+
+
+@dataclass(frozen=True)
+class RowWrite:
+    """One change of a row item (``pk``, ``sk``), by :func:`merge_row`:
+
+    * ``register``: set the row's value ``r`` to ``value`` with order ``o`` = ``order``, unless
+      the stored order is greater or equal;
+    * ``remove``: drop ``r`` (keeping ``o`` = ``order``: a tombstone) unless the stored order is
+      greater;
+    * ``min``: set the first attempt ``a`` to ``value`` unless the stored one is smaller or equal.
+
+    With ``counter`` (pk, sk), the row's counts (:func:`request_counts`) live on that item: the
+    writer adds :func:`count_delta` of the old and new row to it in the same transaction as
+    the row's write, which is conditional on the row being unchanged since it was read."""
+
+    pk: str
+    sk: str
+    kind: Literal["register", "remove", "min"]
+    value: Any = None
+    order: str = ""
+    counter: tuple[str, str] | None = None
+
+
+def merge_row(row: Mapping[str, Any] | None, write: RowWrite) -> dict[str, Any] | None:
+    """The row after ``write`` (``o``, ``r``, ``a``), or None if it does not change it.
+    Commutative and idempotent: the greatest order's value, the least attempt."""
+    current = dict(row or {})
+    stored = str(current.get("o", ""))
+    if write.kind == "register":
+        if stored >= write.order:
+            return None
+        current.update(o=write.order, r=write.value)
+    elif write.kind == "remove":
+        if stored > write.order or (stored == write.order and "r" not in current):
+            return None
+        current.pop("r", None)
+        current["o"] = write.order
+    else:
+        attempt = current.get("a")
+        if attempt is not None and int(attempt) <= int(write.value):
+            return None
+        current["a"] = int(write.value)
+    return current
+
+
+def request_counts(row: Mapping[str, Any] | None) -> dict[str, int]:
+    """What one row of the day adds to the day's counters (``domain.console``'s
+    ``service_level_of_counts`` reads them): ``n``/``nHH`` requests (by the local hour of
+    creation), ``o_<outcome>``, ``t``/``tHH`` attempted, ``k``/``kHH`` attempted within the
+    window, ``d<bucket>`` the time to first attempt, ``w<bucket>`` a window not attempted,
+    by the bucket it ends in. A row without its request (an attempt only, or removed) adds
+    nothing."""
+    value = (row or {}).get("r")
+    if not isinstance(value, Mapping):
+        return {}
+    hour = int(value["h"])
+    counts = {"n": 1, f"n{hour:02d}": 1}
+    status = str(value.get("s"))
+    outcome = OUTCOMES.get(status)
+    if outcome is not None and status != CallbackStatus.CONNECTED.value:
+        counts[f"o_{outcome}"] = 1
+    attempt = (row or {}).get("a")
+    window_end = value.get("w")
+    if attempt is not None:
+        counts.update({"t": 1, f"t{hour:02d}": 1})
+        counts[f"d{delay_bucket(max(0.0, (int(attempt) - int(value['c'])) / 1000))}"] = 1
+        if window_end is None or int(attempt) <= int(window_end):
+            counts.update({"k": 1, f"k{hour:02d}": 1})
+    elif window_end is not None:
+        counts[f"w{int(value['b'])}"] = 1
+    return counts
+
+
+def count_delta(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> dict[str, int]:
+    """The change of the counters when a row goes from ``old`` to ``new`` (zeros left out)."""
+    delta = dict(request_counts(new))
+    for name, n in request_counts(old).items():
+        delta[name] = delta.get(name, 0) - n
+    return {name: n for name, n in sorted(delta.items()) if n}
+
+
+# A counter item stores its counters packed, six to a number attribute (a slot of 6 decimal
+# digits each, DynamoDB numbers holding 38): ``ADD`` of a packed delta moves each slot by its
+# own count, and a day's item holds at most ~65 attributes, whatever the volume, up to 999,999
+# per counter and shard (``DAY_SHARDS`` x that requests a day).
+PACK_SLOTS: Final = 6
+PACK_BASE: Final = 10**6
+COUNTER_NAMES: Final = (
+    "n",
+    "t",
+    "k",
+    *(f"o_{name}" for name in OUTCOME_NAMES),
+    *(f"{kind}{hour:02d}" for kind in "ntk" for hour in range(24)),
+    *(f"d{index}" for index in range(delay_bucket(25 * 3600.0) + 1)),
+    *(f"w{index}" for index in range(WINDOW_BUCKETS + 1)),
+)
+_COUNTER_INDEX: Final = {name: index for index, name in enumerate(COUNTER_NAMES)}
+
+
+def pack_counts(counts: Mapping[str, int]) -> dict[str, int]:
+    """Counters (name -> count, or a delta) as packed attributes ``p<n>`` (their ``ADD``)."""
+    packed: dict[str, int] = {}
+    for name, n in counts.items():
+        index = _COUNTER_INDEX[name]
+        attribute = f"p{index // PACK_SLOTS}"
+        packed[attribute] = packed.get(attribute, 0) + n * PACK_BASE ** (index % PACK_SLOTS)
+    return {name: n for name, n in sorted(packed.items()) if n}
+
+
+def unpack_counts(packed: Mapping[str, int]) -> dict[str, int]:
+    """The counters of packed attributes (each slot's sum is a count in 0..999,999)."""
+    counts: dict[str, int] = {}
+    for attribute, value in packed.items():
+        if not attribute.startswith("p") or not attribute[1:].isdigit():
+            continue
+        for slot in range(PACK_SLOTS):
+            index = int(attribute[1:]) * PACK_SLOTS + slot
+            n = (int(value) // PACK_BASE**slot) % PACK_BASE
+            if n and index < len(COUNTER_NAMES):
+                counts[COUNTER_NAMES[index]] = n
+    return counts
+
+
+def add_counts(counts: dict[str, Any], delta: Mapping[str, int]) -> None:
+    for name, n in delta.items():
+        counts[name] = int(counts.get(name, 0)) + n
+
+
+def day_counts(items: Iterable[Mapping[str, Any]], day: str) -> dict[str, int]:
+    """The day's counters summed over its shards (each item's ``e``: counter -> number)."""
+    prefix = f"{day_counts_pk(day)}#"
+    total: dict[str, int] = {}
+    for item in items:
+        if str(item.get("pk", "")).startswith(prefix):
+            add_counts(total, {k: int(v) for k, v in (item.get("e") or {}).items() if isinstance(v, int)})
+    return total
+
+
 # ------------------------------------------------------------------------------ request rows
 
 
@@ -134,8 +333,9 @@ class ShardWrite:
     """One entry (``attr``) of a shard item's entries, by :func:`merge_entry`:
 
     * ``register``: set ``value`` (a map carrying ``o`` = ``order``) unless the stored one's
-      order is greater or equal; with ``guard`` (pk, sk, entry), only while that register's
-      order is not greater than ``order`` (checked in the same transaction);
+      order is greater or equal; with ``guard`` (the pk and sk of a :class:`RowWrite` row
+      item), only while that row's order is not greater than ``order`` (checked in the same
+      transaction);
     * ``remove``: remove the attribute unless its stored order is greater than ``order``;
     * ``min``: set the number ``value`` unless the stored one is smaller or equal;
     * ``fact``: set ``value`` (the same attribute always gets the same value).
@@ -147,18 +347,17 @@ class ShardWrite:
     kind: Literal["register", "remove", "min", "fact"]
     value: Any = None
     order: str = ""
-    guard: tuple[str, str, str] | None = None
+    guard: tuple[str, str] | None = None
 
 
-def merge_entry(entries: dict[str, Any], write: ShardWrite, guard: Mapping[str, Any] | None = None) -> bool:
+def merge_entry(entries: dict[str, Any], write: ShardWrite, guard: str | None = None) -> bool:
     """Apply ``write`` to ``entries`` (in place); True if they changed. ``guard``: the guarding
-    item's entries (for a guarded register). Commutative and idempotent per entry: registers
-    keep the greatest order, ``min`` the least value, facts their one value, and a removal only
-    takes out an entry that is not newer than itself."""
+    row's order (for a guarded register; None: no such row). Commutative and idempotent per
+    entry: registers keep the greatest order, ``min`` the least value, facts their one value,
+    and a removal only takes out an entry that is not newer than itself."""
     current = entries.get(write.attr)
     if write.kind == "register":
-        guarding = (guard or {}).get(write.guard[2]) if write.guard else None
-        if isinstance(guarding, Mapping) and str(guarding.get("o", "")) > write.order:
+        if write.guard is not None and guard is not None and guard > write.order:
             return False
         if isinstance(current, Mapping) and str(current.get("o", "")) >= write.order:
             return False
@@ -224,12 +423,39 @@ def was_uploaded(item: Mapping[str, Any]) -> bool:
     return status is CallbackStatus.COMPLETED and item.get("status_reason") != CLOSED_BY_CALL_IN
 
 
-def request_rows(item: Mapping[str, Any], zone: ZoneInfo) -> tuple[list[ShardWrite], list[CountedRecord]]:
-    """The console writes of a request image (plain values); none for any other item."""
+def _day_row(item: Mapping[str, Any], zone: ZoneInfo) -> dict[str, Any] | None:
+    """What the service level needs of a request: status, the local hour and time (ms) of
+    creation, the window's end (ms) and its bucket of the day."""
+    created = parse_time(item.get("created_at"))
+    if created is None:
+        return None
+    start_ms = int(day_start(created, zone).timestamp() * 1000)
+    value: dict[str, Any] = {
+        "s": str(item.get("status")),
+        "h": created.astimezone(zone).hour,
+        "c": int(created.timestamp() * 1000),
+    }
+    window_end = parse_time(item.get("expected_call_by"))
+    if window_end is not None:
+        value["w"] = int(window_end.timestamp() * 1000)
+        value["b"] = window_bucket(value["w"], start_ms)
+    return value
+
+
+def _day_counter(day: str, callback_id: str) -> tuple[str, str]:
+    return day_counter_keys(day)[zlib.crc32(callback_id.encode()) % DAY_SHARDS]
+
+
+def request_rows(
+    item: Mapping[str, Any], zone: ZoneInfo
+) -> tuple[list[ShardWrite | RowWrite], list[CountedRecord]]:
+    """The console writes of a request image (plain values); none for any other item. The
+    day's row first: it guards the board's."""
     callback_id = request_id(item)
     status = _status(item)
     day = created_day(item, zone)
-    if callback_id is None or status is None or day is None:
+    day_value = _day_row(item, zone)
+    if callback_id is None or status is None or day is None or day_value is None:
         return [], []
     order = row_order(item)
     phone = str(item.get("phone") or "")
@@ -238,10 +464,16 @@ def request_rows(item: Mapping[str, Any], zone: ZoneInfo) -> tuple[list[ShardWri
         "id": callback_id,
         "phone_masked": mask_e164(phone) if phone.startswith("+") else "***",
     }
-    day_value: dict[str, Any] = {name: board[name] for name in _DAY_ATTRIBUTES if name in board}
     attr = f"r#{callback_id}"
-    day_write = _register(day_pk(day), DAY_SHARDS, callback_id, attr, order, day_value)
-    writes = [day_write]
+    day_write = RowWrite(
+        day_row_pk(day, callback_id),
+        callback_id,
+        "register",
+        day_value,
+        order,
+        counter=_day_counter(day, callback_id),
+    )
+    writes: list[ShardWrite | RowWrite] = [day_write]
     if status in OPEN:
         board_write = _register(BOARD_PK, BOARD_SHARDS, callback_id, attr, order, board)
         writes.append(
@@ -252,7 +484,7 @@ def request_rows(item: Mapping[str, Any], zone: ZoneInfo) -> tuple[list[ShardWri
                 "register",
                 board_write.value,
                 order,
-                guard=(day_write.pk, day_write.sk, attr),
+                guard=(day_write.pk, day_write.sk),
             )
         )
     else:
@@ -263,23 +495,35 @@ def request_rows(item: Mapping[str, Any], zone: ZoneInfo) -> tuple[list[ShardWri
     return writes, counted
 
 
-def removed_rows(old_item: Mapping[str, Any], zone: ZoneInfo) -> list[ShardWrite]:
+def removed_rows(old_item: Mapping[str, Any], zone: ZoneInfo) -> list[ShardWrite | RowWrite]:
     """A request that was deleted (TTL or erasure): its removal is its last image."""
     callback_id = request_id(old_item)
     if callback_id is None:
         return []
     attr = f"r#{callback_id}"
-    writes = [ShardWrite(BOARD_PK, shard_of(callback_id, BOARD_SHARDS), attr, "remove", order=_LAST)]
+    writes: list[ShardWrite | RowWrite] = [
+        ShardWrite(BOARD_PK, shard_of(callback_id, BOARD_SHARDS), attr, "remove", order=_LAST)
+    ]
     day = created_day(old_item, zone)
     if day:
-        writes.append(ShardWrite(day_pk(day), shard_of(callback_id, DAY_SHARDS), attr, "remove", order=_LAST))
+        writes.append(
+            RowWrite(
+                day_row_pk(day, callback_id),
+                callback_id,
+                "remove",
+                order=_LAST,
+                counter=_day_counter(day, callback_id),
+            )
+        )
     return writes
 
 
-def first_attempt(callback_id: str, at_ms: int, zone: ZoneInfo) -> ShardWrite:
-    """The attempt's day keeps each request's earliest attempt (a min register)."""
-    return ShardWrite(
-        day_pk(funnel_day(at_ms, zone)), shard_of(callback_id, DAY_SHARDS), f"a#{callback_id}", "min", at_ms
+def first_attempt(callback_id: str, at_ms: int, zone: ZoneInfo) -> RowWrite:
+    """The attempt's day keeps each request's earliest attempt (a min on the request's row of
+    that day: it counts as attempted when the request was created that day too)."""
+    day = funnel_day(at_ms, zone)
+    return RowWrite(
+        day_row_pk(day, callback_id), callback_id, "min", at_ms, counter=_day_counter(day, callback_id)
     )
 
 
@@ -330,15 +574,24 @@ def fold_funnel_counters(items: Iterable[Mapping[str, Any]], start: date, end: d
 # -------------------------------------------------------------------------------- agent lines
 
 
-def agent_writes(updates: Iterable[RegisterUpdate], zone: ZoneInfo) -> list[ShardWrite]:
-    """Each agent register (status now) in ``CONSOLE#AGENTS``, and each status change as a fact
-    of the day's timeline (activity is not on the timeline)."""
-    writes: list[ShardWrite] = []
+def agent_writes(
+    updates: Iterable[RegisterUpdate], zone: ZoneInfo
+) -> tuple[list[CountedRegister], list[CountedRecord]]:
+    """Each agent register (status now) as an item of ``CONSOLE#AGENTNOW``, and each status
+    change as a fact item of the day's timeline, both counted (activity is not on the
+    timeline)."""
+    writes: list[CountedRegister] = []
+    facts: list[CountedRecord] = []
     for update in updates:
         data = update.data
         agent = f"{data.get('source')}#{data.get('agent_id')}"
         register = str(data.get("register"))
-        writes.append(_register(AGENTS_PK, AGENT_SHARDS, agent, f"g#{agent}#{register}", update.order, data))
+        writes.append(
+            CountedRegister(
+                RegisterUpdate(AGENTS_NOW_PK, f"{agent}#{register}", update.order, data),
+                agents_now_count_keys()[zlib.crc32(agent.encode()) % AGENT_SHARDS],
+            )
+        )
         if register != "status" or not data.get("status"):
             continue
         at = int(data.get("at") or 0)
@@ -349,16 +602,34 @@ def agent_writes(updates: Iterable[RegisterUpdate], zone: ZoneInfo) -> list[Shar
             "status": data.get("status"),
             "at": at,
         }
-        writes.append(
-            ShardWrite(
-                agent_line_pk(funnel_day(at, zone)),
-                shard_of(agent, AGENT_SHARDS),
-                f"l#{agent}#{update.order}",
-                "fact",
-                {k: v for k, v in fact.items() if v not in ("", None)},
+        day = funnel_day(at, zone)
+        facts.append(
+            CountedRecord(
+                ProjectionRecord(
+                    agent_line_pk(day),
+                    f"{agent}#{update.order}",
+                    {k: v for k, v in fact.items() if v not in ("", None)},
+                ),
+                *agent_line_count_keys(day)[zlib.crc32(agent.encode()) % AGENT_LINE_SHARDS],
+                "n",
             )
         )
-    return writes
+    return writes, facts
+
+
+def first_agents(facts: Iterable[tuple[str, Mapping[str, Any]]], agents: int) -> tuple[dict[str, Any], bool]:
+    """The facts (sk, fact; in sk order, that is agent order) of the first ``agents`` agents,
+    and whether an agent after them was seen (the caller may stop reading)."""
+    kept: dict[str, Any] = {}
+    seen: set[tuple[str, str]] = set()
+    for sk, fact in facts:
+        agent = (str(fact.get("source")), str(fact.get("agent_id")))
+        if agent not in seen:
+            if len(seen) == agents:
+                return kept, True
+            seen.add(agent)
+        kept[sk] = fact
+    return kept, False
 
 
 def fold_agent_lines(

@@ -1,0 +1,141 @@
+"""The console's row items and day counters through the real DynamoDB adapter on the session's
+moto server: the same images and attempts in any order and with repeats give the counters the
+in-memory fake gives (the one pure rule, ``console_rows.merge_row`` and ``count_delta``), every
+item written stays small, and the board's guard is the day row's order."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import boto3
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ringback.adapters.console_dynamo import DynamoConsoleAggregates
+from ringback.adapters.projections_dynamo import DynamoProjections, decode_counters
+from ringback.domain.events import console_rows as rows
+from ringback.services.projector import Projector
+from tests.unit.events_fakes import FakeCallbacks, FakeProjections
+from tests.unit.test_console_projections import DAY, ZONE, day_of_requests, image
+
+pytestmark = pytest.mark.integration
+KEYS = {
+    "AttributeDefinitions": [
+        {"AttributeName": "pk", "AttributeType": "S"},
+        {"AttributeName": "sk", "AttributeType": "S"},
+    ],
+    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+    "BillingMode": "PAY_PER_REQUEST",
+}
+RUNS = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def dynamo(moto_stack: Any) -> Any:
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=moto_stack.endpoint,
+        region_name="eu-central-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def _table(client: Any) -> str:
+    name = f"console-rows-{next(RUNS)}"
+    client.create_table(TableName=name, **KEYS)
+    return name
+
+
+def _apply(projections: Any, steps: list[tuple[str, Any]]) -> None:
+    projector = Projector(projections, FakeCallbacks(), zone=ZONE, default_region="CZ")
+    for kind, value in steps:
+        if kind == "image":
+            projector.apply_request(value)
+        else:
+            projections.write_row(rows.first_attempt(value[0], value[1], ZONE))
+
+
+@settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(day_of_requests(), st.randoms(use_true_random=False))
+def test_the_adapter_keeps_the_fakes_counters_whatever_the_order(
+    dynamo: Any, day: tuple[list[dict[str, Any]], dict[str, list[int]]], rnd: Any
+) -> None:
+    finals, attempts = day
+    steps: list[tuple[str, Any]] = []
+    for item in finals:
+        steps += [
+            ("image", {**item, "status": "received", "status_at": item["status_at"] - 1}),
+            ("image", item),
+        ]
+        steps += [("attempt", (item["id"], at)) for at in attempts[item["id"]]]
+    fake = FakeProjections()
+    _apply(fake, steps)
+    mixed = steps + rnd.sample(steps, len(steps) // 2)
+    rnd.shuffle(mixed)
+    table = _table(dynamo)
+    _apply(DynamoProjections(table, client=dynamo), mixed)
+    stored = dynamo.scan(TableName=table)["Items"]
+    counters = [
+        {"pk": i["pk"]["S"], "e": {k: n for k, n in decode_counters(i).items() if n}}
+        for i in stored
+        if i["pk"]["S"].startswith("CONSOLE#DAYSUM#")
+    ]
+    assert rows.day_counts(counters, DAY) == rows.day_counts(fake.snapshot().values(), DAY)
+    rows_stored = {i["sk"]["S"]: i for i in stored if i["pk"]["S"].startswith("CONSOLE#DAYROW#")}
+    assert set(rows_stored) == {i["id"] for i in finals}
+    for item in stored:  # every row and counter item a few hundred bytes, whatever the day
+        if not item["pk"]["S"].startswith("CONSOLE#BOARD"):
+            assert sum(len(k) + len(str(v)) for k, v in item.items()) < 1024
+
+
+def test_a_board_row_is_not_written_over_a_newer_day_row(dynamo: Any) -> None:
+    table = _table(dynamo)
+    projections = DynamoProjections(table, client=dynamo)
+    projector = Projector(projections, FakeCallbacks(), zone=ZONE, default_region="CZ")
+    projector.apply_request(image("cb5", "expired", 5))
+    # A late open image: its day row is older (not written), and the board's guard refuses it.
+    projector.apply_request(image("cb5", "queued", 1))
+    board = dynamo.query(
+        TableName=table,
+        KeyConditionExpression="pk = :p",
+        ExpressionAttributeValues={":p": {"S": rows.BOARD_PK}},
+    )["Items"]
+    assert all("cb5" not in item.get("e", {}).get("S", "") for item in board)
+    counters = DynamoConsoleAggregates(table, "", "", client=dynamo).read(rows.day_counter_keys(DAY), DAY, 0)
+    assert rows.day_counts(counters.items, DAY) == {
+        "n": 1,
+        "n14": 1,
+        "o_expired": 1,
+        "w93": 1,
+    }
+
+
+def test_the_timeline_facts_are_read_in_agent_order_and_bounded(dynamo: Any) -> None:
+    from tests.unit.test_console_projections import agent_event
+
+    table = _table(dynamo)
+    fake, projections = FakeProjections(), DynamoProjections(table, client=dynamo)
+    events = [
+        agent_event(str(a), status, minute, f"event-{a:03d}-{minute:03d}")
+        for a in range(45)
+        for status, minute in (("online", a), ("pause", a + 60))
+    ]
+    for target in (fake, projections):
+        projector = Projector(target, FakeCallbacks(), zone=ZONE, default_region="CZ")
+        for event in events + events[:10]:  # repeats count nothing
+            projector.apply(event)
+    aggregates = DynamoConsoleAggregates(table, "", "", client=dynamo)
+    facts = aggregates.first_agents(rows.agent_line_pk(DAY), 40, 4000)
+    assert facts == fake.first_agents(rows.agent_line_pk(DAY), 40, 4000)
+    assert len({(f["source"], f["agent_id"]) for f in facts.values()}) == 40 and len(facts) == 80
+    assert len(aggregates.first_agents(rows.agent_line_pk(DAY), 40, 7)) == 7  # at most max_items read
+    # Status now: one register item per agent and register, the first agents in agent order.
+    now = aggregates.first_agents(rows.AGENTS_NOW_PK, 30, 2000)
+    assert now == fake.first_agents(rows.AGENTS_NOW_PK, 30, 2000)
+    assert len({(r["source"], r["agent_id"]) for r in now.values()}) == 30
+    assert {r["status"] for r in now.values()} == {"pause"}  # the newest register of each
+    snapshot = aggregates.read(rows.agent_line_count_keys(DAY), DAY, 0)
+    assert sum(int(i["e"]["n"]) for i in snapshot.items) == 90  # one count per distinct fact
