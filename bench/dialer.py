@@ -126,6 +126,11 @@ class StreamingOutbox:
     def oldest_due(self, queue_id: str, now: datetime) -> datetime | None:
         return None
 
+    def claim_stops(
+        self, queue_id: str, now: datetime, *, limit: int, lease_s: int, owner: str
+    ) -> list[OutboxEntry]:
+        return []  # no request of the bench is closed: no member to stop
+
     def __getattr__(self, name: str) -> Any:
         raise AssertionError(f"the bench outbox does not expect {name}")
 
