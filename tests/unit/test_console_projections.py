@@ -318,6 +318,23 @@ def test_funnel_counters_count_distinct_members_whatever_the_order_and_repeats(
     assert sum(folded.values()) == sum(sum(s.values()) for s in expected.values())
 
 
+def test_the_funnel_counters_are_each_their_own_partition_and_all_on_the_page() -> None:
+    keys = rows.funnel_counter_keys([DAY])
+    assert len({pk for pk, _ in keys}) == len(keys) == rows.FUNNEL_SHARDS
+    page = set(rows.page_keys(DAY, [DAY]))
+    members = [f"ev{n}" for n in range(200)]
+    counters = {
+        (c.counter_pk, c.counter_sk)
+        for c in (rows.counted_funnel(DAY, "whisbi", "opened", m) for m in members)
+    }
+    assert counters == set(keys) and counters <= page  # every partition used, every one read
+    # The old shared-partition items (``CONSOLE#FUNNEL#<day>`` / ``SHARD#<n>``) are not counted.
+    old = {"pk": f"CONSOLE#FUNNEL#{DAY}", "sk": "SHARD#0", "e": {"whisbi#opened": 5}}
+    new = {"pk": keys[0][0], "sk": "COUNTS", "e": {"whisbi#opened": 2}}
+    (day,) = rows.fold_funnel_counters([old, new], NOW.date(), NOW.date())
+    assert day["total"] == {"opened": 2}
+
+
 @settings(max_examples=40, derandomize=True)
 @given(st.permutations([3, 1, 4, 1, 5, 9, 2, 6]))
 def test_the_first_attempt_is_the_least_whatever_the_order(minutes: list[int]) -> None:
