@@ -19,8 +19,9 @@ attribute values to decode) and no single item is hot. An entry changes through
   transaction as the row's conditional write, so the page reads a few counter items, never the
   rows;
 * ``CONSOLE#FUNNEL#<day>#<n>`` / ``COUNTS`` (:data:`FUNNEL_SHARDS` partitions, by member): per
-  ``<provider>#<stage>``, how many distinct members the stage has; each membership record is put only if absent, in the same transaction
-  as the counter's new version (:class:`CountedRecord`), so a repeat counts nothing;
+  ``<provider>#<stage>``, how many distinct members the stage has; each membership record is
+  put only if absent, in the same transaction as the counter's new version
+  (:class:`CountedRecord`), so a repeat counts nothing;
 * ``CONSOLE#AGENTNOW`` / ``<source>#<agent>#<register>``: one register item per agent and
   register (status now), written over an older order only, counted on
   ``CONSOLE#AGENTNOWN#<n>`` (:class:`CountedRegister`): the page Queries the first
