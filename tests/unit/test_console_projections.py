@@ -153,6 +153,21 @@ def test_rebuild_projects_the_stored_requests_like_the_stream() -> None:
     assert set(rows.entries(items, rows.BOARD_PK, "r#")) == {"cb2", "cb3"}
 
 
+def test_rebuild_writes_the_funnel_counters_on_their_partitions_only() -> None:
+    streamed = FakeProjections()
+    for item in LIFE:
+        projector(streamed).apply_request(item)
+    projections = FakeProjections()
+    old = (f"CONSOLE#FUNNEL#{DAY}", "SHARD#0")  # an item of the version before
+    projections.items[old] = {"pk": old[0], "sk": old[1], "e": {"whisbi#uploaded": 9}}
+    rebuild([], projector(projections), projections, clean=True, requests=[LIFE[4], LIFE[6], LIFE[9]])
+    funnel = {k: v for k, v in projections.snapshot().items() if k[0].startswith("CONSOLE#FUNNEL#")}
+    assert old not in funnel and set(funnel) <= set(rows.funnel_counter_keys([DAY]))
+    (day,) = rows.fold_funnel_counters(list(funnel.values()), NOW.date(), NOW.date())
+    (expected,) = rows.fold_funnel_counters(list(streamed.snapshot().values()), NOW.date(), NOW.date())
+    assert day == expected and day["total"]["uploaded"] == 2
+
+
 # ------------------------------------------------------------- the day's counters vs the fold
 
 FINAL_STATUSES = ["received", "queued", "dialing", "connected", "completed", "failed", "cancelled", "expired"]
