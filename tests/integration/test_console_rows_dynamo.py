@@ -18,7 +18,7 @@ from ringback.adapters.projections_dynamo import DynamoProjections, decode_count
 from ringback.domain.events import console_rows as rows
 from ringback.services.projector import Projector
 from tests.unit.events_fakes import FakeCallbacks, FakeProjections
-from tests.unit.test_console_projections import DAY, ZONE, day_of_requests, image
+from tests.unit.test_console_projections import DAY, NOW, ZONE, day_of_requests, image
 
 pytestmark = pytest.mark.integration
 KEYS = {
@@ -139,3 +139,42 @@ def test_the_timeline_facts_are_read_in_agent_order_and_bounded(dynamo: Any) -> 
     assert {r["status"] for r in now.values()} == {"pause"}  # the newest register of each
     snapshot = aggregates.read(rows.agent_line_count_keys(DAY), DAY, 0)
     assert sum(int(i["e"]["n"]) for i in snapshot.items) == 90  # one count per distinct fact
+
+
+@settings(max_examples=6, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["whisbi", "mluvii"]),
+            st.sampled_from(["opened", "requested", "uploaded"]),
+            st.integers(0, 9),
+        ),
+        min_size=1,
+        max_size=20,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_the_funnel_counters_on_their_partitions_fold_as_the_fakes_whatever_the_order(
+    dynamo: Any, marks: list[tuple[str, str, int]], rnd: Any
+) -> None:
+    counted = [rows.counted_funnel(DAY, provider, stage, f"ev{member}") for provider, stage, member in marks]
+    fake = FakeProjections()
+    for record in counted:
+        fake.put_counted(record)
+    mixed = counted + rnd.sample(counted, len(counted) // 2)
+    rnd.shuffle(mixed)
+    table = _table(dynamo)
+    projections = DynamoProjections(table, client=dynamo)
+    for record in mixed:
+        projections.put_counted(record)
+    keys = rows.funnel_counter_keys([DAY])
+    snapshot = DynamoConsoleAggregates(table, "", "", client=dynamo).read(keys, DAY, 0)
+    day = rows.fold_funnel_counters(snapshot.items, NOW.date(), NOW.date())
+    assert day == rows.fold_funnel_counters(list(fake.snapshot().values()), NOW.date(), NOW.date())
+    expected = len({(provider, stage, member) for provider, stage, member in marks})
+    assert sum(day[0]["total"].values()) == expected
+    stored = dynamo.scan(TableName=table)["Items"]
+    counters = [i for i in stored if i["pk"]["S"].startswith("CONSOLE#FUNNEL#")]
+    # Only the day's counter partitions are written (never the old SHARD#<n> items), each small.
+    assert {(i["pk"]["S"], i["sk"]["S"]) for i in counters} <= set(keys)
+    assert all(sum(len(k) + len(str(v)) for k, v in i.items()) < 1024 for i in counters)

@@ -423,7 +423,9 @@ def test_data_shows_only_members_still_rejected_with_webitel_reason_masked() -> 
     assert view["service_level_chart"].startswith("<svg")
     assert len(view["funnel"]["days"]) == 7
     # Every aggregate in one read by key: board, today, the funnel's 7 days, agents, their day.
-    assert source.calls == [(4 + rows.DAY_SHARDS + 7 * 2 + 2 + rows.AGENT_LINE_SHARDS, "2026-12-01")]
+    assert source.calls == [
+        (4 + rows.DAY_SHARDS + 7 * rows.FUNNEL_SHARDS + 2 + rows.AGENT_LINE_SHARDS, "2026-12-01")
+    ]
     assert view["health"]["routing_degraded_today"] == 3
     assert "777666" not in str(view)
 

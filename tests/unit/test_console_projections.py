@@ -153,6 +153,21 @@ def test_rebuild_projects_the_stored_requests_like_the_stream() -> None:
     assert set(rows.entries(items, rows.BOARD_PK, "r#")) == {"cb2", "cb3"}
 
 
+def test_rebuild_writes_the_funnel_counters_on_their_partitions_only() -> None:
+    streamed = FakeProjections()
+    for item in LIFE:
+        projector(streamed).apply_request(item)
+    projections = FakeProjections()
+    old = (f"CONSOLE#FUNNEL#{DAY}", "SHARD#0")  # an item of the version before
+    projections.items[old] = {"pk": old[0], "sk": old[1], "e": {"whisbi#uploaded": 9}}
+    rebuild([], projector(projections), projections, clean=True, requests=[LIFE[4], LIFE[6], LIFE[9]])
+    funnel = {k: v for k, v in projections.snapshot().items() if k[0].startswith("CONSOLE#FUNNEL#")}
+    assert old not in funnel and set(funnel) <= set(rows.funnel_counter_keys([DAY]))
+    (day,) = rows.fold_funnel_counters(list(funnel.values()), NOW.date(), NOW.date())
+    (expected,) = rows.fold_funnel_counters(list(streamed.snapshot().values()), NOW.date(), NOW.date())
+    assert day == expected and day["total"]["uploaded"] == 2
+
+
 # ------------------------------------------------------------- the day's counters vs the fold
 
 FINAL_STATUSES = ["received", "queued", "dialing", "connected", "completed", "failed", "cancelled", "expired"]
@@ -316,6 +331,23 @@ def test_funnel_counters_count_distinct_members_whatever_the_order_and_repeats(
     # The membership records are the same set the funnel's fold counts.
     folded = p.fold_funnel(projections.records(p.funnel_pk(DAY)), NOW.date(), NOW.date())[0]["total"]
     assert sum(folded.values()) == sum(sum(s.values()) for s in expected.values())
+
+
+def test_the_funnel_counters_are_each_their_own_partition_and_all_on_the_page() -> None:
+    keys = rows.funnel_counter_keys([DAY])
+    assert len({pk for pk, _ in keys}) == len(keys) == rows.FUNNEL_SHARDS
+    page = set(rows.page_keys(DAY, [DAY]))
+    members = [f"ev{n}" for n in range(200)]
+    counters = {
+        (c.counter_pk, c.counter_sk)
+        for c in (rows.counted_funnel(DAY, "whisbi", "opened", m) for m in members)
+    }
+    assert counters == set(keys) and counters <= page  # every partition used, every one read
+    # The old shared-partition items (``CONSOLE#FUNNEL#<day>`` / ``SHARD#<n>``) are not counted.
+    old = {"pk": f"CONSOLE#FUNNEL#{DAY}", "sk": "SHARD#0", "e": {"whisbi#opened": 5}}
+    new = {"pk": keys[0][0], "sk": "COUNTS", "e": {"whisbi#opened": 2}}
+    (day,) = rows.fold_funnel_counters([old, new], NOW.date(), NOW.date())
+    assert day["total"] == {"opened": 2}
 
 
 @settings(max_examples=40, derandomize=True)

@@ -18,9 +18,10 @@ attribute values to decode) and no single item is hot. An entry changes through
   contribution (:func:`request_counts`) moved from its old value to its new one in the same
   transaction as the row's conditional write, so the page reads a few counter items, never the
   rows;
-* ``CONSOLE#FUNNEL#<day>`` (:data:`FUNNEL_SHARDS`): per ``<provider>#<stage>``, how many distinct
-  members the stage has; each membership record is put only if absent, in the same transaction
-  as the counter's new version (:class:`CountedRecord`), so a repeat counts nothing;
+* ``CONSOLE#FUNNEL#<day>#<n>`` / ``COUNTS`` (:data:`FUNNEL_SHARDS` partitions, by member): per
+  ``<provider>#<stage>``, how many distinct members the stage has; each membership record is
+  put only if absent, in the same transaction as the counter's new version
+  (:class:`CountedRecord`), so a repeat counts nothing;
 * ``CONSOLE#AGENTNOW`` / ``<source>#<agent>#<register>``: one register item per agent and
   register (status now), written over an older order only, counted on
   ``CONSOLE#AGENTNOWN#<n>`` (:class:`CountedRegister`): the page Queries the first
@@ -73,7 +74,9 @@ BOARD_SHARDS: Final = 4
 # The day's rows and counters: every row change moves its counts on one counter shard (by the
 # request's id), so the day's writes spread over this many items (docs/scaling.md).
 DAY_SHARDS: Final = 8
-FUNNEL_SHARDS: Final = 2
+# The funnel's counters: one partition each (by member), so a busy day's ~560 counts/s at 100x
+# (uploaded and connected requests) put ~140 on each (docs/scaling.md).
+FUNNEL_SHARDS: Final = 4
 AGENT_SHARDS: Final = 2
 # The day's timeline: its fact counters (one per shard, by agent), and what the page reads.
 AGENT_LINE_SHARDS: Final = 4
@@ -125,17 +128,18 @@ def page_keys(today: str, funnel_days: Iterable[str]) -> list[tuple[str, str]]:
     ]
 
 
-def funnel_counter_pk(day: str) -> str:
-    return f"CONSOLE#FUNNEL#{day}"
+FUNNEL_COUNTER_PREFIX: Final = "CONSOLE#FUNNEL#"
 
 
-def funnel_counter_sk(member: str) -> str:
-    return shard_of(member, FUNNEL_SHARDS)
+def funnel_counter_pk(day: str, member: str) -> str:
+    """The partition of ``member``'s count among the day's :data:`FUNNEL_SHARDS` (``<pk>#<n>``)."""
+    return f"{FUNNEL_COUNTER_PREFIX}{day}#{zlib.crc32(member.encode()) % FUNNEL_SHARDS}"
 
 
 def funnel_counter_keys(days: Iterable[str]) -> list[tuple[str, str]]:
-    """Every counter item of ``days`` (what the console reads in one BatchGetItem)."""
-    return [(funnel_counter_pk(day), f"SHARD#{n}") for day in days for n in range(FUNNEL_SHARDS)]
+    """Every counter item of ``days`` (what the console reads in one BatchGetItem): one
+    partition each."""
+    return [(f"{FUNNEL_COUNTER_PREFIX}{day}#{n}", "COUNTS") for day in days for n in range(FUNNEL_SHARDS)]
 
 
 def agent_line_pk(day: str) -> str:
@@ -182,7 +186,7 @@ def counted_funnel(day: str, provider: str, stage: str, member: str) -> CountedR
         f"{provider}#{stage}#{member}",
         {"kind": "funnel", "day": day, "provider": provider, "stage": stage},
     )
-    return CountedRecord(record, funnel_counter_pk(day), funnel_counter_sk(member), f"{provider}#{stage}")
+    return CountedRecord(record, funnel_counter_pk(day, member), "COUNTS", f"{provider}#{stage}")
 
 
 # ---------------------------------------------------------------------- row items and counts
@@ -549,9 +553,9 @@ def fold_funnel_counters(items: Iterable[Mapping[str, Any]], start: date, end: d
     counts: dict[str, dict[str, dict[str, int]]] = {}
     for item in items:
         pk = str(item.get("pk", ""))
-        if not pk.startswith("CONSOLE#FUNNEL#"):
-            continue
-        day = pk.removeprefix("CONSOLE#FUNNEL#")
+        if not pk.startswith(FUNNEL_COUNTER_PREFIX) or item.get("sk") != "COUNTS":
+            continue  # the old SHARD#<n> items (before the counters got partitions) are not read
+        day = pk.removeprefix(FUNNEL_COUNTER_PREFIX).rsplit("#", 1)[0]
         for name, value in (item.get("e") or {}).items():
             if "#" not in name or not isinstance(value, int):
                 continue
