@@ -5,48 +5,31 @@ item written stays small, and the board's guard is the day row's order."""
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
-import boto3
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from devstack import aws
 from ringback.adapters.console_dynamo import DynamoConsoleAggregates
 from ringback.adapters.projections_dynamo import DynamoProjections, decode_counters
 from ringback.domain.events import console_rows as rows
 from ringback.services.projector import Projector
+from tests.support.tables import new_table
 from tests.unit.events_fakes import FakeCallbacks, FakeProjections
 from tests.unit.test_console_projections import DAY, NOW, ZONE, day_of_requests, image
 
 pytestmark = pytest.mark.integration
-KEYS = {
-    "AttributeDefinitions": [
-        {"AttributeName": "pk", "AttributeType": "S"},
-        {"AttributeName": "sk", "AttributeType": "S"},
-    ],
-    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-    "BillingMode": "PAY_PER_REQUEST",
-}
-RUNS = itertools.count()
 
 
 @pytest.fixture(scope="module")
 def dynamo(moto_stack: Any) -> Any:
-    return boto3.client(
-        "dynamodb",
-        endpoint_url=moto_stack.endpoint,
-        region_name="eu-central-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    return aws.aws_client("dynamodb", moto_stack.endpoint)
 
 
 def _table(client: Any) -> str:
-    name = f"console-rows-{next(RUNS)}"
-    client.create_table(TableName=name, **KEYS)
-    return name
+    return new_table(client, "console-rows")
 
 
 def _apply(projections: Any, steps: list[tuple[str, Any]]) -> None:

@@ -10,7 +10,6 @@ end within Webitel's budget. Against the moto server: the condition and
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,9 +20,9 @@ from devstack import aws
 from ringback.adapters import aws as ringback_aws
 from ringback.adapters.event_log_dynamo import DynamoEventLog
 from ringback.domain.events.envelope import EventSource, LoggedEvent
+from tests.support.tables import new_table
 
 pytestmark = pytest.mark.integration
-TABLES = itertools.count()
 
 
 @dataclass
@@ -51,17 +50,7 @@ class LateClient:
 @pytest.fixture
 def table(moto_stack: aws.ProvisionedStack) -> tuple[Any, str]:
     client = aws.aws_client("dynamodb", moto_stack.endpoint)
-    name = f"retry-log-{next(TABLES)}"
-    client.create_table(
-        TableName=name,
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return client, name
+    return client, new_table(client, "retry-log")
 
 
 def event(event_id: str = "webitel:call-1:bridged", received_at: int = 1_796_180_000_000) -> LoggedEvent:

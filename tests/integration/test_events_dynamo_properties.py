@@ -11,41 +11,29 @@ import itertools
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import boto3
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from devstack import aws
 from ringback.adapters.event_log_dynamo import DynamoEventLog
 from ringback.adapters.projections_dynamo import DynamoCallbackStatus, DynamoProjections
 from ringback.domain.events.envelope import EventSource
 from ringback.services.ingest import Ingest
 from ringback.services.projector import Projector
 from ringback.services.read_models import ReadModels
+from tests.support.tables import PK_SK_TABLE
 from tests.unit.events_fakes import FixedClock
 from tests.unit.test_event_projections import BASE, CALLS, histories
 
 pytestmark = pytest.mark.integration
-KEYS = {
-    "AttributeDefinitions": [
-        {"AttributeName": "pk", "AttributeType": "S"},
-        {"AttributeName": "sk", "AttributeType": "S"},
-    ],
-    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-    "BillingMode": "PAY_PER_REQUEST",
-}
+KEYS = PK_SK_TABLE
 RUNS = itertools.count()
 
 
 @pytest.fixture(scope="module")
 def dynamo(moto_stack: Any) -> Any:
-    return boto3.client(
-        "dynamodb",
-        endpoint_url=moto_stack.endpoint,
-        region_name="eu-central-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    return aws.aws_client("dynamodb", moto_stack.endpoint)
 
 
 def run(client: Any, sequence: list[tuple[EventSource, dict[str, Any]]]) -> tuple[Any, ...]:
