@@ -164,8 +164,13 @@ def test_the_offer_reaches_the_routing_answer_and_the_accept_keeps_the_callers_p
     assert "Děkujeme" in accepted["say"]
     callback_id = accepted["callback_id"]
 
-    # The same call again: the same answer (and still one member).
-    assert ivr.accept(**body) == (200, accepted)
+    # The same call again: the same answer (and still one member). On a loaded machine a repeat
+    # can pass the budget and answer degraded (the caller stays in the queue; nothing changes):
+    # the flow would ask again, so the test does too, at most 5 times.
+    repeats = [ivr.accept(**body)]
+    while repeats[-1][1].get("reason") == "degraded" and len(repeats) < 5:
+        repeats.append(ivr.accept(**body))
+    assert repeats[-1] == (200, accepted)
 
     # A website request made now, after the caller joined: the IVR member is offered first.
     lambda_env("CallbacksFunction")
