@@ -157,7 +157,12 @@ def test_the_offer_reaches_the_routing_answer_and_the_accept_keeps_the_callers_p
         warm.append(ivr.post("/v1/callbacks/ivr/cancel", {"cid": new_mobile(), "call_id": str(uuid.uuid4())}))
     assert warm[-1] == (200, {"cancelled": "false", "callback_id": "", "say": ANY, "reason": "none_open"})
     body = accept_body(caller, joined_ago_s=90)
-    status, accepted = ivr.accept(**body)
+    # A degraded answer (past the budget on a loaded machine) keeps nothing (its late work
+    # withdraws) or, stored just in time, is found again by the same call: asked again, as below.
+    firsts = [ivr.accept(**body)]
+    while firsts[-1][1].get("reason") == "degraded" and len(firsts) < 5:
+        firsts.append(ivr.accept(**body))
+    status, accepted = firsts[-1]
     assert status == 200, accepted
     assert (accepted["accepted"], accepted["linked"], accepted["reason"]) == ("true", "false", "")
     assert accepted["expected_call_in_s"] == "210" and accepted["position"] == "3"
