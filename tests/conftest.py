@@ -18,6 +18,7 @@ from devstack import aws, template
 from devstack.lambda_context import LambdaContext
 from devstack.moto_server import MotoServer
 from devstack.template import StackTemplate
+from tests.support import budgets
 
 # What template.yaml's Globals give every function; set before any test imports the layer,
 # because Powertools reads them when ringback.observability is first imported.
@@ -100,6 +101,12 @@ def lambda_env(
 
     yield _apply
     clear_ringback_caches()
+
+
+@pytest.fixture
+def answer_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lets the routing and IVR budgets reach tests.support.budgets' roomy value (see there)."""
+    budgets.widen_bounds(monkeypatch)
 
 
 @pytest.fixture

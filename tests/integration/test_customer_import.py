@@ -17,9 +17,10 @@ from devstack import aws
 from devstack.commands import import_customers as cli
 from ringback.adapters.customers_dynamo import DynamoCustomerDirectory, DynamoCustomerStore
 from ringback.domain.customers import DirectoryEntry
+from tests.support import budgets
 from tests.support.events import http_event, response_json
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("answer_budget")]
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "devstack" / "demo" / "customers.csv"
@@ -105,7 +106,7 @@ def import_stack(
         return dict(module.lambda_handler(event, lambda_context))
 
     def lookup(cid: str) -> dict[str, Any]:
-        lambda_env("RoutingFunction", RINGBACK_CUSTOMERS_TABLE=table, RINGBACK_ROUTING_BUDGET_MS="900")
+        lambda_env("RoutingFunction", RINGBACK_CUSTOMERS_TABLE=table, **budgets.ROUTING)
         module = load_handler("RoutingFunction")
         response = module.lambda_handler(
             http_event(

@@ -22,10 +22,11 @@ import pytest
 
 from devstack import aws
 from ringback.domain.routing import ANSWER_JSON_SCHEMA
+from tests.support import budgets
 from tests.support.events import http_event, response_json
 from tests.support.hostile import CORPUS, Hostile
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("answer_budget")]
 
 ORIGIN = "https://www.example.com"
 HTTP_FUNCTIONS = ("CallbacksFunction", "EventsFunction", "RoutingFunction", "IvrCallbacksFunction")
@@ -91,7 +92,7 @@ def handlers(
     env: dict[str, str] = {}
     for name in HTTP_FUNCTIONS:
         env.update(lambda_env(name))
-    env.update(RINGBACK_CONFIG_PARAMETER=roomy_config(), RINGBACK_ROUTING_BUDGET_MS="900")
+    env.update(RINGBACK_CONFIG_PARAMETER=roomy_config(), **budgets.ROUTING, **budgets.IVR)
     lambda_env("CallbacksFunction", **env)
     return Handlers(load_handler, lambda_context, moto_stack.tokens)
 

@@ -20,10 +20,11 @@ from devstack.template import StackTemplate
 from ringback.adapters.customers_dynamo import DynamoCustomerStore
 from ringback.domain.customers import Customer
 from ringback.observability import SERVICE, logger, metrics
+from tests.support import budgets
 from tests.support.events import http_event, response_json
 from tests.support.sockets import SilentServer
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("answer_budget")]
 
 KNOWN = "+420777123401"
 OTHER = "+420777123402"
@@ -105,7 +106,7 @@ def test_missing_table_answers_degraded_with_metric_and_warning(
     lambda_env(
         "RoutingFunction",
         RINGBACK_CUSTOMERS_TABLE="ringback-test-no-such-table",
-        RINGBACK_ROUTING_BUDGET_MS="900",
+        **budgets.ROUTING,
     )
     module = load_handler("RoutingFunction")
     body = ask(module, lambda_context, moto_stack.tokens["routing"], "777 123 401")
@@ -133,7 +134,7 @@ def test_fail_open_default_is_configurable(
         RINGBACK_CUSTOMERS_TABLE="ringback-test-no-such-table",
         RINGBACK_ROUTING_FALLBACK_FOUND="true",
         RINGBACK_ROUTING_FALLBACK_DEBT="true",
-        RINGBACK_ROUTING_BUDGET_MS="900",
+        **budgets.ROUTING,
     )
     body = ask(load_handler("RoutingFunction"), lambda_context, moto_stack.tokens["routing"], KNOWN)
     assert (body["found"], body["debt"], body["reason"], body["source"]) == (
@@ -189,7 +190,7 @@ def test_moto_server_stopped(
             stack,
             RINGBACK_ROUTING_CACHE_TTL_S="0",
             RINGBACK_ROUTING_STALE_IF_ERROR_S=stale_if_error_s,
-            RINGBACK_ROUTING_BUDGET_MS="900",
+            **budgets.ROUTING,
         ),
     )
     module = load_handler("RoutingFunction")

@@ -23,11 +23,11 @@ from ringback.adapters.customers_dynamo import DynamoCustomerStore
 from ringback.domain.customers import Customer
 from ringback.domain.routing import ANSWER_FIELDS, ANSWER_JSON_SCHEMA
 from ringback.observability import SERVICE, logger
+from tests.support import budgets
 from tests.support.events import http_event, response_json
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("answer_budget")]
 
-ROOMY = {"RINGBACK_ROUTING_BUDGET_MS": "900"}
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 _numbers = itertools.count(random.randrange(100_000, 900_000))
 
@@ -69,7 +69,7 @@ def routing(
 ) -> Callable[..., dict[str, Any]]:
     # The widest budget: these tests are about answers, not about the deadline (a loaded test
     # machine must not turn them into degraded answers); test_routing_faults covers the deadline.
-    lambda_env("RoutingFunction", **ROOMY)
+    lambda_env("RoutingFunction", **budgets.ROUTING)
     module = load_handler("RoutingFunction")
 
     def call(event: dict[str, Any]) -> dict[str, Any]:
@@ -85,7 +85,7 @@ def live_routing(
     lambda_context: Any,
 ) -> Callable[..., dict[str, Any]]:
     """The handler with the answer cache off: every call reads the tables."""
-    lambda_env("RoutingFunction", RINGBACK_ROUTING_CACHE_TTL_S="0", **ROOMY)
+    lambda_env("RoutingFunction", RINGBACK_ROUTING_CACHE_TTL_S="0", **budgets.ROUTING)
     module = load_handler("RoutingFunction")
     return lambda event: dict(module.lambda_handler(event, lambda_context))
 
@@ -337,7 +337,7 @@ def test_rotation_several_tokens_valid_and_a_new_one_accepted_at_once(
     sm = aws.aws_client("secretsmanager", moto_stack.endpoint)
     secret_id = moto_stack.names["RoutingTokensSecret"]
     original = moto_stack.tokens["routing"]
-    lambda_env("RoutingFunction", **ROOMY)
+    lambda_env("RoutingFunction", **budgets.ROUTING)
     module = load_handler("RoutingFunction")
 
     def status(token: str) -> int:
@@ -516,7 +516,7 @@ def test_sample_events(
     DynamoCustomerStore(table, ddb).put(
         Customer("C-10002", ("+420602123456",), debt=True, segment="retail").entries()
     )
-    lambda_env("RoutingFunction", RINGBACK_CUSTOMERS_TABLE=table, **ROOMY)
+    lambda_env("RoutingFunction", RINGBACK_CUSTOMERS_TABLE=table, **budgets.ROUTING)
     module = load_handler("RoutingFunction")
     event["headers"]["authorization"] = f"Bearer {moto_stack.tokens['routing']}"
     body = assert_answer(module.lambda_handler(event, lambda_context))
@@ -586,7 +586,7 @@ def test_openapi_fuzz_no_5xx_no_undocumented_status(
     from hypothesis import strategies as st
     from schemathesis.core import NotSet
 
-    lambda_env("RoutingFunction", **ROOMY)
+    lambda_env("RoutingFunction", **budgets.ROUTING)
     module = load_handler("RoutingFunction")
     schema = schemathesis.openapi.from_dict(fuzz_schema(module))
     token = moto_stack.tokens["routing"]
