@@ -79,12 +79,17 @@ def project(stack: aws.ProvisionedStack, event_id: str) -> None:
 
 
 def funnel_members(stack: aws.ProvisionedStack, day: str, provider: str, stage: str) -> set[str]:
-    items = aws_client("dynamodb", stack.endpoint).query(
-        TableName=stack.names["ProjectionsTable"],
-        KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
-        ExpressionAttributeValues={":p": {"S": f"FUNNEL#{day}"}, ":s": {"S": f"{provider}#{stage}#"}},
-    )["Items"]
-    return {i["sk"]["S"].split("#", 2)[2] for i in items}
+    from ringback.domain.events.projections import funnel_pks
+
+    members: set[str] = set()
+    for pk in funnel_pks(day):
+        items = aws_client("dynamodb", stack.endpoint).query(
+            TableName=stack.names["ProjectionsTable"],
+            KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
+            ExpressionAttributeValues={":p": {"S": pk}, ":s": {"S": f"{provider}#{stage}#"}},
+        )["Items"]
+        members |= {i["sk"]["S"].split("#", 2)[2] for i in items}
+    return members
 
 
 # ----------------------------------------------------------------- raw events, log and funnel

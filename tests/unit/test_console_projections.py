@@ -329,8 +329,15 @@ def test_funnel_counters_count_distinct_members_whatever_the_order_and_repeats(
         expected[provider][stage] += 1
     assert day["providers"] == dict(sorted(expected.items()))
     # The membership records are the same set the funnel's fold counts.
-    folded = p.fold_funnel(projections.records(p.funnel_pk(DAY)), NOW.date(), NOW.date())[0]["total"]
+    records = [r for pk in p.funnel_pks(DAY) for r in projections.records(pk)]
+    folded = p.fold_funnel(records, NOW.date(), NOW.date())[0]["total"]
     assert sum(folded.values()) == sum(sum(s.values()) for s in expected.values())
+    # Each member's record sits on the partition its count went to.
+    for (pk, sk), item in projections.snapshot().items():
+        if item.get("kind") == "funnel":
+            member = sk.split("#", 2)[2]
+            assert pk == p.funnel_pk(DAY, member) == f"FUNNEL#{DAY}#{p.funnel_shard(member)}"
+            assert rows.funnel_counter_pk(DAY, member).endswith(pk.removeprefix("FUNNEL"))
 
 
 def test_the_funnel_counters_are_each_their_own_partition_and_all_on_the_page() -> None:
@@ -343,6 +350,8 @@ def test_the_funnel_counters_are_each_their_own_partition_and_all_on_the_page() 
         for c in (rows.counted_funnel(DAY, "whisbi", "opened", m) for m in members)
     }
     assert counters == set(keys) and counters <= page  # every partition used, every one read
+    records = {rows.counted_funnel(DAY, "whisbi", "opened", m).record.pk for m in members}
+    assert records == set(p.funnel_pks(DAY)[1:])  # the membership records spread the same way
     # The old shared-partition items (``CONSOLE#FUNNEL#<day>`` / ``SHARD#<n>``) are not counted.
     old = {"pk": f"CONSOLE#FUNNEL#{DAY}", "sk": "SHARD#0", "e": {"whisbi#opened": 5}}
     new = {"pk": keys[0][0], "sk": "COUNTS", "e": {"whisbi#opened": 2}}

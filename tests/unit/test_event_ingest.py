@@ -235,3 +235,31 @@ def test_any_sequence_of_team_hooks_ends_on_the_last_status(statuses: list[str])
     assert len(log.events) == len(statuses)
     project(log, projections, callbacks)
     assert ReadModels(projections, callbacks).agents()[0]["status"] == statuses[-1]
+
+
+def test_the_funnel_reads_the_unsharded_partition_of_the_versions_before_and_counts_a_member_once() -> None:
+    from ringback.domain.events import console_rows as rows
+    from ringback.domain.events import projections as p
+
+    projections = FakeProjections()
+    day = "2026-03-02"
+    # Stored before the upgrade: one partition per day.
+    for member in ("e1", "e2"):
+        sk = f"whisbi#opened#{member}"
+        projections.items[(f"FUNNEL#{day}", sk)] = {
+            "kind": "funnel",
+            "day": day,
+            "provider": "whisbi",
+            "stage": "opened",
+            "pk": f"FUNNEL#{day}",
+            "sk": sk,
+        }
+    # After it: e2 redelivered (its record now on its shard too) and e3 new.
+    for member in ("e2", "e3"):
+        assert projections.put_counted(rows.counted_funnel(day, "whisbi", "opened", member))
+    sharded = {pk for pk, _ in projections.items if pk.startswith("FUNNEL#") and pk != f"FUNNEL#{day}"}
+    assert sharded == {p.funnel_pk(day, "e2"), p.funnel_pk(day, "e3")} and sharded <= set(
+        p.funnel_pks(day)[1:]
+    )
+    funnel = ReadModels(projections, FakeCallbacks()).funnel(day, day)
+    assert funnel["total"]["opened"] == 3

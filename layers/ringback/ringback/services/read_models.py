@@ -66,7 +66,8 @@ class ReadModels:
             )
         records: list[dict[str, Any]] = []
         for ordinal in range(first.toordinal(), last.toordinal() + 1):
-            records += self._projections.records(p.funnel_pk(date.fromordinal(ordinal).isoformat()))
+            for pk in p.funnel_pks(date.fromordinal(ordinal).isoformat()):
+                records += self._projections.records(pk)
         days = p.fold_funnel(records, first, last)
         totals = {stage: sum(d["total"][stage] for d in days) for stage in FUNNEL_STAGES}
         return {"from": first.isoformat(), "to": last.isoformat(), "days": days, "total": totals}

@@ -58,7 +58,14 @@ from ringback.domain.console import (
     parse_time,
     window_bucket,
 )
-from ringback.domain.events.projections import ProjectionRecord, RegisterUpdate, funnel_day, funnel_pk
+from ringback.domain.events.projections import (
+    FUNNEL_SHARDS,
+    ProjectionRecord,
+    RegisterUpdate,
+    funnel_day,
+    funnel_record,
+    funnel_shard,
+)
 from ringback.domain.phones import mask_e164
 
 BOARD_PK: Final = "CONSOLE#BOARD"
@@ -74,9 +81,9 @@ BOARD_SHARDS: Final = 4
 # The day's rows and counters: every row change moves its counts on one counter shard (by the
 # request's id), so the day's writes spread over this many items (docs/scaling.md).
 DAY_SHARDS: Final = 8
-# The funnel's counters: one partition each (by member), so a busy day's ~560 counts/s at 100x
-# (uploaded and connected requests) put ~140 on each (docs/scaling.md).
-FUNNEL_SHARDS: Final = 4
+# The funnel's counters: FUNNEL_SHARDS partitions (by member, the same shard as the member's
+# record), so a busy day's ~560 counts/s at 100x (uploaded and connected requests) put ~140 on
+# each (docs/scaling.md).
 AGENT_SHARDS: Final = 2
 # The day's timeline: its fact counters (one per shard, by agent), and what the page reads.
 AGENT_LINE_SHARDS: Final = 4
@@ -133,7 +140,7 @@ FUNNEL_COUNTER_PREFIX: Final = "CONSOLE#FUNNEL#"
 
 def funnel_counter_pk(day: str, member: str) -> str:
     """The partition of ``member``'s count among the day's :data:`FUNNEL_SHARDS` (``<pk>#<n>``)."""
-    return f"{FUNNEL_COUNTER_PREFIX}{day}#{zlib.crc32(member.encode()) % FUNNEL_SHARDS}"
+    return f"{FUNNEL_COUNTER_PREFIX}{day}#{funnel_shard(member)}"
 
 
 def funnel_counter_keys(days: Iterable[str]) -> list[tuple[str, str]]:
@@ -181,11 +188,7 @@ class CountedRecord:
 
 def counted_funnel(day: str, provider: str, stage: str, member: str) -> CountedRecord:
     """Membership of ``member`` in a day's funnel stage, and the counter it adds to."""
-    record = ProjectionRecord(
-        funnel_pk(day),
-        f"{provider}#{stage}#{member}",
-        {"kind": "funnel", "day": day, "provider": provider, "stage": stage},
-    )
+    record = funnel_record(day, provider, stage, member)
     return CountedRecord(record, funnel_counter_pk(day, member), "COUNTS", f"{provider}#{stage}")
 
 

@@ -550,14 +550,33 @@ def funnel_day(at_ms: int, zone: ZoneInfo) -> str:
     return datetime.fromtimestamp(at_ms / 1000, zone).date().isoformat()
 
 
-def funnel_pk(day: str) -> str:
-    return f"FUNNEL#{day}"
+# A day's funnel membership records spread over this many partitions (by member), the way its
+# console counters do: a sustained 100x day puts ~560 records/s (~1,100 WCU/s in their
+# transactions) on them, over one partition's 1,000 (docs/scaling.md).
+FUNNEL_SHARDS: Final = 4
+
+
+def funnel_shard(member: str) -> int:
+    """The partition of ``member`` among a day's :data:`FUNNEL_SHARDS` (its records and counts)."""
+    return zlib.crc32(member.encode()) % FUNNEL_SHARDS
+
+
+def funnel_pk(day: str, member: str) -> str:
+    """Where ``member``'s funnel records of ``day`` live: ``FUNNEL#<day>#<n>``."""
+    return f"FUNNEL#{day}#{funnel_shard(member)}"
+
+
+def funnel_pks(day: str) -> list[str]:
+    """Every partition of ``day``'s funnel records, the unsharded ``FUNNEL#<day>`` of the
+    versions before first (still read, so an upgrade loses no day; fold_funnel counts a member
+    found in two of them once)."""
+    return [f"FUNNEL#{day}"] + [f"FUNNEL#{day}#{n}" for n in range(FUNNEL_SHARDS)]
 
 
 def funnel_record(day: str, provider: str, stage: str, member: str) -> ProjectionRecord:
     """Membership of one event (or one callback, for ``connected``) in a day's funnel stage."""
     return ProjectionRecord(
-        funnel_pk(day),
+        funnel_pk(day, member),
         f"{provider}#{stage}#{member}",
         {"kind": "funnel", "day": day, "provider": provider, "stage": stage},
     )
