@@ -152,10 +152,15 @@ def test_the_offer_reaches_the_routing_answer_and_the_accept_keeps_the_callers_p
     # The caller presses the key after 90 s in the queue.
     ivr = ivr_factory()
     body = accept_body(caller, joined_ago_s=90)
+    joined_ms = int(body["joined_at"])
     status, accepted = ivr.accept(**body)
+    answered_ms = int(time.time() * 1000)
     assert status == 200, accepted
     assert (accepted["accepted"], accepted["linked"], accepted["reason"]) == ("true", "false", "")
-    assert accepted["expected_call_in_s"] == "210" and accepted["position"] == "3"
+    # What was left of the 300 s wait when the accept was answered: 210 s, less any whole seconds
+    # a loaded machine took between building the body and answering it.
+    assert 300 - (answered_ms - joined_ms) // 1000 <= int(accepted["expected_call_in_s"]) <= 210
+    assert accepted["position"] == "3"
     assert "Děkujeme" in accepted["say"]
     callback_id = accepted["callback_id"]
 
