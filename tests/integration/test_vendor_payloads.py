@@ -81,9 +81,10 @@ def project(stack: aws.ProvisionedStack, event_id: str) -> None:
 def funnel_members(stack: aws.ProvisionedStack, day: str, provider: str, stage: str) -> set[str]:
     from ringback.domain.events.projections import funnel_pks
 
+    dynamo = aws_client("dynamodb", stack.endpoint)
     members: set[str] = set()
     for pk in funnel_pks(day):
-        items = aws_client("dynamodb", stack.endpoint).query(
+        items = dynamo.query(
             TableName=stack.names["ProjectionsTable"],
             KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
             ExpressionAttributeValues={":p": {"S": pk}, ":s": {"S": f"{provider}#{stage}#"}},

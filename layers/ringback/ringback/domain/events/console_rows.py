@@ -81,9 +81,6 @@ BOARD_SHARDS: Final = 4
 # The day's rows and counters: every row change moves its counts on one counter shard (by the
 # request's id), so the day's writes spread over this many items (docs/scaling.md).
 DAY_SHARDS: Final = 8
-# The funnel's counters: FUNNEL_SHARDS partitions (by member, the same shard as the member's
-# record), so a busy day's ~560 counts/s at 100x (uploaded and connected requests) put ~140 on
-# each (docs/scaling.md).
 AGENT_SHARDS: Final = 2
 # The day's timeline: its fact counters (one per shard, by agent), and what the page reads.
 AGENT_LINE_SHARDS: Final = 4
@@ -139,7 +136,9 @@ FUNNEL_COUNTER_PREFIX: Final = "CONSOLE#FUNNEL#"
 
 
 def funnel_counter_pk(day: str, member: str) -> str:
-    """The partition of ``member``'s count among the day's :data:`FUNNEL_SHARDS` (``<pk>#<n>``)."""
+    """The partition of ``member``'s count among the day's :data:`FUNNEL_SHARDS` (``<pk>#<n>``),
+    the same shard as its membership record: a busy day's ~560 counts/s at 100x (uploaded and
+    connected requests) put ~140 on each (docs/scaling.md)."""
     return f"{FUNNEL_COUNTER_PREFIX}{day}#{funnel_shard(member)}"
 
 
