@@ -162,16 +162,21 @@ class Visitor:
         self.requests: list[Any] = []
         self.responses: list[Any] = []
         self.errors: list[str] = []
+        self.failed: list[Any] = []  # requests that got no answer at all
         # Bound methods of builtins cannot carry Playwright's handler wrapper: use plain functions.
         page.on("request", self._record_request)
         page.on("response", self._record_response)
         page.on("pageerror", lambda error: self.errors.append(str(error)))
+        page.on("requestfailed", self._record_failure)
 
     def _record_request(self, request: Any) -> None:
         self.requests.append(request)
 
     def _record_response(self, response: Any) -> None:
         self.responses.append(response)
+
+    def _record_failure(self, request: Any) -> None:
+        self.failed.append(request)
 
     # The widget lives in an open shadow root: Playwright's locators pierce it.
     @property
@@ -202,11 +207,24 @@ class Visitor:
         return [r for r in self.requests if r.method == "POST" and r.url.endswith("/v1/callbacks")]
 
     def widget_event_statuses(self) -> list[tuple[str, int]]:
+        """Each answered ``POST /v1/events/widget`` (the event it carried, its status); a post the
+        widget tried again appears once per attempt."""
         return [
             (json.loads(r.request.post_data)["event"], r.status)
             for r in self.responses
             if r.url.endswith("/v1/events/widget")
         ]
+
+    def event_stored(self, name: str) -> bool:
+        """The API took the widget's ``name`` event: 202, or 200 when a retry found it stored."""
+        return any(e == name and status in (200, 202) for e, status in self.widget_event_statuses())
+
+    def event_posts(self) -> str:
+        """What became of the event posts so far, for a failure message."""
+        failed = [
+            (json.loads(r.post_data)["event"], r.failure) for r in self.failed if "/v1/events/" in r.url
+        ]
+        return f"answered {self.widget_event_statuses()}, failed {failed}"
 
     def submit(self, button: str, *, double_click: bool = False) -> dict[str, Any]:
         target = self.panel.get_by_role("button", name=button, exact=True)
@@ -247,15 +265,18 @@ def visitor(visitor_factory: Callable[..., Visitor]) -> Visitor:
 # ---------------------------------------------------------------------------- helpers
 
 
-def _wait_for(check: Callable[[], Any], what: str, timeout_s: float = 20.0, page: Any = None) -> Any:
-    """Poll ``check``; with a ``page``, wait through Playwright so its events keep arriving."""
+def _wait_for(
+    check: Callable[[], Any], what: str | Callable[[], str], timeout_s: float = 20.0, page: Any = None
+) -> Any:
+    """Poll ``check``; with a ``page``, wait through Playwright so its events keep arriving.
+    ``what`` may be a function: what it says at the timeout goes into the failure."""
     deadline = time.monotonic() + timeout_s
     while True:
         result = check()
         if result:
             return result
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
+            pytest.fail(f"timed out waiting for {what() if callable(what) else what}")
         if page is not None:
             page.wait_for_timeout(250)
         else:
@@ -395,8 +416,8 @@ def test_bad_number_shows_the_api_field_error_next_to_the_phone_field(visitor: V
     assert invalid[0]["phone"] == "12"
     assert invalid[0]["kpiGuid"] and invalid[0]["session"] == invalid[0]["kpiGuid"]
     _wait_for(
-        lambda: ("otoInvalidPhone", 202) in visitor.widget_event_statuses(),
-        "otoInvalidPhone posted",
+        lambda: visitor.event_stored("otoInvalidPhone"),
+        lambda: f"otoInvalidPhone stored: {visitor.event_posts()}",
         page=visitor.page,
     )
     assert visitor.panel.locator("#rb-done").is_hidden()
@@ -432,6 +453,56 @@ def test_custom_normalisation_hook_null_blocks_the_submit(
     assert error.is_hidden()
     _assert_stored(dynamodb, stack, answer, "later", phone)
     _cancel_from_confirmation(visitor, dynamodb, stack, answer["id"])
+
+
+def test_a_refused_event_is_posted_again_after_its_retry_after_with_the_same_event_id(
+    visitor: Visitor,
+) -> None:
+    refused: list[str] = []
+
+    def refuse_the_first_open(route: Any) -> None:
+        body = json.loads(route.request.post_data)
+        if body["event"] != "otoOpened" or refused:
+            route.continue_()
+            return
+        refused.append(body["event_id"])
+        route.fulfill(
+            status=503,
+            headers={
+                "content-type": "application/json",
+                "retry-after": "30",  # the widget's own pause would be 1 s
+                "access-control-allow-origin": "*",
+                "access-control-expose-headers": "Retry-After",
+            },
+            body='{"error": "unavailable", "message": "a dependency is unavailable"}',
+        )
+
+    visitor.page.clock.install()  # the widget's timers, moved on by the test below
+    visitor.page.route("**/v1/events/widget", refuse_the_first_open)
+    visitor.open()
+    visitor.open_panel()
+
+    def opens() -> list[dict[str, Any]]:
+        return [
+            body
+            for body in (
+                json.loads(r.post_data) for r in visitor.requests if r.url.endswith("/v1/events/widget")
+            )
+            if body["event"] == "otoOpened"
+        ]
+
+    _wait_for(
+        lambda: refused and ("otoOpened", 503) in visitor.widget_event_statuses(),
+        "the refusal",
+        page=visitor.page,
+    )
+    visitor.page.wait_for_timeout(3000)  # past the widget's own first pause: Retry-After is kept
+    assert len(opens()) == 1, visitor.event_posts()
+    visitor.page.clock.fast_forward(30_000)
+    _wait_for(lambda: visitor.event_stored("otoOpened"), visitor.event_posts, page=visitor.page)
+    assert [body["event_id"] for body in opens()] == refused * 2  # one event, counted once
+    assert [s for e, s in visitor.widget_event_statuses() if e == "otoOpened"] == [503, 202]
+    assert visitor.errors == []
 
 
 @pytest.mark.usefixtures("open_now")
@@ -483,13 +554,13 @@ def test_call_me_now_reaches_webitel_at_once_and_can_be_cancelled(
     result = _cancel_from_confirmation(visitor, dynamodb, stack, answer["id"])
     assert result["webitel"] == "stopped"
     assert all(m["stop_cause"] for m in _members(stack, answer["id"]))
-    _wait_for(
-        lambda: ("otoSessionRequested", 202) in visitor.widget_event_statuses(),
-        "event posted",
-        page=visitor.page,
-        timeout_s=60,  # a fire-and-forget post; on a loaded machine the events worker starts slowly
-    )
-    assert ("otoOpened", 202) in visitor.widget_event_statuses()
+    for name in ("otoOpened", "otoSessionRequested"):
+        _wait_for(
+            lambda: visitor.event_stored(name),  # noqa: B023 (called before the loop moves on)
+            lambda: f"{name} stored: {visitor.event_posts()}",  # noqa: B023
+            page=visitor.page,
+            timeout_s=60,  # a fire-and-forget post; on a loaded machine the events worker starts slowly
+        )
     # The posted events reach the event fan-out's daily widget funnel.
     _wait_for(
         lambda: all(_funnel_totals(stack)[k] > funnel_before[k] for k in ("opened", "requested")),

@@ -138,6 +138,7 @@ def test_now_reaches_the_sandbox_at_once_and_can_be_cancelled(
     )
     assert status == 202, answer
     assert headers.get("Access-Control-Allow-Origin") == ORIGIN
+    assert headers.get("Access-Control-Expose-Headers") == "Retry-After"  # the widget reads it
     (member,) = members_for(webitel_sandbox, answer["id"])
     assert member["communications"][0]["destination"] == phone
     assert member["variables"]["utm_source"] == "newsletter" and member["variables"]["lead_guid"] == "L-77"

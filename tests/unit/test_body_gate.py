@@ -58,6 +58,7 @@ def test_each_hostile_body_gets_its_answer(case: Hostile) -> None:
             assert body["error"] == case.code
         # The refusal carries CORS like any answer, so the widget can read it.
         assert response["headers"]["Access-Control-Allow-Origin"] == "https://shop.example"
+        assert response["headers"]["Access-Control-Expose-Headers"] == "Retry-After"
 
 
 def test_upper_case_json_reaches_the_route_parsed() -> None:

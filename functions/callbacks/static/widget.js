@@ -4,6 +4,7 @@
   if (win.ringbackWidget && win.ringbackWidget.version) return; // included twice
 
   var VERSION = '1.0.0';
+  var EVENT_ATTEMPTS = 4;
   var SERVER_EVENTS = ['otoOpened', 'otoSessionRequested', 'otoCmbRequested', 'otoCallBooked',
     'otoInvalidPhone', 'otoNoAgentsAvailable', 'otoCallError'];
   var MODE_EVENT = { now: 'otoSessionRequested', later: 'otoCmbRequested', scheduled: 'otoCallBooked' };
@@ -147,10 +148,23 @@
     if (detail.statusCode != null) body.code = detail.statusCode;
     var headers = { 'Content-Type': 'application/json' };
     if (siteKey) headers['X-Ringback-Site-Key'] = siteKey;
+    sendEvent(JSON.stringify(body), headers, 1);
+  }
+  function sendEvent(payload, headers, attempt) {
+    // A refused (429), unavailable (5xx) or lost answer is tried again after its Retry-After (or
+    // 1, 2, 4 s), up to EVENT_ATTEMPTS in all. The same event_id each time: the event fan-out
+    // counts a redelivery once, so a retry after a lost 202 changes nothing.
+    function again(retryAfter) {
+      if (attempt >= EVENT_ATTEMPTS) return;
+      var seconds = retryAfter > 0 ? Math.min(retryAfter, 30) : Math.pow(2, attempt - 1);
+      setTimeout(function () { sendEvent(payload, headers, attempt + 1); }, seconds * 1000);
+    }
     try {
       fetch(API + '/v1/events/widget', {
-        method: 'POST', headers: headers, body: JSON.stringify(body), keepalive: true, credentials: 'omit'
-      }).catch(function () { /* analytics never bothers the visitor */ });
+        method: 'POST', headers: headers, body: payload, keepalive: true, credentials: 'omit'
+      }).then(function (answer) {
+        if (answer.status === 429 || answer.status >= 500) again(parseInt(answer.headers.get('Retry-After'), 10));
+      }, function () { again(0); });  // analytics never bothers the visitor
     } catch (e) { /* no fetch: skip */ }
   }
 

@@ -26,6 +26,9 @@ JSON_HEADERS = {"Cache-Control": "no-store"}
 # The request headers a browser may send (the resolver's CORS, ``api.resolver.make_resolver``).
 CORS_ALLOW_HEADERS = ["Content-Type", "Idempotency-Key", "Authorization", "X-Ringback-Site-Key"]
 CORS_MAX_AGE_S = 600
+# A browser script may read only these of a cross-origin answer: the widget waits Retry-After
+# before it posts a refused event again.
+CORS_EXPOSE_HEADERS = ["Retry-After"]
 # The headers Powertools' CORSConfig always allows (``CORSConfig._REQUIRED_HEADERS``).
 _POWERTOOLS_CORS_HEADERS = [
     "Authorization",
@@ -146,4 +149,5 @@ def cors_headers(allowed_origins: Sequence[str], request_headers: Mapping[str, A
         "Access-Control-Allow-Origin": origin,
         "Access-Control-Allow-Headers": ",".join(sorted(set(_POWERTOOLS_CORS_HEADERS + CORS_ALLOW_HEADERS))),
         "Access-Control-Max-Age": str(CORS_MAX_AGE_S),
+        "Access-Control-Expose-Headers": ",".join(CORS_EXPOSE_HEADERS),
     }

@@ -7,7 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, content_types
 
-from ringback.api.answers import CORS_ALLOW_HEADERS, CORS_MAX_AGE_S
+from ringback.api.answers import CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, CORS_MAX_AGE_S
 from ringback.api.errors import error_response, register_error_handlers
 from ringback.api.gate import BodyGate, default_body_limit
 
@@ -71,6 +71,7 @@ def make_resolver(
             allow_origin=allowed_origins[0],
             extra_origins=allowed_origins[1:],
             allow_headers=CORS_ALLOW_HEADERS,
+            expose_headers=CORS_EXPOSE_HEADERS,
             max_age=CORS_MAX_AGE_S,
         )
     gate = BodyGate(max_bytes=max_body_bytes or default_body_limit, lenient=lenient_body)
