@@ -299,7 +299,7 @@ def main() -> None:
                 start = time.perf_counter()
                 ddb.get_item(
                     TableName=stack.names["ProjectionsTable"],
-                    Key={"pk": {"S": "CONSOLE#BOARD"}, "sk": {"S": "SHARD#0"}},
+                    Key={"pk": {"S": "CONSOLE#BOARDN#0"}, "sk": {"S": "COUNT"}},
                 )
                 return (time.perf_counter() - start) * 1000
 

@@ -1,7 +1,8 @@
 """The console's row items and day counters through the real DynamoDB adapter on the session's
 moto server: the same images and attempts in any order and with repeats give the counters the
-in-memory fake gives (the one pure rule, ``console_rows.merge_row`` and ``count_delta``), every
-item written stays small, and the board's guard is the day row's order."""
+in-memory fake gives (the one pure rule, ``console_rows.merge_row`` and ``count_delta``), and the
+same board rows (``merge_board``); every item written stays small, and the board's guard is the
+day row's order."""
 
 from __future__ import annotations
 
@@ -70,30 +71,65 @@ def test_the_adapter_keeps_the_fakes_counters_whatever_the_order(
     rows_stored = {i["sk"]["S"]: i for i in stored if i["pk"]["S"].startswith("CONSOLE#DAYROW#")}
     assert set(rows_stored) == {i["id"] for i in finals}
     for item in stored:  # every row and counter item a few hundred bytes, whatever the day
-        if not item["pk"]["S"].startswith("CONSOLE#BOARD"):
-            assert sum(len(k) + len(str(v)) for k, v in item.items()) < 1024
+        assert sum(len(k) + len(str(v)) for k, v in item.items()) < 1024
+    aggregates = DynamoConsoleAggregates(table, "", "", client=dynamo)
+    for n in range(rows.BOARD_SHARDS):
+        pk = f"{rows.BOARD_ROW_PREFIX}{n}"
+        assert aggregates.board_rows(pk, 1000) == fake.board_rows(pk, 1000)
 
 
 def test_a_board_row_is_not_written_over_a_newer_day_row(dynamo: Any) -> None:
     table = _table(dynamo)
     projections = DynamoProjections(table, client=dynamo)
     projector = Projector(projections, FakeCallbacks(), zone=ZONE, default_region="CZ")
+    aggregates = DynamoConsoleAggregates(table, "", "", client=dynamo)
+    partition = rows.board_row_pk("cb5")
+    counter = rows.board_count_key(partition)
+
+    def version() -> int | None:
+        found = aggregates.read([counter], DAY, 0).items
+        return int(found[0]["v"]) if found else None
+
     projector.apply_request(image("cb5", "expired", 5))
     # A late open image: its day row is older (not written), and the board's guard refuses it.
     projector.apply_request(image("cb5", "queued", 1))
-    board = dynamo.query(
-        TableName=table,
-        KeyConditionExpression="pk = :p",
-        ExpressionAttributeValues={":p": {"S": rows.BOARD_PK}},
-    )["Items"]
-    assert all("cb5" not in item.get("e", {}).get("S", "") for item in board)
-    counters = DynamoConsoleAggregates(table, "", "", client=dynamo).read(rows.day_counter_keys(DAY), DAY, 0)
+    assert aggregates.board_rows(partition, 100) == ([], False)
+    assert version() is None  # nothing changed on the board: its counter was never written
+    counters = aggregates.read(rows.day_counter_keys(DAY), DAY, 0)
     assert rows.day_counts(counters.items, DAY) == {
         "n": 1,
         "n14": 1,
         "o_expired": 1,
         "w93": 1,
     }
+    # Another request opens, moves on, ends and is imaged late: each change moves the counter.
+    projector.apply_request(image("cb6", "received", 0))
+    projector.apply_request(image("cb6", "received", 0))  # a repeat changes nothing
+    other = rows.board_row_pk("cb6")
+    (row,), unread = aggregates.board_rows(other, 100)
+    assert row["sk"] == "cb6" and row["r"]["status"] == "received" and not unread
+    assert "phone" not in row["r"] and row["r"]["phone_masked"].endswith("55")
+    before = aggregates.read([rows.board_count_key(other)], DAY, 0).items[0]["v"]
+    projector.apply_request(image("cb6", "completed", 9))
+    projector.apply_request(image("cb6", "queued", 3))  # late: the day row is newer
+    assert aggregates.board_rows(other, 100) == ([], False)
+    assert int(aggregates.read([rows.board_count_key(other)], DAY, 0).items[0]["v"]) == int(before) + 1
+
+
+def test_a_board_partition_is_read_in_pages_up_to_its_bound(dynamo: Any) -> None:
+    table = _table(dynamo)
+    projector = Projector(
+        DynamoProjections(table, client=dynamo), FakeCallbacks(), zone=ZONE, default_region="CZ"
+    )
+    partition = rows.board_row_pk("cb-0")
+    same = [i for i in (f"cb-{n}" for n in range(200)) if rows.board_row_pk(i) == partition][:12]
+    for callback_id in same:
+        projector.apply_request(image(callback_id, "received", 0))
+    aggregates = DynamoConsoleAggregates(table, "", "", client=dynamo)
+    found, unread = aggregates.board_rows(partition, 5)
+    assert len(found) == 5 and unread
+    found, unread = aggregates.board_rows(partition, 12)
+    assert sorted(row["sk"] for row in found) == sorted(same) and not unread
 
 
 def test_the_timeline_facts_are_read_in_agent_order_and_bounded(dynamo: Any) -> None:

@@ -9,15 +9,15 @@ from typing import Any
 
 from ringback.domain.callback_status import OPEN, CallbackStatus, may_advance
 from ringback.domain.events.console_rows import (
+    BoardWrite,
     CountedRecord,
     CountedRegister,
     RowWrite,
-    ShardWrite,
     add_count,
     add_counts,
     count_delta,
     first_agents,
-    merge_entry,
+    merge_board,
     merge_row,
 )
 from ringback.domain.events.envelope import LoggedEvent
@@ -71,14 +71,20 @@ class FakeProjections:
         add_count(self._entries(counted.counter_pk, counted.counter_sk), counted.field)
         return True
 
-    def write_shard(self, write: ShardWrite) -> bool:
-        """The rule of ``DynamoProjections.write_shard`` (``console_rows.merge_entry``)."""
+    def write_board(self, write: BoardWrite) -> bool:
+        """The rule of ``DynamoProjections.write_board`` (``console_rows.merge_board``, and one
+        more on the partition's counter when the row changes)."""
+        key = (write.pk, write.sk)
+        stored = self.items.get(key)
         guard = self.items.get(write.guard, {}).get("o") if write.guard else None
-        entries = dict(self.items.get((write.pk, write.sk), {}).get("e") or {})
-        if not merge_entry(entries, write, guard):
+        if not merge_board(None if stored is None else str(stored["o"]), write, guard):
             return False
-        # The adapter's version is how it writes safely; the entries are the projection.
-        self.items.setdefault((write.pk, write.sk), {"pk": write.pk, "sk": write.sk})["e"] = entries
+        if write.kind == "register":
+            self.items[key] = {"pk": write.pk, "sk": write.sk, "o": write.order, "r": dict(write.value or {})}
+        else:
+            del self.items[key]
+        counter = self.items.setdefault(write.counter, {"pk": write.counter[0], "sk": write.counter[1]})
+        counter["v"] = int(counter.get("v", 0)) + 1
         return True
 
     def write_row(self, write: RowWrite) -> bool:
@@ -104,6 +110,11 @@ class FakeProjections:
         found = [(str(r["sk"]), r) for r in self.records(pk)][:max_items]
         return first_agents(found, agents)[0]
 
+    def board_rows(self, pk: str, max_rows: int) -> tuple[list[dict[str, Any]], bool]:
+        """``ports.console.ConsoleAggregates.board_rows`` over these items (the adapter's Query)."""
+        found = [{"sk": r["sk"], "o": r["o"], "r": r["r"]} for r in self.records(pk) if "r" in r]
+        return found[:max_rows], len(found) > max_rows
+
     def update_register_counted(self, counted: CountedRegister) -> bool:
         """The rule of ``DynamoProjections.update_register_counted``: the register, and one more
         on its counter item, at once."""
@@ -121,8 +132,13 @@ class FakeProjections:
 
     def snapshot(self) -> dict[tuple[str, str], dict[str, Any]]:
         """The projected data (without write versions ``v``: an older register applied first
-        takes one write more)."""
-        return {k: {a: x for a, x in v.items() if a != "v"} for k, v in self.items.items()}
+        takes one write more, and a board row put then deleted leaves its partition's counter
+        where the other order wrote nothing)."""
+        return {
+            k: {a: x for a, x in v.items() if a != "v"}
+            for k, v in self.items.items()
+            if not set(v) <= {"pk", "sk", "v"}
+        }
 
 
 @dataclass

@@ -362,6 +362,10 @@ class Aggregates:
     def first_agents(self, pk: str, agents: int, max_items: int) -> dict[str, dict[str, Any]]:
         return self.projections.first_agents(pk, agents, max_items)
 
+    def board_rows(self, pk: str, max_rows: int) -> tuple[list[dict[str, Any]], bool]:
+        self.calls.append((-1, pk))  # a board partition's Query
+        return self.projections.board_rows(pk, max_rows)
+
 
 def stored(row: dict[str, Any]) -> dict[str, Any]:
     """A request dict as the CallbacksTable stores it (what its stream carries)."""
@@ -422,12 +426,48 @@ def test_data_shows_only_members_still_rejected_with_webitel_reason_masked() -> 
     assert view["health"]["dead_letters"] == {"projector": 0, "dialer_schedules": 2}
     assert view["service_level_chart"].startswith("<svg")
     assert len(view["funnel"]["days"]) == 7
-    # Every aggregate in one read by key: board, today, the funnel's 7 days, agents, their day.
-    assert source.calls == [
-        (4 + rows.DAY_SHARDS + 7 * rows.FUNNEL_SHARDS + 2 + rows.AGENT_LINE_SHARDS, "2026-12-01")
-    ]
+    # Every aggregate in one read by key: the board's counters, today, the funnel's 7 days,
+    # agents, their day; then a Query of the one board partition that holds a row.
+    keys = rows.BOARD_SHARDS + rows.DAY_SHARDS + 7 * rows.FUNNEL_SHARDS + 2 + rows.AGENT_LINE_SHARDS
+    assert source.calls == [(keys, "2026-12-01"), (-1, rows.board_row_pk("cb1"))]
     assert view["health"]["routing_degraded_today"] == 3
     assert "777666" not in str(view)
+
+
+def test_the_board_queries_only_the_partitions_whose_counter_moved() -> None:
+    ids = [f"cb{n}" for n in range(12)]
+    data, source = _data([request(i) for i in ids], [], {})
+    first = data.data(NOW)["board"]
+    assert first["total"] == 12 and first["partial"] is False
+    assert {pk for n, pk in source.calls if n == -1} == {rows.board_row_pk(i) for i in ids}
+    source.calls.clear()
+    assert data.data(NOW)["board"] == first  # nothing moved: no Query at all
+    assert [call for call in source.calls if call[0] == -1] == []
+    # cb3 moves on: only its partition is read again, and the board shows the change.
+    projector = Projector(source.projections, FakeCallbacks(), zone=ZONE, default_region="CZ")
+    projector.apply_request(stored(request("cb3", "queued", status_at=2)))
+    projector.apply_request(stored(request("cb5", "completed", status_at=3)))
+    source.calls.clear()
+    board = data.data(NOW)["board"]
+    assert sorted(pk for n, pk in source.calls if n == -1) == sorted(
+        {rows.board_row_pk("cb3"), rows.board_row_pk("cb5")}
+    )
+    states = {row["id"]: row["state"] for row in board["rows"]}
+    assert states["cb3"] == "uploaded" and "cb5" not in states and board["total"] == 11
+    # Another container (nothing kept) reads the same board.
+    other = ConsoleData(source, States({}), Depths(), zone=ZONE)
+    assert other.data(NOW)["board"] == board
+
+
+def test_a_board_larger_than_what_the_page_reads_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rows, "BOARD_MAX_ROWS", rows.BOARD_SHARDS)  # one row per partition
+    ids = [f"cb{n}" for n in range(3 * rows.BOARD_SHARDS)]
+    data, _ = _data([request(i) for i in ids], [], {})
+    board = data.data(NOW)["board"]
+    assert board["partial"] is True and board["total"] <= rows.BOARD_SHARDS
+    monkeypatch.setattr(rows, "BOARD_MAX_ROWS", 10 * len(ids))
+    whole = _data([request(i) for i in ids], [], {})[0].data(NOW)["board"]
+    assert whole["partial"] is False and whole["total"] == len(ids)
 
 
 def test_a_new_receipt_and_a_changed_member_state_show_on_the_next_read() -> None:
@@ -502,9 +542,11 @@ def test_the_console_rows_keep_only_what_the_console_may_show() -> None:
     )
     writes, _ = request_rows(item, ZONE)
     day_row, board_row = writes
-    assert isinstance(board_row, rows.ShardWrite) and isinstance(day_row, rows.RowWrite)
+    assert isinstance(board_row, rows.BoardWrite) and isinstance(day_row, rows.RowWrite)
     assert board_row.kind == "register" and board_row.guard == (day_row.pk, day_row.sk)
-    assert set(board_row.value) <= set(c.BOARD_ATTRIBUTES) - {"phone"} | {"o", "phone_masked"}
+    assert (board_row.pk, board_row.sk) == (rows.board_row_pk("cb1"), "cb1")
+    assert board_row.value is not None
+    assert set(board_row.value) <= set(c.BOARD_ATTRIBUTES) - {"phone"} | {"phone_masked"}
     # The day's row: status, local hour and time of creation, the window's end and its bucket.
     assert set(day_row.value) == {"s", "h", "c", "w", "b"} and day_row.sk == "cb1"
     assert board_row.value["phone_masked"] == "+420*******55"

@@ -68,6 +68,15 @@ LIFE = [
 ]
 
 
+def board_of(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The open requests' board rows by request id (each item's ``r``)."""
+    return {
+        str(i["sk"]): i["r"]
+        for i in items
+        if str(i.get("pk", "")).startswith(rows.BOARD_ROW_PREFIX) and "r" in i
+    }
+
+
 def day_rows(items: list[dict[str, Any]], day: str = DAY) -> dict[str, dict[str, Any]]:
     """The day's row items by request id (those holding a request, not only an attempt)."""
     return {
@@ -99,7 +108,7 @@ def test_request_rows_are_the_same_whatever_the_order_and_duplication_of_images(
 
 def test_the_board_holds_the_open_requests_with_their_newest_image_and_the_day_all_of_them() -> None:
     items = list(in_order().values())
-    board = rows.entries(items, rows.BOARD_PK, "r#")
+    board = board_of(items)
     assert set(board) == {"cb2", "cb3"}  # cb1 completed; cb3 rescheduled after its cancel
     assert board["cb2"]["status"] == "queued" and board["cb2"]["phone_masked"] == "+420*******55"
     assert "name" not in board["cb2"] and "phone" not in board["cb2"]
@@ -120,7 +129,7 @@ def test_a_late_open_image_never_brings_a_closed_request_back() -> None:
     projector(projections).apply_request(image("cb9", "received", 0))
     projector(projections).apply_request(image("cb9", "queued", 1))
     items = list(projections.snapshot().values())
-    assert rows.entries(items, rows.BOARD_PK, "r#") == {}
+    assert board_of(items) == {}
     assert day_rows(items)["cb9"]["r"]["s"] == "expired"
     assert rows.day_counts(items, DAY) == {"n": 1, "n14": 1, "o_expired": 1, "w93": 1}
 
@@ -130,7 +139,7 @@ def test_a_removed_request_leaves_the_board_and_the_day_and_other_items_are_igno
     projector(projections).apply_request(image("cb7", "queued", 1))
     assert projector(projections).apply_request(None, image("cb7", "queued", 1)) is True
     items = list(projections.snapshot().values())
-    assert rows.entries(items, rows.BOARD_PK, "r#") == {} == day_rows(items)
+    assert board_of(items) == {} == day_rows(items)
     assert rows.day_counts(items, DAY) == {}  # its counts left with it
     projector(projections).apply_request(image("cb7", "queued", 1))  # a late image: still removed
     assert day_rows(list(projections.snapshot().values())) == {}
@@ -150,7 +159,7 @@ def test_rebuild_projects_the_stored_requests_like_the_stream() -> None:
     summary = rebuild([], projector(projections), projections, clean=True, requests=finals)
     assert summary["requests"] == 3
     items = list(projections.snapshot().values())
-    assert set(rows.entries(items, rows.BOARD_PK, "r#")) == {"cb2", "cb3"}
+    assert set(board_of(items)) == {"cb2", "cb3"}
 
 
 def test_rebuild_writes_the_funnel_counters_on_their_partitions_only() -> None:
@@ -444,12 +453,29 @@ def test_the_agents_timeline_chart_is_valid_svg_that_states_its_segments() -> No
     assert classes.count("a-online") == 2 and classes.count("a-pause") == 2  # bars and legend
 
 
-def test_merge_entry_removes_only_what_is_not_newer() -> None:
-    entries: dict[str, Any] = {"r#x": {"o": "000001#1"}}
-    old = rows.ShardWrite("P", "S", "r#x", "remove", order="000000#9")
-    assert rows.merge_entry(entries, old) is False and "r#x" in entries
-    assert rows.merge_entry(entries, rows.ShardWrite("P", "S", "r#x", "remove", order="000001#1")) is True
-    assert rows.merge_entry(entries, rows.ShardWrite("P", "S", "r#x", "remove", order="~")) is False
+def test_merge_board_removes_only_what_is_not_newer_and_registers_only_under_an_older_guard() -> None:
+    def remove(order: str) -> rows.BoardWrite:
+        return rows.BoardWrite("P", "x", "remove", order=order)
+
+    assert rows.merge_board("000001#1", remove("000000#9")) is False  # the row is newer
+    assert rows.merge_board("000001#1", remove("000001#1")) is True
+    assert rows.merge_board("000001#1", remove("~")) is True
+    assert rows.merge_board(None, remove("~")) is False  # nothing to remove: nothing changes
+    register = rows.BoardWrite("P", "x", "register", {"id": "x"}, "000001#2", guard=("D", "x"))
+    assert rows.merge_board(None, register) is True and rows.merge_board("000001#1", register) is True
+    assert rows.merge_board("000001#2", register) is False  # the same image again
+    assert rows.merge_board(None, register, guard="000001#2") is True  # the day row of this image
+    assert rows.merge_board(None, register, guard="000001#3") is False  # the request moved on
+    assert rows.merge_board(None, register, guard="~") is False  # erased
+    assert register.counter == rows.board_count_key("P")
+
+
+def test_the_board_rows_spread_over_every_partition_with_a_counter_each() -> None:
+    pks = {rows.board_row_pk(f"cb-{n}") for n in range(200)}
+    assert pks == {f"{rows.BOARD_ROW_PREFIX}{n}" for n in range(rows.BOARD_SHARDS)}
+    counters = {rows.board_count_key(pk) for pk in pks}
+    assert counters == set(rows.board_count_keys())
+    assert {rows.board_row_pk_of_count(pk) for pk, _ in counters} == pks
 
 
 def test_every_page_key_fits_one_batch_read() -> None:
@@ -572,18 +598,19 @@ class BatchClient:
 def test_the_aggregates_are_one_batch_read_and_decoded_again_only_when_their_version_changes() -> None:
     from ringback.adapters.console_dynamo import DynamoConsoleAggregates
 
-    def board(version: int, status: str) -> dict[str, Any]:
-        body = json.dumps({"r#cb1": {"id": "cb1", "o": "1", "status": status}})
-        return {
-            "pk": {"S": rows.BOARD_PK},
-            "sk": {"S": "SHARD#0"},
-            "e": {"S": body},
-            "v": {"N": str(version)},
-        }
+    counter_pk = f"{rows.FUNNEL_COUNTER_PREFIX}{DAY}#0"
+
+    def counter(version: int, opened: int) -> dict[str, Any]:
+        body = json.dumps({"whisbi#opened": opened})
+        return {"pk": {"S": counter_pk}, "sk": {"S": "COUNTS"}, "e": {"S": body}, "v": {"N": str(version)}}
+
+    def opened(items: list[dict[str, Any]]) -> int:
+        (found,) = [i for i in items if i["pk"] == counter_pk]
+        return int(found["e"]["whisbi#opened"])
 
     client = BatchClient(
         {
-            "proj": {f"{rows.BOARD_PK}|SHARD#0": board(1, "queued")},
+            "proj": {f"{counter_pk}|COUNTS": counter(1, 3)},
             "guard": {"HEALTH#routing_degraded#2026-12-01|": {"pk": {"S": "x"}, "count": {"N": "4"}}},
         }
     )
@@ -594,24 +621,17 @@ def test_the_aggregates_are_one_batch_read_and_decoded_again_only_when_their_ver
         len(client.calls) == 1 and sum(len(r["Keys"]) for r in client.calls[0].values()) == len(keys) + 1 + 20
     )
     assert first.routing_degraded == 4 and first.receipts == []
-    assert rows.entries(first.items, rows.BOARD_PK, "r#")["cb1"]["status"] == "queued"
+    assert opened(first.items) == 3
     again = aggregates.read(keys, DAY, 20)
     assert again.items[0]["e"] is first.items[0]["e"]  # same version: not decoded again
-    client.items["proj"][f"{rows.BOARD_PK}|SHARD#0"] = board(2, "dialing")
-    changed = aggregates.read(keys, DAY, 20)
-    assert rows.entries(changed.items, rows.BOARD_PK, "r#")["cb1"]["status"] == "dialing"
+    client.items["proj"][f"{counter_pk}|COUNTS"] = counter(2, 4)
+    assert opened(aggregates.read(keys, DAY, 20).items) == 4
     # An item without a version (none of our writers makes one) is never kept decoded.
-    unversioned = {k: v for k, v in board(3, "connected").items() if k != "v"}
-    client.items["proj"][f"{rows.BOARD_PK}|SHARD#0"] = unversioned
-    assert (
-        rows.entries(aggregates.read(keys, DAY, 20).items, rows.BOARD_PK, "r#")["cb1"]["status"]
-        == "connected"
-    )
-    client.items["proj"][f"{rows.BOARD_PK}|SHARD#0"] = {**unversioned, "e": board(3, "completed")["e"]}
-    assert (
-        rows.entries(aggregates.read(keys, DAY, 20).items, rows.BOARD_PK, "r#")["cb1"]["status"]
-        == "completed"
-    )
+    unversioned = {k: v for k, v in counter(3, 5).items() if k != "v"}
+    client.items["proj"][f"{counter_pk}|COUNTS"] = unversioned
+    assert opened(aggregates.read(keys, DAY, 20).items) == 5
+    client.items["proj"][f"{counter_pk}|COUNTS"] = {**unversioned, "e": counter(3, 6)["e"]}
+    assert opened(aggregates.read(keys, DAY, 20).items) == 6
 
 
 def test_the_receipts_ring_is_read_by_its_bodies_only_newest_first() -> None:

@@ -83,7 +83,8 @@
       return tr;
     });
     fill($("board").tBodies[0], rows, "No open callback requests.", 8);
-    $("board-more").textContent = board.rows_not_shown ? board.rows_not_shown + " more not shown" : "";
+    $("board-more").textContent = (board.rows_not_shown ? board.rows_not_shown + " more not shown" : "") +
+      (board.partial ? (board.rows_not_shown ? "; " : "") + "more requests are open than were read: the counts are at least these" : "");
   }
 
   function drawLevel(level, chart) {

@@ -3,6 +3,7 @@ BatchGetItem, outbox states by key, the newest receipts, and the DLQ depths (cac
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -141,6 +142,30 @@ class DynamoConsoleAggregates:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return rows.first_agents(read[:max_items], agents)[0]
+
+    def board_rows(self, pk: str, max_rows: int) -> tuple[list[dict[str, Any]], bool]:
+        """A Query of one board partition, in pages, until ``max_rows`` rows."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._projections,
+            "KeyConditionExpression": "pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": pk}},
+            "ProjectionExpression": "sk, o, r",
+            "Limit": max(1, min(2000, max_rows)),
+            "ConsistentRead": True,
+        }
+        found: list[dict[str, Any]] = []
+        while True:
+            page = self._client.query(**kwargs)
+            for item in page.get("Items", []):
+                if "r" in item:
+                    found.append(
+                        {"sk": item["sk"]["S"], "o": item["o"]["S"], "r": json.loads(item["r"]["S"])}
+                    )
+            more = "LastEvaluatedKey" in page
+            if not more or len(found) >= max_rows:
+                return found[:max_rows], more or len(found) > max_rows
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            kwargs["Limit"] = max(1, min(2000, max_rows - len(found)))
 
 
 class DynamoOutboxStates:

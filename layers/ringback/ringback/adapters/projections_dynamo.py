@@ -23,13 +23,12 @@ from ringback.adapters.event_log_dynamo import record_item
 from ringback.domain.callback_status import OPEN, TERMINAL, CallbackStatus
 from ringback.domain.events.console_rows import (
     MAX_ENTRIES_BYTES,
+    BoardWrite,
     CountedRecord,
     CountedRegister,
     RowWrite,
-    ShardWrite,
     add_count,
     count_delta,
-    merge_entry,
     merge_row,
     pack_counts,
     unpack_counts,
@@ -264,46 +263,47 @@ class DynamoProjections:
             _backoff(attempt)
         raise RuntimeError("console counter kept changing; the stream projector will retry")
 
-    def write_shard(self, write: ShardWrite) -> bool:
-        """Read the shard item, merge the entry (``console_rows.merge_entry``), write it back if
-        its version is unchanged (with the guarding item's version checked in the same
-        transaction when the write is guarded); a changed version is read again."""
-        for attempt in range(_VERSION_RETRIES):
-            entries, version = self._read_entries(write.pk, write.sk)
-            guard: str | None = None
+    def write_board(self, write: BoardWrite) -> bool:
+        """One transaction and no read: the row's put over an older order while its guard (the
+        day row) is not newer, or its delete if not newer, and ``ADD v 1`` on its partition's
+        counter (concurrent counter writes do not conflict). A failed condition is
+        ``console_rows.merge_board`` saying no: nothing changes, the counter included."""
+        order = {":o": {"S": write.order}}
+        changes: list[dict[str, Any]] = []
+        if write.kind == "register":
             if write.guard is not None:
-                guard = self._read_order(write.guard[0], write.guard[1])
-            if not merge_entry(entries, write, guard):
-                return False
-            put = self._put_entries(write.pk, write.sk, entries, version)
+                guard = {"pk": {"S": write.guard[0]}, "sk": {"S": write.guard[1]}}
+                condition = "attribute_not_exists(o) OR o <= :o"
+                check = {"TableName": self._table, "Key": guard, "ConditionExpression": condition}
+                changes.append({"ConditionCheck": {**check, "ExpressionAttributeValues": order}})
+            item = {
+                "pk": {"S": write.pk},
+                "sk": {"S": write.sk},
+                "o": {"S": write.order},
+                "r": {"S": encode_entries(dict(write.value or {}))},
+            }
+            condition = "attribute_not_exists(o) OR o < :o"
+            put = {"TableName": self._table, "Item": item, "ConditionExpression": condition}
+            changes.append({"Put": {**put, "ExpressionAttributeValues": order}})
+        else:
+            key = {"pk": {"S": write.pk}, "sk": {"S": write.sk}}
+            delete = {"TableName": self._table, "Key": key, "ConditionExpression": "o <= :o"}
+            changes.append({"Delete": {**delete, "ExpressionAttributeValues": order}})
+        counter = {"pk": {"S": write.counter[0]}, "sk": {"S": write.counter[1]}}
+        add = {"TableName": self._table, "Key": counter, "UpdateExpression": "ADD v :one"}
+        changes.append({"Update": {**add, "ExpressionAttributeValues": {":one": {"N": "1"}}}})
+        for attempt in range(_VERSION_RETRIES):
             try:
-                if write.guard is None:
-                    self._client.put_item(**put)
-                else:
-                    # The guarding row is not newer than this write (as read), still.
-                    check: dict[str, Any] = {
-                        "TableName": self._table,
-                        "Key": {"pk": {"S": write.guard[0]}, "sk": {"S": write.guard[1]}},
-                        "ConditionExpression": "attribute_not_exists(o) OR o <= :o",
-                        "ExpressionAttributeValues": {":o": {"S": write.order}},
-                    }
-                    self._client.transact_write_items(TransactItems=[{"ConditionCheck": check}, {"Put": put}])
+                self._client.transact_write_items(TransactItems=changes)
                 return True
             except ClientError as error:
-                if not (_conditional_failed(error) or _cancellation_reasons(error)):
+                reasons = _cancellation_reasons(error)
+                if "ConditionalCheckFailed" in reasons:
+                    return False  # a newer (or the same) row, or a newer day row
+                if not reasons:
                     raise
             _backoff(attempt)
-        raise RuntimeError("console shard item kept changing; the stream projector will retry")
-
-    def _read_order(self, pk: str, sk: str) -> str | None:
-        answer = self._client.get_item(
-            TableName=self._table,
-            Key={"pk": {"S": pk}, "sk": {"S": sk}},
-            ConsistentRead=True,
-            ProjectionExpression="o",
-        )
-        item = answer.get("Item")
-        return item["o"]["S"] if item and "o" in item else None
+        raise RuntimeError("console board row kept conflicting; the stream projector will retry")
 
     def write_row(self, write: RowWrite) -> bool:
         """Read the row item, merge (``console_rows.merge_row``), and write it back only if its

@@ -131,9 +131,12 @@ def board_row(request: Mapping[str, Any], now: datetime) -> dict[str, Any] | Non
     }
 
 
-def build_board(requests: Iterable[Mapping[str, Any]], now: datetime, *, limit: int = 200) -> dict[str, Any]:
+def build_board(
+    requests: Iterable[Mapping[str, Any]], now: datetime, *, limit: int = 200, partial: bool = False
+) -> dict[str, Any]:
     """Open requests: counts per state, and rows with the overdue first (most overdue on top),
-    then the least time left. ``limit`` bounds the rows; the counts cover every request."""
+    then the least time left. ``limit`` bounds the rows; the counts cover every request read
+    (``partial``: more are open than were read, so the counts are lower bounds)."""
     rows = [row for request in requests if (row := board_row(request, now)) is not None]
     unique = {row["id"]: row for row in rows}
     ordered = sorted(
@@ -153,6 +156,7 @@ def build_board(requests: Iterable[Mapping[str, Any]], now: datetime, *, limit: 
         "total": len(ordered),
         "rows": ordered[:limit],
         "rows_not_shown": max(0, len(ordered) - limit),
+        "partial": partial,
     }
 
 

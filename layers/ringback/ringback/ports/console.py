@@ -33,6 +33,13 @@ class ConsoleAggregates(Protocol):
         ``max_items`` items read."""
         ...
 
+    def board_rows(self, pk: str, max_rows: int) -> tuple[list[dict[str, Any]], bool]:
+        """The board row items of one partition (``console_rows.board_row_pk``), each with its
+        ``sk`` (the request's id), ``o`` and ``r``, at most ``max_rows``; and whether rows were
+        left unread. Strongly consistent: read after the partition's counter, it holds at least
+        what the counter counted."""
+        ...
+
 
 class OutboxStates(Protocol):
     def states(self, entry_ids: Sequence[str]) -> dict[str, str]:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from ringback.domain.events.console_rows import CountedRecord, CountedRegister, RowWrite, ShardWrite
+from ringback.domain.events.console_rows import BoardWrite, CountedRecord, CountedRegister, RowWrite
 from ringback.domain.events.projections import (
     CallbackAdvance,
     ClosingRequest,
@@ -38,8 +38,10 @@ class Projections(Protocol):
         True if it was new (a repeat changes nothing)."""
         ...
 
-    def write_shard(self, write: ShardWrite) -> bool:
-        """One attribute of a shard item, with the semantics of ``write.kind``; True if written."""
+    def write_board(self, write: BoardWrite) -> bool:
+        """One open request's board row by ``console_rows.merge_board`` (its guard checked in
+        the same transaction), with one more on ``write.counter``'s version when it changes the
+        row; True if it did (a repeat changes nothing)."""
         ...
 
     def write_row(self, write: RowWrite) -> bool:

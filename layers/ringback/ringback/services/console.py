@@ -48,6 +48,7 @@ RECEIPTS_READ: Final = 20
 # The page's reads are independent: issued concurrently, the answer takes about as long as the
 # slowest one (boto3 clients are thread-safe).
 _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="console-read")
+_BOARD_COUNTS = frozenset(rows.board_count_keys())
 
 
 class ConsoleAccess:
@@ -115,6 +116,8 @@ class ConsoleData:
         self._timeline_kept: tuple[Any, list[dict[str, Any]], str, str] | None = None
         self._facts_kept: tuple[Any, dict[str, dict[str, Any]]] | None = None  # the last facts read
         self._registers_kept: tuple[Any, dict[str, dict[str, Any]]] | None = None  # the last registers
+        # Per board partition (its counter's pk): the version read, its rows, rows left unread.
+        self._board_kept: dict[str, tuple[Any, list[dict[str, Any]], bool]] = {}
         # The rejected members and the runs of the last receipts read (receipts never change).
         self._receipts_kept: (
             tuple[tuple[Receipt, ...], dict[str, dict[str, Any]], list[dict[str, Any]]] | None
@@ -151,7 +154,7 @@ class ConsoleData:
         return {
             "generated_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "timezone": self._zone.key,
-            "board": c.build_board(rows.entries(items, rows.BOARD_PK, "r#").values(), now),
+            "board": self._board(items, now),
             "service_level": level,
             "service_level_chart": _service_level_chart(level),
             "funnel": funnel,
@@ -163,6 +166,25 @@ class ConsoleData:
             "agent_timeline_tag": tag,
             "health": self._health(receipts, now, depths.result(), snapshot.routing_degraded),
         }
+
+    def _board(self, items: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
+        """The open requests, Queried (all at once) only from the board partitions whose
+        version counter moved since the last read: a quiet partition costs no Query, and one
+        without a counter has never held a row."""
+        versions = {
+            str(i.get("pk")): i.get("v") for i in items if (i.get("pk"), i.get("sk")) in _BOARD_COUNTS
+        }
+        kept = self._board_kept
+        stale = [pk for pk, v in versions.items() if v is None or pk not in kept or kept[pk][0] != v]
+        per_partition = rows.BOARD_MAX_ROWS // rows.BOARD_SHARDS
+        read = _POOL.map(
+            lambda pk: self._aggregates.board_rows(rows.board_row_pk_of_count(pk), per_partition), stale
+        )
+        fresh = {pk: (versions[pk], found, unread) for pk, (found, unread) in zip(stale, read, strict=True)}
+        self._board_kept = {pk: fresh.get(pk) or kept[pk] for pk in versions}
+        partitions = self._board_kept.values()
+        requests = [row["r"] for _, found, _ in partitions for row in found]
+        return c.build_board(requests, now, partial=any(unread for _, _, unread in partitions))
 
     def _agents_now(self, items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """The first ``AGENTS_SHOWN`` agents' registers, Queried only when the versions of their

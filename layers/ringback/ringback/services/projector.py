@@ -170,8 +170,6 @@ class Projector:
         # so a failure here retries the whole record harmlessly).
         for counted in plan.counted:
             self._projections.put_counted(counted)
-        for write in plan.shard_writes:
-            self._projections.write_shard(write)
         for row in plan.row_writes:
             self._projections.write_row(row)
         for register in plan.counted_registers:
@@ -191,7 +189,7 @@ class Projector:
             if isinstance(write, rows.RowWrite):
                 self._projections.write_row(write)
             else:
-                self._projections.write_shard(write)
+                self._projections.write_board(write)
         for record in counted:
             self._projections.put_counted(record)
         return bool(writes)

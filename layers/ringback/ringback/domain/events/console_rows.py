@@ -1,16 +1,17 @@
-"""The operator console's projections: a few small items the console reads in one BatchGetItem.
+"""The operator console's projections: small items the console reads by key in one
+BatchGetItem, and the partitions it Queries only when their counters say they changed.
 
 Written by the projector only (the stream of the event log and the stream of the
 CallbacksTable), rebuilt by ``ringback rebuild-projections``; every write is idempotent and
-order-tolerant. Each aggregate is a handful of *shard items* (``SHARD#<n>``, by a stable hash)
-holding their entries as one compact JSON map (attribute ``e``, with a version ``v``), so the page
-reads every aggregate by key in one BatchGetItem (no Query, no Scan, whatever is stored; few
-attribute values to decode) and no single item is hot. An entry changes through
-:func:`merge_entry` (the same pure rule in the DynamoDB adapter, which writes it back only if
-``v`` is unchanged and retries otherwise, and in the in-memory fake):
+order-tolerant, and every write lands on one of several partitions (by a stable hash), so no
+single item or partition is hot at 100x the load run (docs/scaling.md):
 
-* ``CONSOLE#BOARD`` (:data:`BOARD_SHARDS`): attribute ``r#<id>`` per **open** request, its board
-  row (the board's attributes only, the number masked; no names, no e-mails);
+* ``CONSOLE#BOARDROW#<n>`` (:data:`BOARD_SHARDS` partitions, by request id) / ``<id>``: one
+  **board row item** per open request (:class:`BoardWrite`: ``r`` its board row, the board's
+  attributes only, the number masked, no names, no e-mails; ``o`` its order), deleted when the
+  request ends; each change adds 1 to its partition's version counter
+  ``CONSOLE#BOARDN#<n>`` / ``COUNT`` in the same transaction, and the page Queries a partition
+  again only when that version moved (:data:`BOARD_MAX_ROWS` rows read at most);
 * ``CONSOLE#DAYROW#<day>#<n>`` (:data:`DAY_SHARDS`, the operator's day): one small **row item**
   per request of that day (sk: its id; :class:`RowWrite`), holding what the service level
   needs of it (``r``, a register by ``o``) and its first attempt that day (``a``, a *min*); and
@@ -34,8 +35,9 @@ attribute values to decode) and no single item is hot. An entry changes through
 
 Registers carry their ``o`` (order) and are written only over an older one (``row_order``:
 reschedule generation, status rank, the earliest ``status_at``, the repeat count); a board row
-is written only while the day row is not newer and removed (if not newer) when the request
-ends, so a late or repeated image never brings a closed request back.
+is written only while the day row (the request's tombstone too: it is kept, its order the
+newest seen) is not newer, and deleted (if not newer) when the request ends, so a late or
+repeated image never brings a closed request back.
 """
 
 from __future__ import annotations
@@ -68,16 +70,20 @@ from ringback.domain.events.projections import (
 )
 from ringback.domain.phones import mask_e164
 
-BOARD_PK: Final = "CONSOLE#BOARD"
+BOARD_ROW_PREFIX: Final = "CONSOLE#BOARDROW#"
+BOARD_COUNT_PREFIX: Final = "CONSOLE#BOARDN#"
 AGENTS_NOW_PK: Final = "CONSOLE#AGENTNOW"
 # The agents the page shows now (in agent order; a 50-agent center sees all of them), and the
 # register items it reads at most.
 AGENTS_SHOWN: Final = 200
 AGENTS_MAX_REGISTERS: Final = 2000
-# Shard counts: every key of the page fits one BatchGetItem (100 keys), and each item stays under
-# DynamoDB's 400 KB (a board row is ~250 bytes of JSON: 4 shards hold ~5,000 open requests; a
-# day row ~120 bytes: 4 shards hold ~10,000 requests a day). docs/console.md has the bounds.
-BOARD_SHARDS: Final = 4
+# Shard counts: every key of the page fits one BatchGetItem (100 keys). The open requests'
+# row items (~300 bytes: one write unit each) spread over BOARD_SHARDS partitions: at 100x the
+# load run ~2,000 board writes/s put ~250 WCU/s on each (docs/scaling.md). The page reads at
+# most BOARD_MAX_ROWS of them (~3 MB, 0.4 s on DynamoDB when all changed at once); past that
+# the board says so (``rows_unread``). docs/console.md has the bounds.
+BOARD_SHARDS: Final = 8
+BOARD_MAX_ROWS: Final = 10_000
 # The day's rows and counters: every row change moves its counts on one counter shard (by the
 # request's id), so the day's writes spread over this many items (docs/scaling.md).
 DAY_SHARDS: Final = 8
@@ -113,18 +119,28 @@ def day_counter_keys(day: str) -> list[tuple[str, str]]:
     return [(f"{day_counts_pk(day)}#{n}", "COUNTS") for n in range(DAY_SHARDS)]
 
 
-def shard_of(key: str, shards: int) -> str:
-    return f"SHARD#{zlib.crc32(key.encode()) % shards}"
+def board_row_pk(callback_id: str) -> str:
+    """The partition of an open request's board row among the :data:`BOARD_SHARDS`."""
+    return f"{BOARD_ROW_PREFIX}{zlib.crc32(callback_id.encode()) % BOARD_SHARDS}"
 
 
-def shard_keys(pk: str, shards: int) -> list[tuple[str, str]]:
-    return [(pk, f"SHARD#{n}") for n in range(shards)]
+def board_count_key(row_pk: str) -> tuple[str, str]:
+    """The version counter of a board partition (``ADD v 1`` with each change of its rows)."""
+    return (BOARD_COUNT_PREFIX + row_pk.removeprefix(BOARD_ROW_PREFIX), "COUNT")
+
+
+def board_count_keys() -> list[tuple[str, str]]:
+    return [(f"{BOARD_COUNT_PREFIX}{n}", "COUNT") for n in range(BOARD_SHARDS)]
+
+
+def board_row_pk_of_count(count_pk: str) -> str:
+    return BOARD_ROW_PREFIX + count_pk.removeprefix(BOARD_COUNT_PREFIX)
 
 
 def page_keys(today: str, funnel_days: Iterable[str]) -> list[tuple[str, str]]:
     """Every ProjectionsTable item the console page reads (one BatchGetItem with the others)."""
     return [
-        *shard_keys(BOARD_PK, BOARD_SHARDS),
+        *board_count_keys(),
         *day_counter_keys(today),
         *funnel_counter_keys(funnel_days),
         *agents_now_count_keys(),
@@ -335,59 +351,43 @@ def day_counts(items: Iterable[Mapping[str, Any]], day: str) -> dict[str, int]:
 
 
 @dataclass(frozen=True)
-class ShardWrite:
-    """One entry (``attr``) of a shard item's entries, by :func:`merge_entry`:
+class BoardWrite:
+    """One change of an open request's board row item (``pk``, ``sk`` = its id), by
+    :func:`merge_board`, with ``ADD v 1`` on ``counter`` in the same transaction when it
+    changes the row:
 
-    * ``register``: set ``value`` (a map carrying ``o`` = ``order``) unless the stored one's
-      order is greater or equal; with ``guard`` (the pk and sk of a :class:`RowWrite` row
-      item), only while that row's order is not greater than ``order`` (checked in the same
-      transaction);
-    * ``remove``: remove the attribute unless its stored order is greater than ``order``;
-    * ``min``: set the number ``value`` unless the stored one is smaller or equal;
-    * ``fact``: set ``value`` (the same attribute always gets the same value).
+    * ``register``: put ``value`` with order ``order`` unless the stored row's order is greater
+      or equal, and only while the guarding row item ``guard`` (the request's day row: pk, sk)
+      is not newer than ``order`` (checked in the same transaction);
+    * ``remove``: delete the row unless its stored order is greater than ``order``.
     """
 
     pk: str
     sk: str
-    attr: str
-    kind: Literal["register", "remove", "min", "fact"]
-    value: Any = None
+    kind: Literal["register", "remove"]
+    value: Mapping[str, Any] | None = None
     order: str = ""
     guard: tuple[str, str] | None = None
 
+    @property
+    def counter(self) -> tuple[str, str]:
+        return board_count_key(self.pk)
 
-def merge_entry(entries: dict[str, Any], write: ShardWrite, guard: str | None = None) -> bool:
-    """Apply ``write`` to ``entries`` (in place); True if they changed. ``guard``: the guarding
-    row's order (for a guarded register; None: no such row). Commutative and idempotent per
-    entry: registers keep the greatest order, ``min`` the least value, facts their one value,
-    and a removal only takes out an entry that is not newer than itself."""
-    current = entries.get(write.attr)
+
+def merge_board(stored: str | None, write: BoardWrite, guard: str | None = None) -> bool:
+    """Whether ``write`` changes a board row whose stored order is ``stored`` (None: no row),
+    its guarding row's order being ``guard`` (None: no such row). Commutative and idempotent:
+    the greatest order's row stays, and a removal only takes out a row not newer than itself."""
     if write.kind == "register":
-        if write.guard is not None and guard is not None and guard > write.order:
+        if guard is not None and guard > write.order:
             return False
-        if isinstance(current, Mapping) and str(current.get("o", "")) >= write.order:
-            return False
-    elif write.kind == "remove":
-        if not isinstance(current, Mapping) or str(current.get("o", "")) > write.order:
-            return False
-        del entries[write.attr]
-        return True
-    elif write.kind == "min":
-        if current is not None and current <= write.value:
-            return False
-    elif current == write.value:
-        return False
-    entries[write.attr] = write.value
-    return True
+        return stored is None or stored < write.order
+    return stored is not None and stored <= write.order
 
 
 def add_count(entries: dict[str, Any], field: str) -> None:
     """One more member on a counter (only with its membership record's first put)."""
     entries[field] = int(entries.get(field, 0)) + 1
-
-
-def _register(pk: str, shards: int, key: str, attr: str, order: str, value: Mapping[str, Any]) -> ShardWrite:
-    return ShardWrite(pk, shard_of(key, shards), attr, "register", {**value, "o": order}, order)
 
 
 def _status(item: Mapping[str, Any]) -> CallbackStatus | None:
@@ -454,7 +454,7 @@ def _day_counter(day: str, callback_id: str) -> tuple[str, str]:
 
 def request_rows(
     item: Mapping[str, Any], zone: ZoneInfo
-) -> tuple[list[ShardWrite | RowWrite], list[CountedRecord]]:
+) -> tuple[list[BoardWrite | RowWrite], list[CountedRecord]]:
     """The console writes of a request image (plain values); none for any other item. The
     day's row first: it guards the board's."""
     callback_id = request_id(item)
@@ -470,7 +470,6 @@ def request_rows(
         "id": callback_id,
         "phone_masked": mask_e164(phone) if phone.startswith("+") else "***",
     }
-    attr = f"r#{callback_id}"
     day_write = RowWrite(
         day_row_pk(day, callback_id),
         callback_id,
@@ -479,36 +478,27 @@ def request_rows(
         order,
         counter=_day_counter(day, callback_id),
     )
-    writes: list[ShardWrite | RowWrite] = [day_write]
+    writes: list[BoardWrite | RowWrite] = [day_write]
+    board_pk = board_row_pk(callback_id)
     if status in OPEN:
-        board_write = _register(BOARD_PK, BOARD_SHARDS, callback_id, attr, order, board)
         writes.append(
-            ShardWrite(
-                board_write.pk,
-                board_write.sk,
-                attr,
-                "register",
-                board_write.value,
-                order,
-                guard=(day_write.pk, day_write.sk),
-            )
+            BoardWrite(board_pk, callback_id, "register", board, order, guard=(day_write.pk, day_write.sk))
         )
     else:
-        writes.append(ShardWrite(BOARD_PK, shard_of(callback_id, BOARD_SHARDS), attr, "remove", order=order))
+        writes.append(BoardWrite(board_pk, callback_id, "remove", order=order))
     counted: list[CountedRecord] = []
     if was_uploaded(item):  # counted on the request's day: every image of it is one member
         counted.append(counted_funnel(day, str(item.get("source") or "web"), "uploaded", callback_id))
     return writes, counted
 
 
-def removed_rows(old_item: Mapping[str, Any], zone: ZoneInfo) -> list[ShardWrite | RowWrite]:
+def removed_rows(old_item: Mapping[str, Any], zone: ZoneInfo) -> list[BoardWrite | RowWrite]:
     """A request that was deleted (TTL or erasure): its removal is its last image."""
     callback_id = request_id(old_item)
     if callback_id is None:
         return []
-    attr = f"r#{callback_id}"
-    writes: list[ShardWrite | RowWrite] = [
-        ShardWrite(BOARD_PK, shard_of(callback_id, BOARD_SHARDS), attr, "remove", order=_LAST)
+    writes: list[BoardWrite | RowWrite] = [
+        BoardWrite(board_row_pk(callback_id), callback_id, "remove", order=_LAST)
     ]
     day = created_day(old_item, zone)
     if day:
@@ -533,17 +523,11 @@ def first_attempt(callback_id: str, at_ms: int, zone: ZoneInfo) -> RowWrite:
     )
 
 
-def entries(items: Iterable[Mapping[str, Any]], pk: str, prefix: str) -> dict[str, Any]:
-    """The entries (key suffix -> value) of every shard item of ``pk`` among ``items`` (each
-    item's ``e``, its entries decoded)."""
-    found: dict[str, Any] = {}
-    for item in items:
-        if item.get("pk") != pk:
-            continue
-        for name, value in (item.get("e") or {}).items():
-            if name.startswith(prefix):
-                found[name.removeprefix(prefix)] = value
-    return found
+def board_requests(rows_by_partition: Mapping[str, Iterable[Mapping[str, Any]]]) -> list[Mapping[str, Any]]:
+    """The open requests' board rows read from their partitions (each row's ``r``)."""
+    return [
+        row["r"] for rows in rows_by_partition.values() for row in rows if isinstance(row.get("r"), Mapping)
+    ]
 
 
 # ---------------------------------------------------------------------------- funnel counters

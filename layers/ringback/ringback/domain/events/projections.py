@@ -32,7 +32,7 @@ from ringback.domain.events.widget import FUNNEL_STAGES, WidgetEvent
 from ringback.domain.phones import mask_e164
 
 if TYPE_CHECKING:
-    from ringback.domain.events.console_rows import CountedRecord, CountedRegister, RowWrite, ShardWrite
+    from ringback.domain.events.console_rows import CountedRecord, CountedRegister, RowWrite
 
 # Lifecycle rank of call events: breaks ties between events of the same millisecond.
 CALL_RANK: Final = {
@@ -122,7 +122,6 @@ class ProjectionPlan:
     advances: tuple[CallbackAdvance, ...] = ()
     closures: tuple[InboundClosure, ...] = ()
     counted: tuple[CountedRecord, ...] = ()  # membership records with their counters (funnel)
-    shard_writes: tuple[ShardWrite, ...] = ()  # the console's shard items (console_rows)
     row_writes: tuple[RowWrite, ...] = ()  # the console's row items and their counters
     counted_registers: tuple[CountedRegister, ...] = ()  # the console's agents' registers
 
