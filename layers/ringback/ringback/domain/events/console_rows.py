@@ -523,13 +523,6 @@ def first_attempt(callback_id: str, at_ms: int, zone: ZoneInfo) -> RowWrite:
     )
 
 
-def board_requests(rows_by_partition: Mapping[str, Iterable[Mapping[str, Any]]]) -> list[Mapping[str, Any]]:
-    """The open requests' board rows read from their partitions (each row's ``r``)."""
-    return [
-        row["r"] for rows in rows_by_partition.values() for row in rows if isinstance(row.get("r"), Mapping)
-    ]
-
-
 # ---------------------------------------------------------------------------- funnel counters
 
 
