@@ -2,8 +2,9 @@
 
 It builds API Gateway HTTP API payload-2.0 events the way AWS does (lower-cased headers,
 comma-joined repeated values, cookies apart, base64 for non-text bodies, path parameters,
-10 MB payload limit, CORS preflights answered from the template's CorsConfiguration) and
-turns the handler's answer back into HTTP. Admin routes under ``/_local/`` drive schedules,
+10 MB payload limit, CORS preflights answered and answers' CORS headers set from the
+template's CorsConfiguration, the backend's own ignored) and turns the handler's answer back
+into HTTP. Admin routes under ``/_local/`` drive schedules,
 S3 notifications and direct invocations for demos and tests.
 """
 
@@ -22,7 +23,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from devstack.functions import FunctionPool, InvocationError, InvocationTimeout
-from devstack.template import Route
+from devstack.template import CorsRules, Route
 
 MAX_PAYLOAD = 10 * 1024 * 1024  # HTTP API's request limit
 _TEXT_TYPES = re.compile(r"^(text/|application/(json|.*\+json|xml|.*\+xml|javascript|x-www-form-urlencoded))")
@@ -65,11 +66,16 @@ class LocalGateway:
         host: str = "127.0.0.1",
         port: int = 3000,
         allowed_origins: list[str] | None = None,
+        cors: CorsRules | None = None,
         quiet: bool = False,
     ) -> None:
         self.routes = sorted((CompiledRoute(r) for r in routes), key=lambda c: c.specificity, reverse=True)
         self.pools = pools
-        self.allowed_origins = allowed_origins or []
+        # The template's CorsConfiguration; its AllowOrigins (a parameter) is resolved by the stack.
+        self.cors = cors
+        self.allowed_origins = allowed_origins or (
+            list(cors.allow_origins) if cors and isinstance(cors.allow_origins, list) else []
+        )
         self.admin: AdminHandler | None = None
         self.quiet = quiet
         gateway = self
@@ -119,7 +125,11 @@ class LocalGateway:
                 status, payload = self.admin(method, path, body)
                 self._send(request, status, payload)
                 return
-            if method == "OPTIONS" and request.headers.get("access-control-request-method"):
+            if (
+                self.cors is not None
+                and method == "OPTIONS"
+                and request.headers.get("access-control-request-method")
+            ):
                 status = self._preflight(request)
                 return
             matched = self._match(method, path)
@@ -161,16 +171,34 @@ class LocalGateway:
     def _preflight(self, request: BaseHTTPRequestHandler) -> int:
         origin = request.headers.get("origin")
         headers = {}
-        if self._origin_allowed(origin):
+        if self.cors is not None and self._origin_allowed(origin):
             headers = {
                 "access-control-allow-origin": str(origin),
-                "access-control-allow-methods": "GET,POST,DELETE,OPTIONS",
-                "access-control-allow-headers": "content-type,idempotency-key,authorization,x-ringback-site-key",
-                "access-control-max-age": "600",
+                "access-control-allow-methods": ",".join(self.cors.allow_methods),
+                "access-control-allow-headers": ",".join(self.cors.allow_headers),
                 "vary": "origin",
             }
+            if self.cors.max_age is not None:
+                headers["access-control-max-age"] = str(self.cors.max_age)
+            if self.cors.allow_credentials:
+                headers["access-control-allow-credentials"] = "true"
         self._write(request, 204, headers, b"")
         return 204
+
+    def _cors_headers(self, origin: str | None, headers: dict[str, str]) -> None:
+        """API Gateway with a CorsConfiguration ignores the backend's CORS headers and adds its
+        own: the handler's cannot make up for what the template leaves out."""
+        if self.cors is None:
+            return
+        for key in [k for k in headers if k.startswith("access-control-")]:
+            del headers[key]
+        if self._origin_allowed(origin):
+            headers["access-control-allow-origin"] = str(origin)
+            headers["vary"] = "origin"
+            if self.cors.expose_headers:
+                headers["access-control-expose-headers"] = ",".join(self.cors.expose_headers)
+            if self.cors.allow_credentials:
+                headers["access-control-allow-credentials"] = "true"
 
     def _event(
         self,
@@ -253,10 +281,7 @@ class LocalGateway:
         raw = result.get("body") or ""
         payload = base64.b64decode(raw) if result.get("isBase64Encoded") else str(raw).encode()
         cookies = list(result.get("cookies") or [])
-        origin = request.headers.get("origin")
-        if self._origin_allowed(origin):
-            headers["access-control-allow-origin"] = str(origin)
-            headers["vary"] = "origin"
+        self._cors_headers(request.headers.get("origin"), headers)
         headers.setdefault("content-type", "application/json")
         self._write(request, status, headers, payload, cookies=cookies)
         return status

@@ -97,7 +97,12 @@ class LocalStack:
         self._webitel_url = webitel_url
         # Bind the gateway first: its origin is an allowed origin (the widget demo page lives there).
         self.gateway = LocalGateway(
-            self.template.routes, self.pools, host=opts.host, port=opts.api_port, quiet=opts.quiet
+            self.template.routes,
+            self.pools,
+            host=opts.host,
+            port=opts.api_port,
+            cors=self.template.cors,
+            quiet=opts.quiet,
         )
         api_origins = [self.gateway.url, f"http://localhost:{self.gateway.port}", *opts.extra_origins]
         self.provisioned = aws.provision(

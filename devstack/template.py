@@ -81,6 +81,34 @@ class S3Source:
     suffix: str
 
 
+@dataclass(frozen=True)
+class CorsRules:
+    """The HTTP API's CorsConfiguration: the local gateway answers preflights and adds the CORS
+    headers to every answer from these, as API Gateway does (it ignores a backend's own)."""
+
+    allow_origins: Any  # a list, or a !Ref to the AllowedOrigins parameter the stack resolves
+    allow_methods: tuple[str, ...] = ()
+    allow_headers: tuple[str, ...] = ()
+    expose_headers: tuple[str, ...] = ()
+    max_age: int | None = None
+    allow_credentials: bool = False
+
+
+def _cors_rules(config: dict[str, Any]) -> CorsRules:
+    def names(key: str) -> tuple[str, ...]:
+        return tuple(str(v) for v in config.get(key) or ())
+
+    max_age = config.get("MaxAge")
+    return CorsRules(
+        allow_origins=config.get("AllowOrigins"),
+        allow_methods=tuple(m.upper() for m in names("AllowMethods")),
+        allow_headers=tuple(h.lower() for h in names("AllowHeaders")),
+        expose_headers=tuple(h.lower() for h in names("ExposeHeaders")),
+        max_age=None if max_age is None else int(max_age),
+        allow_credentials=bool(config.get("AllowCredentials", False)),
+    )
+
+
 @dataclass
 class FunctionSpec:
     logical_id: str
@@ -99,7 +127,7 @@ class StackTemplate:
     schedules: list[Schedule]
     streams: list[StreamSource]
     s3_sources: list[S3Source]
-    cors_origins_param: Any
+    cors: CorsRules | None
 
     def resources_of(self, cfn_type: str) -> dict[str, dict[str, Any]]:
         return {k: v for k, v in self.raw["Resources"].items() if v.get("Type") == cfn_type}
@@ -178,11 +206,8 @@ def parse(data: dict[str, Any]) -> StackTemplate:
                     )
                 )
     http_apis = [r for r in data.get("Resources", {}).values() if r.get("Type") == "AWS::Serverless::HttpApi"]
-    cors = (
-        http_apis[0].get("Properties", {}).get("CorsConfiguration", {}).get("AllowOrigins")
-        if http_apis
-        else None
-    )
+    cors_config = http_apis[0].get("Properties", {}).get("CorsConfiguration") if http_apis else None
+    cors = _cors_rules(cors_config) if isinstance(cors_config, dict) else None
     return StackTemplate(data, functions, routes, schedules, streams, s3_sources, cors)
 
 

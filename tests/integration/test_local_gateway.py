@@ -14,6 +14,7 @@ import pytest
 
 from devstack.functions import FunctionPool
 from devstack.gateway import LocalGateway
+from devstack.template import load as load_template
 from devstack.template import load_yaml, parse
 
 pytestmark = pytest.mark.integration
@@ -33,7 +34,10 @@ ECHO_HANDLER = textwrap.dedent("""
                     "body": base64.b64encode(b"\\x89PNG").decode(), "isBase64Encoded": True}
         if event["rawPath"] == "/plain":
             return {"hello": "world"}
-        return {"statusCode": 201, "headers": {"Content-Type": "application/json", "X-Custom": "yes"},
+        # A backend's own CORS headers, which API Gateway ignores when the API has a CorsConfiguration.
+        return {"statusCode": 201, "headers": {"Content-Type": "application/json", "X-Custom": "yes",
+                                               "Access-Control-Allow-Origin": "*",
+                                               "Access-Control-Expose-Headers": "x-custom"},
                 "cookies": ["a=1; Path=/"],
                 "body": json.dumps({"event": event, "env": os.environ.get("GREETING"),
                                     "calls": STATE["calls"], "remaining": context.get_remaining_time_in_millis(),
@@ -62,6 +66,15 @@ TEMPLATE = textwrap.dedent("""
             Slow: {{Type: HttpApi, Properties: {{Path: /slow, Method: GET}}}}
             Binary: {{Type: HttpApi, Properties: {{Path: /binary, Method: GET}}}}
             Plain: {{Type: HttpApi, Properties: {{Path: /plain, Method: GET}}}}
+      Api:
+        Type: AWS::Serverless::HttpApi
+        Properties:
+          CorsConfiguration:
+            AllowOrigins: [https://shop.example]
+            AllowMethods: [GET, POST]
+            AllowHeaders: [Content-Type, X-Site-Key]
+            ExposeHeaders: [Retry-After]
+            MaxAge: 300
 """)
 
 
@@ -74,7 +87,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalGateway]:
     fn.code_uri = Path(code)
     env = {k: str(v) for k, v in fn.environment.items()}
     pools = {"Echo": FunctionPool(fn, env, [], max_workers=2, echo_logs=False)}
-    gw = LocalGateway(spec.routes, pools, port=0, allowed_origins=["https://shop.example"], quiet=True)
+    gw = LocalGateway(spec.routes, pools, port=0, cors=spec.cors, quiet=True)
     gw.start()
     yield gw
     gw.stop()
@@ -155,13 +168,18 @@ def test_handler_crash_is_500_and_timeout_is_503(gateway: LocalGateway) -> None:
     assert httpx.get(f"{gateway.url}/items/1").status_code == 201
 
 
-def test_cors_preflight_and_response_headers_follow_allowed_origins(gateway: LocalGateway) -> None:
+def test_cors_preflight_and_response_headers_follow_the_templates_cors_configuration(
+    gateway: LocalGateway,
+) -> None:
     allowed = httpx.options(
         f"{gateway.url}/items",
         headers={"Origin": "https://shop.example", "Access-Control-Request-Method": "POST"},
     )
     assert allowed.status_code == 204
     assert allowed.headers["access-control-allow-origin"] == "https://shop.example"
+    assert allowed.headers["access-control-allow-methods"] == "GET,POST"
+    assert allowed.headers["access-control-allow-headers"] == "content-type,x-site-key"
+    assert allowed.headers["access-control-max-age"] == "300"
     denied = httpx.options(
         f"{gateway.url}/items",
         headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
@@ -169,6 +187,22 @@ def test_cors_preflight_and_response_headers_follow_allowed_origins(gateway: Loc
     assert "access-control-allow-origin" not in denied.headers
     response = httpx.get(f"{gateway.url}/items/1", headers={"Origin": "https://shop.example"})
     assert response.headers["access-control-allow-origin"] == "https://shop.example"
+    # The template's ExposeHeaders, not the backend's own (API Gateway ignores those).
+    assert response.headers["access-control-expose-headers"] == "retry-after"
+    foreign = httpx.get(f"{gateway.url}/items/1", headers={"Origin": "https://evil.example"})
+    assert foreign.status_code == 201
+    assert not [k for k in foreign.headers if k.lower().startswith("access-control-")]
+
+
+def test_the_stack_templates_cors_configuration_is_read_whole() -> None:
+    cors = load_template().cors
+    assert cors is not None
+    assert cors.allow_origins == {"Ref": "AllowedOrigins"}
+    assert cors.allow_methods == ("GET", "POST", "DELETE", "OPTIONS")
+    assert "x-ringback-site-key" in cors.allow_headers
+    # The widget reads Retry-After to pace its retries (docs/widget.md).
+    assert "retry-after" in cors.expose_headers
+    assert cors.max_age == 600
 
 
 def test_workers_keep_module_state_between_invocations_like_a_warm_container(gateway: LocalGateway) -> None:
