@@ -116,7 +116,7 @@ def client(
     ``AWS_ENDPOINT_URL`` (set by the local stack) points every client at the moto server.
     ``validate_parameters=False`` skips botocore's client-side walk of a request against its
     shape (DynamoDB validates it again anyway): for requests of fixed shape built in one place
-    whose size makes the walk cost (the console's 71-key BatchGetItem: ~9 ms a call).
+    whose size makes the walk cost (the console's BatchGetItem of ~79 keys: ~9 ms a call).
     """
     config = Config(
         connect_timeout=connect_timeout,

@@ -34,7 +34,7 @@ class DynamoConsoleAggregates:
         self._projections = projections_table
         self._guard = guard_table
         self._outbox = outbox_table
-        # The page's poll: one BatchGetItem of ~71 keys whose shape is fixed here; botocore's
+        # The page's poll: one BatchGetItem of ~79 keys whose shape is fixed here; botocore's
         # client-side validation of it cost ~9 ms a poll (bench/console.py --profile).
         self._client = client or aws_client(
             "dynamodb", connect_timeout=1.0, read_timeout=3.0, validate_parameters=False

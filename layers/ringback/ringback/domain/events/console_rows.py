@@ -79,14 +79,19 @@ AGENTS_SHOWN: Final = 200
 AGENTS_MAX_REGISTERS: Final = 2000
 # Shard counts: every key of the page fits one BatchGetItem (100 keys). The open requests'
 # row items (~300 bytes: one write unit each) spread over BOARD_SHARDS partitions: at 100x the
-# load run ~2,000 board writes/s put ~250 WCU/s on each (docs/scaling.md). The page reads at
+# load run ~2,500 board writes/s put ~310 writes (~625 WCU/s in transactions) on each
+# (docs/scaling.md). The page reads at
 # most BOARD_MAX_ROWS of them (~3 MB, 0.4 s on DynamoDB when all changed at once); past that
 # the board says so (``rows_unread``). docs/console.md has the bounds.
 BOARD_SHARDS: Final = 8
 BOARD_MAX_ROWS: Final = 10_000
 # The day's rows and counters: every row change moves its counts on one counter shard (by the
-# request's id), so the day's writes spread over this many items (docs/scaling.md).
-DAY_SHARDS: Final = 8
+# request's id), so the day's writes spread over this many items. At a sustained 100x the load
+# run (~3,000 row changes/s) 16 keep each counter item and each day-row partition (with the
+# board rows' ConditionChecks on it) under a partition's 1,000 WCU/s; 8 did not (~1,500 and
+# ~1,375). Changing it moves a request's row: run the clean rebuild after deploying
+# (docs/scaling.md, docs/console.md).
+DAY_SHARDS: Final = 16
 AGENT_SHARDS: Final = 2
 # The day's timeline: its fact counters (one per shard, by agent), and what the page reads.
 AGENT_LINE_SHARDS: Final = 4
