@@ -111,7 +111,6 @@ class StreamPoller:
             if not pending:
                 return
             time.sleep(min(0.2 * 2**attempt, 2))
-        self.failed += len(pending)
         if self._sqs and self._dlq:
             self._sqs.send_message(
                 QueueUrl=self._dlq,
@@ -122,3 +121,5 @@ class StreamPoller:
                     }
                 ),
             )
+        # Counted once they are on the failure queue: whoever sees the count can read them there.
+        self.failed += len(pending)

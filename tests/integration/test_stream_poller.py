@@ -78,7 +78,8 @@ def test_a_backlog_is_drained_batch_after_batch_in_stream_order(moto_stack: aws.
     poller = StreamPoller(moto_stack.endpoint, arn, cast(FunctionPool, pool), batch_size=2, interval_s=60)
     poller.start()
     try:
-        _wait_for("the 7 records", lambda: len(pool.delivered()) >= 7)
+        # The poller counts a batch's records once the invocation has answered.
+        _wait_for("the 7 records", lambda: poller.delivered >= 7)
     finally:
         poller.stop()
     assert pool.delivered() == keys
@@ -113,7 +114,10 @@ def test_a_record_that_keeps_failing_is_retried_alone_then_sent_to_the_failure_q
     # The batch once, then the failed record alone on each of its 2 retries.
     assert pool.batches == [["ok-1", "bad", "ok-2"], ["bad"], ["bad"]]
     assert poller.delivered == 2
-    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    # The poller counts a failed record once it is on the queue; a long poll still waits for it.
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=5).get(
+        "Messages", []
+    )
     assert len(messages) == 1
     body = json.loads(messages[0]["Body"])
     assert body["requestContext"]["condition"] == "RetryAttemptsExhausted"
