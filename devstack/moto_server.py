@@ -11,7 +11,7 @@ the other under the GIL anyway, so this costs little.
 moto answers a Query of a table's own key by sorting every item of the table and keeping the
 partition's (``Table.query`` over ``Table.all_items``): a Query costs what the whole table holds,
 where DynamoDB's costs what the partition holds. With the console's 8 board partitions over a
-ProjectionsTable of ~40,000 items, the page's Queries took over 3 s locally. The server here
+ProjectionsTable of ~28,000 items, the page's Queries took over 3 s locally. The server here
 hands such a Query the partition's items alone (``partition_queries``); the answer is the same.
 """
 

@@ -23,10 +23,18 @@ _KEEP_DECODED = 256
 DEPTHS_TTL_S: Final = 30.0
 
 
+def console_client() -> Any:
+    """The console's one DynamoDB client (cached by ``adapters.aws.client``). Its requests are
+    built here with a fixed shape (the page's BatchGetItem of ~79 keys, the outbox states',
+    the partitions' Queries), so botocore's client-side validation is skipped: it cost ~9 ms a
+    poll (bench/console.py --profile); DynamoDB validates them anyway."""
+    return aws_client("dynamodb", connect_timeout=1.0, read_timeout=3.0, validate_parameters=False)
+
+
 class DynamoConsoleAggregates:
     """Implements ``ports.console.ConsoleAggregates``: one BatchGetItem over the ProjectionsTable
-    (the console's counter and shard items), the GuardTable (``routing_degraded_key``) and the outbox (the
-    receipts' ring, ``outbox_dynamo.receipt_slot_key``)."""
+    (the console's counter and shard items), the GuardTable (``routing_degraded_key``) and the
+    outbox (the receipts' ring, ``outbox_dynamo.receipt_slot_key``)."""
 
     def __init__(
         self, projections_table: str, guard_table: str, outbox_table: str, *, client: Any = None
@@ -34,11 +42,7 @@ class DynamoConsoleAggregates:
         self._projections = projections_table
         self._guard = guard_table
         self._outbox = outbox_table
-        # The page's poll: one BatchGetItem of ~79 keys whose shape is fixed here; botocore's
-        # client-side validation of it cost ~9 ms a poll (bench/console.py --profile).
-        self._client = client or aws_client(
-            "dynamodb", connect_timeout=1.0, read_timeout=3.0, validate_parameters=False
-        )
+        self._client = client or console_client()
         self._decoded: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
         self._receipts: dict[str, Receipt] = {}
 
@@ -177,7 +181,7 @@ class DynamoOutboxStates:
 
     def __init__(self, table: str, *, client: Any = None) -> None:
         self._table = table
-        self._client = client or aws_client("dynamodb", connect_timeout=1.0, read_timeout=3.0)
+        self._client = client or console_client()
 
     def states(self, entry_ids: Sequence[str]) -> dict[str, str]:
         states: dict[str, str] = {}
